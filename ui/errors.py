@@ -1,0 +1,39 @@
+"""Turn problems into a clear message in the user's language, never a traceback."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+
+import streamlit as st
+
+from llm_core.errors import XRayError
+from ui.i18n import has, t
+
+log = logging.getLogger("llm_xray")
+
+
+def message(err: XRayError) -> str:
+    key = f"errors.{err.code}"
+    return t(key, **err.params) if has(key) else str(err)
+
+
+def show_error(err: Exception) -> None:
+    if isinstance(err, XRayError):
+        st.warning(message(err), icon="⚠️")
+    else:
+        log.exception("unexpected error", exc_info=err)
+        st.error(t("errors.unexpected"), icon="🛑")
+
+
+@contextmanager
+def guard():
+    """Run a block; a user error or a bug becomes a message and the page goes on.
+    Streamlit's own control-flow exceptions (rerun, stop) pass through."""
+    try:
+        yield
+    except XRayError as err:
+        show_error(err)
+    except Exception as err:  # noqa: BLE001 — the page must keep serving
+        if type(err).__module__.startswith("streamlit"):
+            raise
+        show_error(err)
