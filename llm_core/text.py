@@ -6,17 +6,15 @@ import unicodedata
 
 from .errors import InputError
 
-# Far beyond anything a page shows; stops a 10 MB paste from tying up a worker.
-MAX_CHARS = 100_000
+# More than a context window of text; stops a huge paste from tying up a worker.
+MAX_CHARS = 50_000
 
 
 def clean_text(text, *, allow_empty: bool = False, max_chars: int = MAX_CHARS) -> str:
-    """Return `text` with control characters removed (tabs and newlines kept).
-
-    Raises InputError for non-strings, empty or whitespace-only text, and text
-    longer than `max_chars`. Lone surrogates (which cannot be encoded) are
-    replaced by U+FFFD so that tokenizers never crash on them.
-    """
+    """Return `text` if a model may read it, else raise InputError: not a string,
+    empty or whitespace-only, longer than `max_chars`, or holding control
+    characters (NUL, ESC …; tab and newlines are fine) or lone surrogates,
+    which are never meant as text and which tokenizers handle badly."""
     if not isinstance(text, str):
         raise InputError("Text must be a string.", code="not_text")
     if len(text) > max_chars:
@@ -24,12 +22,12 @@ def clean_text(text, *, allow_empty: bool = False, max_chars: int = MAX_CHARS) -
             f"Text is too long: {len(text):,} characters (the limit is {max_chars:,}).",
             code="too_long", n=len(text), limit=max_chars,
         )
-    # Lone surrogates cannot be encoded as UTF-8.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    cleaned = "".join(
-        ch for ch in text
-        if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs")
-    )
-    if not allow_empty and not cleaned.strip():
+    for ch in text:
+        if ch not in "\n\t\r" and unicodedata.category(ch) in ("Cc", "Cs"):
+            code_point = f"U+{ord(ch):04X}"
+            raise InputError(
+                f"Text contains a control character ({code_point}); remove it and try again.",
+                code="control_chars", char=code_point)
+    if not allow_empty and not text.strip():
         raise InputError("Text is empty: type a few words.", code="empty")
-    return cleaned
+    return text

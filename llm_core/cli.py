@@ -1,0 +1,213 @@
+"""Command line: `python -m llm_core <command> …`. JSON on stdout with --json;
+bad input gives one line on stderr and a non-zero exit, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's convention)
+        sys.stderr.write(f"error: {message}\n")
+        sys.exit(2)
+
+
+def _text(value: str) -> str:
+    return sys.stdin.read() if value == "-" else value
+
+
+def _progress(message: str) -> None:
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _load(name):
+    from . import load_model
+    return load_model(name, progress=_progress)
+
+
+def cmd_info(args) -> dict:
+    from .anatomy import anatomy
+
+    handle = _load(args.model)
+    a = handle.arch
+    out = anatomy(handle).to_json()
+    out.update({"family": a.family, "kind": handle.kind, "heads": a.n_heads,
+                "kv_heads": a.n_kv_heads, "d_head": a.d_head, "context": a.max_positions,
+                "norm": a.norm_kind, "mlp": a.mlp_kind, "rope": a.uses_rope})
+    return out
+
+
+def cmd_tokens(args) -> dict:
+    from .text import clean_text
+
+    text = clean_text(_text(args.text))
+    handle = _load(args.model)
+    tokens, ids, truncated_from = handle.encode(text)
+    decoded = handle.decode(ids.tolist())
+    return {"model": handle.name, "tokens": [t.to_json() for t in tokens],
+            "n_tokens": len(tokens), "n_chars": len(text),
+            "round_trip": decoded == text and not truncated_from,
+            **({"truncated_from": truncated_from} if truncated_from else {})}
+
+
+def cmd_next(args) -> dict:
+    from .sampling import check_temperature, check_top_k, check_top_p, distribution
+    from .text import clean_text
+
+    text = clean_text(_text(args.text))
+    t, k, p = check_temperature(args.temperature), check_top_k(args.top_k), check_top_p(args.top_p)
+    n = _count(args.n, "--n", 1, 1000)
+    handle = _load(args.model)
+    dist = distribution(handle.next_token_logits(text), t, k, p)
+    cands = [{"token": handle.decode([tid]), "id": tid, "logit": logit, "prob": prob}
+             for tid, logit, prob in dist.top(n)]
+    return {"model": handle.name, "temperature": t, "candidates": cands, "entropy": dist.entropy}
+
+
+def cmd_generate(args) -> dict:
+    from .sampling import MAX_NEW_TOKENS, check_temperature, check_top_k, check_top_p, generate_steps
+    from .text import clean_text
+
+    prompt = clean_text(_text(args.prompt))
+    t, k, p = check_temperature(args.temperature), check_top_k(args.top_k), check_top_p(args.top_p)
+    n = _count(args.max_new_tokens, "--max-new-tokens", 1, MAX_NEW_TOKENS)
+    handle = _load(args.model)
+    if handle.kind != "decoder":
+        from .errors import InputError
+        raise InputError("Generation needs a decoder model.")
+    if args.chat:
+        ids = handle.chat_ids(prompt)
+    else:
+        _, ids, _ = handle.encode(prompt)
+    steps = list(generate_steps(handle, ids, max_new_tokens=n, temperature=t, top_k=k,
+                                top_p=p, seed=args.seed))
+    new_ids = [s.token_id for s in steps if s.token_id not in handle.eos_ids]
+    return {"model": handle.name, "text": handle.decode(new_ids),
+            "steps": [{"token": s.token, "id": s.token_id, "prob": s.prob, "entropy": s.entropy}
+                      for s in steps]}
+
+
+def cmd_analogy(args) -> dict:
+    from .vectors import analogy, load_word_vectors, model_word_space
+
+    n = _count(args.n, "--n", 1, 100)
+    space = load_word_vectors() if args.space == "glove" else model_word_space(_load(args.model))
+    result = analogy(space, args.a, args.b, args.c, n)
+    return {"space": args.space, "query": f"{args.a} - {args.b} + {args.c}",
+            "results": [{"word": w, "score": s} for w, s in result.results]}
+
+
+def cmd_attention(args) -> dict:
+    from .errors import InputError
+    from .text import clean_text
+
+    text = clean_text(_text(args.text))
+    handle = _load(args.model)
+    trace = handle.trace(text)
+    if not 0 <= args.layer < trace.n_layers:
+        raise InputError(f"--layer must be between 0 and {trace.n_layers - 1}.")
+    if not 0 <= args.head < trace.n_heads:
+        raise InputError(f"--head must be between 0 and {trace.n_heads - 1}.")
+    kept = trace.attention_kept
+    weights = trace.attention_pattern[args.layer, args.head]
+    return {"model": handle.name, "layer": args.layer, "head": args.head,
+            "tokens": [t.to_json() for t in trace.tokens[:kept]],
+            "attention_kept": kept, "n_tokens": trace.n_tokens,
+            "weights": [[round(float(w), 6) for w in row] for row in weights]}
+
+
+def _count(value, flag, low, high) -> int:
+    from .errors import InputError
+    if not low <= value <= high:
+        raise InputError(f"{flag} must be between {low} and {high}.")
+    return value
+
+
+def _print_human(command: str, out: dict) -> None:
+    if command == "tokens":
+        for t in out["tokens"]:
+            print(f"{t['id']:>7}  {t['text']!r}")
+        print(f"{out['n_tokens']} tokens, {out['n_chars']} characters, round trip: {out['round_trip']}")
+    elif command == "next":
+        for c in out["candidates"]:
+            print(f"{c['prob']:8.4f}  {c['logit']:8.3f}  {c['token']!r}")
+        print(f"entropy: {out['entropy']:.3f} bits")
+    elif command == "generate":
+        print(out["text"])
+    elif command == "analogy":
+        for r in out["results"]:
+            print(f"{r['score']:.4f}  {r['word']}")
+    elif command == "attention":
+        labels = [t["text"] for t in out["tokens"]]
+        for label, row in zip(labels, out["weights"]):
+            print(f"{label!r:>16} " + " ".join(f"{w:.2f}" for w in row))
+    else:
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m llm_core", description="Look inside a real language model.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(name, func, help_):
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("--json", action="store_true", help="print JSON")
+        sp.add_argument("--model", default="smollm2",
+                        help="smollm2 (default) | minilm | a Hugging Face id (online)")
+        return sp
+
+    add("info", cmd_info, "model anatomy: parameter counts by matrix kind, device")
+    sp = add("tokens", cmd_tokens, "split text into tokens")
+    sp.add_argument("text", help="text, or - to read standard input")
+    sp = add("next", cmd_next, "next-token probabilities")
+    sp.add_argument("text")
+    sp.add_argument("--temperature", default=1.0)
+    sp.add_argument("--top-k", default=None)
+    sp.add_argument("--top-p", default=None)
+    sp.add_argument("--n", type=int, default=10)
+    sp = add("generate", cmd_generate, "generate text step by step")
+    sp.add_argument("prompt")
+    sp.add_argument("--chat", action="store_true", help="use the model's chat template")
+    sp.add_argument("--max-new-tokens", type=int, default=40)
+    sp.add_argument("--temperature", default=0.7)
+    sp.add_argument("--top-k", default=None)
+    sp.add_argument("--top-p", default=None)
+    sp.add_argument("--seed", type=int, default=0)
+    sp = add("analogy", cmd_analogy, "word arithmetic: A - B + C")
+    for w in ("a", "b", "c"):
+        sp.add_argument(w)
+    sp.add_argument("--space", choices=["glove", "model"], default="glove")
+    sp.add_argument("--n", type=int, default=10)
+    sp = add("attention", cmd_attention, "attention weights of one layer and head")
+    sp.add_argument("text")
+    sp.add_argument("--layer", type=int, required=True)
+    sp.add_argument("--head", type=int, required=True)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .errors import XRayError
+
+    try:
+        out = args.func(args)
+    except XRayError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except Exception as err:  # noqa: BLE001 — one line, never a traceback
+        sys.stderr.write(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}\n")
+        return 1
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        _print_human(args.command, out)
+    return 0

@@ -1,0 +1,83 @@
+"""The warm-up maths: vectors compared by angle and distance, a matrix as an
+operation (2-D rotation). Each function returns its intermediate steps so a
+page can show the arithmetic with the actual numbers."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InputError
+
+
+def _vector(values, name: str = "vector") -> list[float]:
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InputError(f"The {name} must contain only numbers.", code="not_numbers") from None
+    if not out or not all(math.isfinite(v) for v in out):
+        raise InputError(f"The {name} must contain only numbers.", code="not_numbers")
+    return out
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """a · b, |a|, |b|, cos θ, θ and the Euclidean distance, step by step."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    products: tuple[float, ...]   # a_i × b_i
+    dot: float
+    norm_a: float
+    norm_b: float
+    cosine: float | None          # None when one vector is zero (no direction)
+    angle_deg: float | None
+    differences: tuple[float, ...]  # a_i − b_i
+    distance: float
+
+
+def compare(a, b) -> Comparison:
+    a, b = _vector(a, "first vector"), _vector(b, "second vector")
+    if len(a) != len(b):
+        raise InputError("Both vectors need the same number of dimensions.", code="dim_mismatch",
+                         a=len(a), b=len(b))
+    products = [x * y for x, y in zip(a, b)]
+    dot = sum(products)
+    norm_a = math.sqrt(sum(x * x for x in a))
+    norm_b = math.sqrt(sum(y * y for y in b))
+    cosine = angle = None
+    if norm_a > 0 and norm_b > 0:
+        cosine = max(-1.0, min(1.0, dot / (norm_a * norm_b)))
+        angle = math.degrees(math.acos(cosine))
+    diffs = [x - y for x, y in zip(a, b)]
+    distance = math.sqrt(sum(d * d for d in diffs))
+    return Comparison(tuple(a), tuple(b), tuple(products), dot, norm_a, norm_b, cosine, angle,
+                      tuple(diffs), distance)
+
+
+def rotation_matrix(angle_deg: float) -> torch.Tensor:
+    """2 × 2 matrix turning a vector counter-clockwise by `angle_deg` degrees."""
+    theta = math.radians(float(angle_deg))
+    c, s = math.cos(theta), math.sin(theta)
+    return torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
+
+
+def rotate(points, angle_deg: float) -> torch.Tensor:
+    """points: n 2 (or a single 2-vector) → the same points turned by the angle."""
+    p = torch.as_tensor(points, dtype=torch.float64)
+    m = rotation_matrix(angle_deg)
+    return p @ m.T  # (n 2) × (2 2)ᵀ: each row is M·p
+
+
+def cosine_matrix(x: torch.Tensor) -> torch.Tensor:
+    """n d → n n cosine similarity of every row with every other row."""
+    x = x.double()
+    unit = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return (unit @ unit.T).float()
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double().flatten(), b.double().flatten()
+    denom = float(a.norm() * b.norm())
+    return float(a @ b) / denom if denom > 0 else 0.0

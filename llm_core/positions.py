@@ -1,0 +1,164 @@
+"""How a transformer knows word order.
+
+Three ways, as the lesson shows them:
+- sinusoidal position encodings (the original transformer), added to the
+  token embeddings;
+- learned position embeddings (BERT / the embedded MiniLM), also added;
+- RoPE (the embedded SmolLM2): nothing is added; instead q and k are turned by
+  the 2-D rotation matrix of the warm-up, pair of dimensions by pair of
+  dimensions, by an angle that grows with the position.
+And the order experiment: the same tokens in another order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InputError
+from .linalg import cosine
+from .sampling import softmax_with_temperature
+
+MAX_POSITIONS = 4096
+MAX_DIMS = 4096
+
+
+def sinusoidal(n_positions: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
+    """pos d_model: PE[p, 2i] = sin(p / base^(2i/d)), PE[p, 2i+1] = cos(p / base^(2i/d))."""
+    n_positions, d_model = int(n_positions), int(d_model)
+    if not (1 <= n_positions <= MAX_POSITIONS and 2 <= d_model <= MAX_DIMS):
+        raise InputError("Positions and dimensions are out of range.", code="bad_sizes")
+    pos = torch.arange(n_positions, dtype=torch.float64)[:, None]            # pos 1
+    two_i = torch.arange(0, d_model, 2, dtype=torch.float64)[None]           # 1 d/2
+    angle = pos / base ** (two_i / d_model)                                  # pos d/2
+    pe = torch.zeros(n_positions, d_model, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle[:, : d_model // 2])
+    return pe.float()
+
+
+# --- RoPE ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RopeParams:
+    theta: float      # the base: pair j turns by p · theta^(-2j/d_head)
+    head_dim: int
+    rope_type: str
+
+
+def rope_params(config) -> RopeParams | None:
+    """The rotary parameters from a model config, or None if it has no RoPE."""
+    params = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    theta = params.get("rope_theta") if isinstance(params, dict) else None
+    theta = theta or getattr(config, "rope_theta", None)
+    if theta is None:
+        return None
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    rope_type = (params.get("rope_type") if isinstance(params, dict) else None) or "default"
+    return RopeParams(float(theta), int(head_dim), str(rope_type))
+
+
+def rope_frequencies(params: RopeParams) -> torch.Tensor:
+    """pairs: radians each pair turns per position step, theta^(-2j/d_head)."""
+    j2 = torch.arange(0, params.head_dim, 2, dtype=torch.float64)
+    return params.theta ** (-j2 / params.head_dim)
+
+
+def rope_angles(params: RopeParams, n_positions: int) -> torch.Tensor:
+    """pos pairs: the angle (radians) pair j is turned by at position p: p · freq_j."""
+    pos = torch.arange(int(n_positions), dtype=torch.float64)[:, None]
+    return pos * rope_frequencies(params)[None]
+
+
+def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """x: … pos d_head, angles: pos d_head/2 → x with every pair rotated.
+
+    Hugging Face's Llama pairs dimension j with dimension j + d_head/2 (not 2j
+    with 2j+1); the pair (x_j, x_{j+d/2}) is multiplied by the rotation matrix
+    [[cos, −sin], [sin, cos]] of its angle."""
+    half = x.shape[-1] // 2
+    a, b = x[..., :half].double(), x[..., half:].double()
+    c, s = torch.cos(angles), torch.sin(angles)
+    return torch.cat([a * c - b * s, a * s + b * c], dim=-1).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class RopePair:
+    """One 2-D pair of one head's q at one position, turned by hand."""
+
+    pair: int
+    dims: tuple[int, int]
+    position: int
+    angle: float                   # radians
+    matrix: torch.Tensor           # 2 2
+    before: torch.Tensor           # 2 — q_before_rope at (dims)
+    rotated: torch.Tensor          # 2 — matrix @ before
+    model: torch.Tensor            # 2 — the model's own q after RoPE
+
+    @property
+    def max_error(self) -> float:
+        return float((self.rotated - self.model).abs().max())
+
+
+def rope_pair(params: RopeParams, q_before: torch.Tensor, q_after: torch.Tensor, head: int,
+              position: int, pair: int) -> RopePair:
+    """q_before, q_after: head pos d_head (LayerDetail.q_before_rope / .q)."""
+    half = params.head_dim // 2
+    if not (0 <= pair < half and 0 <= position < q_before.shape[1] and 0 <= head < q_before.shape[0]):
+        raise InputError("Head, position or pair is out of range.", code="bad_pair")
+    dims = (pair, pair + half)
+    angle = float(rope_angles(params, position + 1)[position, pair])
+    c, s = torch.cos(torch.tensor(angle, dtype=torch.float64)), torch.sin(
+        torch.tensor(angle, dtype=torch.float64))
+    matrix = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
+    before = q_before[head, position, list(dims)].double()
+    return RopePair(pair, dims, position, angle, matrix, before, matrix @ before,
+                    q_after[head, position, list(dims)].double())
+
+
+# --- the order experiment -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """Two texts made of the same tokens in a different order."""
+
+    same_bag: bool                  # sorted token ids equal
+    only_in_a: tuple[int, ...]      # ids that are not shared (when the bags differ)
+    only_in_b: tuple[int, ...]
+    embedding_sum_diff: float       # max |Σ embeddings(a) − Σ embeddings(b)|
+    mean_cosine_by_layer: tuple[float, ...]  # cos of the mean residual, layer 0 … L
+    last_cosine_by_layer: tuple[float, ...]  # cos of the last token's residual
+    final_cosine: float | None      # cos of the last token's final (normed) residual
+    top_a: tuple[tuple[int, float], ...]     # (id, prob) top next tokens
+    top_b: tuple[tuple[int, float], ...]
+
+
+def _top(trace, n: int, temperature: float):
+    if trace.last_logits is None:
+        return ()
+    probs = softmax_with_temperature(trace.last_logits, temperature)
+    p, idx = torch.topk(probs, min(n, probs.numel()))
+    return tuple((int(i), float(v)) for i, v in zip(idx, p))
+
+
+def order_experiment(trace_a, trace_b, top_n: int = 5, temperature: float = 1.0) -> OrderResult:
+    ids_a, ids_b = sorted(trace_a.ids.tolist()), sorted(trace_b.ids.tolist())
+    rest_a, rest_b = list(ids_a), list(ids_b)
+    for tid in ids_a:  # multiset difference, so repeated tokens count
+        if tid in rest_b:
+            rest_b.remove(tid)
+            rest_a.remove(tid)
+    sum_a, sum_b = trace_a.token_embedding.sum(0), trace_b.token_embedding.sum(0)
+    diff = float((sum_a - sum_b).abs().max()) if sum_a.shape == sum_b.shape else float("inf")
+    n_layers = min(trace_a.residual.shape[0], trace_b.residual.shape[0])
+    mean_cos = tuple(cosine(trace_a.residual[i].mean(0), trace_b.residual[i].mean(0))
+                     for i in range(n_layers))
+    last_cos = tuple(cosine(trace_a.residual[i, -1], trace_b.residual[i, -1])
+                     for i in range(n_layers))
+    final = None
+    if trace_a.final_residual is not None and trace_b.final_residual is not None:
+        final = cosine(trace_a.final_residual[-1], trace_b.final_residual[-1])
+    return OrderResult(ids_a == ids_b, tuple(rest_a), tuple(rest_b), diff, mean_cos, last_cos,
+                       final, _top(trace_a, top_n, temperature), _top(trace_b, top_n, temperature))
