@@ -1,0 +1,118 @@
+"""Concepts 1–2: a vector is a thing described by numbers; a matrix is an
+operation on vectors (a rotation). The warm-up for "an LLM is a giant matrix"."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from llm_core.linalg import compare, rotate, rotation_matrix
+from ui.fig_tokens import md_escape
+from ui.fig_vectors import rotation_2d, vectors_3d
+from ui.i18n import lang, t
+
+DIMS = ("sweetness", "sourness", "hardness")
+# Apple and lemon are the seed article's vectors; the others are made-up examples.
+FRUITS = [("apple", 0.7, 0.3, 0.6), ("lemon", 0.2, 0.8, 0.4), ("banana", 0.8, 0.1, 0.2),
+          ("green_apple", 0.5, 0.6, 0.7)]
+# A letter F (corners as rows): not symmetric, so every turn is visible.
+SHAPE = np.array([[0.9, 0.1], [1.05, 0.1], [1.05, 0.45], [1.3, 0.45], [1.3, 0.6], [1.05, 0.6],
+                  [1.05, 0.8], [1.4, 0.8], [1.4, 0.95], [0.9, 0.95]])
+
+
+def fmt(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if abs(x - round(x, 2)) < 1e-9 else f"{x:.3f}"
+
+
+st.title(t("nav.vectors"))
+st.info(t("vectors.notice"), icon="👀")
+
+# --- 1. vectors --------------------------------------------------------------------------
+st.header(t("vectors.vector_header"))
+st.caption(t("vectors.vector_intro"))
+axis_titles = [t(f"vectors.{d}") for d in DIMS]
+start = pd.DataFrame([(t(f"vectors.{n}"), *v) for n, *v in FRUITS], columns=["name", *DIMS])
+number = {d: st.column_config.NumberColumn(t(f"vectors.{d}"), min_value=0.0, max_value=1.0,
+                                           step=0.05, format="%.2f") for d in DIMS}
+table = st.data_editor(start, num_rows="dynamic", hide_index=True, key=f"vectors.table_{lang()}",
+                       column_config={"name": st.column_config.TextColumn(t("vectors.col_name")),
+                                      **number})
+
+# Keep only complete rows; number duplicate names so each can be picked.
+complete = table.dropna(subset=["name", *DIMS])
+complete = complete[complete["name"].astype(str).str.strip() != ""]
+if len(complete) < len(table):
+    st.caption(t("vectors.dropped", n=len(table) - len(complete)))
+names, seen = [], {}
+for name in complete["name"].astype(str).str.strip():
+    seen[name] = seen.get(name, 0) + 1
+    names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+if any(count > 1 for count in seen.values()):
+    st.caption(t("vectors.renamed"))
+vectors = dict(zip(names, complete[list(DIMS)].astype(float).values.tolist()))
+
+if len(vectors) < 2:
+    st.warning(t("vectors.need_two"), icon="⚠️")
+else:
+    left, right = st.columns([3, 2])
+    with right:
+        st.subheader(t("vectors.compare_header"))
+        a_name = st.selectbox(t("vectors.pick_a"), names, index=0, key="vectors.a")
+        b_name = st.selectbox(t("vectors.pick_b"), names, index=1, key="vectors.b")
+        a, b = vectors[a_name], vectors[b_name]
+        c = compare(a, b)
+        if a_name == b_name:
+            st.info(t("vectors.verdict_same"))
+        elif c.cosine is not None:
+            st.success(t("vectors.verdict", a=md_escape(a_name), b=md_escape(b_name),
+                         cos=c.cosine, angle=c.angle_deg, dist=c.distance))
+    with left:
+        st.plotly_chart(vectors_3d(names, list(vectors.values()), axis_titles,
+                                   highlight=(a_name, b_name)), key="vectors.fig3d")
+    vec = lambda v: r"\begin{bmatrix}" + r" & ".join(fmt(x) for x in v) + r"\end{bmatrix}"
+    st.latex(rf"a = {vec(a)},\quad b = {vec(b)}")
+    st.caption(t("vectors.dot"))
+    st.latex(r"a \cdot b = " + " + ".join(f"{fmt(x)}\\times{fmt(y)}" for x, y in zip(a, b))
+             + f" = {c.dot:.3f}")
+    st.caption(t("vectors.norms"))
+    st.latex(rf"|a| = \sqrt{{{' + '.join(fmt(x) + '^2' for x in a)}}} = {c.norm_a:.3f},\quad "
+             rf"|b| = \sqrt{{{' + '.join(fmt(x) + '^2' for x in b)}}} = {c.norm_b:.3f}")
+    if c.cosine is None:
+        st.warning(t("vectors.zero_vector"), icon="⚠️")
+    else:
+        st.caption(t("vectors.cosine"))
+        st.latex(rf"\cos\theta = \frac{{{c.dot:.3f}}}{{{c.norm_a:.3f} \times {c.norm_b:.3f}}}"
+                 rf" = {c.cosine:.3f},\quad \theta = \arccos({c.cosine:.3f}) = "
+                 rf"{c.angle_deg:.1f}^\circ")
+    st.caption(t("vectors.distance"))
+    st.latex(r"|a - b| = \sqrt{" + " + ".join(f"({d:+.2f})^2" for d in c.differences)
+             + f"}} = {c.distance:.3f}")
+st.caption(t("vectors.llm_note"))
+
+# --- 2. a matrix turns vectors -----------------------------------------------------------
+st.header(t("vectors.matrix_header"))
+st.caption(t("vectors.matrix_intro"))
+controls, figure = st.columns([2, 3])
+with controls:
+    angle = st.slider(t("vectors.angle_slider"), -180, 180, 30, step=5, key="vectors.angle")
+    px_col, py_col = st.columns(2)
+    px = px_col.number_input(t("vectors.point_x"), -2.0, 2.0, 0.7, 0.1, key="vectors.px")
+    py = py_col.number_input(t("vectors.point_y"), -2.0, 2.0, 0.3, 0.1, key="vectors.py")
+m = rotation_matrix(angle).numpy()
+p = np.array([px, py])
+mp = rotate(p, angle).numpy()
+with figure:
+    labels = {k: t(f"vectors.{k}") for k in ("before", "after", "shape_before", "shape_after")}
+    labels.update(x=t("vectors.axis_x"), y=t("vectors.axis_y"))
+    st.plotly_chart(rotation_2d(p, mp, SHAPE, rotate(SHAPE, angle).numpy(), angle, labels),
+                    key="vectors.fig2d")
+c_, s_ = m[0, 0], m[1, 0]
+st.latex(rf"M = \begin{{bmatrix}} \cos\theta & -\sin\theta \\ \sin\theta & \cos\theta "
+         rf"\end{{bmatrix}} = \begin{{bmatrix}} \cos {angle}^\circ & -\sin {angle}^\circ \\ "
+         rf"\sin {angle}^\circ & \cos {angle}^\circ \end{{bmatrix}} = \begin{{bmatrix}} "
+         rf"{c_:.3f} & {-s_:.3f} \\ {s_:.3f} & {c_:.3f} \end{{bmatrix}}")
+st.latex(rf"M p = \begin{{bmatrix}} {c_:.3f} & {-s_:.3f} \\ {s_:.3f} & {c_:.3f} "
+         rf"\end{{bmatrix}} \begin{{bmatrix}} {px:.2f} \\ {py:.2f} \end{{bmatrix}} = "
+         rf"\begin{{bmatrix}} {c_:.3f}\times{px:.2f} + ({-s_:.3f})\times{py:.2f} \\ "
+         rf"{s_:.3f}\times{px:.2f} + {c_:.3f}\times{py:.2f} \end{{bmatrix}} = "
+         rf"\begin{{bmatrix}} {mp[0]:.3f} \\ {mp[1]:.3f} \end{{bmatrix}}")
+st.caption(t("vectors.product_caption", n0=float(np.hypot(*p)), n1=float(np.hypot(*mp))))
+st.info(t("vectors.giant_matrix"), icon="🧮")
