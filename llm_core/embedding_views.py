@@ -1,0 +1,206 @@
+"""Embeddings as a student looks at them: one token's row of the input
+embedding matrix, similarity between a few tokens, and meaning as direction
+(a − b + c, the plural direction cats − cat) with a projection that keeps the
+analogy's parallelogram visible."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .vectors import VectorSpace, project
+
+MAX_WORDS = 200      # points in a projection (t-SNE stays well under a second)
+MAX_PICK = 64        # tokens offered when a pasted text is long
+
+
+# --- one token's row ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class TokenRow:
+    id: int
+    text: str
+    vector: np.ndarray   # d_model — row `id` of the embedding matrix
+    norm: float
+
+
+def embedding_matrix(handle) -> np.ndarray:
+    """vocab d_model, float32 on the CPU (a view of the model's weights, never written)."""
+    return handle.arch.token_embedding_matrix().detach().float().cpu().numpy()
+
+
+def token_row(handle, token_id: int) -> TokenRow:
+    """Embedding = table lookup: the token id picks one row of the matrix."""
+    matrix = handle.arch.token_embedding_matrix()
+    vocab = matrix.shape[0]
+    try:
+        token_id = int(token_id)
+    except (TypeError, ValueError):
+        raise InputError("A token id is a whole number.", code="bad_token_id", max=vocab - 1)
+    if not 0 <= token_id < vocab:
+        raise InputError(f"Token ids go from 0 to {vocab - 1}.", code="bad_token_id",
+                         max=vocab - 1)
+    vector = matrix[token_id].detach().float().cpu().numpy()
+    text = handle.decode([token_id])
+    return TokenRow(token_id, text, vector, float(np.linalg.norm(vector)))
+
+
+def pick_tokens(handle, text: str):
+    """Tokens of `text` that a user can pick from (at most MAX_PICK)."""
+    tokens, _ids, _cut = handle.encode(text, max_tokens=MAX_PICK)
+    return [t for t in tokens if not t.special]
+
+
+# --- words in a space ------------------------------------------------------------
+
+def split_words(text: str, limit: int = MAX_WORDS) -> list[str]:
+    """'king, queen  man' → ['king', 'queen', 'man'] (commas, spaces or lines
+    separate words; duplicates dropped; at most `limit`)."""
+    out: list[str] = []
+    for part in str(text or "").replace("，", ",").replace("、", ",").replace(",", " ").split():
+        word = part.strip()
+        if word and word not in out:
+            out.append(word)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def lookup(space: VectorSpace, word: str) -> int:
+    """Row of `word`, or InputError(code="unknown_word") carrying a hint: a
+    spelling that is in the vocabulary (other case) and whether the space is
+    lowercase-only (GloVe)."""
+    try:
+        return space.lookup(word)
+    except InputError as err:
+        if err.code != "unknown_word":
+            raise
+        key = word.strip()
+        hint = ""
+        for variant in (key.lower(), key.capitalize(), key.title()):
+            if variant != key and variant in space.index:
+                hint = variant
+                break
+        raise InputError(str(err), code="unknown_word", word=key[:40], space=space.name,
+                         hint=hint, lowercase=space.lowercase) from None
+
+
+def known_words(space: VectorSpace, words) -> tuple[list[str], list[str]]:
+    """(words in the space, words that are not)."""
+    known, unknown = [], []
+    for w in words:
+        try:
+            lookup(space, w)
+            known.append(w)
+        except InputError:
+            unknown.append(w)
+    return known, unknown
+
+
+def vectors_of(space: VectorSpace, words) -> np.ndarray:
+    """word dim"""
+    return np.stack([space.vectors[lookup(space, w)] for w in words])
+
+
+@dataclass(frozen=True)
+class Similarity:
+    words: list
+    dot: np.ndarray      # word word — raw dot products
+    cosine: np.ndarray   # word word — dot of unit vectors (angle only)
+
+
+def similarity(words, vectors: np.ndarray) -> Similarity:
+    v = np.asarray(vectors, dtype=np.float64)
+    dot = v @ v.T
+    norm = np.maximum(np.linalg.norm(v, axis=1), 1e-12)
+    return Similarity(list(words), dot, dot / np.outer(norm, norm))
+
+
+def projection(matrix: np.ndarray, method: str = "pca", dims: int = 2) -> np.ndarray:
+    """vectors.project on one OpenMP thread: on a small, busy CPU, t-SNE's
+    threads spin against each other (200 points: ~1 s on one thread, ~10 s on
+    two under load). The limit applies to the calling thread only."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return project(matrix, method, dims)
+
+
+# --- a − b + c, drawn -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AnalogyView:
+    a: str
+    b: str
+    c: str
+    results: list          # [(word, cosine)], inputs excluded
+    words: list            # the projected words: a, b, c, best, then the extras
+    points: np.ndarray     # point dims — row i is words[i]; last row: a − b + c itself
+    method: str
+
+
+def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: int = 10,
+                 method: str = "pca", dims: int = 2) -> AnalogyView:
+    """a − b + c with its nearest words, and a projection of a, b, c, the best
+    answer, the extra words and the computed point a − b + c (last row)."""
+    va, vb, vc = (space.vectors[lookup(space, w)] for w in (a, b, c))
+    target = va - vb + vc
+    results = space.nearest(target, n, exclude=(a, b, c))
+    best = results[0][0]
+    norm = {w.lower() if space.lowercase else w for w in (a, b, c, best)}
+    words = [a, b, c, best]
+    for w in extras:
+        key = w.lower() if space.lowercase else w
+        if key in norm or len(words) >= MAX_WORDS - 1:
+            continue
+        try:
+            lookup(space, w)
+        except InputError:
+            continue  # unknown extras are listed by the page, not fatal here
+        norm.add(key)
+        words.append(w)
+    matrix = np.vstack([vectors_of(space, words), target[None]])  # point dim
+    points = projection(matrix, method, dims)
+    return AnalogyView(a, b, c, results, words, points, method)
+
+
+# --- the plural direction ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DirectionView:
+    plus: str
+    minus: str
+    direction: np.ndarray   # dim — plus − minus
+    words: list
+    scores: list            # dot(word, direction / ‖direction‖) per word
+    applied: list           # [(noun, best word for noun + direction, cosine)]
+
+
+def direction_view(space: VectorSpace, plus: str, minus: str, words=(), nouns=()) -> DirectionView:
+    """The direction plus − minus (cats − cat: 'more than one'), every word's
+    dot product with it (its unit vector, so the numbers compare across words),
+    and the direction added to other nouns."""
+    direction = space.vectors[lookup(space, plus)] - space.vectors[lookup(space, minus)]
+    length = float(np.linalg.norm(direction))
+    if length == 0:
+        raise InputError("The two words have the same vector.", code="zero_vector")
+    unit = direction / length
+    known = [w for w in words if _known(space, w)]
+    scores = [float(space.vectors[lookup(space, w)] @ unit) for w in known]
+    applied = []
+    for noun in nouns:
+        if not _known(space, noun):
+            continue
+        word, score = space.nearest(space.vectors[lookup(space, noun)] + direction, 1,
+                                    exclude=(noun,))[0]
+        applied.append((noun, word, score))
+    return DirectionView(plus, minus, direction, known, scores, applied)
+
+
+def _known(space: VectorSpace, word: str) -> bool:
+    try:
+        lookup(space, word)
+        return True
+    except InputError:
+        return False
