@@ -1,0 +1,103 @@
+"""Attention overview: the decoder's attention_pattern for your text — one head,
+all heads of a layer, and every head at once to find the interesting ones."""
+import pandas as pd
+import streamlit as st
+
+from llm_core.attention import METRICS, entropy_bound, head_summary
+from ui.errors import guard
+from ui.fig_attention import (head_grid, md_token, overview_heatmap, pattern_heatmap, token_bars,
+                              token_labels)
+from ui.i18n import t
+from ui.models import attention_cap_note, get_trace
+
+st.title(t("nav.attention"))
+st.markdown(t("attention.intro"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("attention.notice"))
+
+
+def keep_in_range(key: str, options, default) -> None:
+    """A value left from another text or model must not break the widget."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def summary(model: str, text: str, _trace):
+    """Every head's summaries for one trace (keyed by model and text, like the trace)."""
+    return head_summary(_trace.attention_pattern)
+
+
+text = st.text_area(t("common.text"), value=t("attention.default_text"), key="attention.text",
+                    height=90)
+trace = get_trace(text)
+if trace is None:
+    st.stop()
+attention_cap_note(trace)
+n = trace.attention_kept
+labels = token_labels(trace.tokens[:n])
+if n == 1:
+    st.info(t("attention.one_token"), icon="☝️")
+
+col_layer, col_head = st.columns(2)
+keep_in_range("attention.layer", range(trace.n_layers), trace.n_layers // 2)
+keep_in_range("attention.head", range(trace.n_heads), 0)
+layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention.layer")
+head = col_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention.head")
+views = ["head", "grid", "overview"]
+view = st.radio(t("attention.view"), views, format_func=lambda v: t(f"attention.view_{v}"),
+                horizontal=True, key="attention.view")
+axes = dict(x_title=t("attention.key"), y_title=t("attention.query"),
+            color_title=t("attention.weight"))
+pattern = trace.attention_pattern[layer]          # head query key
+
+with guard():
+    if view == "head":
+        st.plotly_chart(pattern_heatmap(pattern[head], labels, causal=trace.causal,
+                                        title=t("attention.head_title", layer=layer, head=head),
+                                        **axes), width="stretch")
+        if trace.causal:
+            st.caption(t("attention.mask_note"))
+        st.subheader(t("attention.token_pick"))
+        keep_in_range("attention.token", range(n), n - 1)
+        query = st.selectbox(t("common.token"), range(n), format_func=labels.__getitem__,
+                             key="attention.token")
+        visible = query + 1 if trace.causal else n      # a decoder token sees 0..query only
+        row = pattern[head, query, :visible]
+        top = int(row.argmax())
+        st.plotly_chart(token_bars(row, labels[:visible], value_title=t("attention.weight"),
+                                   x_title=t("attention.key"), highlight=query),
+                        width="stretch")
+        st.caption(t("attention.token_bars_caption", token=md_token(labels[query]), layer=layer,
+                     head=head, top=md_token(labels[top]), weight=float(row[top])))
+
+    elif view == "grid":
+        titles = [t("attention.grid_head", head=h) for h in range(trace.n_heads)]
+        st.plotly_chart(head_grid(pattern, labels, causal=trace.causal, head_titles=titles,
+                                  **axes), width="stretch")
+        st.caption(t("attention.grid_caption", n=trace.n_heads, layer=layer))
+
+    else:
+        keep_in_range("attention.metric", METRICS, "first_token")
+        metric = st.selectbox(t("attention.metric"), METRICS, key="attention.metric",
+                              format_func=lambda m: t(f"attention.metric_{m}"))
+        values = summary(trace.model_name, trace.text, trace).metric(metric)  # layer head
+        zmax = {"entropy": max(entropy_bound(n), 1e-6), "strongest_key_distance": None}.get(
+            metric, 1.0)
+        short = t(f"attention.metric_short_{metric}")
+        st.plotly_chart(overview_heatmap(values, metric_title=short, x_title=t("common.head"),
+                                         y_title=t("common.layer"), selected=(layer, head),
+                                         zmax=zmax), width="stretch")
+        st.caption(t("attention.overview_caption", layers=trace.n_layers, heads=trace.n_heads))
+        flat = values.flatten()
+        best = flat.argsort(descending=True)[:5]
+        st.markdown(f"**{t('attention.top_heads')}**")
+        st.dataframe(pd.DataFrame({
+            t("attention.col_layer"): [int(i) // trace.n_heads for i in best],
+            t("attention.col_head"): [int(i) % trace.n_heads for i in best],
+            t("attention.col_value"): [round(float(flat[i]), 3) for i in best],
+        }), hide_index=True)
+
+with st.expander(t("attention.explain_title")):
+    st.markdown(t("attention.explain"))
+st.page_link("pages/attention_step.py", label=t("attention.step_link"), icon="🔎")

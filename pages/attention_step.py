@@ -1,0 +1,141 @@
+"""One head, step by step: x → q, k, v → q·k → ÷√d_head → mask → softmax → Σ weight·v
+→ concat × W_O, with the model's real numbers for one token of your text."""
+import math
+
+import pandas as pd
+import streamlit as st
+
+from llm_core.attention import attention_weights, head_contributions, head_steps
+from ui.errors import guard
+from ui.fig_attention import md_token, token_bars, token_labels, vector_strips
+from ui.i18n import t
+from ui.models import attention_cap_note, get_handle, get_trace
+
+N_DIMS = 64  # dimensions shown of a d_model vector (a head's vectors are shown whole)
+
+st.title(t("nav.attention_step"))
+st.markdown(t("attention_step.intro"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("attention_step.notice"))
+
+
+def keep_in_range(key: str, options, default) -> None:
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def layer_weights(model: str, layer: int, _arch):
+    return attention_weights(_arch, layer)
+
+
+def strips(rows) -> None:
+    st.plotly_chart(vector_strips(rows, n_dims=N_DIMS, x_title=t("attention_step.dim"),
+                                  color_title=t("attention_step.value")), width="stretch")
+
+
+text = st.text_area(t("common.text"), value=t("attention_step.default_text"),
+                    key="attention_step.text", height=90)
+trace = get_trace(text)
+handle = get_handle()
+if trace is None or handle is None:
+    st.stop()
+attention_cap_note(trace)
+n = trace.attention_kept
+labels = token_labels(trace.tokens[:n])
+c_layer, c_head, c_token = st.columns(3)
+keep_in_range("attention_step.layer", range(trace.n_layers), trace.n_layers // 2)
+keep_in_range("attention_step.head", range(trace.n_heads), 0)
+keep_in_range("attention_step.token", range(n), n - 1)
+layer = c_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention_step.layer")
+head = c_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention_step.head")
+query = c_token.selectbox(t("attention_step.query"), range(n), format_func=labels.__getitem__,
+                          key="attention_step.token")
+
+with guard():
+    detail = handle.layer_detail(trace, layer)        # memoised per trace and layer
+    weights = layer_weights(trace.model_name, layer, handle.arch)
+    s = head_steps(detail, head, query, weights)
+    tok = md_token(labels[query])
+    st.markdown(t("attention_step.facts", layer=layer, head=head, n_heads=s.n_heads,
+                  d_model=s.d_model, d_head=s.d_head))
+    if s.group > 1:
+        shared = [h for h in range(s.kv_head * s.group, (s.kv_head + 1) * s.group) if h != head]
+        st.info(t("attention_step.gqa", n_heads=s.n_heads, n_kv=s.n_kv_heads, group=s.group,
+                  head=head, kv=s.kv_head, shared=", ".join(map(str, shared))), icon="🔗")
+    else:
+        st.caption(t("attention_step.mha", n_heads=s.n_heads))
+
+    st.subheader(t("attention_step.s1"))
+    if trace.causal:
+        st.markdown(t("attention_step.s1_text", token=tok, norm=handle.arch.norm_kind,
+                      d_model=s.d_model))
+        strips([(t("attention_step.row_x_raw"), s.residual), (t("attention_step.row_x"), s.x)])
+    else:
+        st.markdown(t("attention_step.s1_encoder", token=tok, d_model=s.d_model))
+        strips([(t("attention_step.row_x"), s.x)])
+    st.caption(t("attention_step.strip_dims", k=min(N_DIMS, s.d_model), d=s.d_model))
+
+    st.subheader(t("attention_step.s2"))
+    st.markdown(t("attention_step.s2_text", d_model=s.d_model, d_head=s.d_head, n=n))
+    pre_q = s.q if s.q_before_rope is None else s.q_before_rope
+    pre_k = s.k if s.k_before_rope is None else s.k_before_rope
+    strips([(t("attention_step.row_q"), pre_q), (t("attention_step.row_k", token=labels[query]),
+                                                   pre_k[query]),
+            (t("attention_step.row_v", token=labels[query]), s.v[query])])
+
+    st.subheader(t("attention_step.s3"))
+    if s.q_before_rope is not None:
+        st.markdown(t("attention_step.s3_text", half=s.d_head // 2,
+                      norm_before=float(s.q_before_rope.norm()), norm_after=float(s.q.norm())))
+        strips([(t("attention_step.row_q_before"), s.q_before_rope),
+                (t("attention_step.row_q_after"), s.q),
+                (t("attention_step.row_k_before", token=labels[query]), s.k_before_rope[query]),
+                (t("attention_step.row_k_after", token=labels[query]), s.k[query])])
+    else:
+        st.markdown(t("attention_step.s3_none"))
+
+    st.subheader(t("attention_step.s4"))
+    key = "s4_text" if s.causal else "s4_text_bidir"
+    st.markdown(t(f"attention_step.{key}", n=n, d_head=s.d_head, sqrt=math.sqrt(s.d_head)))
+    masked = [f"{float(v):.3f}" if math.isfinite(float(v)) else t("attention_step.masked_value")
+              for v in s.masked]
+    st.dataframe(pd.DataFrame({
+        t("attention_step.col_token"): labels,
+        t("attention_step.col_score"): s.scores.numpy().round(3),
+        t("attention_step.col_scaled"): s.scaled.numpy().round(3),
+        t("attention_step.col_masked"): masked,
+        t("attention_step.col_weight"): s.pattern.numpy().round(4),
+    }), hide_index=True, height=min(400, 38 + 35 * n))
+    visible = query + 1 if s.causal else n
+    st.plotly_chart(token_bars(s.pattern[:visible], labels[:visible], highlight=query,
+                               value_title=t("attention.weight"), x_title=t("attention.key")),
+                    width="stretch")
+    diff = float((s.pattern - trace.attention_pattern[layer, head, query]).abs().max())
+    st.caption(t("attention_step.s4_check", diff=diff))
+
+    st.subheader(t("attention_step.s5"))
+    top = s.pattern.argsort(descending=True)[: min(3, visible)].tolist()
+    st.markdown(t("attention_step.s5_text", n=n, d_head=s.d_head, k=len(top)))
+    strips([(t("attention_step.row_wv", weight=float(s.pattern[j]), token=labels[j]),
+             s.weighted_v[j]) for j in top] + [(t("attention_step.row_out"), s.output)])
+
+    st.subheader(t("attention_step.s6"))
+    width = s.n_heads * s.d_head
+    st.markdown(t("attention_step.s6_text", n_heads=s.n_heads, d_head=s.d_head, width=width,
+                  d_model=s.d_model))
+    contributions = head_contributions(detail, weights, query).norm(dim=-1)   # head
+    st.plotly_chart(token_bars(contributions, [f"{t('common.head')} {h}" for h in
+                                               range(s.n_heads)], highlight=head,
+                               value_title=t("attention_step.contrib"),
+                               x_title=t("common.head")), width="stretch")
+    st.plotly_chart(vector_strips(
+        [(t("attention_step.row_concat"), s.concat)], n_dims=min(width, 4 * s.d_head),
+        x_title=t("attention_step.dim"), color_title=t("attention_step.value"),
+        boundaries=s.d_head), width="stretch")
+    strips([(t("attention_step.row_attn_out"), s.attn_out),
+            (t("attention_step.row_x_raw"), s.residual),
+            (t("attention_step.row_resid_mid"), s.resid_mid)])
+    if trace.attn_out_norm is not None:
+        st.caption(t("attention_step.s6_check", ours=float(s.attn_out.norm()),
+                     model=float(trace.attn_out_norm[layer, query])))

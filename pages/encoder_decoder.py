@@ -1,0 +1,72 @@
+"""Encoder vs decoder: the same sentence through a bidirectional encoder (full
+attention_pattern) and a causal decoder (lower-triangular), side by side."""
+import streamlit as st
+
+from llm_core.attention import future_share
+from llm_core.models import EMBEDDED
+from ui.errors import guard
+from ui.fig_attention import md_token, pattern_heatmap, token_labels
+from ui.i18n import t
+from ui.models import ENCODER, attention_cap_note, get_trace, model_name
+
+st.title(t("nav.encoder_decoder"))
+st.markdown(t("encoder_decoder.intro"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("encoder_decoder.notice"))
+
+
+def keep_in_range(key: str, options, default) -> None:
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
+
+
+@st.cache_resource(max_entries=48, show_spinner=False)
+def share_all_heads(model: str, text: str, _trace) -> float:
+    """Mean share of attention on later tokens over every layer and head."""
+    return future_share(_trace.attention_pattern)
+
+
+def side(trace, prefix: str, heading: str) -> None:
+    """One model's column: its layer/head controls, its heatmap, the numbers."""
+    st.subheader(heading)
+    attention_cap_note(trace)
+    n = trace.attention_kept
+    labels = token_labels(trace.tokens[:n])
+    keep_in_range(f"{prefix}_layer", range(trace.n_layers), 0)
+    keep_in_range(f"{prefix}_head", range(trace.n_heads), 0)
+    c1, c2 = st.columns(2)
+    layer = c1.slider(t("common.layer"), 0, trace.n_layers - 1, key=f"{prefix}_layer")
+    head = c2.slider(t("common.head"), 0, trace.n_heads - 1, key=f"{prefix}_head")
+    pattern = trace.attention_pattern[layer, head]           # query key
+    st.plotly_chart(pattern_heatmap(
+        pattern, labels, causal=trace.causal, x_title=t("attention.key"),
+        y_title=t("attention.query"), color_title=t("attention.weight"),
+        height=min(640, max(360, 120 + 24 * n))), width="stretch",
+        key=f"{prefix}_chart")
+    st.markdown(t("encoder_decoder.future_share", head=future_share(pattern),
+                  all=share_all_heads(trace.model_name, trace.text, trace),
+                  layers=trace.n_layers, heads=trace.n_heads))
+    special = [md_token(tok.text) for tok in trace.tokens if tok.special]
+    st.caption(t("encoder_decoder.special", tokens=", ".join(special)) if special
+               else t("encoder_decoder.no_special"))
+
+
+text = st.text_area(t("common.text"), value=t("encoder_decoder.default_text"),
+                    key="encoder_decoder.text", height=80)
+left, right = st.columns(2, gap="large")
+with left, guard():
+    enc = get_trace(text, name=ENCODER)
+    if enc is not None:
+        side(enc, "encoder_decoder.enc", t("encoder_decoder.encoder"))
+with right, guard():
+    dec = get_trace(text)
+    if dec is not None:
+        name = EMBEDDED.get(model_name(), model_name()).split(" (")[0]
+        side(dec, "encoder_decoder.dec", t("encoder_decoder.decoder", name=name))
+        if dec.causal:
+            st.caption(t("attention.mask_note"))
+
+st.subheader(t("encoder_decoder.table_title"))
+st.markdown(t("encoder_decoder.table"))
+st.subheader(t("encoder_decoder.why_title"))
+st.markdown(t("encoder_decoder.why"))

@@ -1,0 +1,282 @@
+"""Attention: one head step by step equals the model; encoder vs decoder masks;
+head summaries; the figures; the three pages in both languages."""
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+import torch
+
+from conftest import app_test, assert_clean
+
+from llm_core.attention import (attention_weights, future_share, head_contributions, head_steps,
+                                head_summary, rope_rotate, rope_theta, row_entropy)
+from llm_core.errors import InputError
+
+TEXT = "The cat sat on the mat because it was tired."
+LONG = "The cat sat on the mat, and the dog watched it from the door. " * 30   # > 256 tokens
+PAGES = ["pages/attention.py", "pages/attention_step.py", "pages/encoder_decoder.py"]
+
+
+@pytest.fixture(scope="module")
+def dec_trace(decoder):
+    return decoder.trace(TEXT)
+
+
+@pytest.fixture(scope="module")
+def enc_trace(encoder):
+    return encoder.trace(TEXT)
+
+
+# --- one head, step by step, against the model -------------------------------------------
+
+@pytest.mark.parametrize("layer", [0, 17, 29])
+def test_head_steps_equal_the_model(decoder, dec_trace, layer):
+    detail = decoder.layer_detail(dec_trace, layer)
+    weights = attention_weights(decoder.arch, layer)
+    n = dec_trace.n_tokens
+    for head in range(dec_trace.n_heads):
+        for query in (0, n // 2, n - 1):
+            s = head_steps(detail, head, query, weights)
+            assert s.kv_head == head // 3 and s.group == 3
+            # the pattern row, recomputed here from q and k, is the model's own
+            assert (s.pattern - dec_trace.attention_pattern[layer, head, query]).abs().max() < 1e-4
+            assert torch.isinf(s.masked[query + 1:]).all() and torch.isfinite(s.masked[:query + 1]).all()
+            assert s.pattern[query + 1:].sum() == 0
+            assert math.isclose(s.scale, 1 / math.sqrt(64))
+            assert (s.output - detail.head_output[head, query]).abs().max() < 1e-5
+    # all heads × their slices of W_O, summed (+ bias), is what attention adds …
+    for query in range(n):
+        parts = head_contributions(detail, weights, query)              # head d_model
+        total = parts.sum(0) + (weights.b_o if weights.b_o is not None else 0)
+        assert (total - detail.attn_out[query]).abs().max() < 1e-4
+        # … and its length equals the one measured in the real forward pass
+        assert abs(float(total.norm()) - float(dec_trace.attn_out_norm[layer, query])) < 1e-3 * (
+            1 + float(dec_trace.attn_out_norm[layer, query]))
+    s = head_steps(detail, 4, n - 1, weights)
+    assert (s.head_contribution - head_contributions(detail, weights, n - 1)[4]).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("layer", [2, 21])
+def test_pattern_recomputed_from_weights_alone(decoder, dec_trace, layer):
+    """Independent of LayerDetail: RMSNorm, W_Q/W_K, RoPE, GQA, scale, mask, softmax by hand."""
+    arch = decoder.arch
+    block = arch.layers()[layer]
+    w = attention_weights(arch, layer)
+    x = dec_trace.residual[layer]                                            # pos d_model
+    norm = block.input_layernorm
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + norm.variance_epsilon)
+    x = x * norm.weight.detach().float().cpu()
+    n, d_head = x.shape[0], arch.d_head
+    q = (x @ w.w_q.T).view(n, arch.n_heads, d_head).transpose(0, 1)         # head pos d_head
+    k = (x @ w.w_k.T).view(n, arch.n_kv_heads, d_head).transpose(0, 1)      # kv_head pos d_head
+    positions = torch.arange(n)
+    q = rope_rotate(q, positions, rope_theta(decoder.model.config))
+    k = rope_rotate(k, positions, rope_theta(decoder.model.config))
+    group = arch.n_heads // arch.n_kv_heads
+    for head in range(arch.n_heads):
+        scores = q[head] @ k[head // group].T / math.sqrt(d_head)          # query key
+        scores = scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), 1), -math.inf)
+        pattern = torch.softmax(scores, -1)
+        assert (pattern - dec_trace.attention_pattern[layer, head]).abs().max() < 1e-4
+
+
+def test_rope_rotation_is_the_models(decoder, dec_trace):
+    detail = decoder.layer_detail(dec_trace, 5)
+    theta = rope_theta(decoder.model.config)
+    assert theta == 100000.0
+    positions = torch.arange(dec_trace.n_tokens)
+    assert (rope_rotate(detail.q_before_rope, positions, theta) - detail.q).abs().max() < 1e-4
+    assert (rope_rotate(detail.k_before_rope, positions, theta) - detail.k).abs().max() < 1e-4
+    # a rotation keeps lengths
+    assert torch.allclose(detail.q.norm(dim=-1), detail.q_before_rope.norm(dim=-1), atol=1e-4)
+
+
+def test_bad_head_or_position(decoder, dec_trace):
+    detail = decoder.layer_detail(dec_trace, 0)
+    with pytest.raises(InputError) as err:
+        head_steps(detail, 9, 0)
+    assert err.value.code == "bad_head"
+    with pytest.raises(InputError) as err:
+        head_steps(detail, 0, dec_trace.n_tokens)
+    assert err.value.code == "bad_position"
+
+
+# --- encoder vs decoder ---------------------------------------------------------------
+
+def test_encoder_is_bidirectional(encoder, enc_trace):
+    p = enc_trace.attention_pattern                                        # layer head query key
+    assert p.shape[-1] == enc_trace.n_tokens and not enc_trace.causal
+    assert torch.allclose(p.sum(-1), torch.ones(p.shape[:-1]), atol=1e-5)
+    assert (p > 0).all()                                                   # no mask anywhere
+    assert future_share(p) > 0.05
+    assert enc_trace.tokens[0].text == "[CLS]" and enc_trace.tokens[-1].text == "[SEP]"
+    detail = encoder.layer_detail(enc_trace, 3)
+    s = head_steps(detail, 7, 2, attention_weights(encoder.arch, 3))
+    assert s.q_before_rope is None and torch.equal(s.masked, s.scaled)
+    assert (s.pattern - p[3, 7, 2]).abs().max() < 1e-4
+    assert (head_contributions(detail, attention_weights(encoder.arch, 3), 2).sum(0)
+            + attention_weights(encoder.arch, 3).b_o - detail.attn_out[2]).abs().max() < 1e-4
+
+
+def test_decoder_upper_triangle_is_exactly_zero(dec_trace):
+    p = dec_trace.attention_pattern
+    n = p.shape[-1]
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
+    assert (p[..., upper] == 0).all()
+    assert (p[..., ~upper] >= 0).all() and future_share(p) == 0.0
+    assert torch.allclose(p.sum(-1), torch.ones(p.shape[:-1]), atol=1e-5)
+
+
+# --- summaries ------------------------------------------------------------------------
+
+def test_head_summary_on_known_patterns():
+    n = 4
+    eye = torch.eye(n)                                 # each token looks at itself
+    prev = torch.zeros(n, n)
+    prev[0, 0] = 1
+    prev[torch.arange(1, n), torch.arange(n - 1)] = 1  # each token looks one back
+    uniform = torch.tril(torch.ones(n, n))
+    uniform = uniform / uniform.sum(-1, keepdim=True)
+    s = head_summary(torch.stack([eye, prev, uniform])[None])  # 1 layer, 3 heads
+    assert s.self_token[0].tolist() == [1.0, 0.0, pytest.approx((1 / 2 + 1 / 3 + 1 / 4) / 3, rel=1e-5)]
+    assert s.previous_token[0, 1] == 1.0 and s.previous_token[0, 0] == 0.0
+    assert s.entropy[0, 0] == 0 and s.entropy[0, 1] == 0
+    assert s.entropy[0, 2] == pytest.approx((1 + math.log2(3) + 2) / 3, rel=1e-5)
+    assert s.strongest_key_distance[0].tolist()[:2] == [0.0, 1.0]
+    assert row_entropy(torch.tensor([0.5, 0.5, 0.0])) == pytest.approx(1.0)
+
+
+def test_head_summary_on_the_trace(dec_trace):
+    p = dec_trace.attention_pattern
+    s = head_summary(p)
+    assert s.entropy.shape == (30, 9)
+    assert torch.allclose(s.first_token[7, 2], p[7, 2, 1:, 0].mean())
+    assert ((s.first_token >= 0) & (s.first_token <= 1)).all()
+    assert (s.entropy >= 0).all() and (s.entropy <= math.log2(p.shape[-1]) + 1e-4).all()
+
+
+def test_one_token(decoder):
+    trace = decoder.trace("Hi")
+    assert trace.n_tokens == 1
+    s = head_steps(decoder.layer_detail(trace, 0), 0, 0)
+    assert s.pattern.tolist() == [1.0]
+    summary = head_summary(trace.attention_pattern)
+    assert (summary.entropy == 0).all() and (summary.first_token == 1).all()
+
+
+# --- figures --------------------------------------------------------------------------
+
+def test_figures(dec_trace):
+    import numpy as np
+    from ui.fig_attention import head_grid, md_token, pattern_heatmap, token_labels, vector_strips
+
+    labels = token_labels(dec_trace.tokens)
+    assert len(set(labels)) == len(labels) and labels[1] == "1:cat"
+    assert token_labels(["a", " a", "\n"]) == ["0:a", "1:a", "2:↵"]
+    fig = pattern_heatmap(dec_trace.attention_pattern[3, 0], labels, causal=True,
+                          x_title="key", y_title="query", color_title="w")
+    z = np.array(fig.data[0].z, dtype=float)
+    n = len(labels)
+    assert np.isnan(z[np.triu_indices(n, 1)]).all() and not np.isnan(z[np.tril_indices(n)]).any()
+    assert list(fig.data[0].x) == labels and fig.layout.xaxis.title.text == "key"
+    grid = head_grid(dec_trace.attention_pattern[3], labels, causal=True,
+                     head_titles=[f"h{h}" for h in range(9)], x_title="k", y_title="q",
+                     color_title="w")
+    assert len(grid.data) == 9 and {d.coloraxis for d in grid.data} == {"coloraxis"}
+    assert grid.layout.coloraxis.cmin == 0 and grid.layout.coloraxis.cmax == 1
+    strips = vector_strips([("a", torch.ones(100)), ("b", -torch.ones(100))], n_dims=16,
+                           x_title="d", color_title="v")
+    assert np.array(strips.data[0].z).shape == (2, 16)
+    assert md_token("*[x]") == "“\\*\\[x\\]”"
+
+
+def test_core_module_has_no_ui_imports():
+    import llm_core.attention as mod
+    source = open(mod.__file__, encoding="utf-8").read()
+    assert not re.search(r"^\s*(import|from)\s+(streamlit|plotly)", source, re.M)
+
+
+# --- pages ------------------------------------------------------------------------------
+
+def _charts(at):
+    return at.get("plotly_chart")
+
+
+def _all_text(at):
+    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "subheader")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(page, lang):
+    at = app_test(page, lang, timeout=600)
+    assert_clean(at)
+    assert len(_charts(at)) >= 2
+    text = _all_text(at)
+    if lang == "zh":
+        assert re.search(r"[\u4e00-\u9fff]", text)
+    if page == "pages/attention_step.py":
+        diff = re.search(r"(?:largest difference|最大差别) ([0-9.e+-]+)", text)
+        assert diff and float(diff.group(1).rstrip("。.")) < 1e-4
+    if page == "pages/encoder_decoder.py":
+        shares = re.findall(r"\*\*([0-9.]+)%\*\*", text)
+        assert len(shares) == 2 and float(shares[0]) > 0 and float(shares[1]) == 0.0
+
+
+def test_attention_page_controls():
+    at = app_test("pages/attention.py", "en", timeout=600)
+    at.slider(key="attention.layer").set_value(3).run()
+    at.slider(key="attention.head").set_value(8).run()
+    at.selectbox(key="attention.token").set_value(2).run()
+    assert_clean(at)
+    assert "2:sat" in _all_text(at)
+    at.radio(key="attention.view").set_value("grid").run()
+    assert_clean(at)
+    assert len(_charts(at)) == 1 and "layer 3" in _all_text(at)
+    at.radio(key="attention.view").set_value("overview").run()
+    at.selectbox(key="attention.metric").set_value("previous_token").run()
+    assert_clean(at)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
+
+
+def test_step_page_controls():
+    at = app_test("pages/attention_step.py", "zh", timeout=600)
+    at.slider(key="attention_step.layer").set_value(0).run()
+    at.slider(key="attention_step.head").set_value(5).run()
+    at.selectbox(key="attention_step.token").set_value(1).run()
+    assert_clean(at)
+    text = _all_text(at)
+    assert "第 **1** 个键/值头" in text                # head 5 → kv head 1 (GQA)
+    table = at.dataframe[0].value
+    assert list(table.iloc[2:, 3]) == ["−∞"] * (len(table) - 2)   # keys after token 1 masked
+
+
+@pytest.mark.parametrize("page,lang", [(p, lang) for p in PAGES for lang in ("en", "zh")][::2])
+def test_page_empty_text(page, lang):
+    key = page.split("/")[1].removesuffix(".py") + ".text"
+    at = app_test(page, lang, state={key: "   "}, timeout=600)
+    assert_clean(at)
+    assert at.warning                                          # the input message, no crash
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_one_token(page):
+    key = page.split("/")[1].removesuffix(".py") + ".text"
+    at = app_test(page, "zh", state={key: "Hi"}, timeout=600)
+    assert_clean(at)
+    assert _charts(at)
+    if page == "pages/attention.py":
+        assert any("只有一个 Token" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_long_text_says_what_it_shows(page):
+    key = page.split("/")[1].removesuffix(".py") + ".text"
+    at = app_test(page, "en", state={key: LONG}, timeout=600)
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Attention is kept for the first 256 of" in captions

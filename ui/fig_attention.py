@@ -1,0 +1,158 @@
+"""Attention figures: pure functions data → plotly Figure (no streamlit here).
+
+Captions and axis titles are passed in already translated, so the functions stay
+testable and language-free. Attention weights are shown on one fixed 0–1 scale
+everywhere (so two heatmaps can be compared); the colours are spaced so that
+small weights are still visible.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# 0–1 weights; stops crowded near 0 because most weights are small.
+WEIGHT_SCALE = [[0.0, "#ffffff"], [0.03, "#deebf7"], [0.1, "#9ecae1"], [0.3, "#4292c6"],
+                [0.6, "#08519c"], [1.0, "#08306b"]]
+MASK_COLOR = "#e4e4e4"      # cells the causal mask removes: shown as empty, grey
+DIVERGING = "RdBu_r"
+
+
+def token_label(i: int, text: str, width: int = 12) -> str:
+    """'3:cat' — position makes the label unique (plotly merges equal category names)."""
+    shown = text.replace("\n", "↵").replace("\t", "⇥").strip() or "␣"
+    if len(shown) > width:
+        shown = shown[: width - 1] + "…"
+    return f"{i}:{shown}"
+
+
+def token_labels(tokens) -> list[str]:
+    return [token_label(i, getattr(tok, "text", tok)) for i, tok in enumerate(tokens)]
+
+
+def _np(values) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def _masked(pattern: np.ndarray, causal: bool) -> np.ndarray:
+    """Upper triangle → NaN for a causal model, so it shows as empty, not as 'a small weight'."""
+    z = np.round(pattern, 4)
+    if causal:
+        n = z.shape[-1]
+        z = z.copy()
+        z[..., np.triu(np.ones((n, n), dtype=bool), 1)] = np.nan
+    return z
+
+
+def _size(n: int, lo: int = 320, hi: int = 720) -> int:
+    return int(min(hi, max(lo, 140 + 22 * n)))
+
+
+def pattern_heatmap(pattern, labels, *, causal: bool, x_title: str, y_title: str,
+                    color_title: str, title: str = "", height: int | None = None) -> go.Figure:
+    """One head's attention_pattern (query key): query tokens down, key tokens across."""
+    z = _masked(_np(pattern), causal)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, zmin=0, zmax=1, colorscale=WEIGHT_SCALE, hoverongaps=False,
+        colorbar=dict(title=dict(text=color_title), thickness=14),
+        hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
+                      "<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title=y_title, type="category")
+    fig.update_xaxes(title=x_title, type="category", tickangle=-60, side="bottom")
+    fig.update_layout(title=title or None, height=height or _size(len(labels)) + 60,
+                      plot_bgcolor=MASK_COLOR, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def head_grid(patterns, labels, *, causal: bool, head_titles, x_title: str, y_title: str,
+              color_title: str, cols: int | None = None) -> go.Figure:
+    """All heads of one layer (head query key) as small multiples on one shared colour scale."""
+    z_all = _masked(_np(patterns), causal)
+    n_heads = z_all.shape[0]
+    cols = cols or math.ceil(math.sqrt(n_heads))
+    rows = math.ceil(n_heads / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(head_titles),
+                        horizontal_spacing=0.03, vertical_spacing=0.06)
+    hover = (f"%{{meta}}<br>{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>"
+             f"{color_title}: %{{z:.3f}}<extra></extra>")
+    for h in range(n_heads):
+        fig.add_trace(go.Heatmap(z=z_all[h], x=labels, y=labels, coloraxis="coloraxis",
+                                 hoverongaps=False, meta=head_titles[h], hovertemplate=hover),
+                      row=h // cols + 1, col=h % cols + 1)
+    fig.update_xaxes(showticklabels=False, type="category")
+    fig.update_yaxes(showticklabels=False, type="category", autorange="reversed")
+    fig.update_layout(coloraxis=dict(cmin=0, cmax=1, colorscale=WEIGHT_SCALE,
+                                     colorbar=dict(title=dict(text=color_title), thickness=14)),
+                      height=rows * 240 + 60, plot_bgcolor=MASK_COLOR,
+                      margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def overview_heatmap(values, *, metric_title: str, x_title: str, y_title: str,
+                     selected: tuple[int, int] | None = None, zmax: float | None = None,
+                     colorscale: str = "Viridis") -> go.Figure:
+    """layer head — one number per head; the chosen head is framed."""
+    z = _np(values)
+    n_layers, n_heads = z.shape
+    fig = go.Figure(go.Heatmap(
+        z=np.round(z, 4), x=list(range(n_heads)), y=list(range(n_layers)), colorscale=colorscale,
+        zmin=0, zmax=zmax, colorbar=dict(title=dict(text=metric_title), thickness=14),
+        hovertemplate=f"{y_title} %{{y}}, {x_title} %{{x}}<br>{metric_title}: %{{z:.3f}}"
+                      "<extra></extra>"))
+    if selected is not None:
+        layer, head = selected
+        fig.add_shape(type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5,
+                      line=dict(color="#e74c3c", width=3))
+    fig.update_xaxes(title=x_title, dtick=1)
+    fig.update_yaxes(title=y_title, autorange="reversed", dtick=1 if n_layers <= 32 else None)
+    fig.update_layout(height=max(320, 18 * n_layers + 120), margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+def token_bars(weights, labels, *, value_title: str, x_title: str, highlight: int | None = None,
+               color: str = "#2e86de", text_format: str = ".2f") -> go.Figure:
+    """One query's weights over the tokens it may look at (or any per-token numbers)."""
+    w = _np(weights)
+    colors = [("#e67e22" if i == highlight else color) for i in range(len(w))]
+    fig = go.Figure(go.Bar(
+        x=list(labels), y=w, marker_color=colors, texttemplate=f"%{{y:{text_format}}}",
+        textposition="outside" if len(w) <= 24 else "none", cliponaxis=False,
+        hovertemplate=f"{x_title}: %{{x}}<br>{value_title}: %{{y:.4f}}<extra></extra>"))
+    fig.update_xaxes(title=x_title, type="category", tickangle=-60)
+    fig.update_yaxes(title=value_title)
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10))
+    return fig
+
+
+def vector_strips(rows, *, n_dims: int, x_title: str, color_title: str,
+                  boundaries: int | None = None) -> go.Figure:
+    """Named vectors as one-row heatmap strips over their first `n_dims` dimensions,
+    on a shared diverging scale centred at 0. rows: [(name, vector)]. `boundaries`
+    draws a line every that many dimensions (e.g. the head slices of a concat)."""
+    names = [name for name, _ in rows]
+    z = np.stack([_np(vec)[:n_dims] for _, vec in rows])
+    lim = float(np.abs(z).max()) or 1.0
+    fig = go.Figure(go.Heatmap(
+        z=np.round(z, 4), x=list(range(z.shape[1])), y=names, colorscale=DIVERGING,
+        zmin=-lim, zmax=lim, colorbar=dict(title=dict(text=color_title), thickness=12),
+        hovertemplate=f"%{{y}}<br>{x_title} %{{x}}: %{{z:.4f}}<extra></extra>"))
+    if boundaries:
+        for b in range(boundaries, z.shape[1], boundaries):
+            fig.add_vline(x=b - 0.5, line=dict(color="#333", width=1))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_layout(height=90 + 34 * len(rows), margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$")
+
+
+def md_token(label: str) -> str:
+    """A token label for st.markdown/st.caption text: markdown characters escaped
+    (a token like '*' or '[' must not turn into formatting), in quotes."""
+    return "“" + "".join("\\" + c if c in _MD_SPECIAL else c for c in label) + "”"
