@@ -121,15 +121,24 @@ def rope_pair(params: RopeParams, q_before: torch.Tensor, q_after: torch.Tensor,
 
 
 @dataclass(frozen=True)
+class MatchedToken:
+    """The same token (same id) in both texts, followed through the layers."""
+
+    id: int
+    pos_a: int
+    pos_b: int
+    cosine_by_layer: tuple[float, ...]   # layer 0 (embeddings) … L
+
+
+@dataclass(frozen=True)
 class OrderResult:
     """Two texts made of the same tokens in a different order."""
 
     same_bag: bool                  # sorted token ids equal
     only_in_a: tuple[int, ...]      # ids that are not shared (when the bags differ)
     only_in_b: tuple[int, ...]
-    embedding_sum_diff: float       # max |Σ embeddings(a) − Σ embeddings(b)|
-    mean_cosine_by_layer: tuple[float, ...]  # cos of the mean residual, layer 0 … L
-    last_cosine_by_layer: tuple[float, ...]  # cos of the last token's residual
+    embedding_sum_diff: float       # max |Σ embeddings(a) − Σ embeddings(b)| (inf if bags differ in size)
+    matched: tuple[MatchedToken, ...]  # each shared token occurrence, A's order
     final_cosine: float | None      # cos of the last token's final (normed) residual
     top_a: tuple[tuple[int, float], ...]     # (id, prob) top next tokens
     top_b: tuple[tuple[int, float], ...]
@@ -144,21 +153,30 @@ def _top(trace, n: int, temperature: float):
 
 
 def order_experiment(trace_a, trace_b, top_n: int = 5, temperature: float = 1.0) -> OrderResult:
-    ids_a, ids_b = sorted(trace_a.ids.tolist()), sorted(trace_b.ids.tolist())
-    rest_a, rest_b = list(ids_a), list(ids_b)
-    for tid in ids_a:  # multiset difference, so repeated tokens count
-        if tid in rest_b:
-            rest_b.remove(tid)
-            rest_a.remove(tid)
-    sum_a, sum_b = trace_a.token_embedding.sum(0), trace_b.token_embedding.sum(0)
-    diff = float((sum_a - sum_b).abs().max()) if sum_a.shape == sum_b.shape else float("inf")
+    """Compare two traces token by token: the k-th occurrence of a token in A is
+    matched with its k-th occurrence in B, and their residual vectors are
+    compared at every layer (identical at layer 0 when nothing is added for
+    positions; different later because attention sees the order)."""
+    ids_a, ids_b = trace_a.ids.tolist(), trace_b.ids.tolist()
+    free_b: dict[int, list[int]] = {}
+    for pos, tid in enumerate(ids_b):
+        free_b.setdefault(tid, []).append(pos)
+    matched, only_a = [], []
     n_layers = min(trace_a.residual.shape[0], trace_b.residual.shape[0])
-    mean_cos = tuple(cosine(trace_a.residual[i].mean(0), trace_b.residual[i].mean(0))
-                     for i in range(n_layers))
-    last_cos = tuple(cosine(trace_a.residual[i, -1], trace_b.residual[i, -1])
-                     for i in range(n_layers))
+    for pos_a, tid in enumerate(ids_a):
+        if not free_b.get(tid):
+            only_a.append(tid)
+            continue
+        pos_b = free_b[tid].pop(0)
+        cos = tuple(cosine(trace_a.residual[i, pos_a], trace_b.residual[i, pos_b])
+                    for i in range(n_layers))
+        matched.append(MatchedToken(tid, pos_a, pos_b, cos))
+    only_b = [ids_b[p] for positions in free_b.values() for p in positions]
+    sum_a, sum_b = trace_a.token_embedding.sum(0), trace_b.token_embedding.sum(0)
+    diff = float((sum_a - sum_b).abs().max()) if len(ids_a) == len(ids_b) else float("inf")
     final = None
     if trace_a.final_residual is not None and trace_b.final_residual is not None:
         final = cosine(trace_a.final_residual[-1], trace_b.final_residual[-1])
-    return OrderResult(ids_a == ids_b, tuple(rest_a), tuple(rest_b), diff, mean_cos, last_cos,
-                       final, _top(trace_a, top_n, temperature), _top(trace_b, top_n, temperature))
+    return OrderResult(sorted(ids_a) == sorted(ids_b), tuple(sorted(only_a)), tuple(sorted(only_b)),
+                       diff, tuple(matched), final, _top(trace_a, top_n, temperature),
+                       _top(trace_b, top_n, temperature))

@@ -1,0 +1,114 @@
+"""Figures for the positions page. Pure functions data → plotly Figure; all
+labels arrive translated."""
+from __future__ import annotations
+
+import html
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def _safe(label: str) -> str:
+    """Token text shown by plotly stays text: plotly reads a few HTML tags in labels."""
+    return html.escape(str(label), quote=False)
+
+
+def matrix_heatmap(values, x_title: str, y_title: str, color_title: str, *, y_labels=None,
+                   x_labels=None, colorscale="RdBu", zmid=0.0, zmin=None, zmax=None,
+                   height: int = 420) -> go.Figure:
+    """A rows × columns heatmap (positions × dimensions, positions × positions …)."""
+    values = values.tolist() if hasattr(values, "tolist") else values
+    y = y_labels if y_labels is not None else list(range(len(values)))
+    x = x_labels if x_labels is not None else list(range(len(values[0]) if values else 0))
+    fig = go.Figure(go.Heatmap(
+        z=values, x=x, y=y, colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax,
+        colorbar=dict(title=dict(text=color_title, side="right")),
+        hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
+                      "<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, autorange="reversed")
+    return fig
+
+
+def rope_angle_heatmap(angles_deg, x_title: str, y_title: str, color_title: str,
+                       height: int = 380) -> go.Figure:
+    """pos × pair angles, wrapped to [0°, 360°) with a cyclic colour scale (0° and
+    360° are the same direction, so they get the same colour)."""
+    wrapped = [[a % 360.0 for a in row] for row in angles_deg.tolist()]
+    raw = angles_deg.tolist()
+    fig = go.Figure(go.Heatmap(
+        z=wrapped, customdata=raw, colorscale="Twilight", zmin=0, zmax=360,
+        colorbar=dict(title=dict(text=color_title, side="right"), tickvals=[0, 90, 180, 270, 360]),
+        hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.1f}}°"
+                      " (%{customdata:.1f}°)<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, autorange="reversed")
+    return fig
+
+
+def rope_pair_arrows(before, after, token_labels, chosen: int, labels: dict,
+                     height: int = 420) -> go.Figure:
+    """One pair of q's dimensions at every position: before RoPE (grey) and after
+    (coloured); the chosen position drawn thicker. before/after: pos 2."""
+    fig = go.Figure()
+    for kind, data, color in (("before", before, "#95a5a6"), ("after", after, "#e74c3c")):
+        for p, (x, y) in enumerate(data.tolist()):
+            wide = p == chosen
+            fig.add_trace(go.Scatter(
+                x=[0, x], y=[0, y], mode="lines+markers", legendgroup=kind,
+                name=labels[kind], showlegend=p == 0,
+                line=dict(color=color, width=4 if wide else 1.5),
+                marker=dict(size=[0, 10 if wide else 6], color=color),
+                customdata=[_safe(token_labels[p])] * 2,
+                hovertemplate=f"{labels['position']} {p} «%{{customdata}}»<br>{labels[kind]}: "
+                              "(%{x:.3f}, %{y:.3f})<extra></extra>"))
+    lim = 1.15 * max(1e-6, float(abs(before).max()), float(abs(after).max()))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      legend=dict(x=1.02, y=1, xanchor="left"))
+    fig.update_xaxes(range=[-lim, lim], title=labels["x"], zeroline=True, zerolinecolor="#888")
+    fig.update_yaxes(range=[-lim, lim], title=labels["y"], scaleanchor="x", scaleratio=1,
+                     zeroline=True, zerolinecolor="#888")
+    return fig
+
+
+def visible(label: str) -> str:
+    """Whitespace made visible in a token label: '␣' for a space, '↵' for a newline."""
+    return label.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+def order_cosines(series, labels: dict, height: int = 360) -> go.Figure:
+    """One line per token shared by both texts: cosine similarity of its vector
+    in A and in B, layer by layer. series: [(label, [cos per layer])]."""
+    fig = go.Figure()
+    low = 1.0
+    for name, values in series:
+        values = list(values)
+        low = min(low, *values)
+        fig.add_trace(go.Scatter(
+            x=list(range(len(values))), y=values, mode="lines+markers", name=_safe(name),
+            marker=dict(size=5),
+            hovertemplate=f"{_safe(name)}<br>{labels['x']} %{{x}}: %{{y:.4f}}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      legend=dict(x=1.02, y=1, xanchor="left", title=labels["legend"]))
+    fig.update_xaxes(title=labels["x"])
+    fig.update_yaxes(title=labels["y"], range=[min(0.0, math.floor(low * 10) / 10), 1.02])
+    return fig
+
+
+def top_tokens_pair(top_a, top_b, titles, prob_title: str, height: int = 320) -> go.Figure:
+    """Two horizontal bar charts of next-token probabilities. top_*: [(label, prob)]."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[_safe(x) for x in titles], horizontal_spacing=0.18)
+    for col, top, color in ((1, top_a, "#2e86de"), (2, top_b, "#e67e22")):
+        names = [f"{i + 1}. {_safe(visible(label))}" for i, (label, _p) in enumerate(top)]
+        probs = [p for _label, p in top]
+        fig.add_trace(go.Bar(x=probs, y=names, orientation="h", marker_color=color,
+                             text=[f"{p:.1%}" for p in probs], textposition="auto",
+                             hovertemplate=f"%{{y}}<br>{prob_title}: %{{x:.2%}}<extra></extra>",
+                             showlegend=False), row=1, col=col)
+        fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
+        fig.update_xaxes(title=prob_title, tickformat=".0%", row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
