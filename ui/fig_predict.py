@@ -1,0 +1,145 @@
+"""Figures of prediction: next-token bars, the temperature curve, generated
+tokens shaded by probability. Data → plotly Figure or escaped HTML; no
+streamlit here. Strings arrive translated; token text is escaped before plotly
+or HTML sees it."""
+from __future__ import annotations
+
+import html
+from types import SimpleNamespace
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ui.chips import chips_html
+
+KEPT = "#2e86de"
+CHOSEN = "#e67e22"
+CUT = "#c8c8c8"
+
+
+def label(text: str, limit: int = 14, escape: bool = True) -> str:
+    """A token as a readable label: whitespace made visible, cut to `limit`,
+    HTML-escaped for plotly (escape=False for plain-text widgets)."""
+    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return html.escape(shown) if escape else shown
+
+
+def code_label(text: str, limit: int = 16) -> str:
+    """A token for markdown: inside backticks, so * _ # and HTML stay literal."""
+    return "`" + label(text, limit, escape=False).replace("`", "ˋ") + "`"
+
+
+def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, kept_name,
+                    cut_name, hover_logit, hover_prob, hover_final, chosen: int | None = None,
+                    chosen_name: str = "") -> go.Figure:
+    """Two panels on one token axis: the logits (left) and the probabilities
+    (right). Bars cut by top-k/top-p are grey and show their probability before
+    the cut; kept bars show the renormalised probability. `view` is a TopView,
+    `tokens` the readable text of view.ids; `chosen` marks one bar (index)."""
+    n = len(view.ids)
+    names = [f"{i + 1}. {label(tok)}" for i, tok in enumerate(tokens)]
+    colours = [CUT if not k else (CHOSEN if i == chosen else KEPT)
+               for i, k in enumerate(view.kept)]
+    shown = [f if k else p for f, p, k in zip(view.final, view.probs, view.kept)]
+    custom = [[label(tok, 30), lg, p, f] for tok, lg, p, f in
+              zip(tokens, view.logits, view.probs, view.final)]
+    hover = (f"%{{customdata[0]}}<br>{hover_logit}: %{{customdata[1]:.2f}}<br>"
+             f"{hover_prob}: %{{customdata[2]:.2%}}<br>{hover_final}: %{{customdata[3]:.2%}}"
+             "<extra></extra>")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=(logit_axis, prob_axis))
+    fig.add_trace(go.Bar(x=list(view.logits), y=names, orientation="h", marker_color=colours,
+                         customdata=custom, hovertemplate=hover, showlegend=False,
+                         text=[f"{v:.2f}" for v in view.logits], textposition="auto"), 1, 1)
+    fig.add_trace(go.Bar(x=shown, y=names, orientation="h", marker_color=colours,
+                         customdata=custom, hovertemplate=hover, showlegend=False,
+                         text=[f"{v:.1%}" for v in shown], textposition="auto"), 1, 2)
+    # Legend entries only (no data): what the colours mean.
+    legend = [(kept_name, KEPT), (cut_name, CUT)] + ([(chosen_name, CHOSEN)] if chosen is not None
+                                                     else [])
+    for name, colour in legend:
+        fig.add_trace(go.Bar(x=[None], y=[None], orientation="h", marker_color=colour, name=name,
+                             showlegend=True), 1, 2)
+    fig.update_yaxes(autorange="reversed", title=token_axis, row=1, col=1)
+    fig.update_xaxes(title=logit_axis, row=1, col=1)
+    fig.update_xaxes(title=prob_axis, tickformat=".0%", range=[0, max(1e-9, max(shown)) * 1.12],
+                     row=1, col=2)
+    fig.update_layout(title=title, height=max(300, 26 * n + 150), bargap=0.25,
+                      margin={"l": 10, "r": 10, "t": 70, "b": 50},
+                      legend={"orientation": "h", "y": -0.12, "x": 0.5, "xanchor": "center"})
+    return fig
+
+
+def temperature_curve(curve, current: float, *, title, t_axis, top_name, entropy_name,
+                      entropy_axis) -> go.Figure:
+    """How the top token's probability (left axis) and the entropy in bits
+    (right axis) change with the temperature; a dashed line marks the current T."""
+    temps = [c[0] for c in curve]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=temps, y=[c[1] for c in curve], name=top_name, mode="lines",
+                             line={"color": KEPT, "width": 3},
+                             hovertemplate="T=%{x:.2f}: %{y:.1%}<extra></extra>"),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=temps, y=[c[2] for c in curve], name=entropy_name, mode="lines",
+                             line={"color": CHOSEN, "width": 3, "dash": "dot"},
+                             hovertemplate="T=%{x:.2f}: %{y:.2f} bit<extra></extra>"),
+                  secondary_y=True)
+    fig.add_vline(x=current, line_dash="dash", line_color="#555",
+                  annotation_text=f"T = {current:.2f}", annotation_position="top")
+    fig.update_xaxes(title=t_axis, range=[0, max(temps) if temps else 2])
+    fig.update_yaxes(title=top_name, tickformat=".0%", range=[0, 1.05], secondary_y=False)
+    fig.update_yaxes(title=entropy_axis, rangemode="tozero", secondary_y=True)
+    fig.update_layout(title=title, height=320, margin={"l": 10, "r": 10, "t": 60, "b": 40},
+                      legend={"orientation": "h", "y": -0.3, "x": 0.5, "xanchor": "center"})
+    return fig
+
+
+def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entropy_name,
+               entropy_axis) -> go.Figure:
+    """Per generated token: the probability it had when chosen and the entropy
+    of that step; the selected step is ringed."""
+    xs = [s.index for s in steps]
+    texts = [label(s.token, 20) for s in steps]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=xs, y=[s.prob for s in steps], name=prob_name, mode="lines+markers",
+                             line={"color": KEPT}, customdata=texts,
+                             hovertemplate="%{x}: %{customdata} %{y:.1%}<extra></extra>"),
+                  secondary_y=False)
+    fig.add_trace(go.Scatter(x=xs, y=[s.entropy for s in steps], name=entropy_name,
+                             mode="lines", line={"color": CHOSEN, "dash": "dot"},
+                             hovertemplate="%{x}: %{y:.2f} bit<extra></extra>"),
+                  secondary_y=True)
+    if selected is not None and 0 <= selected < len(steps):
+        fig.add_trace(go.Scatter(x=[xs[selected]], y=[steps[selected].prob], mode="markers",
+                                 marker={"size": 16, "color": "rgba(0,0,0,0)",
+                                         "line": {"color": "#c0392b", "width": 3}},
+                                 showlegend=False, hoverinfo="skip"), secondary_y=False)
+    fig.update_xaxes(title=step_axis)
+    fig.update_yaxes(title=prob_name, tickformat=".0%", range=[0, 1.05], secondary_y=False)
+    fig.update_yaxes(title=entropy_axis, rangemode="tozero", secondary_y=True)
+    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.35, "x": 0.5, "xanchor": "center"})
+    return fig
+
+
+def steps_html(steps, *, hover_prob: str, hover_alts: str, n_alts: int = 3) -> str:
+    """Generated tokens as chips shaded by the probability each had when chosen;
+    hover shows it and the runner-up alternatives (all text escaped by chips_html)."""
+    chips = [SimpleNamespace(text=s.token, id=s.token_id, partial="‹" in s.token) for s in steps]
+
+    def title(i, _tok):
+        s = steps[i]
+        alts = ", ".join(f"{label(a, 16, escape=False)} {p:.1%}" for a, p in s.alternatives(n_alts))
+        return f"{hover_prob}: {s.prob:.1%} · {hover_alts}: {alts}"
+
+    return chips_html(chips, show_ids=False, values=[s.prob for s in steps], title_fn=title)
+
+
+def step_caption(step, *, template: str, alts_word: str, n_alts: int = 3) -> str:
+    """One line of markdown for a step: the token and its probability, then the
+    runner-ups. Tokens go inside backticks so markdown stays literal."""
+    alts = ", ".join(f"{code_label(a)} {p:.1%}" for a, p in step.alternatives(n_alts))
+    return template.format(i=step.index + 1, token=code_label(step.token), prob=step.prob) + (
+        f" · {alts_word}: {alts}" if alts else "")
