@@ -1,0 +1,117 @@
+"""Logit lens: read the residual stream after every layer as if it were the last.
+
+The model turns its final residual into a prediction with two steps: the final
+norm, then the unembedding (反嵌入). Applying the same two steps to the residual
+after *each* layer shows what the model would guess at that depth. The lens of
+the last layer is exactly the model's own output (a test checks this).
+
+Row 0 of every `layer+1` axis below is the embedding (the residual entering
+block 0); row l+1 is the residual leaving block l.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .errors import InputError
+from .tokens import make_tokens
+
+DEFAULT_POSITIONS = 16
+MAX_POSITIONS = 32   # vocab-sized logits for layers × positions: keep the grid light
+TOP_K = 3
+
+
+@dataclass(frozen=True)
+class Lens:
+    positions: tuple[int, ...]   # pos — token positions shown (the last N of the text)
+    n_tokens: int                # tokens in the whole text
+    top_ids: torch.Tensor        # layer+1 pos k — best guesses at each depth
+    top_probs: torch.Tensor      # layer+1 pos k
+    top_texts: tuple             # layer+1 × pos × k readable token texts
+    final_ids: torch.Tensor      # pos — the model's own top prediction (last layer)
+    final_probs: torch.Tensor    # layer+1 pos — probability of that prediction at each depth
+    final_ranks: torch.Tensor    # layer+1 pos — its rank at each depth (0 = top)
+    next_ids: torch.Tensor       # pos — the token that really follows in the text (-1: none)
+    next_probs: torch.Tensor     # layer+1 pos — its probability at each depth (nan: none)
+
+    @property
+    def n_layers(self) -> int:
+        return self.top_ids.shape[0] - 1
+
+    @property
+    def limited(self) -> bool:
+        """True when the text has more tokens than the lens shows."""
+        return len(self.positions) < self.n_tokens
+
+
+def _unembed_parts(handle):
+    arch = handle.arch
+    unembed = arch.unembedding_matrix()
+    if unembed is None:
+        raise InputError("The logit lens needs a decoder (a model with an unembedding).",
+                         code="needs_decoder")
+    return arch.final_norm(), unembed, getattr(getattr(handle.model, "lm_head", None), "bias", None)
+
+
+@torch.inference_mode()
+def lens_logits(handle, trace, layer: int, positions) -> torch.Tensor:
+    """pos vocab — logits read from residual[layer] (0 = embedding, n_layers = the
+    last layer) at `positions`, through the final norm and the unembedding."""
+    if not 0 <= layer <= trace.n_layers:
+        raise InputError(f"Layer must be between 0 and {trace.n_layers}.",
+                         code="bad_layer", layer=layer, max=trace.n_layers)
+    norm, unembed, bias = _unembed_parts(handle)
+    x = trace.residual[layer, list(positions)].to(handle.device)   # pos d_model
+    if norm is not None:
+        x = norm(x)
+    logits = x @ unembed.T                                          # pos vocab
+    if bias is not None:
+        logits = logits + bias
+    return logits.float().cpu()
+
+
+@torch.inference_mode()
+def logit_lens(handle, trace, last_n: int = DEFAULT_POSITIONS, k: int = TOP_K) -> Lens:
+    """The lens for the last `last_n` positions of `trace`, every depth."""
+    n = trace.n_tokens
+    last_n = max(1, min(int(last_n), MAX_POSITIONS, n))
+    positions = list(range(n - last_n, n))
+    final_ids = lens_logits(handle, trace, trace.n_layers, positions).argmax(-1)   # pos
+    following = trace.ids[positions[0] + 1:].tolist() + [-1]        # the next token in the text
+    next_ids = torch.tensor(following[:last_n], dtype=torch.long)   # pos
+    has_next = next_ids >= 0
+    top_ids, top_probs, final_probs, final_ranks, next_probs = [], [], [], [], []
+    for layer in range(trace.n_layers + 1):
+        log_probs = torch.log_softmax(lens_logits(handle, trace, layer, positions), -1)
+        values, ids = log_probs.topk(k, dim=-1)                     # pos k
+        top_ids.append(ids)
+        top_probs.append(values.exp())
+        chosen = log_probs.gather(-1, final_ids[:, None])[:, 0]     # pos
+        final_probs.append(chosen.exp())
+        final_ranks.append((log_probs > chosen[:, None]).sum(-1))
+        nxt = log_probs.gather(-1, next_ids.clamp(min=0)[:, None])[:, 0].exp()
+        next_probs.append(torch.where(has_next, nxt, torch.full_like(nxt, float("nan"))))
+    top_ids = torch.stack(top_ids)                                  # layer+1 pos k
+    return Lens(tuple(positions), n, top_ids, torch.stack(top_probs),
+                _texts(handle, top_ids), final_ids, torch.stack(final_probs),
+                torch.stack(final_ranks), next_ids, torch.stack(next_probs))
+
+
+def _texts(handle, ids: torch.Tensor) -> tuple:
+    """Readable text of each id (a split character shows its bytes)."""
+    unique = sorted(set(ids.flatten().tolist()))
+    with handle._lock:  # the tokenizer is not shared across threads unguarded
+        tokens = make_tokens(handle.tokenizer, unique, [(0, 0)] * len(unique))
+    text = {tok.id: tok.text for tok in tokens}
+    return tuple(tuple(tuple(text[i] for i in pos) for pos in layer) for layer in ids.tolist())
+
+
+def settles_at(lens: Lens, index: int) -> int:
+    """The earliest depth (0 = embedding, l+1 = after layer l) from which the
+    final prediction at shown position `index` stays the top guess."""
+    ranks = lens.final_ranks[:, index].tolist()
+    depth = len(ranks) - 1
+    while depth > 0 and ranks[depth - 1] == 0:
+        depth -= 1
+    return depth
