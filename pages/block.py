@@ -1,0 +1,134 @@
+"""Concept 10: the transformer block — the MLP (前馈网络), the residual stream (残差),
+and the norms."""
+import streamlit as st
+
+from llm_core.models import EMBEDDED
+from llm_core.weights import histogram, mlp_shape, norm_demo, residual_stats
+from ui import fig_block
+from ui.errors import guard
+from ui.fig_lens import code_label, label
+from ui.i18n import t
+from ui.models import encoder, get_handle, get_trace
+
+st.title(t("nav.block"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("block.notice"))
+
+
+def short(name: str) -> str:
+    return EMBEDDED.get(name, name).split(" (")[0]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def act_histogram(model: str, text: str, layer: int, which: str, _handle, _trace):
+    """Histogram of one layer's MLP activations (keyed by model, text, layer)."""
+    detail = _handle.layer_detail(_trace, layer)
+    return histogram(getattr(detail, which))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def shape_of(model: str, _handle):
+    return mlp_shape(_handle)
+
+
+text = st.text_area(t("common.text"), value=t("block.default_text"), key="block.text",
+                    max_chars=20_000)
+handle = get_handle()
+trace = get_trace(text) if handle is not None else None
+if trace is None:
+    st.stop()
+
+col_layer, col_token = st.columns([2, 1])
+layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, min(3, trace.n_layers - 1),
+                         key="block.layer")
+# labels are made here, not inside format_func: that may run outside this script run
+token_labels = {-1: t("block.token_median")} | {
+    i: t("block.token_option", i=i, text=label(tok, 16, escape=False))
+    for i, tok in enumerate(trace.token_texts)}
+token = col_token.selectbox(t("block.token"), list(token_labels), key="block.token",
+                            format_func=token_labels.get)
+token = token if token is not None and token < trace.n_tokens else -1
+
+# --- the MLP: its shape, against the classic one -----------------------------
+st.subheader(t("block.mlp_header"))
+dec = shape_of(handle.name, handle)
+enc_handle = encoder()
+enc = shape_of(enc_handle.name, enc_handle) if enc_handle is not None else None
+swiglu = "mlp_gate" in dict(dec.matrices)
+dec_steps = ([(t("block.step_in"), dec.d_model), (t("block.step_gate"), dec.d_mlp),
+              (t("block.step_up"), dec.d_mlp), (t("block.step_act_swiglu"), dec.d_mlp)]
+             if swiglu else [(t("block.step_in"), dec.d_model), (t("block.step_up"), dec.d_mlp),
+                             (t("block.step_act_gelu"), dec.d_mlp)])
+panels = [(t("block.mlp_panel", model=short(handle.name), kind=dec.kind, d=dec.d_model,
+             d_mlp=dec.d_mlp), dec_steps + [(t("block.step_out"), dec.d_model)],
+           fig_block.DECODER_COLOUR)]
+if enc is not None:
+    panels.append((t("block.mlp_panel", model=short(enc_handle.name), kind=enc.kind,
+                     d=enc.d_model, d_mlp=enc.d_mlp),
+                   [(t("block.step_in"), enc.d_model), (t("block.step_up"), enc.d_mlp),
+                    (t("block.step_act_gelu"), enc.d_mlp), (t("block.step_out"), enc.d_model)],
+                   fig_block.ENCODER_COLOUR))
+st.plotly_chart(fig_block.mlp_shapes(panels, y_title=t("block.mlp_y")), key="block.fig_mlp")
+if enc is not None:
+    st.markdown(t("block.mlp_classic", model=short(enc_handle.name), d=enc.d_model,
+                  d_mlp=enc.d_mlp, ratio=enc.ratio, params=enc.parameters))
+dec_args = dict(model=short(handle.name), kind=dec.kind, d=dec.d_model, d_mlp=dec.d_mlp,
+                ratio=dec.ratio, params=dec.parameters, four_x=4 * dec.d_model,
+                swiglu=3 * dec.d_model * dec.d_mlp, classic=2 * dec.d_model * 4 * dec.d_model)
+st.markdown(t("block.mlp_swiglu" if swiglu else "block.mlp_other", **dec_args))
+
+# --- the activations of this layer -------------------------------------------
+st.subheader(t("block.act_header", layer=layer))
+kind = "swiglu" if swiglu else "gelu"
+col_which, col_log = st.columns([3, 1])
+which_labels = {w: t(f"block.act_{w[4:]}_{kind}") for w in ("mlp_post", "mlp_pre")}
+which = col_which.radio(t("block.act_which"), list(which_labels), horizontal=True,
+                        key="block.activation", format_func=which_labels.get)
+log_y = col_log.toggle(t("block.act_log"), value=True, key="block.act_log")
+with guard():
+    hist = act_histogram(handle.name, trace.text, layer, which, handle, trace)
+    kept = min(trace.attention_kept, trace.n_tokens)
+    st.plotly_chart(fig_block.activation_histogram(
+        hist, title=t("block.act_title", n=hist.n, tokens=kept, width=hist.n // kept),
+        x_title=t("block.act_x"), y_title=t("block.act_y"), log_y=log_y), key="block.fig_act")
+    st.markdown(t("block.act_stats", near=hist.near_zero, max=hist.max_abs, mean=hist.mean,
+                  std=hist.std))
+    if kept < trace.n_tokens:
+        st.caption(t("block.act_cap", kept=kept, n=trace.n_tokens))
+
+# --- the residual stream ---------------------------------------------------------
+st.subheader(t("block.resid_header"))
+st.markdown(t("block.resid_explain"))
+stats = residual_stats(trace)
+log_resid = st.toggle(t("block.log_scale"), value=True, key="block.resid_log")
+token_text = label(trace.token_texts[token], 16) if token >= 0 else ""
+st.plotly_chart(fig_block.residual_norms(
+    stats.median_norm(), stats.norm[:, token] if token >= 0 else None, layer=layer,
+    title=t("block.resid_title"), x_title=t("block.resid_x"),
+    y_title=t("block.resid_y" if log_resid else "block.resid_y_linear"),
+    embedding=t("block.embedding"), median_name=t("block.median_name"),
+    token_name=t("block.token_name", text=token_text), log_y=log_resid), key="block.fig_resid")
+final = stats.norm[-1]
+if trace.n_tokens > 2 and float(final[0]) > 5 * float(final.median()):
+    st.caption(t("block.first_token_note", big=float(final[0]), median=float(final.median())))
+if stats.attn_added is not None:
+    pick = (lambda m: m[:, token]) if token >= 0 else (lambda m: m.median(dim=1).values)
+    who = t("block.who_token", text=token_text) if token >= 0 else t("block.who_median")
+    st.plotly_chart(fig_block.contributions(
+        pick(stats.attn_added), pick(stats.mlp_added), layer=layer,
+        title=t("block.contrib_title", who=who), x_title=t("block.contrib_x"),
+        y_title=t("block.contrib_y"), attn_name=t("block.attn_name"),
+        mlp_name=t("block.mlp_name"), log_y=log_resid), key="block.fig_contrib")
+else:
+    st.info(t("block.no_contrib"))
+
+# --- norms -----------------------------------------------------------------------
+st.subheader(t("block.norm_header"))
+st.markdown(t("block.norm_explain", encoder=short("minilm"), enc_d=enc.d_model if enc else 384,
+              decoder=short(handle.name)))
+with guard():
+    position = token if 0 <= token < trace.attention_kept else trace.attention_kept - 1
+    demo = norm_demo(handle.layer_detail(trace, layer), position)
+    st.markdown(t("block.norm_demo", layer=layer, text=code_label(trace.token_texts[position]),
+                  **demo))
+st.caption(t("common.model_note_modern"))

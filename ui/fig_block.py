@@ -1,0 +1,95 @@
+"""Figures of the transformer block: data → plotly Figure (no streamlit here).
+Strings arrive already translated."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DECODER_COLOUR = "#2e86de"
+ENCODER_COLOUR = "#e67e22"
+ATTN_COLOUR = "#8e44ad"
+MLP_COLOUR = "#27ae60"
+
+
+def mlp_shapes(panels, *, y_title) -> go.Figure:
+    """Side by side, the width of the vector at each step of an MLP.
+    panels: [(title, [(step label, width)], colour)]."""
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
+                        subplot_titles=[p[0] for p in panels], horizontal_spacing=0.06)
+    for col, (_, steps, colour) in enumerate(panels, start=1):
+        fig.add_trace(go.Bar(
+            x=[s[0] for s in steps], y=[s[1] for s in steps], marker_color=colour,
+            text=[f"{s[1]:,}" for s in steps], textposition="outside", showlegend=False,
+            hovertemplate="%{x}: %{y:,}<extra></extra>"), row=1, col=col)
+    top = max(s[1] for p in panels for s in p[1])
+    fig.update_yaxes(range=[0, top * 1.18], row=1, col=1, title_text=y_title)
+    fig.update_layout(height=340, margin={"l": 60, "r": 20, "t": 50, "b": 40}, bargap=0.35)
+    return fig
+
+
+def activation_histogram(hist, *, title, x_title, y_title, log_y: bool = True) -> go.Figure:
+    """A histogram computed in the core (edges, counts) drawn as bars."""
+    centres = (hist.edges[:-1] + hist.edges[1:]) / 2
+    widths = np.diff(hist.edges)
+    fig = go.Figure(go.Bar(
+        x=centres, y=hist.counts, width=widths, marker_color=DECODER_COLOUR,
+        customdata=np.stack([hist.edges[:-1], hist.edges[1:]], axis=-1),
+        hovertemplate="[%{customdata[0]:.3f}, %{customdata[1]:.3f}): %{y:,}<extra></extra>"))
+    fig.update_layout(title=title, height=340, bargap=0,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50},
+                      xaxis={"title": x_title},
+                      yaxis={"title": y_title, "type": "log" if log_y else "linear",
+                             "dtick": 1 if log_y else None})
+    return fig
+
+
+def _depths(n: int, embedding: str) -> list[str]:
+    return [embedding] + [str(i) for i in range(n - 1)]
+
+
+def residual_norms(median, token, *, layer, title, x_title, y_title, embedding, median_name,
+                   token_name, log_y: bool = True) -> go.Figure:
+    """‖residual‖ entering block 0 (the embedding) and after each layer: the
+    median token and one chosen token. `layer` is highlighted."""
+    x = list(range(len(median)))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=np.asarray(median), mode="lines+markers", name=median_name,
+                             line={"color": DECODER_COLOUR},
+                             hovertemplate="%{y:,.1f}<extra></extra>"))
+    if token is not None:
+        fig.add_trace(go.Scatter(x=x, y=np.asarray(token), mode="lines+markers", name=token_name,
+                                 line={"color": "#c0392b", "dash": "dot"},
+                                 hovertemplate="%{y:,.1f}<extra></extra>"))
+    fig.add_vrect(x0=layer, x1=layer + 1, fillcolor="#f1c40f", opacity=0.2, line_width=0)
+    labels = _depths(len(x), embedding)
+    step = max(1, math.ceil(len(x) / 16))
+    fig.update_layout(title=title, height=360, hovermode="x unified",
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50},
+                      legend={"orientation": "h", "y": -0.25},
+                      xaxis={"title": x_title, "tickvals": x[::step], "ticktext": labels[::step]},
+                      yaxis={"title": y_title, "type": "log" if log_y else "linear",
+                             "dtick": 1 if log_y else None})
+    return fig
+
+
+def contributions(attn_added, mlp_added, *, layer, title, x_title, y_title, attn_name,
+                  mlp_name, log_y: bool = True) -> go.Figure:
+    """Per layer, ‖what attention adds‖ and ‖what the MLP adds‖ to the residual."""
+    x = list(range(len(attn_added)))
+    fig = go.Figure([
+        go.Bar(x=x, y=np.asarray(attn_added), name=attn_name, marker_color=ATTN_COLOUR,
+               hovertemplate="%{y:,.2f}<extra></extra>"),
+        go.Bar(x=x, y=np.asarray(mlp_added), name=mlp_name, marker_color=MLP_COLOUR,
+               hovertemplate="%{y:,.2f}<extra></extra>"),
+    ])
+    fig.add_vrect(x0=layer - 0.5, x1=layer + 0.5, fillcolor="#f1c40f", opacity=0.25, line_width=0)
+    fig.update_layout(title=title, barmode="group", height=360, hovermode="x unified",
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50},
+                      legend={"orientation": "h", "y": -0.25},
+                      xaxis={"title": x_title, "dtick": max(1, math.ceil(len(x) / 16))},
+                      yaxis={"title": y_title, "type": "log" if log_y else "linear",
+                             "dtick": 1 if log_y else None})
+    return fig
