@@ -1,0 +1,205 @@
+"""The transformer block, the logit lens and the model's anatomy: numbers
+against the real models, and the three pages through AppTest in both languages."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from conftest import app_test, assert_clean
+
+from llm_core.anatomy import anatomy
+from llm_core.lens import MAX_POSITIONS, lens_logits, logit_lens, settles_at
+from llm_core.weights import (block_average, histogram, matrix_view, mlp_shape, norm_demo,
+                              residual_stats, weight_matrix)
+
+TEXT = "The cat sat on the mat because it was tired, so it closed its eyes."
+LONG = " ".join(f"Sentence {i} says that the weather was fine and the cat slept."
+                for i in range(30))  # about 400 tokens: beyond the attention cap
+
+
+@pytest.fixture(scope="module")
+def trace(decoder):
+    return decoder.trace(TEXT)
+
+
+@pytest.fixture(scope="module")
+def long_trace(decoder):
+    return decoder.trace(LONG)
+
+
+# --- anatomy ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["decoder", "encoder"])
+def test_anatomy_sums_to_parameter_count(which, request):
+    handle = request.getfixturevalue(which)
+    anat = anatomy(handle)
+    expected = sum(p.numel() for p in handle.model.parameters())
+    assert sum(k.parameters for k in anat.kinds) == expected == anat.total
+
+
+def test_anatomy_decoder_kinds(decoder):
+    anat = anatomy(decoder)
+    kinds = {k.kind: k for k in anat.kinds}
+    assert anat.tied_embeddings and "unembedding" not in kinds
+    assert kinds["embedding"].shape == (49152, 576)
+    assert kinds["W_K"].shape == (192, 576)          # 3 key/value heads × 64
+    assert kinds["mlp_gate"].matrices == 30
+
+
+def test_weight_matrix_is_the_models_own(decoder):
+    name, w = weight_matrix(decoder, "W_Q", 3)
+    assert ".layers.3." in name and w is decoder.model.model.layers[3].self_attn.q_proj.weight
+    corner = matrix_view(decoder, "W_Q", 3, corner=True)
+    assert corner.block == (1, 1) and corner.shape == (576, 576)
+    assert torch.equal(torch.from_numpy(corner.values), w.detach()[:256, :256])
+    whole = matrix_view(decoder, "embedding")
+    assert whole.shape == (49152, 576) and max(whole.values.shape) <= 256
+    assert whole.block[0] * whole.values.shape[0] >= 49152
+
+
+def test_block_average_exact():
+    m = torch.arange(35, dtype=torch.float32).reshape(5, 7)
+    values, block = block_average(m, max_cells=2)
+    assert block == (3, 4) and values.shape == (2, 2)
+    assert values[0, 0] == pytest.approx(m[:3, :4].mean().item())
+    assert values[1, 1] == pytest.approx(m[3:, 4:].mean().item())   # a smaller last block
+
+
+# --- the block ------------------------------------------------------------------------------
+
+def test_mlp_shapes(decoder, encoder):
+    dec, enc = mlp_shape(decoder), mlp_shape(encoder)
+    assert (dec.kind, dec.d_model, dec.d_mlp) == ("SwiGLU", 576, 1536)
+    assert [k for k, _ in dec.matrices] == ["mlp_gate", "mlp_up", "mlp_down"]
+    assert dec.parameters == 3 * 576 * 1536
+    assert (enc.kind, enc.d_model, enc.d_mlp, enc.ratio) == ("GELU", 384, 1536, 4.0)
+    assert enc.parameters == 2 * 384 * 1536 + 1536 + 384
+
+
+@pytest.mark.parametrize("layer", [0, 14, 29])
+def test_contributions_match_layer_detail(decoder, trace, layer):
+    detail = decoder.layer_detail(trace, layer)
+    stats = residual_stats(trace)
+    torch.testing.assert_close(detail.attn_out.norm(dim=-1), stats.attn_added[layer],
+                               rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(detail.mlp_out.norm(dim=-1), stats.mlp_added[layer],
+                               rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(detail.out.norm(dim=-1), stats.norm[layer + 1],
+                               rtol=1e-4, atol=1e-3)
+    hist = histogram(detail.mlp_post)
+    assert hist.counts.sum() == hist.n == trace.n_tokens * 1536
+    demo = norm_demo(detail, 3)
+    assert demo["norm_in"] == pytest.approx(float(trace.residual[layer, 3].norm()), rel=1e-5)
+
+
+# --- the logit lens ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["trace", "long_trace"])
+def test_lens_last_layer_equals_logits(decoder, which, request):
+    tr = request.getfixturevalue(which)
+    positions = list(range(tr.logits_start, tr.n_tokens))
+    lens_out = lens_logits(decoder, tr, tr.n_layers, positions)
+    assert (lens_out - tr.logits).abs().max().item() < 1e-4
+    lens = logit_lens(decoder, tr, 8)
+    assert lens.positions == tuple(range(tr.n_tokens - 8, tr.n_tokens))
+    model_probs = torch.softmax(tr.logits[-8:], -1)
+    assert torch.equal(lens.top_ids[-1, :, 0], tr.logits[-8:].argmax(-1))
+    torch.testing.assert_close(lens.top_probs[-1, :, 0], model_probs.max(-1).values,
+                               atol=1e-4, rtol=1e-4)
+    assert (lens.final_ranks[-1] == 0).all()
+
+
+def test_lens_shapes_and_next_token(decoder, trace):
+    lens = logit_lens(decoder, trace, 100)
+    n = trace.n_tokens
+    assert len(lens.positions) == min(n, MAX_POSITIONS) and lens.top_ids.shape == (31, n, 3)
+    assert (lens.top_probs[..., :-1] >= lens.top_probs[..., 1:]).all()
+    assert lens.next_ids[:-1].tolist() == trace.ids[1:].tolist() and lens.next_ids[-1] == -1
+    assert torch.isnan(lens.next_probs[:, -1]).all()
+    # the embedding row of a tied model mostly reads back the input token itself
+    assert (lens.top_ids[0, :, 0] == trace.ids).float().mean() > 0.5
+    depth = settles_at(lens, n - 2)
+    assert (lens.final_ranks[depth:, n - 2] == 0).all()
+    assert depth == 0 or lens.final_ranks[depth - 1, n - 2] > 0
+    with pytest.raises(Exception):
+        lens_logits(decoder, trace, 31, [0])
+
+
+def test_lens_needs_a_decoder(encoder):
+    from llm_core.errors import InputError
+    with pytest.raises(InputError):
+        logit_lens(encoder, encoder.trace("hello world"))
+
+
+# --- the pages -----------------------------------------------------------------------------------
+
+PAGES = {  # page: (text key, what a layer-like switch sets)
+    "block": ("block.text", ("slider", "block.layer", 12)),
+    "logit_lens": ("logit_lens.text", ("selectbox", "logit_lens.position", None)),
+    "anatomy": (None, ("selectbox", "anatomy.kind", "mlp_down")),
+}
+TITLES = {("block", "zh"): "Transformer 块", ("logit_lens", "zh"): "逐层预测",
+          ("anatomy", "zh"): "大模型 = 矩阵 W", ("block", "en"): "The block",
+          ("logit_lens", "en"): "Logit lens", ("anatomy", "en"): "Model anatomy"}
+
+
+def _switch(at, widget):
+    kind, key, value = widget
+    element = getattr(at, kind)(key=key)
+    if value is None:  # the first option of a position list, shown as "i: token"
+        value = int(re.match(r"\d+", element.options[0]).group())
+    element.set_value(value).run()
+
+
+def _count_traces(monkeypatch):
+    from llm_core.models import ModelHandle
+    calls = []
+    original = ModelHandle.trace
+
+    def counting(self, text, **kwargs):
+        calls.append(text)
+        return original(self, text, **kwargs)
+
+    monkeypatch.setattr(ModelHandle, "trace", counting)
+    return calls
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page(page, lang, monkeypatch):
+    text_key, widget = PAGES[page]
+    calls = _count_traces(monkeypatch)
+    at = app_test(f"pages/{page}.py", lang, timeout=600)
+    assert_clean(at)
+    assert TITLES[(page, lang)] in at.title[0].value
+    assert at.get("plotly_chart"), "the page draws figures"
+    before = len(calls)
+    _switch(at, widget)
+    assert_clean(at)
+    assert len(calls) == before, "a widget that does not change the text re-ran the model"
+    if text_key is None:
+        return
+    at.text_area(key=text_key).input("Hi").run()      # one token
+    assert_clean(at)
+    assert at.get("plotly_chart")
+    at.text_area(key=text_key).input(LONG).run()       # beyond the attention cap
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert ("256" if page == "block" else str(MAX_POSITIONS)) in captions
+    at.text_area(key=text_key).input("   ").run()      # empty: a message, no crash
+    assert_clean(at)
+    assert at.warning
+
+
+def test_anatomy_page_encoder(monkeypatch):
+    at = app_test("pages/anatomy.py", "en", timeout=600)
+    at.selectbox(key="anatomy.kind").set_value("mlp_gate").run()
+    at.radio(key="anatomy.which").set_value("encoder").run()
+    assert_clean(at)
+    values = [m.value for m in at.metric]
+    assert values[0] == values[1] == f"{22_713_216:,}"
+    at.radio(key="anatomy.view").set_value(True).run()
+    assert_clean(at)
+    assert "384" in at.caption[-1].value or "1,536" in at.caption[-1].value
