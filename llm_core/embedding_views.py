@@ -121,9 +121,13 @@ def projection(matrix: np.ndarray, method: str = "pca", dims: int = 2) -> np.nda
     """vectors.project on one OpenMP thread: on a small, busy CPU, t-SNE's
     threads spin against each other (200 points: ~1 s on one thread, ~10 s on
     two under load). The limit applies to the calling thread only."""
+    import warnings
+
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():
+        # identical vectors (one token at layer 0) have zero variance: PCA divides by it
+        warnings.simplefilter("ignore", RuntimeWarning)
         return project(matrix, method, dims)
 
 

@@ -31,6 +31,12 @@ def model_space(name: str, _handle):
     return model_word_space(_handle)
 
 
+def option_labels(prefix: str, options):
+    """Option → label, translated now: a dict lookup gives the same label even
+    when called outside this script run."""
+    return {k: t(f"{prefix}{k}") for k in options}.get
+
+
 def space(kind: str):
     if kind == "glove":
         with st.spinner(t("embeddings.loading_glove")):
@@ -89,7 +95,7 @@ vocab, d_model = handle.arch.token_embedding_matrix().shape
 st.header(t("embeddings.row_header"))
 st.caption(t("embeddings.row_intro", vocab=f"{vocab:,}", d=d_model))
 by = st.radio(t("embeddings.pick_by"), ["text", "id"], horizontal=True, key="embeddings.pick_by",
-              format_func=lambda k: t(f"embeddings.by_{k}"))
+              format_func=option_labels("embeddings.by_", ("text", "id")))
 token_id = None
 if by == "text":
     left, right = st.columns([3, 2])
@@ -121,7 +127,7 @@ st.caption(t("embeddings.sim_intro"))
 words_text = st.text_input(t("embeddings.sim_words"), "king, queen, man, woman, apple, banana, cat, dog",
                            key="embeddings.sim_words")
 measure = st.radio(t("embeddings.measure"), ["cosine", "dot"], horizontal=True,
-                   key="embeddings.measure", format_func=lambda k: t(f"embeddings.measure_{k}"))
+                   key="embeddings.measure", format_func=option_labels("embeddings.measure_", ("cosine", "dot")))
 mspace = space("model")
 known, unknown = known_words(mspace, split_words(words_text, 24))
 if unknown:
@@ -138,7 +144,7 @@ else:
 st.header(t("embeddings.arith_header"))
 st.caption(t("embeddings.arith_intro"))
 st.selectbox(t("embeddings.preset"), list(PRESETS), key="embeddings.preset", on_change=load_preset,
-             format_func=lambda k: t(f"embeddings.preset_{k}"))
+             format_func=option_labels("embeddings.preset_", PRESETS))
 ca, cb, cc = st.columns(3)
 a = ca.text_input("A", key="embeddings.a")
 b = cb.text_input("− B", key="embeddings.b")
@@ -156,9 +162,9 @@ st.caption(t("embeddings.arith_explain"))
 st.header(t("embeddings.proj_header"))
 p1, p2, p3 = st.columns(3)
 kind = p1.radio(t("embeddings.space"), SPACES, key="embeddings.space",
-                format_func=lambda k: t(f"embeddings.space_{k}"))
+                format_func=option_labels("embeddings.space_", SPACES))
 method = p2.radio(t("embeddings.method"), ["pca", "tsne"], key="embeddings.method",
-                  format_func=lambda k: t(f"embeddings.method_{k}"))
+                  format_func=option_labels("embeddings.method_", ("pca", "tsne")))
 dims = p3.radio(t("embeddings.dims"), [2, 3], key="embeddings.proj_dims", horizontal=True)
 extras = st.text_area(t("embeddings.extras"), key="embeddings.extras", height=70)
 with words_guard():
