@@ -123,11 +123,11 @@ st.plotly_chart(counts_bar(names, n_content, n_special,
 
 # --- look-ups --------------------------------------------------------------------------------
 st.subheader(t("tokens.lookup_header"))
-choice = st.radio(t("tokens.lookup_model"), [h.name for h in handles], horizontal=True,
-                  key="tokens.lookup_model",
-                  format_func=lambda n: t("tokens.encoder_choice" if n == ENCODER else
-                                          "tokens.decoder_choice", name=n))
-handle = next(h for h in handles if h.name == choice)
+choices = {t("tokens.encoder_choice" if h.name == ENCODER else "tokens.decoder_choice",
+               name=h.name): h for h in handles}
+handle = choices[st.radio(t("tokens.lookup_model"), list(choices), horizontal=True,
+                          key="tokens.lookup_model")]
+choice = handle.name
 left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('tokens.id_to_token')}**")
