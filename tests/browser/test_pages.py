@@ -1,0 +1,117 @@
+"""Every page in a real browser: open it, use its main controls, see the view
+(and its figure) update, no exception element, a 1280×720 screenshot under
+test-artifacts/screenshots/. Pages not written yet are skipped."""
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+
+from .util import (ROOT, act, app_pages, assert_no_exception, open_page, page_url_path,
+                   screenshot)
+
+pytestmark = pytest.mark.browser
+
+# Per page, the controls to use in order: (action, argument, must the view change?).
+# A step whose control is not on the page is passed over; at least one step must
+# change the view, and when the page shows a figure, at least one must change a
+# figure. Controls are found by Streamlit's test ids, not by labels.
+TEXT = "The cat sat on the mat because it was tired."
+PLANS: dict[str, list[tuple[str, object, bool]]] = {
+    "pipeline": [("text", "Paris is the capital of", True), ("slider", 3, False)],
+    "vectors": [("slider", 5, True), ("slider2", 5, False), ("select", 1, False),
+                ("radio", None, False)],
+    "tokens": [("text", "Tokenization splits 東京 and 🙂 into pieces.", True),
+               ("select", 1, False), ("radio", None, False)],
+    "embeddings": [("text", "paris", False), ("button", None, False), ("select", 1, False),
+                   ("radio", None, False), ("slider", 3, False)],
+    "positions": [("text", TEXT, False), ("slider", 5, False), ("select", 1, False)],
+    "context": [("text", "I ate an apple after calling Apple support.", False),
+                ("select", 1, False), ("radio", None, False), ("slider", 2, False)],
+    "anatomy": [("select", 1, False), ("slider", 3, False), ("radio", None, False),
+                ("button", None, False)],
+    "attention": [("text", TEXT, True), ("slider", 3, False), ("slider2", 2, False),
+                  ("select", 1, False)],
+    "attention-step": [("text", TEXT, True), ("slider", 3, False), ("slider2", 2, False),
+                       ("select", 1, False)],
+    "encoder-decoder": [("text", TEXT, True), ("slider", 2, False), ("select", 1, False)],
+    "block": [("text", TEXT, True), ("slider", 5, False), ("select", 1, False)],
+    "logit-lens": [("text", "The capital of France is", True), ("slider", 3, False),
+                   ("select", 1, False)],
+    "next-token": [("text", "Once upon a time there was a", True), ("slider", 8, True),
+                   ("select", 1, False)],
+    "generate": [("text", "Write one sentence about the moon.", False), ("slider", 2, False),
+                 ("button", None, True)],
+    "hallucination": [("text", "Who was the first person to walk on Mars?", False),
+                      ("select", 1, False), ("button", None, False), ("slider", 2, False)],
+    "context-window": [("text", TEXT, False), ("slider", 5, False), ("select", 1, False),
+                       ("button", None, False)],
+}
+DEFAULT_PLAN = [("text", TEXT, False), ("slider", 3, False), ("select", 1, False),
+                ("radio", None, False), ("button", None, False)]
+
+PAGES = app_pages()
+
+
+def _figures_changed(change: dict) -> bool:
+    before, after = change["before"], change["after"]
+    return (before["plots"] != after["plots"] or before["images"] != after["images"]
+            or before["html"] != after["html"])
+
+
+def _has_figure(page) -> bool:
+    return bool(page.query_selector(
+        '[data-testid="stMain"] :is([data-testid="stPlotlyChart"], [data-testid="stImage"],'
+        ' [data-testid="stVegaLiteChart"], [data-testid="stDataFrame"])'))
+
+
+def _no_error_box(page) -> None:
+    errors = [e.inner_text() for e in page.query_selector_all(
+        '[data-testid="stMain"] [data-testid="stAlertContentError"]')]
+    assert not errors, f"error box on the page: {errors}"
+
+
+@pytest.mark.parametrize("section,file,url,icon", PAGES, ids=[p[2] for p in PAGES])
+def test_page(page, server, section, file, url, icon):
+    if not (ROOT / "pages" / file).exists():
+        pytest.skip(f"pages/{file} does not exist yet")
+    path = page_url_path(file, url)
+    open_page(page, server.url, path)
+    _no_error_box(page)
+    changes, used = [], []
+    for action, arg, must_change in PLANS.get(url, DEFAULT_PLAN):
+        found, change = act(page, action, arg, change_timeout=150 if must_change else 25)
+        assert_no_exception(page)
+        _no_error_box(page)
+        if not found:
+            continue
+        used.append(action)
+        if must_change:
+            assert change is not None, f"{url}: '{action}' did not change the view"
+        if change is not None:
+            changes.append(change)
+    screenshot(page, url)
+    assert used, f"{url}: none of the planned controls is on the page"
+    assert changes, f"{url}: no control changed the view (tried {used})"
+    if _has_figure(page):
+        assert any(_figures_changed(c) for c in changes), \
+            f"{url}: the figure never changed (tried {used})"
+
+
+def _nav_title(lang: str) -> str:
+    with open(ROOT / "ui" / "locales" / lang / "nav.toml", "rb") as fh:
+        return tomllib.load(fh)["pipeline"]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_language_from_link(page, server, lang):
+    open_page(page, server.url, "", query=f"lang={lang}")
+    body = page.inner_text("body")
+    assert _nav_title(lang) in body
+    other = _nav_title("en" if lang == "zh" else "zh")
+    assert other not in body
+    has_chinese = re.search(r"[\u4e00-\u9fff]", page.inner_text('[data-testid="stSidebarNav"]'))
+    assert bool(has_chinese) == (lang == "zh")
+    if lang == "zh":
+        screenshot(page, "home-zh")

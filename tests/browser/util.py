@@ -1,0 +1,344 @@
+"""Driving the real app in Chromium: start `streamlit run app.py` on a free
+localhost port, open a page, wait until it is connected and idle, act on its
+controls and notice when the view changes.
+
+Used by the browser tests and by bench/load.py. Widgets are found by Streamlit's
+test ids (stTextArea, stSlider …), never by their labels, so wording and
+translations can change freely.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-first-run",
+]
+PORTS = range(8620, 8661)
+VIEWPORT = {"width": 1280, "height": 720}
+
+# --- the page list comes from app.py itself, so it never drifts ----------------
+
+
+def app_pages() -> list[tuple[str, str, str, str]]:
+    """PAGES from app.py: (section, file, url path, icon), read without running it."""
+    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "PAGES" for t in node.targets):
+            return [tuple(p) for p in ast.literal_eval(node.value)]
+    raise AssertionError("app.py has no PAGES list")
+
+
+def page_url_path(file: str, url: str) -> str:
+    """The default page (home.py) is served at the root."""
+    return "" if file == "home.py" else url
+
+
+# --- the server ------------------------------------------------------------------
+
+
+def free_port(ports=PORTS) -> int:
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {ports.start}–{ports.stop - 1}")
+
+
+class Server:
+    """`streamlit run app.py` in its own process group on 127.0.0.1."""
+
+    def __init__(self, port: int | None = None, log_name: str = "streamlit-server.log",
+                 extra_env: dict | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.log_path = ARTIFACTS / log_name
+        self.proc: subprocess.Popen | None = None
+        self.extra_env = extra_env or {}
+
+    def start(self, timeout: float = 180) -> "Server":
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+                   TOKENIZERS_PARALLELISM="false", **self.extra_env)
+        cmd = [sys.executable, "-m", "streamlit", "run", "app.py",
+               "--server.port", str(self.port), "--server.address", "127.0.0.1",
+               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+        self._log = open(self.log_path, "w", encoding="utf-8")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s:\n{self.log_tail()}")
+
+    def alive(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/_stcore/health", timeout=5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # our own group only
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
+        self.proc = None
+
+
+@contextmanager
+def running_server(**kwargs):
+    server = Server(**kwargs).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def launch_browser(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=CHROMIUM_ARGS)
+
+
+# --- waiting for the app ---------------------------------------------------------
+
+# Idle: connected, the script not running, nothing stale or spinning, and every
+# plotly chart drawn.
+_IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return false;
+  if (app.getAttribute('data-test-connection-state') !== 'CONNECTED') return false;
+  if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stMain"] [data-stale="true"]')) return false;
+  if (document.querySelector('[data-testid="stSpinner"]')) return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  for (const c of document.querySelectorAll('[data-testid="stPlotlyChart"]')) {
+    if (!c.querySelector('.main-svg')) return false;
+  }
+  return true;
+}"""
+
+# A short digest of what the page shows: text, chart data, images, html blocks.
+_FINGERPRINT_JS = """() => {
+  const h = (s) => { let x = 5381; for (let i = 0; i < s.length; i++) x = ((x * 33) ^ s.charCodeAt(i)) >>> 0; return x.toString(16) + ':' + s.length; };
+  const ser = (v) => { try { return JSON.stringify(v, (k, val) =>
+      (ArrayBuffer.isView(val) ? Array.from(val) : val)); } catch (e) { return String(v); } };
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return null;
+  const plots = [...main.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')].map(
+    (g) => h(ser((g.data || []).map((t) => [t.x, t.y, t.z, t.text, t.values, t.labels, t.customdata])))
+      + '|' + h(ser((g.layout || {}).annotations || [])));
+  const images = [...main.querySelectorAll('img')].map((i) => h(i.src || ''));
+  const html = [...main.querySelectorAll('[data-testid="stMarkdownContainer"], iframe')].map(
+    (e) => h(e.innerHTML || e.srcdoc || ''));
+  let text = main.innerText || '';
+  for (const e of main.querySelectorAll('[data-testid="InputInstructions"]')) text = text.split(e.innerText).join('');
+  return {text: h(text), plots: plots, images: images, html: h(html.join('|')),
+          n: main.querySelectorAll('*').length};
+}"""
+
+
+def wait_idle(page, timeout: float = 120, settle: float = 0.4) -> None:
+    """Wait until the app is connected and idle, and stays so for `settle` s."""
+    deadline = time.monotonic() + timeout
+    page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=timeout * 1000)
+    while True:
+        left = max(1.0, deadline - time.monotonic())
+        page.wait_for_function(_IDLE_JS, timeout=left * 1000, polling=150)
+        before = fingerprint(page)
+        page.wait_for_timeout(settle * 1000)
+        if page.evaluate(_IDLE_JS) and fingerprint(page) == before:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not settle")
+
+
+def fingerprint(page) -> dict | None:
+    return page.evaluate(_FINGERPRINT_JS)
+
+
+def exception_texts(page) -> list[str]:
+    return [e.inner_text() for e in page.query_selector_all('[data-testid="stException"]')]
+
+
+def assert_no_exception(page) -> None:
+    found = exception_texts(page)
+    assert not found, f"stException on the page: {found}"
+
+
+def open_page(page, base_url: str, url_path: str = "", query: str = "",
+              timeout: float = 150) -> None:
+    """Open a page of the app and wait until it is connected, idle and clean."""
+    url = f"{base_url}/{url_path}" + (f"?{query}" if query else "")
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state]', timeout=timeout * 1000)
+    # The first run shows the sidebar before the page body: wait for the body too.
+    page.wait_for_function(
+        """() => { const m = document.querySelector('[data-testid="stMain"]');
+                   return m && m.querySelector('[data-testid="stElementContainer"]'); }""",
+        timeout=timeout * 1000, polling=200)
+    wait_idle(page, timeout=timeout)
+    assert_no_exception(page)
+
+
+def wait_changed(page, before, timeout: float = 120) -> dict:
+    """Wait until the view differs from `before`, then until idle again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = fingerprint(page)
+        if now != before and page.evaluate(_IDLE_JS):
+            wait_idle(page, timeout=max(5.0, deadline - time.monotonic()))
+            return fingerprint(page)
+        page.wait_for_timeout(150)
+    raise TimeoutError("the view did not change")
+
+
+# --- acting on controls -------------------------------------------------------------
+
+MAIN = '[data-testid="stMain"]'
+
+
+def first_visible(page, selector: str):
+    for el in page.query_selector_all(selector):
+        if el.is_visible() and el.is_enabled():
+            return el
+    return None
+
+
+def type_text(page, text: str) -> bool:
+    """Type into the first text area (Ctrl+Enter) or text input (Enter) of the page."""
+    area = first_visible(page, f'{MAIN} [data-testid="stTextArea"] textarea')
+    if area is not None:
+        area.fill(text)
+        area.press("Control+Enter")
+        return True
+    box = first_visible(page, f'{MAIN} [data-testid="stTextInput"] input')
+    if box is not None:
+        box.fill(text)
+        box.press("Enter")
+        return True
+    return False
+
+
+def move_slider(page, steps: int = 3, key: str = "ArrowRight", index: int = 0) -> bool:
+    sliders = [s for s in page.query_selector_all(f'{MAIN} [data-testid="stSlider"] [role="slider"]')
+               if s.is_visible()]
+    if len(sliders) <= index:
+        return False
+    thumb = sliders[index]
+    thumb.focus()
+    for _ in range(steps):
+        thumb.press(key)
+    return True
+
+
+def pick_select(page, option_index: int = 1, index: int = 0) -> bool:
+    boxes = [b for b in page.query_selector_all(f'{MAIN} [data-testid="stSelectbox"]')
+             if b.is_visible()]
+    if len(boxes) <= index:
+        return False
+    boxes[index].click()
+    page.wait_for_selector('[role="option"]', timeout=10_000)
+    options = [o for o in page.query_selector_all('[role="option"]') if o.is_visible()]
+    if len(options) < 2:
+        page.keyboard.press("Escape")
+        return False
+    options[min(option_index, len(options) - 1)].click()
+    return True
+
+
+def pick_radio(page, index: int = 0) -> bool:
+    groups = [g for g in page.query_selector_all(f'{MAIN} [data-testid="stRadio"]') if g.is_visible()]
+    if len(groups) <= index:
+        return False
+    labels = groups[index].query_selector_all('label')
+    for label in labels:
+        inp = label.query_selector('input')
+        if inp is not None and not inp.is_checked():
+            label.click()
+            return True
+    return False
+
+
+def click_button(page, primary_only: bool = False) -> bool:
+    button = first_visible(page, f'{MAIN} [data-testid="stBaseButton-primary"]')
+    if button is None and not primary_only:
+        button = first_visible(page, f'{MAIN} [data-testid="stButton"] button')
+    if button is None:
+        return False
+    button.click()
+    return True
+
+
+ACTIONS = {
+    "text": lambda page, arg: type_text(page, arg or "The cat sat on the mat because it was tired."),
+    "slider": lambda page, arg: move_slider(page, steps=int(arg or 3)),
+    "slider2": lambda page, arg: move_slider(page, steps=int(arg or 3), index=1),
+    "select": lambda page, arg: pick_select(page, option_index=int(arg or 1)),
+    "radio": lambda page, arg: pick_radio(page),
+    "button": lambda page, arg: click_button(page),
+}
+
+
+def act(page, action: str, arg=None, change_timeout: float = 150, timeout: float = 150
+        ) -> tuple[bool, dict | None]:
+    """Do `action`; return (whether the control existed, the views before and
+    after when it changed, else None)."""
+    before = fingerprint(page)
+    if not ACTIONS[action](page, arg):
+        return False, None
+    try:
+        after = wait_changed(page, before, timeout=change_timeout)
+    except TimeoutError:
+        wait_idle(page, timeout=timeout)
+        return True, None
+    return True, {"before": before, "after": after}
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name or 'home'}.png"
+    page.screenshot(path=str(path))
+    return path
