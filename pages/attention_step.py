@@ -12,6 +12,7 @@ from ui.i18n import t
 from ui.models import attention_cap_note, get_handle, get_trace
 
 N_DIMS = 64  # dimensions shown of a d_model vector (a head's vectors are shown whole)
+N_SHOWN = 6  # numbers shown per vector in the tables
 
 st.title(t("nav.attention_step"))
 st.markdown(t("attention_step.intro"))
@@ -29,9 +30,15 @@ def layer_weights(model: str, layer: int, _arch):
     return attention_weights(_arch, layer)
 
 
-def strips(rows) -> None:
-    st.plotly_chart(vector_strips(rows, n_dims=N_DIMS, x_title=t("attention_step.dim"),
-                                  color_title=t("attention_step.value")), width="stretch")
+def strips(rows, n_dims: int = N_DIMS, boundaries: int | None = None) -> None:
+    """Vectors as colour strips, then their first numbers and their length."""
+    st.plotly_chart(vector_strips(rows, n_dims=n_dims, x_title=t("attention_step.dim"),
+                                  color_title=t("attention_step.value"), boundaries=boundaries),
+                    width="stretch")
+    table = {name: [*(round(float(x), 3) for x in vec[:N_SHOWN]), round(float(vec.norm()), 3)]
+             for name, vec in rows}
+    st.dataframe(pd.DataFrame.from_dict(table, orient="index", columns=[
+        *map(str, range(N_SHOWN)), t("attention_step.length")]))
 
 
 text = st.text_area(t("common.text"), value=t("attention_step.default_text"),
@@ -46,7 +53,7 @@ labels = token_labels(trace.tokens[:n])
 c_layer, c_head, c_token = st.columns(3)
 keep_in_range("attention_step.layer", range(trace.n_layers), trace.n_layers // 2)
 keep_in_range("attention_step.head", range(trace.n_heads), 0)
-keep_in_range("attention_step.token", range(n), n - 1)
+keep_in_range("attention_step.token", range(n), n // 2)  # mid-text: the mask shows
 layer = c_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention_step.layer")
 head = c_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention_step.head")
 query = c_token.selectbox(t("attention_step.query"), range(n), format_func=labels.__getitem__,
@@ -70,7 +77,7 @@ with guard():
     if trace.causal:
         st.markdown(t("attention_step.s1_text", token=tok, norm=handle.arch.norm_kind,
                       d_model=s.d_model))
-        strips([(t("attention_step.row_x_raw"), s.residual), (t("attention_step.row_x"), s.x)])
+        strips([(t("attention_step.row_x"), s.x), (t("attention_step.row_x_raw"), s.residual)])
     else:
         st.markdown(t("attention_step.s1_encoder", token=tok, d_model=s.d_model))
         strips([(t("attention_step.row_x"), s.x)])
@@ -106,7 +113,7 @@ with guard():
         t("attention_step.col_scaled"): s.scaled.numpy().round(3),
         t("attention_step.col_masked"): masked,
         t("attention_step.col_weight"): s.pattern.numpy().round(4),
-    }), hide_index=True, height=min(400, 38 + 35 * n))
+    }), hide_index=True, height=min(420, 40 + 35 * (n + 1)))
     visible = query + 1 if s.causal else n
     st.plotly_chart(token_bars(s.pattern[:visible], labels[:visible], highlight=query,
                                value_title=t("attention.weight"), x_title=t("attention.key")),
@@ -129,10 +136,7 @@ with guard():
                                                range(s.n_heads)], highlight=head,
                                value_title=t("attention_step.contrib"),
                                x_title=t("common.head")), width="stretch")
-    st.plotly_chart(vector_strips(
-        [(t("attention_step.row_concat"), s.concat)], n_dims=min(width, 4 * s.d_head),
-        x_title=t("attention_step.dim"), color_title=t("attention_step.value"),
-        boundaries=s.d_head), width="stretch")
+    strips([(t("attention_step.row_concat"), s.concat)], n_dims=width, boundaries=s.d_head)
     strips([(t("attention_step.row_attn_out"), s.attn_out),
             (t("attention_step.row_x_raw"), s.residual),
             (t("attention_step.row_resid_mid"), s.resid_mid)])

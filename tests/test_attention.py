@@ -251,7 +251,7 @@ def test_step_page_controls():
     assert_clean(at)
     text = _all_text(at)
     assert "第 **1** 个键/值头" in text                # head 5 → kv head 1 (GQA)
-    table = at.dataframe[0].value
+    table = next(d.value for d in at.dataframe if "+ 掩码" in d.value.columns)
     assert list(table.iloc[2:, 3]) == ["−∞"] * (len(table) - 2)   # keys after token 1 masked
 
 

@@ -58,7 +58,7 @@ def pattern_heatmap(pattern, labels, *, causal: bool, x_title: str, y_title: str
     z = _masked(_np(pattern), causal)
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, zmin=0, zmax=1, colorscale=WEIGHT_SCALE, hoverongaps=False,
-        colorbar=dict(title=dict(text=color_title), thickness=14),
+        colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
         hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
                       "<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title=y_title, type="category")
@@ -86,7 +86,8 @@ def head_grid(patterns, labels, *, causal: bool, head_titles, x_title: str, y_ti
     fig.update_xaxes(showticklabels=False, type="category")
     fig.update_yaxes(showticklabels=False, type="category", autorange="reversed")
     fig.update_layout(coloraxis=dict(cmin=0, cmax=1, colorscale=WEIGHT_SCALE,
-                                     colorbar=dict(title=dict(text=color_title), thickness=14)),
+                                     colorbar=dict(title=dict(text=color_title, side="right"),
+                                                   thickness=12)),
                       height=rows * 240 + 60, plot_bgcolor=MASK_COLOR,
                       margin=dict(l=10, r=10, t=40, b=10))
     return fig
@@ -100,7 +101,8 @@ def overview_heatmap(values, *, metric_title: str, x_title: str, y_title: str,
     n_layers, n_heads = z.shape
     fig = go.Figure(go.Heatmap(
         z=np.round(z, 4), x=list(range(n_heads)), y=list(range(n_layers)), colorscale=colorscale,
-        zmin=0, zmax=zmax, colorbar=dict(title=dict(text=metric_title), thickness=14),
+        zmin=0, zmax=zmax,
+        colorbar=dict(title=dict(text=metric_title, side="right"), thickness=12),
         hovertemplate=f"{y_title} %{{y}}, {x_title} %{{x}}<br>{metric_title}: %{{z:.3f}}"
                       "<extra></extra>"))
     if selected is not None:
@@ -138,14 +140,15 @@ def vector_strips(rows, *, n_dims: int, x_title: str, color_title: str,
     lim = float(np.abs(z).max()) or 1.0
     fig = go.Figure(go.Heatmap(
         z=np.round(z, 4), x=list(range(z.shape[1])), y=names, colorscale=DIVERGING,
-        zmin=-lim, zmax=lim, colorbar=dict(title=dict(text=color_title), thickness=12),
+        zmin=-lim, zmax=lim,
+        colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
         hovertemplate=f"%{{y}}<br>{x_title} %{{x}}: %{{z:.4f}}<extra></extra>"))
     if boundaries:
         for b in range(boundaries, z.shape[1], boundaries):
             fig.add_vline(x=b - 0.5, line=dict(color="#333", width=1))
     fig.update_xaxes(title=x_title)
     fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_layout(height=90 + 34 * len(rows), margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=max(150, 90 + 34 * len(rows)), margin=dict(l=10, r=10, t=10, b=10))
     return fig
 
 
