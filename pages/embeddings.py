@@ -22,26 +22,13 @@ SPACES = ("glove", "model")
 
 
 @st.cache_resource(show_spinner=False)
-def glove():
-    return load_word_vectors()
-
-
-@st.cache_resource(show_spinner=False)
-def model_space(name: str, _handle):
-    return model_word_space(_handle)
-
-
-def option_labels(prefix: str, options):
-    """Option → label, translated now: a dict lookup gives the same label even
-    when called outside this script run."""
-    return {k: t(f"{prefix}{k}") for k in options}.get
+def cached_space(kind: str, name: str, _handle):
+    return load_word_vectors() if kind == "glove" else model_word_space(_handle)
 
 
 def space(kind: str):
-    if kind == "glove":
-        with st.spinner(t("embeddings.loading_glove")):
-            return glove()
-    return model_space(model_name(), handle)
+    with st.spinner(t("embeddings.loading_glove") if kind == "glove" else t("loading.model", name=model_name())):
+        return cached_space(kind, model_name() if kind == "model" else "", handle)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -54,24 +41,24 @@ def cached_direction(key, plus, minus, words, nouns, _space):
     return direction_view(_space, plus, minus, words, nouns)
 
 
-def unknown_message(err) -> str:
-    msg = t("embeddings.unknown_word", word=err.params.get("word", ""), space=err.params.get("space", ""))
-    if err.params.get("hint"):
-        return msg + " " + t("embeddings.try_hint", hint=err.params["hint"])
-    return msg + " " + (t("embeddings.lowercase_hint") if err.params.get("lowercase")
-                        else t("embeddings.model_hint"))
+def option_labels(prefix: str, options):  # a dict: the right label even outside this run
+    return {k: t(f"{prefix}{k}") for k in options}.get
 
 
 @contextmanager
 def words_guard():
-    """Unknown words get this page's message (with a hint); anything else the usual one."""
+    """An unknown word gets this page's message with a hint; anything else the usual one."""
     with guard():
         try:
             yield
         except InputError as err:
             if err.code != "unknown_word":
                 raise
-            st.warning(unknown_message(err), icon="🔎")
+            p = err.params
+            hint = (t("embeddings.try_hint", hint=p["hint"]) if p.get("hint") else
+                    t("embeddings.lowercase_hint") if p.get("lowercase") else t("embeddings.model_hint"))
+            st.warning(t("embeddings.unknown_word", word=p.get("word", ""), space=p.get("space", ""))
+                       + " " + hint, icon="🔎")
 
 
 def load_preset():
@@ -126,8 +113,8 @@ st.header(t("embeddings.sim_header"))
 st.caption(t("embeddings.sim_intro"))
 words_text = st.text_input(t("embeddings.sim_words"), "king, queen, man, woman, apple, banana, cat, dog",
                            key="embeddings.sim_words")
-measure = st.radio(t("embeddings.measure"), ["cosine", "dot"], horizontal=True,
-                   key="embeddings.measure", format_func=option_labels("embeddings.measure_", ("cosine", "dot")))
+measure = st.radio(t("embeddings.measure"), ["cosine", "dot"], horizontal=True, key="embeddings.measure",
+                   format_func=option_labels("embeddings.measure_", ("cosine", "dot")))
 mspace = space("model")
 known, unknown = known_words(mspace, split_words(words_text, 24))
 if unknown:
