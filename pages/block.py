@@ -19,6 +19,18 @@ def short(name: str) -> str:
     return EMBEDDED.get(name, name).split(" (")[0]
 
 
+def panel(handle_, shape, colour):
+    """(title, steps, colour) of one MLP for the figure; hashable, so it caches."""
+    gated = "mlp_gate" in dict(shape.matrices)
+    middle = ([("step_gate", shape.d_mlp), ("step_up", shape.d_mlp),
+               ("step_act_swiglu", shape.d_mlp)] if gated else
+              [("step_up", shape.d_mlp), ("step_act_gelu", shape.d_mlp)])
+    steps = [("step_in", shape.d_model)] + middle + [("step_out", shape.d_model)]
+    title = t("block.mlp_panel", model=short(handle_.name), kind=shape.kind, d=shape.d_model,
+              d_mlp=shape.d_mlp)
+    return title, tuple((t(f"block.{key}"), width) for key, width in steps), colour
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def act_histogram(model: str, text: str, layer: int, which: str, _handle, _trace):
     """Histogram of one layer's MLP activations (keyed by model, text, layer)."""
@@ -29,6 +41,12 @@ def act_histogram(model: str, text: str, layer: int, which: str, _handle, _trace
 @st.cache_resource(max_entries=4, show_spinner=False)
 def shape_of(model: str, _handle):
     return mlp_shape(_handle)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def shapes_figure(panels: tuple, y_title: str):
+    """The same for every text and layer: built once per model pair and language."""
+    return fig_block.mlp_shapes(panels, y_title=y_title)
 
 
 text = st.text_area(t("common.text"), value=t("block.default_text"), key="block.text",
@@ -55,20 +73,10 @@ dec = shape_of(handle.name, handle)
 enc_handle = encoder()
 enc = shape_of(enc_handle.name, enc_handle) if enc_handle is not None else None
 swiglu = "mlp_gate" in dict(dec.matrices)
-dec_steps = ([(t("block.step_in"), dec.d_model), (t("block.step_gate"), dec.d_mlp),
-              (t("block.step_up"), dec.d_mlp), (t("block.step_act_swiglu"), dec.d_mlp)]
-             if swiglu else [(t("block.step_in"), dec.d_model), (t("block.step_up"), dec.d_mlp),
-                             (t("block.step_act_gelu"), dec.d_mlp)])
-panels = [(t("block.mlp_panel", model=short(handle.name), kind=dec.kind, d=dec.d_model,
-             d_mlp=dec.d_mlp), dec_steps + [(t("block.step_out"), dec.d_model)],
-           fig_block.DECODER_COLOUR)]
-if enc is not None:
-    panels.append((t("block.mlp_panel", model=short(enc_handle.name), kind=enc.kind,
-                     d=enc.d_model, d_mlp=enc.d_mlp),
-                   [(t("block.step_in"), enc.d_model), (t("block.step_up"), enc.d_mlp),
-                    (t("block.step_act_gelu"), enc.d_mlp), (t("block.step_out"), enc.d_model)],
-                   fig_block.ENCODER_COLOUR))
-st.plotly_chart(fig_block.mlp_shapes(panels, y_title=t("block.mlp_y")), key="block.fig_mlp")
+
+panels = (panel(handle, dec, fig_block.DECODER_COLOUR),) + (
+    (panel(enc_handle, enc, fig_block.ENCODER_COLOUR),) if enc is not None else ())
+st.plotly_chart(shapes_figure(panels, t("block.mlp_y")), key="block.fig_mlp")
 if enc is not None:
     st.markdown(t("block.mlp_classic", model=short(enc_handle.name), d=enc.d_model,
                   d_mlp=enc.d_mlp, ratio=enc.ratio, params=enc.parameters))

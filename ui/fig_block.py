@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 DECODER_COLOUR = "#2e86de"
 ENCODER_COLOUR = "#e67e22"
@@ -16,17 +15,30 @@ MLP_COLOUR = "#27ae60"
 
 def mlp_shapes(panels, *, y_title) -> go.Figure:
     """Side by side, the width of the vector at each step of an MLP.
-    panels: [(title, [(step label, width)], colour)]."""
-    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
-                        subplot_titles=[p[0] for p in panels], horizontal_spacing=0.06)
-    for col, (_, steps, colour) in enumerate(panels, start=1):
+    panels: [(title, [(step label, width)], colour)]. Axes are laid out by hand
+    (make_subplots costs more than the whole rest of this page's figures)."""
+    n = len(panels)
+    gap = 0.06
+    width = (1 - gap * (n - 1)) / n
+    top = max(s[1] for p in panels for s in p[1])
+    fig = go.Figure()
+    layout = {}
+    for i, (title, steps, colour) in enumerate(panels):
+        suffix = "" if i == 0 else str(i + 1)
+        x0 = i * (width + gap)
         fig.add_trace(go.Bar(
             x=[s[0] for s in steps], y=[s[1] for s in steps], marker_color=colour,
             text=[f"{s[1]:,}" for s in steps], textposition="outside", showlegend=False,
-            hovertemplate="%{x}: %{y:,}<extra></extra>"), row=1, col=col)
-    top = max(s[1] for p in panels for s in p[1])
-    fig.update_yaxes(range=[0, top * 1.18], row=1, col=1, title_text=y_title)
-    fig.update_layout(height=340, margin={"l": 60, "r": 20, "t": 50, "b": 40}, bargap=0.35)
+            xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+            hovertemplate="%{x}: %{y:,}<extra></extra>"))
+        layout[f"xaxis{suffix}"] = {"domain": [x0, x0 + width], "anchor": f"y{suffix}"}
+        layout[f"yaxis{suffix}"] = {"range": [0, top * 1.18], "anchor": f"x{suffix}",
+                                    "showticklabels": i == 0, "title": y_title if i == 0 else None}
+        fig.add_annotation(text=title, x=x0 + width / 2, y=1.02, xref="paper", yref="paper",
+                           xanchor="center", yanchor="bottom", showarrow=False,
+                           font={"size": 13})
+    fig.update_layout(height=340, margin={"l": 60, "r": 20, "t": 50, "b": 40}, bargap=0.35,
+                      **layout)
     return fig
 
 
