@@ -81,3 +81,9 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.double().flatten(), b.double().flatten()
     denom = float(a.norm() * b.norm())
     return float(a @ b) / denom if denom > 0 else 0.0
+
+
+def robust_abs_max(x: torch.Tensor, q: float = 0.99) -> float:
+    """The q-quantile of |x|: a colour range that a few outliers cannot wash out."""
+    flat = x.detach().abs().flatten().float()
+    return max(float(torch.quantile(flat[:1_000_000], q)), 1e-12)

@@ -4,12 +4,12 @@ import math
 
 import streamlit as st
 
-from llm_core.linalg import cosine_matrix
+from llm_core.linalg import cosine_matrix, robust_abs_max
 from llm_core.positions import order_experiment, rope_angles, rope_pair, rope_params, sinusoidal
 from llm_core.tokens import make_tokens
 from ui.chips import chips_html
 from ui.fig_positions import (matrix_heatmap, order_cosines, rope_angle_heatmap, rope_pair_arrows,
-                              top_tokens_pair, visible)
+                              rope_pair_latex, top_tokens_pair, visible)
 from ui.fig_tokens import md_escape
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace
@@ -58,8 +58,9 @@ with learned_tab:
         n_learned = st.slider(t("positions.n_positions"), 8, table.shape[0], 64,
                               key="positions.n_learned")
         left, right = st.columns(2)
-        left.plotly_chart(matrix_heatmap(table[:n_learned], dim_t, pos_t, t("positions.value")),
-                          key="positions.learned_heat")
+        bound = robust_abs_max(table[:n_learned])  # a few outliers would wash out the colours
+        left.plotly_chart(matrix_heatmap(table[:n_learned], dim_t, pos_t, t("positions.value"),
+                                         zmin=-bound, zmax=bound), key="positions.learned_heat")
         right.plotly_chart(matrix_heatmap(cosine_matrix(table[:n_learned]), pos_t, pos_t, cos_t,
                                           zmin=-1, zmax=1), key="positions.learned_cos")
         st.caption(t("positions.learned_note"))
@@ -98,13 +99,7 @@ with rope_tab:
             st.caption(t("positions.pair_dims", j=pair, a=a, b=b))
             st.caption(t("positions.angle_formula", p=position, theta=params.theta, j=pair,
                          d_head=params.head_dim, rad=rp.angle, deg=math.degrees(rp.angle)))
-            m, v, r, q = rp.matrix.tolist(), rp.before.tolist(), rp.rotated.tolist(), rp.model.tolist()
-            st.latex(rf"\underbrace{{\begin{{bmatrix}} {m[0][0]:.4f} & {m[0][1]:.4f} \\ {m[1][0]:.4f}"
-                     rf" & {m[1][1]:.4f} \end{{bmatrix}} \begin{{bmatrix}} {v[0]:.4f} \\ {v[1]:.4f}"
-                     rf"\end{{bmatrix}} = \begin{{bmatrix}} {r[0]:.4f} \\ {r[1]:.4f} \end{{bmatrix}}}}"
-                     rf"_{{\text{{{t('positions.by_hand')}}}}} \quad\text{{vs}}\quad "
-                     rf"\underbrace{{\begin{{bmatrix}} {q[0]:.4f} \\ {q[1]:.4f} \end{{bmatrix}}}}"
-                     rf"_{{\text{{{t('positions.from_model')}}}}}")
+            st.latex(rope_pair_latex(rp, t("positions.by_hand"), t("positions.from_model")))
             if rp.max_error < 1e-4:
                 st.success(t("positions.match", err=rp.max_error), icon="✅")
             else:
@@ -158,7 +153,8 @@ if result.matched:
               for m in result.matched]
     st.plotly_chart(order_cosines(series, {"x": t("positions.layer_axis"), "y": t("positions.cos_axis"),
                                            "legend": t("positions.legend")}), key="positions.order_cos")
-    st.caption(t("positions.matched_note", cos=min(m.cosine_by_layer[0] for m in result.matched)))
+    if not decoder.arch.has_position_embedding:  # layer 0 = token embeddings alone
+        st.caption(t("positions.matched_note", cos=min(m.cosine_by_layer[0] for m in result.matched)))
 else:
     st.info(t("positions.no_shared"))
 if result.final_cosine is not None:

@@ -78,7 +78,7 @@ else:
 # --- byte pieces -----------------------------------------------------------------------------
 st.subheader(t("tokens.bytes_header"))
 labels = {k: t(f"tokens.col_{k}") for k in ("index", "token", "id", "bytes", "holds")}
-labels.update(whole=t("tokens.whole"), part=t("tokens.part"))
+labels.update(whole=t("tokens.whole"), part=t("tokens.part"), part_one=t("tokens.part_one"))
 if all(tok.byte_values is None for tok in tokens):
     st.caption(t("tokens.bytes_unavailable"))
 else:

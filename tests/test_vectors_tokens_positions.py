@@ -20,7 +20,8 @@ LONG = " ".join(["the", "cat", "sat", "on", "a", "mat", "and", "looked", "around
 TOKEN_PRESETS = ["The cat sat on the mat", "Hello, world! This is a tokenization demo.",
                  "大语言模型,一个巨大的矩阵", "我有一只小猫", "I ❤️ 🍎 and 🐱! 👋🏽"]
 LABELS = {"index": "#", "token": "token", "id": "id", "bytes": "bytes", "holds": "holds",
-          "whole": "'{ch}'", "part": "'{ch}' bytes {i}-{j} of {n}"}
+          "whole": "'{ch}'", "part": "'{ch}' bytes {i}-{j} of {n}",
+          "part_one": "'{ch}' byte {i} of {n}"}
 
 
 # --- vectors & matrices ---------------------------------------------------------------------
@@ -114,7 +115,7 @@ def test_byte_pieces_name_the_character(decoder):
     rows = byte_rows(tokens, text, LABELS)
     assert rows, "Chinese text should produce byte pieces"
     holds = " ".join(row["holds"] for row in rows)
-    assert "'我' bytes 1-2 of 3" in holds and "'我' bytes 3-3 of 3" in holds
+    assert "'我' bytes 1-2 of 3" in holds and "'我' byte 3 of 3" in holds
     assert all(row["bytes"] for row in rows)
 
 

@@ -94,7 +94,7 @@ def order_cosines(series, labels: dict, height: int = 360) -> go.Figure:
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(x=1.02, y=1, xanchor="left", title=labels["legend"]))
     fig.update_xaxes(title=labels["x"])
-    fig.update_yaxes(title=labels["y"], range=[min(0.0, math.floor(low * 10) / 10), 1.02])
+    fig.update_yaxes(title=labels["y"], range=[min(0.5, math.floor(low * 10) / 10), 1.02])
     return fig
 
 
@@ -105,10 +105,23 @@ def top_tokens_pair(top_a, top_b, titles, prob_title: str, height: int = 320) ->
         names = [f"{i + 1}. {_safe(visible(label))}" for i, (label, _p) in enumerate(top)]
         probs = [p for _label, p in top]
         fig.add_trace(go.Bar(x=probs, y=names, orientation="h", marker_color=color,
-                             text=[f"{p:.1%}" for p in probs], textposition="auto",
+                             text=[f"{p:.1%}" for p in probs], textposition="outside",
+                             textangle=0, cliponaxis=False,
                              hovertemplate=f"%{{y}}<br>{prob_title}: %{{x:.2%}}<extra></extra>",
                              showlegend=False), row=1, col=col)
         fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
-        fig.update_xaxes(title=prob_title, tickformat=".0%", row=1, col=col)
+        fig.update_xaxes(title=prob_title, tickformat=".0%", row=1, col=col,
+                         range=[0, 1.25 * max(probs, default=1.0)])
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
     return fig
+
+
+def rope_pair_latex(rp, by_hand: str, from_model: str) -> str:
+    """LaTeX: rotation matrix × q pair (by hand) next to the model's own q pair."""
+    m, v, r, q = rp.matrix.tolist(), rp.before.tolist(), rp.rotated.tolist(), rp.model.tolist()
+    col = lambda a, b: rf"\begin{{bmatrix}} {a:.4f} \\ {b:.4f} \end{{bmatrix}}"
+    mat = (rf"\begin{{bmatrix}} {m[0][0]:.4f} & {m[0][1]:.4f} \\ {m[1][0]:.4f} & {m[1][1]:.4f}"
+           r"\end{bmatrix}")
+    text = lambda s: r"\text{" + s.replace("\\", "").replace("{", "").replace("}", "") + "}"
+    return (rf"\underbrace{{{mat} {col(*v)} = {col(*r)}}}_{{{text(by_hand)}}}"
+            rf"\quad\text{{vs}}\quad \underbrace{{{col(*q)}}}_{{{text(from_model)}}}")

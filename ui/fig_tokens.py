@@ -19,17 +19,17 @@ def byte_rows(tokens, text: str, labels: dict) -> list[dict]:
     """One row per token that holds only part of a character: its bytes and,
     for every character it touches, which of that character's UTF-8 bytes.
 
-    `labels`: index, token, id, bytes, holds, whole, part (part has {i}, {j}, {n})."""
-    tokens = [tok for tok in tokens if tok.byte_values is not None]
+    `labels`: index, token, id, bytes, holds, whole, part ({ch} {i} {j} {n} {hex}), part_one."""
+    indexed = [(i, tok) for i, tok in enumerate(tokens) if tok.byte_values is not None]
     encoded = text.encode("utf-8")
-    if b"".join(bytes(tok.byte_values) for tok in tokens) != encoded:
+    if b"".join(bytes(tok.byte_values) for _, tok in indexed) != encoded:
         return []  # a tokenizer that changed the text: no exact byte map to show
     char_at = []  # byte offset → (character index, byte index within it)
     for ci, ch in enumerate(text):
         for bi in range(len(ch.encode("utf-8"))):
             char_at.append((ci, bi))
     rows, offset = [], 0
-    for index, tok in enumerate(tokens):
+    for index, tok in indexed:
         n = len(tok.byte_values)
         if tok.partial:
             holds, spans = [], {}
@@ -41,7 +41,7 @@ def byte_rows(tokens, text: str, labels: dict) -> list[dict]:
                 if len(bis) == size:
                     holds.append(labels["whole"].format(ch=ch))
                 else:
-                    holds.append(labels["part"].format(
+                    holds.append(labels["part_one" if len(bis) == 1 else "part"].format(
                         ch=ch, i=bis[0] + 1, j=bis[-1] + 1, n=size, hex=_hex(ch.encode("utf-8"))))
             rows.append({labels["index"]: index, labels["token"]: tok.text, labels["id"]: tok.id,
                          labels["bytes"]: _hex(tok.byte_values), labels["holds"]: " + ".join(holds)})
