@@ -84,6 +84,23 @@ class ResidualStats:
         """layer+1 — the typical token (the first token is often an outlier)."""
         return self.norm.median(dim=1).values
 
+    def added(self, token: int = -1):
+        """(attention, MLP) — layer each: ‖what they add‖ for one token, or the
+        median over tokens when token is -1. None for post-norm models."""
+        if self.attn_added is None:
+            return None
+        if token >= 0:
+            return self.attn_added[:, token], self.mlp_added[:, token]
+        return self.attn_added.median(dim=1).values, self.mlp_added.median(dim=1).values
+
+    def first_token_outlier(self, factor: float = 5.0):
+        """(first token's final norm, median final norm) when the first token ends
+        more than `factor` times longer than the median, else None."""
+        final = self.norm[-1]
+        if final.shape[0] < 3 or float(final[0]) <= factor * float(final.median()):
+            return None
+        return float(final[0]), float(final.median())
+
 
 def residual_stats(trace) -> ResidualStats:
     return ResidualStats(trace.residual.norm(dim=-1), trace.attn_out_norm, trace.mlp_out_norm)
@@ -113,10 +130,27 @@ class MatrixView:
     limit: float                # colour range ±limit: 99.5th percentile of |values|
 
 
+_FUSED_QKV = {"W_Q": 0, "W_K": 1, "W_V": 2}
+
+
+def _matrices(handle):
+    """(name, kind, 2-D tensor) of every weight matrix; GPT-2's fused c_attn
+    (input × 3·d_model) gives its Q, K and V thirds, as anatomy counts them."""
+    for name, p in handle.model.named_parameters():
+        if p.dim() != 2:
+            continue
+        if "c_attn" in name:
+            d = p.shape[-1] // 3
+            for kind, i in _FUSED_QKV.items():
+                yield name, kind, p[:, i * d:(i + 1) * d]
+        else:
+            yield name, kind_of(name), p
+
+
 def matrix_kinds(handle) -> list[str]:
     """Kinds of 2-D weights the model has (anatomy's vocabulary), in anatomy order."""
     from .anatomy import KINDS
-    present = {kind_of(n) for n, p in handle.model.named_parameters() if p.dim() == 2}
+    present = {kind for _, kind, _ in _matrices(handle)}
     return [k for k in KINDS if k in present]
 
 
@@ -124,8 +158,8 @@ def weight_matrix(handle, kind: str, layer: int = 0) -> tuple[str, torch.Tensor]
     """(name, 2-D tensor) of the first weight of `kind` in `layer` (kinds that are
     not per layer, like the embedding, ignore `layer`)."""
     first = None
-    for name, p in handle.model.named_parameters():
-        if p.dim() != 2 or kind_of(name) != kind:
+    for name, found, p in _matrices(handle):
+        if found != kind:
             continue
         match = _LAYER_INDEX.search("." + name)
         if match is None or int(match.group(1)) == layer:

@@ -116,14 +116,14 @@ st.plotly_chart(fig_block.residual_norms(
     y_title=t("block.resid_y" if log_resid else "block.resid_y_linear"),
     embedding=t("block.embedding"), median_name=t("block.median_name"),
     token_name=t("block.token_name", text=token_text), log_y=log_resid), key="block.fig_resid")
-final = stats.norm[-1]
-if trace.n_tokens > 2 and float(final[0]) > 5 * float(final.median()):
-    st.caption(t("block.first_token_note", big=float(final[0]), median=float(final.median())))
-if stats.attn_added is not None:
-    pick = (lambda m: m[:, token]) if token >= 0 else (lambda m: m.median(dim=1).values)
+outlier = stats.first_token_outlier()
+if outlier is not None:
+    st.caption(t("block.first_token_note", big=outlier[0], median=outlier[1]))
+added = stats.added(token)
+if added is not None:
     who = t("block.who_token", text=token_text) if token >= 0 else t("block.who_median")
     st.plotly_chart(fig_block.contributions(
-        pick(stats.attn_added), pick(stats.mlp_added), layer=layer,
+        *added, layer=layer,
         title=t("block.contrib_title", who=who), x_title=t("block.contrib_x"),
         y_title=t("block.contrib_y"), attn_name=t("block.attn_name"),
         mlp_name=t("block.mlp_name"), log_y=log_resid), key="block.fig_contrib")

@@ -88,6 +88,11 @@ def test_contributions_match_layer_detail(decoder, trace, layer):
                                rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(detail.out.norm(dim=-1), stats.norm[layer + 1],
                                rtol=1e-4, atol=1e-3)
+    attn_added, mlp_added = stats.added(3)
+    assert torch.equal(attn_added, trace.attn_out_norm[:, 3])
+    assert torch.equal(stats.added()[1], trace.mlp_out_norm.median(dim=1).values)
+    big = stats.first_token_outlier()   # SmolLM2's first token ends far longer than the rest
+    assert big is not None and big[0] == pytest.approx(float(trace.residual[-1, 0].norm()))
     hist = histogram(detail.mlp_post)
     assert hist.counts.sum() == hist.n == trace.n_tokens * 1536
     demo = norm_demo(detail, 3)
@@ -203,3 +208,25 @@ def test_anatomy_page_encoder(monkeypatch):
     at.radio(key="anatomy.view").set_value(True).run()
     assert_clean(at)
     assert "384" in at.caption[-1].value or "1,536" in at.caption[-1].value
+
+
+def test_anatomy_and_weights_of_a_gpt2_shaped_model():
+    """A hub-style GPT-2 (fused Q/K/V, learned positions, untied head), built small
+    from a config: the counts still add up and W_Q is a third of c_attn."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+    from llm_core.models import handle_from_model
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=50, n_positions=32,
+                        tie_word_embeddings=False)
+    handle = handle_from_model("tiny-gpt2", GPT2LMHeadModel(config), tokenizer=None)
+    anat = anatomy(handle)
+    assert sum(k.parameters for k in anat.kinds) == sum(
+        p.numel() for p in handle.model.parameters())
+    assert not anat.tied_embeddings
+    name, w_q = weight_matrix(handle, "W_Q", 1)
+    fused = handle.model.transformer.h[1].attn.c_attn.weight
+    assert name.startswith("transformer.h.1.") and torch.equal(w_q, fused[:, :16])
+    assert torch.equal(weight_matrix(handle, "W_V", 0)[1], handle.model.transformer.h[0]
+                       .attn.c_attn.weight[:, 32:])
+    assert mlp_shape(handle).d_mlp == 64 and mlp_shape(handle).kind == "GELU"
