@@ -110,7 +110,7 @@ def analogy_projection(view, labels: dict, height: int = 560) -> go.Figure:
             name=labels["corners"], hovertemplate="%{text}<extra></extra>"))
         fig.add_trace(go.Scatter3d(
             x=[computed[0]], y=[computed[1]], z=[computed[2]], mode="markers+text",
-            text=[labels["computed"]], marker=dict(size=6, color=GREEN, symbol="x"),
+            text=[labels["computed"]], marker=dict(size=6, color=GREEN, symbol="diamond"),
             name=labels["computed"], hovertemplate="%{text}<extra></extra>"))
         for s, e, color in edges:  # a line, and a cone at its head as the arrow tip
             fig.add_trace(go.Scatter3d(
