@@ -55,7 +55,7 @@ with learned_tab:
         table = table.detach().float().cpu()
         st.caption(t("positions.learned_intro", model=enc.description, n=table.shape[0],
                      d=table.shape[1]))
-        n_learned = st.slider(t("positions.n_positions"), 8, table.shape[0], 64,
+        n_learned = st.slider(t("positions.n_positions"), 8, min(256, table.shape[0]), 64,
                               key="positions.n_learned")
         left, right = st.columns(2)
         bound = robust_abs_max(table[:n_learned])  # a few outliers would wash out the colours

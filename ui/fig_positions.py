@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -18,9 +19,10 @@ def matrix_heatmap(values, x_title: str, y_title: str, color_title: str, *, y_la
                    x_labels=None, colorscale="RdBu", zmid=0.0, zmin=None, zmax=None,
                    height: int = 420) -> go.Figure:
     """A rows × columns heatmap (positions × dimensions, positions × positions …)."""
-    values = values.tolist() if hasattr(values, "tolist") else values
-    y = y_labels if y_labels is not None else list(range(len(values)))
-    x = x_labels if x_labels is not None else list(range(len(values[0]) if values else 0))
+    values = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values,
+                        dtype=np.float32)  # numpy goes to the browser as compact binary
+    y = y_labels if y_labels is not None else list(range(values.shape[0]))
+    x = x_labels if x_labels is not None else list(range(values.shape[1]))
     fig = go.Figure(go.Heatmap(
         z=values, x=x, y=y, colorscale=colorscale, zmid=zmid, zmin=zmin, zmax=zmax,
         colorbar=dict(title=dict(text=color_title, side="right")),
