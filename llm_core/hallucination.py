@@ -1,0 +1,242 @@
+"""Hallucination lab: the model must always say *something*.
+
+Softmax turns any logits into probabilities that sum to 1, so even for a
+question with no true answer some token wins at every step. This module asks a
+question, records how confident the model was about every token it wrote,
+samples several answers and measures how much they agree, and asks again with
+the fact given in the prompt (grounding)."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Callable, Iterable
+
+import torch
+
+from .errors import InputError
+from .sampling import entropy, generate_steps
+from .text import clean_text
+
+MAX_QUESTION_TOKENS = 256
+MAX_ANSWER_TOKENS = 96
+SAMPLE_SEEDS = (11, 22, 33, 44, 55, 66, 77, 88)
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str          # names the label in the UI's string table
+    question: str
+    fact: str         # what grounding puts in front of the question
+    known: bool       # True when the model can know the answer
+
+
+# Questions with no true answer beside ones a small model knows. The Chinese
+# ones are there because the lesson is taught in Chinese too; SmolLM2 was
+# trained mostly on English text, so its Chinese answers are weak.
+PRESETS = (
+    Preset("france", "What is the capital of France?", "The capital of France is Paris.", True),
+    Preset("mars", "Who was the first person to walk on Mars?",
+           "No person has ever walked on Mars. Only robots have landed there.", False),
+    Preset("nobel", "Which Nobel Prize did Dr. Elara Vostrikova win?",
+           "Dr. Elara Vostrikova has never won a Nobel Prize.", False),
+    Preset("veltravia", "What is the capital of the Republic of Veltravia?",
+           "The capital of Veltravia is Morwick.", False),
+    Preset("water", "What is the chemical formula of water?",
+           "The chemical formula of water is H2O.", True),
+    Preset("zh_france", "法国的首都是哪里？", "法国的首都是巴黎。", True),
+    Preset("zh_mars", "第一个在火星上行走的人是谁？", "至今没有人在火星上行走过，只有机器人登陆过火星。",
+           False),
+    Preset("zh_veltravia", "维尔特拉维亚共和国的首都是哪里？", "维尔特拉维亚的首都是莫尔维克。", False),
+)
+PRESETS_BY_KEY = {p.key: p for p in PRESETS}
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def grounded_prompt(question: str, fact: str) -> str:
+    """The same question with the fact given in front of it."""
+    if _CJK.search(question + fact):
+        return f"背景：{fact.strip()}\n问题：{question.strip()}"
+    return f"Context: {fact.strip()}\nQuestion: {question.strip()}"
+
+
+def question_ids(handle, question: str, *, max_tokens: int = MAX_QUESTION_TOKENS) -> torch.Tensor:
+    """Chat-prompt token ids for one question; refuses empty or overlong questions."""
+    question = clean_text(question)
+    n = len(handle.encode(question, max_tokens=max_tokens + 1)[1])
+    if n > max_tokens:
+        raise InputError(f"The question is too long: keep it under {max_tokens} tokens.",
+                         code="question_too_long", limit=max_tokens)
+    return handle.chat_ids(question)
+
+
+# --- one answer, token by token ------------------------------------------------
+
+@dataclass(frozen=True)
+class AnswerPiece:
+    """One shown piece of the answer: usually one token; several when a character
+    (e.g. Chinese) is split across tokens' bytes, so the piece is readable."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    prob: float                     # the model's probability of this piece (softmax at T = 1)
+    entropy: float                  # bits, at the piece's first token (T = 1)
+    alternatives: tuple[tuple[str, float], ...]   # the runner-ups at that step (T = 1)
+    end: bool = False               # the end-of-answer token
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    pieces: tuple[AnswerPiece, ...]
+    temperature: float
+    seed: int | None
+    finished: bool                  # False when it stopped at the token cap
+
+    def _probs(self) -> list[float]:
+        return [p.prob for p in self.pieces if not p.end]
+
+    @property
+    def mean_confidence(self) -> float:
+        probs = self._probs()
+        return sum(probs) / len(probs) if probs else float("nan")
+
+    @property
+    def min_confidence(self) -> float:
+        probs = self._probs()
+        return min(probs) if probs else float("nan")
+
+
+def _token_stats(logits: torch.Tensor, token_id: int, tokenizer_decode, n_alt: int = 3):
+    """Probability, entropy and runner-ups at T = 1: the model's own confidence,
+    whatever temperature picked the token."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    top_p, top_i = torch.topk(probs, n_alt + 1)
+    alts = tuple((tokenizer_decode([int(i)]), float(p))
+                 for p, i in zip(top_p, top_i) if int(i) != token_id)[:n_alt]
+    return float(probs[token_id]), entropy(probs), alts
+
+
+def group_pieces(decode: Callable, ids: list[int], probs: list[float], entropies: list[float],
+                 alternatives: list, eos: Iterable[int] = ()) -> tuple[AnswerPiece, ...]:
+    """Join tokens that only hold part of a character's bytes into one readable
+    piece; its probability is the product of its tokens' probabilities."""
+    eos = set(eos)
+    out, i = [], 0
+    while i < len(ids):
+        j = i + 1
+        text = decode(ids[i:j])
+        while "\ufffd" in text and j < len(ids) and j - i < 4 and ids[j] not in eos:
+            j += 1
+            text = decode(ids[i:j])
+        if "\ufffd" in text:  # never completed: show the first token alone
+            j, text = i + 1, decode(ids[i:i + 1])
+        prob = 1.0
+        for p in probs[i:j]:
+            prob *= p
+        out.append(AnswerPiece(text, tuple(ids[i:j]), prob, entropies[i], alternatives[i],
+                               end=ids[i] in eos))
+        i = j
+    return tuple(out)
+
+
+def ask(handle, question: str, *, temperature: float = 0.0, seed: int | None = 0,
+        max_new_tokens: int = 48, prompt_ids: torch.Tensor | None = None,
+        progress: Callable[[int], None] | None = None) -> Answer:
+    """Generate one chat answer and keep each token's confidence."""
+    if not 1 <= int(max_new_tokens) <= MAX_ANSWER_TOKENS:
+        raise InputError(f"Answers are capped at {MAX_ANSWER_TOKENS} tokens.",
+                         code="bad_max_new", max=MAX_ANSWER_TOKENS)
+    ids = question_ids(handle, question) if prompt_ids is None else prompt_ids
+    token_ids, probs, ents, alts = [], [], [], []
+    finished = False
+    for step in generate_steps(handle, ids, max_new_tokens=max_new_tokens,
+                               temperature=temperature, seed=seed, n_alternatives=0):
+        p, h, a = _token_stats(step.dist.logits, step.token_id, handle.decode)
+        token_ids.append(step.token_id)
+        probs.append(p)
+        ents.append(h)
+        alts.append(a)
+        if progress is not None:
+            progress(step.index + 1)
+        if step.token_id in handle.eos_ids:
+            finished = True
+    pieces = group_pieces(handle.decode, token_ids, probs, ents, alts, handle.eos_ids)
+    text = "".join(p.text for p in pieces if not p.end).strip()
+    return Answer(question, text, pieces, float(temperature), seed, finished)
+
+
+# --- do several samples agree? ----------------------------------------------------
+
+_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+_ENTITY = re.compile(r"\b[A-Z][\w'\-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\-]*)*")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Capitalised only because they open a sentence, not names.
+_NOT_NAMES = {"the", "a", "an", "it", "in", "on", "at", "this", "that", "there", "he", "she",
+              "they", "his", "her", "their", "i", "as", "however", "yes", "no", "dr", "mr",
+              "mrs", "ms", "while", "although", "after", "before", "since", "if", "when"}
+
+
+def words(text: str) -> set[str]:
+    """Lower-cased words (each Chinese character counts as a word)."""
+    return {w.lower() for w in _WORD.findall(text)}
+
+
+def jaccard(a: str, b: str) -> float:
+    """|shared words| / |all words|: 1 for the same words, 0 for none shared."""
+    wa, wb = words(a), words(b)
+    if not wa and not wb:
+        return 1.0
+    return len(wa & wb) / len(wa | wb)
+
+
+def claims(text: str, question: str = "") -> set[str]:
+    """Names and numbers an answer commits to, minus those already in the question."""
+    found = set()
+    for match in _ENTITY.findall(text):
+        parts = [w for w in match.split() if w.lower().strip(".") not in _NOT_NAMES]
+        if parts:
+            found.add(" ".join(parts))
+    found |= set(_NUMBER.findall(text))
+    asked = words(question)
+    return {c for c in found if not words(c) <= asked}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    word_overlap: float             # mean pairwise Jaccard of the answers' word sets
+    claims: tuple[frozenset, ...]   # per answer: named entities and numbers
+    top_claim: str | None           # the name/number most answers share
+    top_share: float                # share of answers that contain top_claim (0 if none)
+    distinct: int                   # how many different answer texts
+
+    @property
+    def n(self) -> int:
+        return len(self.claims)
+
+
+def agreement(texts: list[str], question: str = "") -> Agreement:
+    """How much several answers to the same question agree."""
+    texts = list(texts)
+    if not texts:
+        return Agreement(float("nan"), (), None, 0.0, 0)
+    pairs = list(combinations(texts, 2))
+    overlap = sum(jaccard(a, b) for a, b in pairs) / len(pairs) if pairs else 1.0
+    per = tuple(frozenset(claims(t, question)) for t in texts)
+    counts = Counter(c for s in per for c in s)
+    top, share = None, 0.0
+    if counts:
+        # Most answers first, then the longer (more specific) name, then alphabetical.
+        top, k = min(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
+        share = k / len(texts)
+    distinct = len({" ".join(t.split()).lower() for t in texts})
+    return Agreement(overlap, per, top, share, distinct)
+
+
+def confidence_change(plain: Answer, grounded: Answer) -> tuple[float, float]:
+    """(Δ mean confidence, Δ min confidence) from the plain to the grounded answer."""
+    return (grounded.mean_confidence - plain.mean_confidence,
+            grounded.min_confidence - plain.min_confidence)
