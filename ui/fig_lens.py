@@ -38,7 +38,9 @@ def lens_grid(lens, token_texts, *, title, x_title, y_title, embedding, colour_t
     inputs = [label(token_texts[p], 24) for p in lens.positions]
     nexts = [label(token_texts[p + 1], 24) if p + 1 < len(token_texts) else "—"
              for p in lens.positions]
-    cell_text = [[label(lens.top_texts[d][j][0], 7) for j in range(n_pos)] for d in range(n_rows)]
+    fit = 7 if n_pos <= 16 else 5 if n_pos <= 24 else 4   # characters that fit in a cell
+    cell_text = [[label(lens.top_texts[d][j][0], fit) for j in range(n_pos)]
+                 for d in range(n_rows)]
     custom = [[[inputs[j], depths[d], nexts[j]]
                + [f"{label(lens.top_texts[d][j][r], 24)} {float(lens.top_probs[d, j, r]):.1%}"
                   for r in range(lens.top_ids.shape[2])]
@@ -47,7 +49,7 @@ def lens_grid(lens, token_texts, *, title, x_title, y_title, embedding, colour_t
                             for r in range(lens.top_ids.shape[2]))
     fig = go.Figure(go.Heatmap(
         z=probs, x=list(range(n_pos)), y=list(range(n_rows)), zmin=0, zmax=1,
-        colorscale="Blues", text=cell_text, texttemplate="%{text}", textfont={"size": 10},
+        colorscale="Blues", text=cell_text, texttemplate="%{text}", textfont={"size": 10 if n_pos <= 24 else 9},
         customdata=custom, colorbar={"title": {"text": colour_title}},
         hovertemplate=(f"{hover_input}: %{{customdata[0]}}<br>{hover_depth}: %{{customdata[1]}}"
                        f"<br>{hover_next}: %{{customdata[2]}}<br>{hover_top}:<br>{top_lines}"
