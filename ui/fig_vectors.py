@@ -33,7 +33,7 @@ def vectors_3d(names, vectors, axis_titles, highlight=(), height: int = 520) -> 
 
 
 def rotation_2d(point, rotated, shape, shape_rotated, angle_deg: float, labels: dict,
-                height: int = 460) -> go.Figure:
+                height: int = 520) -> go.Figure:
     """The point p and M·p as arrows, the shape before (dashed) and after (filled).
     `labels`: before, after, shape_before, shape_after, x, y (translated)."""
     fig = go.Figure()
@@ -57,7 +57,7 @@ def rotation_2d(point, rotated, shape, shape_rotated, angle_deg: float, labels: 
     lim = 1.25 * max(1.0, *(abs(float(v)) for v in (*point, *rotated)),
                      float(abs(shape).max()), float(abs(shape_rotated).max()))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(x=1.02, y=1, xanchor="left"))
+                      legend=dict(orientation="h", y=-0.18, yanchor="top"))
     fig.update_xaxes(range=[-lim, lim], title=labels["x"], zeroline=True, zerolinecolor="#888")
     fig.update_yaxes(range=[-lim, lim], title=labels["y"], scaleanchor="x", scaleratio=1,
                      zeroline=True, zerolinecolor="#888")
