@@ -1,0 +1,95 @@
+"""Context window: a fact at the start of a long text, a question at the end,
+and a window that keeps only the last W tokens. Runs are cached by their real
+inputs, so moving a slider back shows the earlier answer at once."""
+import streamlit as st
+
+import llm_core
+from llm_core import window as win
+from llm_core.errors import XRayError
+from ui import fig_hallucination as fig
+from ui.errors import show_error
+from ui.i18n import has, lang, t
+from ui.models import get_handle, model_name
+
+handle = get_handle()
+if handle is None:
+    st.stop()
+st.title(t("nav.context_window"))
+if handle.kind != "decoder":
+    st.warning(t("errors.needs_decoder"))
+    st.stop()
+context = handle.arch.max_positions
+st.info(t("context_window.limit", model=handle.name, n=context), icon="🪟")
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("context_window.notice"))
+if lang() == "zh":
+    st.caption(t("context_window.zh_note"))
+
+c1, c2, c3 = st.columns([1, 2, 2])
+code = c1.text_input(t("context_window.code"), "7492", max_chars=8, key="context_window.code",
+                     help=t("context_window.code_help"))
+n_filler = c2.slider(t("context_window.filler"), 0, win.MAX_FILLER, 8, key="context_window.filler")
+size = c3.slider(t("context_window.window"), 32, min(1024, context), 128, 16,
+                 key="context_window.window", help=t("context_window.window_help", n=context))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def demo(name: str, code: str, n_filler: int, size: int):
+    return win.run_demo(llm_core.load_model(name), code, n_filler, size)
+
+
+try:
+    with st.spinner(t("loading.trace")):
+        cut = demo(model_name(), code, n_filler, size)
+        # The model's own window holds the whole text.
+        whole = cut if cut.run.window.start == 0 else demo(model_name(), code, n_filler, context)
+except XRayError as err:
+    key = f"context_window.err_{err.code}"
+    if has(key):
+        st.warning(t(key, **err.params), icon="⚠️")
+    else:
+        show_error(err)
+    st.stop()
+
+w, tokens = cut.run.window, cut.tokens
+f0, f1 = w.fact
+params = dict(n=w.n_tokens, kept=w.kept, start=w.start, last=w.n_tokens - 1, f0=f0, f1=f1 - 1,
+              inside=w.fact_tokens_inside, total=f1 - f0)
+state = "inside" if w.fact_inside else ("partly" if w.fact_tokens_inside else "outside")
+st.markdown(t(f"context_window.status_{state}", **params))
+names = {k: t(f"context_window.kind_{k}") for k in ("out", "in", "fact_in", "fact_out")}
+st.plotly_chart(fig.window_strip(tokens, w, title=t("context_window.strip_title"),
+                                 position_axis=t("context_window.position_axis"), names=names),
+                width="stretch")
+with st.expander(t("context_window.cut_header"), expanded=True):
+    st.caption(t("context_window.start_label"))
+    st.markdown(fig.window_chips(tokens, w, range(0, min(len(tokens), f1 + 6))),
+                unsafe_allow_html=True)
+    if w.start > 0:
+        st.caption(t("context_window.cut_label"))
+        around = range(max(0, w.start - 8), min(len(tokens), w.start + 8))
+        st.markdown(fig.window_chips(tokens, w, around), unsafe_allow_html=True)
+
+expected = cut.expected.strip()
+left, right = st.columns(2)
+for col, run, title in ((left, whole.run, t("context_window.full_header", n=w.n_tokens)),
+                        (right, cut.run, t("context_window.cut_header_run", w=w.kept))):
+    with col.container(border=True):
+        st.markdown(f"**{title}**")
+        st.caption(t("context_window.answer"))
+        st.code(run.answer.strip() or "∅", language=None)
+        st.metric(t("context_window.p_answer"), f"{run.answer_prob:.2g}",
+                  help=t("context_window.p_answer_help", code=expected))
+        if run.says(expected):
+            st.success(t("context_window.says_yes"), icon="✅")
+        else:
+            st.warning(t("context_window.says_no"), icon="❌")
+
+st.plotly_chart(fig.answer_token_probs(
+    cut.expected_tokens, {t("context_window.full_header", n=w.n_tokens): whole.run,
+                          t("context_window.cut_header_run", w=w.kept): cut.run},
+    title=t("context_window.probs_title"), token_axis=t("context_window.token_axis"),
+    prob_axis=t("context_window.prob_axis")), width="stretch")
+with st.expander(t("context_window.seen_text")):
+    st.text(handle.decode([tok.id for tok in tokens[w.start:]]))
+st.markdown(t("context_window.explain", n=context))
