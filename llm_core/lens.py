@@ -20,6 +20,7 @@ from .tokens import make_tokens
 DEFAULT_POSITIONS = 16
 MAX_POSITIONS = 32   # vocab-sized logits for layers × positions: keep the grid light
 TOP_K = 3
+ROWS_PER_PRODUCT = 256  # residual rows read through the unembedding in one product
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,16 @@ def lens_logits(handle, trace, layer: int, positions) -> torch.Tensor:
     if not 0 <= layer <= trace.n_layers:
         raise InputError(f"Layer must be between 0 and {trace.n_layers}.",
                          code="bad_layer", layer=layer, max=trace.n_layers)
+    return _read(handle, trace.residual[layer, list(positions)])
+
+
+def _read(handle, rows: torch.Tensor) -> torch.Tensor:
+    """rows d_model → rows vocab: the final norm, then the unembedding."""
     norm, unembed, bias = _unembed_parts(handle)
-    x = trace.residual[layer, list(positions)].to(handle.device)   # pos d_model
+    x = rows.to(handle.device)
     if norm is not None:
         x = norm(x)
-    logits = x @ unembed.T                                          # pos vocab
+    logits = x @ unembed.T                                          # rows vocab
     if bias is not None:
         logits = logits + bias
     return logits.float().cpu()
@@ -81,21 +87,27 @@ def logit_lens(handle, trace, last_n: int = DEFAULT_POSITIONS, k: int = TOP_K) -
     following = trace.ids[positions[0] + 1:].tolist() + [-1]        # the next token in the text
     next_ids = torch.tensor(following[:last_n], dtype=torch.long)   # pos
     has_next = next_ids >= 0
-    top_ids, top_probs, final_probs, final_ranks, next_probs = [], [], [], [], []
-    for layer in range(trace.n_layers + 1):
-        log_probs = torch.log_softmax(lens_logits(handle, trace, layer, positions), -1)
-        values, ids = log_probs.topk(k, dim=-1)                     # pos k
-        top_ids.append(ids)
-        top_probs.append(values.exp())
-        chosen = log_probs.gather(-1, final_ids[:, None])[:, 0]     # pos
-        final_probs.append(chosen.exp())
-        final_ranks.append((log_probs > chosen[:, None]).sum(-1))
-        nxt = log_probs.gather(-1, next_ids.clamp(min=0)[:, None])[:, 0].exp()
-        next_probs.append(torch.where(has_next, nxt, torch.full_like(nxt, float("nan"))))
-    top_ids = torch.stack(top_ids)                                  # layer+1 pos k
-    return Lens(tuple(positions), n, top_ids, torch.stack(top_probs),
-                _texts(handle, top_ids), final_ids, torch.stack(final_probs),
-                torch.stack(final_ranks), next_ids, torch.stack(next_probs))
+    # Several layers per matrix product: the 49k-row unembedding is then read
+    # from memory a few times instead of once per layer (several times faster).
+    depths = trace.n_layers + 1
+    per_chunk = max(1, ROWS_PER_PRODUCT // last_n)
+    residual = trace.residual[:, positions]                         # layer+1 pos d_model
+    parts = []
+    for start in range(0, depths, per_chunk):
+        block = residual[start:start + per_chunk]                   # layers pos d_model
+        layers = block.shape[0]
+        log_probs = torch.log_softmax(_read(handle, block.reshape(-1, block.shape[-1])), -1)
+        log_probs = log_probs.view(layers, last_n, -1)              # layers pos vocab
+        values, ids = log_probs.topk(k, dim=-1)                     # layers pos k
+        chosen = log_probs.gather(-1, final_ids.expand(layers, -1)[..., None])[..., 0]
+        ranks = (log_probs > chosen[..., None]).sum(-1)             # layers pos
+        nxt = log_probs.gather(-1, next_ids.clamp(min=0).expand(layers, -1)[..., None])[..., 0]
+        nxt = torch.where(has_next, nxt.exp(), torch.full_like(nxt, float("nan")))
+        parts.append((ids, values.exp(), chosen.exp(), ranks, nxt))
+    top_ids, top_probs, final_probs, final_ranks, next_probs = (
+        torch.cat(column) for column in zip(*parts))                # layer+1 pos …
+    return Lens(tuple(positions), n, top_ids, top_probs, _texts(handle, top_ids), final_ids,
+                final_probs, final_ranks, next_ids, next_probs)
 
 
 def _texts(handle, ids: torch.Tensor) -> tuple:
