@@ -37,10 +37,11 @@ PAGES = [
 
 st.set_page_config(page_title="LLM X-Ray", page_icon="🔬", layout="wide")
 
-# A link may carry ?lang=zh so a classroom opens in Chinese.
-if LANG_KEY not in st.session_state:
-    st.session_state[LANG_KEY] = st.query_params.get("lang", "en") if st.query_params.get(
-        "lang") in LANGS else "en"
+# A link may carry ?lang=zh so a classroom opens in Chinese; a new link value wins.
+_wanted = st.query_params.get("lang")
+if _wanted in LANGS and st.session_state.get("shared.lang_from_link") != _wanted:
+    st.session_state[LANG_KEY] = st.session_state["shared.lang_from_link"] = _wanted
+st.session_state.setdefault(LANG_KEY, "en")
 
 
 def sidebar() -> None:

@@ -1,3 +1,74 @@
+"""The whole pipeline (concept 20): one sentence through every stage, each with
+a real figure from the model."""
 import streamlit as st
+
+from llm_core.pipeline import pipeline
+from ui import fig_pipeline as fig
+from ui.chips import chips_html
+from ui.errors import guard
 from ui.i18n import t
-st.title(t("nav.pipeline"))
+from ui.models import attention_cap_note, get_handle, get_trace, model_name
+
+st.title("🔬 " + t("home.title"))
+st.markdown(t("home.intro"))
+
+PRESETS = ["The capital of France is", "The cat sat on the", "大语言模型是一个巨大的", "我有一只小猫，它喜欢"]
+st.session_state.setdefault("home.text", PRESETS[0])
+preset = st.pills(t("home.presets"), PRESETS, key="home.preset")
+if preset and st.session_state.get("home.last_preset") != preset:
+    st.session_state["home.text"] = preset
+    st.session_state["home.last_preset"] = preset
+text = st.text_area(t("common.text"), key="home.text", height=80,
+                    max_chars=50_000, help=t("home.text_help"))
+
+with guard():
+    handle = get_handle()
+    trace = get_trace(text) if handle is not None else None
+    if trace is not None:
+        p = pipeline(handle, trace)
+        st.caption(t("home.model_line", model=handle.description or model_name(),
+                     layers=trace.n_layers, heads=trace.n_heads, d=p.d_model))
+
+        st.header("① " + t("home.tokens_title"))
+        st.markdown(t("home.tokens_text", n_chars=len(trace.text), n_tokens=trace.n_tokens))
+        st.html(chips_html(trace.tokens, source_text=trace.text))
+        st.page_link("pages/tokens.py", label=t("home.more_tokens"), icon="🧩")
+
+        if p.shown_from:
+            st.caption(t("home.shown_last", n=len(p.token_texts), total=trace.n_tokens))
+        st.header("② " + t("home.vectors_title"))
+        st.markdown(t("home.vectors_text", d=p.d_model, shown=p.embedding_strip.shape[1]))
+        st.plotly_chart(fig.embedding_heatmap(
+            p, title=t("home.vectors_fig"), x_label=t("home.dimension"),
+            y_label=t("common.token"), value_label=t("home.value")), key="home.fig_embed")
+        st.page_link("pages/embeddings.py", label=t("home.more_embeddings"), icon="🧭")
+
+        st.header("③ " + t("home.layers_title"))
+        st.markdown(t("home.layers_text", layers=trace.n_layers))
+        left, right = st.columns(2)
+        with left:
+            attention_cap_note(trace)
+            st.plotly_chart(fig.attention_heatmap(
+                p, title=t("home.attention_fig", layer=trace.n_layers - 1),
+                x_label=t("home.key"), y_label=t("home.query"),
+                value_label=t("home.weight")), key="home.fig_attn")
+        with right:
+            st.plotly_chart(fig.residual_heatmap(
+                p, title=t("home.residual_fig"), x_label=t("common.layer"),
+                y_label=t("common.token"), value_label="‖x‖"), key="home.fig_resid")
+            st.plotly_chart(fig.similarity_line(
+                p, title=t("home.similarity_fig"), x_label=t("common.layer"),
+                y_label=t("home.cosine")), key="home.fig_sim")
+        st.page_link("pages/attention.py", label=t("home.more_attention"), icon="👀")
+
+        st.header("④ " + t("home.predict_title"))
+        st.markdown(t("home.predict_text", vocab=f"{handle.arch.token_embedding_matrix().shape[0]:,}",
+                      entropy=p.entropy))
+        st.plotly_chart(fig.candidates_bar(p, title=t("home.predict_fig"),
+                                           x_label=t("common.probability")), key="home.fig_next")
+        st.page_link("pages/next_token.py", label=t("home.more_next"), icon="🎲")
+
+        st.header("⑤ " + t("home.sample_title"))
+        st.markdown(t("home.sample_text"))
+        st.code(trace.text + p.chosen, language=None, wrap_lines=True)
+        st.page_link("pages/generate.py", label=t("home.more_generate"), icon="✍️")

@@ -3,13 +3,18 @@ text is HTML-escaped: user text and model tokens are never markup."""
 from __future__ import annotations
 
 import html
+import unicodedata
 
 PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e9d8fd", "#d8f3dc", "#ffe5d9", "#cde4f7"]
 
 
 def _visible(text: str) -> str:
-    """Make whitespace visible: a leading space as '␣', newlines as '↵'."""
-    return text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
+    """Make whitespace visible ('␣', '↵', '⇥'), and name characters that draw
+    nothing (a variation selector, a zero-width joiner) by their code point."""
+    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+    if shown and all(unicodedata.category(c) in ("Mn", "Cf", "Me") for c in shown):
+        return " ".join(f"U+{ord(c):04X}" for c in shown)
+    return shown or "∅"
 
 
 def chips_html(tokens, *, show_ids: bool = True, source_text: str | None = None,

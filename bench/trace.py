@@ -1,0 +1,127 @@
+"""Trace capture vs a bare forward pass, warm vs cold model load, and the memory
+of a long trace. Prints one line per figure: `NAME: ratio=X.XX  (…)`."""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import psutil  # noqa: E402
+import torch  # noqa: E402
+
+import llm_core  # noqa: E402
+
+WORDS = ("the model reads every token once and keeps what the lesson needs to show "
+         "students how attention and the residual stream work together ").split()
+
+
+def text_of(handle, n_tokens: int) -> str:
+    words = (WORDS * (n_tokens // len(WORDS) + 2))
+    lo, hi = 1, len(words)
+    while lo < hi:  # longest prefix with at most n_tokens tokens
+        mid = (lo + hi + 1) // 2
+        if handle.encode(" ".join(words[:mid]))[1].numel() <= n_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return " ".join(words[:lo])
+
+
+def median_time(fn, repeat: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_trace(handle, device_label: str) -> None:
+    for n, repeat in ((16, 15), (128, 9), (512, 5)):
+        text = text_of(handle, n)
+        _, ids, _ = handle.encode(text)
+
+        def bare():
+            with torch.inference_mode():
+                handle.model(input_ids=ids[None].to(handle.device))
+            if handle.device.type == "cuda":
+                torch.cuda.synchronize()
+
+        def traced():
+            handle.trace(text)
+            if handle.device.type == "cuda":
+                torch.cuda.synchronize()
+
+        t_bare, t_trace = median_time(bare, repeat), median_time(traced, repeat)
+        print(f"trace_{n}{device_label}: ratio={t_trace / t_bare:.2f}  (trace with every layer's "
+              f"attention kept vs bare forward, {ids.numel()} tokens, {t_trace:.3f} s vs "
+              f"{t_bare:.3f} s, median of {repeat})", flush=True)
+
+
+def bench_load() -> None:
+    code = ("import time, sys; sys.path.insert(0, %r); import transformers, torch, llm_core; "
+            "t = time.perf_counter(); llm_core.load_model('smollm2'); "
+            "print(time.perf_counter() - t)") % str(ROOT)
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "LLM_XRAY_CACHE": cache, "HF_HUB_OFFLINE": "1"}
+        run = lambda: float(subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                           capture_output=True, text=True).stdout.split()[-1])
+        cold = run()
+        warm = statistics.median(run() for _ in range(3))
+    print(f"load_warm: ratio={warm / cold:.3f}  (second load with the converted cache vs first "
+          f"load that converts the GGUF, SmolLM2-135M, {warm:.2f} s vs {cold:.2f} s; "
+          f"targets < 3 s and < 60 s)", flush=True)
+
+
+def bench_long_memory(handle) -> None:
+    proc = psutil.Process()
+    text = text_of(handle, 4000)
+    before = proc.memory_info().rss
+    peak = before
+    import threading
+
+    done = threading.Event()
+
+    def watch():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, proc.memory_info().rss)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    t0 = time.perf_counter()
+    trace = handle.trace(text)
+    elapsed = time.perf_counter() - t0
+    done.set()
+    watcher.join()
+    kept = sum(t.numel() * t.element_size() for t in (
+        trace.residual, trace.attention_pattern, trace.logits, trace.final_residual,
+        trace.token_embedding))
+    full_attention = handle.arch.n_layers * handle.arch.n_heads * trace.n_tokens ** 2 * 4
+    print(f"trace_4000_memory: ratio={kept / full_attention:.3f}  (bytes kept by a "
+          f"{trace.n_tokens}-token trace vs all-layer attention it would need uncapped: "
+          f"{kept / 2**20:.0f} MiB vs {full_attention / 2**20:.0f} MiB; peak RSS rise "
+          f"{(peak - before) / 2**20:.0f} MiB; {elapsed:.1f} s)", flush=True)
+
+
+def main() -> None:
+    handle = llm_core.load_model("smollm2")
+    bench_trace(handle, "")
+    bench_long_memory(handle)
+    bench_load()
+    if torch.cuda.is_available() and handle.device.type != "cuda":
+        pass  # the CUDA figures come from a run with LLM_XRAY_DEVICE=cuda
+
+
+if __name__ == "__main__":
+    main()

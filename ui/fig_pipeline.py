@@ -1,0 +1,64 @@
+"""Figures of the pipeline overview (pure: data → plotly Figure)."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from ui.fig_common import base_layout, unique_labels
+
+
+def embedding_heatmap(p, *, title: str, x_label: str, y_label: str, value_label: str) -> go.Figure:
+    labels = unique_labels(p.token_texts, p.shown_from)
+    z = p.embedding_strip.numpy()
+    limit = float(abs(z).max()) or 1.0
+    fig = go.Figure(go.Heatmap(
+        z=z, y=labels, x=list(range(z.shape[1])), colorscale="RdBu", zmid=0, zmin=-limit,
+        zmax=limit, colorbar=dict(title=value_label),
+        hovertemplate=f"%{{y}}<br>{x_label} %{{x}}: %{{z:.4f}}<extra></extra>"))
+    fig.update_xaxes(title=x_label)
+    fig.update_yaxes(title=y_label, autorange="reversed", type="category")
+    return base_layout(fig, title=title, height=max(220, 60 + 26 * len(labels)))
+
+
+def residual_heatmap(p, *, title: str, x_label: str, y_label: str, value_label: str) -> go.Figure:
+    labels = unique_labels(p.token_texts, p.shown_from)
+    z = p.residual_norm.T.numpy()                               # pos layer+1
+    fig = go.Figure(go.Heatmap(
+        z=z, y=labels, x=list(range(z.shape[1])), colorscale="Viridis",
+        colorbar=dict(title=value_label),
+        hovertemplate=f"%{{y}}<br>{x_label} %{{x}}: ‖x‖ = %{{z:.1f}}<extra></extra>"))
+    fig.update_xaxes(title=x_label)
+    fig.update_yaxes(title=y_label, autorange="reversed", type="category")
+    return base_layout(fig, title=title, height=max(220, 60 + 26 * len(labels)))
+
+
+def similarity_line(p, *, title: str, x_label: str, y_label: str) -> go.Figure:
+    sim = p.last_similarity.numpy()
+    fig = go.Figure(go.Scatter(x=list(range(len(sim))), y=sim, mode="lines+markers",
+                               hovertemplate=f"{x_label} %{{x}}: %{{y:.3f}}<extra></extra>"))
+    fig.update_xaxes(title=x_label)
+    fig.update_yaxes(title=y_label, range=[min(0.0, float(sim.min()) - 0.05), 1.05])
+    return base_layout(fig, title=title, height=300)
+
+
+def attention_heatmap(p, *, title: str, x_label: str, y_label: str, value_label: str) -> go.Figure:
+    labels = unique_labels(p.attention_texts, p.attention_from)
+    fig = go.Figure(go.Heatmap(
+        z=p.attention_last_layer.numpy(), x=labels, y=labels, colorscale="Blues", zmin=0,
+        colorbar=dict(title=value_label),
+        hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_xaxes(title=x_label, type="category", tickangle=-45)
+    fig.update_yaxes(title=y_label, autorange="reversed", type="category")
+    return base_layout(fig, title=title, height=max(300, 120 + 24 * len(labels)))
+
+
+def candidates_bar(p, *, title: str, x_label: str) -> go.Figure:
+    names = [repr(c[0])[1:-1].replace(" ", "␣") or "∅" for c in p.candidates][::-1]
+    probs = [c[3] for c in p.candidates][::-1]
+    logits = [c[2] for c in p.candidates][::-1]
+    fig = go.Figure(go.Bar(
+        x=probs, y=names, orientation="h", text=[f"{v:.1%}" for v in probs],
+        textposition="auto", customdata=logits, marker_color="#2e86de",
+        hovertemplate="%{y}: p = %{x:.4f}, logit = %{customdata:.2f}<extra></extra>"))
+    fig.update_xaxes(title=x_label, tickformat=".0%", range=[0, max(probs) * 1.1])
+    fig.update_yaxes(type="category")
+    return base_layout(fig, title=title, height=60 + 30 * len(names))
