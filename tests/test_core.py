@@ -176,26 +176,9 @@ def test_encoder_trace_is_bidirectional(encoder):
 def test_gpt2_style_model_from_config():
     """The GPT-2 path (learned positions, fused QKV, LayerNorm, GELU) with a
     small randomly initialised model: no download."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from llm_core.tiny import ByteTokenizer, tiny_gpt2
 
-    torch.manual_seed(0)
-    config = GPT2Config(n_layer=2, n_head=4, n_embd=64, n_positions=128, vocab_size=300)
-    config._attn_implementation = "eager"
-    model = GPT2LMHeadModel(config)
-
-    class ByteTokenizer:  # the smallest tokenizer the handle needs
-        all_special_ids = []
-
-        def __call__(self, text, **_):
-            ids = list(text.encode("utf-8"))
-            return {"input_ids": ids, "offset_mapping": [(0, 0)] * len(ids)}
-
-        def convert_ids_to_tokens(self, ids):
-            return [f"<{i}>" for i in ids]
-
-        def decode(self, ids, **_):
-            return bytes(ids).decode("utf-8", "replace")
-
+    model = tiny_gpt2()
     handle = llm_core.handle_from_model("tiny-gpt2", model, ByteTokenizer())
     trace = handle.trace("hello world")
     assert trace.position_embedding is not None
