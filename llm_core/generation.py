@@ -334,8 +334,7 @@ def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 
 
 def collect(handle, prompt: torch.Tensor, steps, *, seed: int | None = None,
             on_step: Callable[[StepView], None] | None = None,
-            stop: Callable[[], bool] | None = None, max_new_tokens: int | None = None,
-            time_limit: float | None = None) -> Generation:
+            max_new_tokens: int | None = None, time_limit: float | None = None) -> Generation:
     """Run a `generate(...)` iterator to the end (calling on_step after each step)
     and say why it ended."""
     started = time.monotonic()
@@ -345,13 +344,14 @@ def collect(handle, prompt: torch.Tensor, steps, *, seed: int | None = None,
         if on_step is not None:
             on_step(step)
     seconds = time.monotonic() - started
-    return finish(handle, prompt, got, seconds, seed, stop=stop, max_new_tokens=max_new_tokens,
+    return finish(handle, prompt.numel(), got, seconds, seed, max_new_tokens=max_new_tokens,
                   time_limit=time_limit)
 
 
-def finish(handle, prompt: torch.Tensor, steps, seconds: float, seed, *, stop=None,
-           max_new_tokens=None, time_limit=None) -> Generation:
-    """A Generation from the steps so far, with the reason it ended."""
+def finish(handle, prompt_len: int, steps, seconds: float, seed, *, max_new_tokens=None,
+           time_limit=None) -> Generation:
+    """A Generation from the steps so far, with the reason it ended (an answer
+    that is neither complete, nor at a cap, was stopped)."""
     eos = handle.eos_ids
     ids = tuple(s.token_id for s in steps)
     if ids and ids[-1] in eos:
@@ -363,7 +363,7 @@ def finish(handle, prompt: torch.Tensor, steps, seconds: float, seed, *, stop=No
     else:
         why = "stop"
     text = handle.decode([i for i in ids if i not in eos])
-    return Generation(prompt.numel(), ids, tuple(steps), text, why, seconds, seed)
+    return Generation(prompt_len, ids, tuple(steps), text, why, seconds, seed)
 
 
 def answer(handle, text: str, *, chat: bool = True, max_new_tokens: int = 48,

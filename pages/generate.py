@@ -1,0 +1,163 @@
+"""Generation step by step: predict a distribution, sample one token, append it,
+repeat. Several answers at the same settings show what temperature does to
+diversity. Answers are kept in session state: changing a widget never regenerates."""
+import time
+
+import streamlit as st
+
+from llm_core import generation as gen
+from ui import fig_predict as fig
+from llm_core.errors import XRayError
+from ui.errors import show_error
+from ui.i18n import t
+from ui.jobs import Busy, heavy_job
+from ui.models import get_handle
+
+PENDING, STOPPED, RESULT, STEP, PROBLEM = ("generate.pending", "generate.stopped",
+                                           "generate.result", "generate.step", "generate.problem")
+
+st.title(t("nav.generate"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("generate.notice"))
+
+
+def request():
+    st.session_state[PENDING], st.session_state[STOPPED] = True, False
+
+
+def stop():
+    # The click itself interrupts the running script; this marks the answer as stopped.
+    st.session_state[PENDING], st.session_state[STOPPED] = False, True
+
+
+busy = bool(st.session_state.get(PENDING))  # this run generates: the controls stay disabled
+modes = {m: t(f"generate.mode_{m}") for m in ("chat", "plain")}  # labels fixed per run
+mode = st.radio(t("generate.mode"), list(modes), horizontal=True, key="generate.mode",
+                format_func=modes.get, disabled=busy)
+prompt = st.text_area(t("generate.prompt"), value=t(f"generate.default_{mode}"),
+                      key=f"generate.prompt_{mode}", max_chars=20_000, height=90, disabled=busy)
+c1, c2, c3, c4 = st.columns(4)
+temperature = c1.slider(t("generate.temperature"), 0.0, 2.0, 0.7, 0.05, key="generate.temperature",
+                        help=t("generate.temperature_help"), disabled=busy)
+top_k = c2.slider(t("generate.top_k"), 0, 100, 0, key="generate.top_k", disabled=busy)
+top_p = c3.slider(t("generate.top_p"), 0.01, 1.0, 1.0, 0.01, key="generate.top_p", disabled=busy)
+seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, 0, key="generate.seed", disabled=busy,
+                       help=t("generate.seed_help"))
+c1, c2, c3, c4 = st.columns(4)
+max_new = c1.slider(t("generate.max_new"), 1, gen.MAX_NEW_TOKENS, 40, key="generate.max_new",
+                    disabled=busy)
+samples = c2.slider(t("generate.samples"), 1, 5, 1, key="generate.samples", disabled=busy,
+                    help=t("generate.samples_help"))
+c3.button(t("generate.run"), type="primary", on_click=request, disabled=busy, key="generate.run",
+          use_container_width=True)
+c4.button(t("generate.stop"), on_click=stop, disabled=not busy, key="generate.stop_button",
+          use_container_width=True)
+st.caption(t("generate.limits", max=gen.MAX_NEW_TOKENS, s=int(gen.TIME_LIMIT),
+             limit=gen.PROMPT_TOKEN_LIMIT))
+
+handle = get_handle()
+if handle is None:
+    st.stop()
+
+
+def show_steps(box, steps):
+    box.markdown(fig.steps_html(steps, hover_prob=t("generate.hover_prob"),
+                                hover_alts=t("generate.hover_alts")), unsafe_allow_html=True)
+
+
+def run() -> None:
+    """Generate into session state step by step, so a Stop keeps what came so far."""
+    st.session_state[PENDING] = False   # whatever happens, the next run has live controls
+    try:
+        ids = gen.prompt_ids(handle, prompt, chat=mode == "chat")
+    except XRayError as err:
+        st.session_state[PROBLEM] = err     # shown after the rerun that re-enables the controls
+        return
+    seeds = [int(seed) + i for i in range(samples)]
+    result = {"settings": dict(mode=mode, T=temperature, k=top_k, p=top_p, seed=int(seed),
+                               max_new=max_new), "prompt_len": ids.numel(), "seeds": seeds,
+              "steps": [[] for _ in seeds], "seconds": [0.0] * samples}
+    st.session_state[RESULT], st.session_state[STEP] = result, 1
+    try:
+        with heavy_job() as got_slot:
+            if not got_slot:
+                st.session_state[PROBLEM] = "generate.queue_timeout"
+                return
+            status, boxes = st.empty(), [col.empty() for col in st.columns(samples)]
+            started = time.monotonic()
+            for row in gen.generate_many(handle, ids, seeds, max_new_tokens=max_new,
+                                         temperature=temperature, top_k=top_k or None,
+                                         top_p=top_p, n_show=gen.SHOWN_TOP,
+                                         stop=lambda: st.session_state.get(STOPPED, False),
+                                         time_limit=gen.TIME_LIMIT):
+                for a, step in enumerate(row):
+                    if step is not None:
+                        result["steps"][a].append(step)
+                        result["seconds"][a] = time.monotonic() - started
+                        show_steps(boxes[a], result["steps"][a])
+                last = next(s for s in row if s is not None)
+                status.markdown(fig.step_caption(last, template=t("generate.live"),
+                                                 alts_word=t("generate.alts")))
+    except Busy:
+        st.session_state[PROBLEM] = "generate.busy_self"
+    except Exception as err:  # noqa: BLE001 — shown as a message after the rerun
+        st.session_state[PROBLEM] = err
+
+
+if busy:
+    run()
+    st.rerun()                          # show the answer (or the problem) with live controls
+problem = st.session_state.pop(PROBLEM, None)
+if isinstance(problem, Exception):
+    show_error(problem)
+elif problem:
+    st.warning(t(problem), icon="⏳")
+
+result = st.session_state.get(RESULT)
+if not result or not any(result["steps"]):
+    st.stop()
+
+cfg = result["settings"]
+answers = [gen.finish(handle, result["prompt_len"], steps, seconds, s,
+                      max_new_tokens=cfg["max_new"], time_limit=gen.TIME_LIMIT)
+           for steps, seconds, s in zip(result["steps"], result["seconds"], result["seeds"])]
+st.subheader(t("generate.result_header"))
+st.caption(t("generate.settings", **{**cfg, "mode": modes[cfg["mode"]]}))
+for col, answer in zip(st.columns(len(answers)), answers):
+    with col.container(border=True):
+        if len(answers) > 1:
+            st.markdown(t("generate.answer_seed", seed=answer.seed))
+        show_steps(st, list(answer.steps))
+        st.caption(t("generate.finish", n=len(answer.steps), s=answer.seconds,
+                     why=t(f"generate.why_{answer.finish}")))
+if len(answers) > 1:
+    distinct = len({a.text.strip() for a in answers})
+    st.markdown(t("generate.diversity", distinct=distinct, n=len(answers), T=cfg["T"]))
+    names = [t("generate.answer_seed", seed=a.seed) for a in answers]
+    pick = st.radio(t("generate.which"), range(len(answers)), horizontal=True,
+                    format_func=names.__getitem__, key="generate.which")
+else:
+    pick = 0
+answer = answers[min(pick, len(answers) - 1)]
+with st.expander(t("generate.text_header")):
+    st.text(answer.text)
+
+steps = list(answer.steps)
+if st.session_state.get(STEP, 1) > len(steps):
+    st.session_state[STEP] = len(steps)
+chosen = (st.slider(t("generate.step"), 1, len(steps), key=STEP) if len(steps) > 1 else 1) - 1
+st.plotly_chart(fig.steps_line(
+    steps, chosen, title=t("generate.line_title"), step_axis=t("generate.step_axis"),
+    prob_name=t("generate.prob_name"), entropy_name=t("generate.entropy_name"),
+    entropy_axis=t("generate.entropy_axis")), key="generate.fig_line")
+step = steps[chosen]
+st.plotly_chart(fig.next_token_bars(
+    step.top, step.top_tokens, title=t("generate.bars_title", i=chosen + 1, T=cfg["T"]),
+    logit_axis=t("common.logit"), prob_axis=t("generate.prob_axis"),
+    token_axis=t("generate.token_axis"), kept_name=t("generate.kept"), cut_name=t("generate.cut"),
+    hover_logit=t("common.logit"), hover_prob=t("generate.hover_softmax"),
+    hover_final=t("generate.hover_final"),
+    chosen=step.top.ids.index(step.token_id) if step.token_id in step.top.ids else None,
+    chosen_name=t("generate.chosen")), key="generate.fig_bars")
+st.markdown(fig.step_caption(step, template=t("generate.step_caption"), alts_word=t("generate.alts")))
+st.markdown(t("generate.explain"))

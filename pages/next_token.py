@@ -1,0 +1,126 @@
+"""Next token & temperature: the last position's vector → logits (反嵌入) →
+softmax(logits / T) → probabilities; top-k / top-p decide which tokens may be
+drawn. Temperature and filters re-shape cached logits: the model runs once per prompt."""
+import math
+
+import pandas as pd
+import streamlit as st
+import torch
+
+import llm_core
+from llm_core import generation as gen
+from ui import fig_predict as fig
+from ui.errors import guard
+from ui.i18n import t
+from ui.models import get_handle, model_name
+
+st.title(t("nav.next_token"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("next_token.notice"))
+
+CURVE_T = [i / 20 for i in range(41)]       # 0, 0.05 … 2.0
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def cached_logits(model: str, text: str, chat: bool):
+    """(prompt ids, next-token logits, readable prompt tokens) per (model, text, mode):
+    read-only, shared; a slider never re-runs the model."""
+    handle = llm_core.load_model(model)
+    ids, logits = gen.next_token_logits(handle, text, chat=chat)
+    return ids, logits, gen.readable(handle, ids)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_curve(model: str, text: str, chat: bool):
+    return gen.temperature_curve(cached_logits(model, text, chat)[1], CURVE_T)
+
+
+modes = {m: t(f"next_token.mode_{m}") for m in ("model", "toy")}  # labels fixed per run
+mode = st.radio(t("next_token.mode"), list(modes), horizontal=True, key="next_token.mode",
+                format_func=modes.get)
+logits = names = curve = None
+if mode == "model":
+    text = st.text_area(t("next_token.prompt"), value=t("next_token.default_prompt"),
+                        key="next_token.prompt", max_chars=20_000, height=90)
+    chat = st.toggle(t("next_token.chat"), key="next_token.chat", help=t("next_token.chat_help"))
+    handle = get_handle()
+    if handle is None:
+        st.stop()
+    with guard():
+        with st.spinner(t("loading.trace")):
+            _ids, logits, prompt_tokens = cached_logits(model_name(), text, chat)
+            curve = cached_curve(model_name(), text, chat)
+    if logits is None:
+        st.stop()
+    st.caption(t("next_token.last_vector", n=len(prompt_tokens),
+                 last=fig.code_label(prompt_tokens[-1]), vocab=logits.numel(),
+                 limit=gen.PROMPT_TOKEN_LIMIT))
+    names_for = lambda view: gen.readable(handle, view.ids)  # noqa: E731
+else:
+    st.markdown(t("next_token.toy_intro"))
+    base = pd.DataFrame({"token": t("next_token.toy_tokens").split("|"),
+                         "logit": [3.2, 0.9, -2.0]})
+    table = st.data_editor(base, num_rows="dynamic", key="next_token.toy", hide_index=True,
+                           column_config={
+                               "token": st.column_config.TextColumn(t("next_token.toy_token")),
+                               "logit": st.column_config.NumberColumn(
+                                   t("next_token.toy_logit"), min_value=-100.0, max_value=100.0,
+                                   step=0.1, format="%.2f")})
+    rows = [(str(tok if isinstance(tok, str) else "?"), float(v)) for tok, v in
+            zip(table["token"], pd.to_numeric(table["logit"], errors="coerce"))
+            if v is not None and math.isfinite(v)]
+    if not rows:
+        st.warning(t("next_token.toy_empty"), icon="⚠️")
+        st.stop()
+    toy_tokens = [tok for tok, _ in rows]
+    logits = torch.tensor([v for _, v in rows])
+    curve = gen.temperature_curve(logits, CURVE_T)
+    names_for = lambda view: [toy_tokens[i] for i in view.ids]  # noqa: E731
+
+# --- controls: none of them re-runs the model ----------------------------------------
+c1, c2, c3, c4 = st.columns(4)
+temperature = c1.slider(t("next_token.temperature"), 0.0, 2.0, 1.0, 0.05,
+                        key="next_token.temperature", help=t("next_token.temperature_help"))
+top_k = c2.slider(t("next_token.top_k"), 0, 100, 0, key="next_token.top_k",
+                  help=t("next_token.top_k_help"))
+top_p = c3.slider(t("next_token.top_p"), 0.01, 1.0, 1.0, 0.01, key="next_token.top_p",
+                  help=t("next_token.top_p_help"))
+n_bars = c4.slider(t("next_token.n_bars"), 3, 30, 12, key="next_token.n_bars",
+                   disabled=mode == "toy")
+n_show = logits.numel() if mode == "toy" else n_bars
+
+view = None
+with guard():
+    view = gen.top_view(logits, temperature, top_k or None, top_p, n_show)
+if view is None:
+    st.stop()
+tokens = names_for(view)
+
+st.plotly_chart(fig.next_token_bars(
+    view, tokens, title=t("next_token.bars_title", T=temperature), logit_axis=t("common.logit"),
+    prob_axis=t("next_token.prob_axis"), token_axis=t("next_token.token_axis"),
+    kept_name=t("next_token.kept"), cut_name=t("next_token.cut"),
+    hover_logit=t("common.logit"), hover_prob=t("next_token.hover_prob", T=temperature),
+    hover_final=t("next_token.hover_final")), key="next_token.fig_bars")
+if temperature == 0:
+    st.info(t("next_token.t0_note", token=fig.code_label(tokens[0])), icon="🎯")
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric(t("next_token.top_token", token=fig.code_label(tokens[0])), f"{view.final[0]:.1%}")
+m2.metric(t("next_token.entropy"), f"{view.entropy:.2f} bit", help=t("next_token.entropy_help"))
+m3.metric(t("next_token.outside", n=len(view.ids)), f"{view.outside_mass:.1%}",
+          help=t("next_token.outside_help"))
+m4.metric(t("next_token.n_kept"), f"{view.n_kept:,} / {view.vocab:,}",
+          help=t("next_token.n_kept_help"))
+
+if mode == "toy" and len(view.ids) >= 2 and temperature > 0 and view.kept[1]:
+    a, b = view.ids[0], view.ids[1]
+    st.markdown(t("next_token.toy_ratio", a=fig.code_label(tokens[0]), b=fig.code_label(tokens[1]),
+                  ratio=view.final[0] / max(view.final[1], 1e-300), za=float(logits[a]),
+                  zb=float(logits[b]), T=temperature))
+
+st.plotly_chart(fig.temperature_curve(
+    curve, temperature, title=t("next_token.curve_title"), t_axis=t("next_token.curve_t"),
+    top_name=t("next_token.curve_top"), entropy_name=t("next_token.curve_entropy"),
+    entropy_axis=t("next_token.curve_entropy_axis")), key="next_token.fig_curve")
+st.markdown(t("next_token.explain"))

@@ -1,0 +1,281 @@
+"""Next-token probabilities under temperature and step-by-step generation:
+numbers against the real decoder and torch, and both pages through AppTest in
+English and Chinese (T = 0, T = 2, top-p near 0, empty prompt, context limit)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import app_test, assert_clean
+
+from llm_core import generation as gen
+from llm_core.errors import InputError
+from llm_core.sampling import (distribution, entropy, filter_mask, generate_steps,
+                               softmax_with_temperature)
+
+PROMPT = "The capital of France is"
+STORY = "Once upon a time, in a small village,"
+
+
+@pytest.fixture(scope="module")
+def logits(decoder):
+    return decoder.next_token_logits(PROMPT)
+
+
+@pytest.fixture(scope="module")
+def at_limit(decoder):
+    """A plain prompt of exactly PROMPT_TOKEN_LIMIT tokens, and one token more."""
+    limit = gen.PROMPT_TOKEN_LIMIT
+    text = "cat" + " cat" * (limit - 1)
+    assert decoder.encode(text, max_tokens=limit + 5)[1].numel() == limit
+    return text, text + " cat"
+
+
+# --- softmax, temperature, filters --------------------------------------------------
+
+def test_softmax_t1_equals_torch(logits):
+    assert torch.allclose(softmax_with_temperature(logits, 1.0), torch.softmax(logits, -1),
+                          atol=1e-7)
+    view = gen.top_view(logits, 1.0, n=10)
+    ref = torch.softmax(logits, -1)
+    assert torch.allclose(torch.tensor(view.probs), ref[list(view.ids)], atol=1e-7)
+    assert abs(sum(ref.tolist()) - 1) < 1e-4
+
+
+@pytest.mark.parametrize("temperature", [0, 1e-4])
+def test_low_temperature_is_argmax(logits, temperature):
+    probs = softmax_with_temperature(logits, temperature)
+    assert int(probs.argmax()) == int(logits.argmax())
+    assert float(probs.max()) > 0.999
+    view = gen.top_view(logits, temperature, n=5)
+    assert view.ids[0] == int(logits.argmax()) and view.final[0] > 0.999
+    assert view.entropy < 0.01
+
+
+def test_entropy_rises_with_temperature(logits):
+    curve = gen.temperature_curve(logits, [0, 0.25, 0.5, 1.0, 1.5, 2.0])
+    entropies = [c[2] for c in curve]
+    tops = [c[1] for c in curve]
+    assert entropies == sorted(entropies) and entropies[-1] > entropies[1] + 1
+    assert tops == sorted(tops, reverse=True) and tops[0] == 1.0
+    # the curve's numbers are the reference entropy of the reference softmax
+    assert abs(curve[3][2] - entropy(torch.softmax(logits, -1))) < 1e-3
+
+
+@pytest.mark.parametrize("p", [0.001, 0.3, 0.77, 0.9, 0.99])
+def test_top_p_keeps_smallest_set_reaching_p(logits, p):
+    probs = torch.softmax(logits, -1)
+    kept = filter_mask(probs, top_p=p)
+    n = int(kept.sum())
+    ordered = torch.sort(probs, descending=True).values
+    assert n >= 1
+    assert float(ordered[:n].sum()) >= p - 1e-6 or n == 1   # reaches p …
+    assert float(ordered[: n - 1].sum()) < p                 # … and one fewer would not
+    assert set(torch.nonzero(kept).flatten().tolist()) == set(torch.topk(probs, n).indices.tolist())
+    assert gen.top_view(logits, 1.0, top_p=p, n=5).n_kept == n
+
+
+@pytest.mark.parametrize("k", [1, 5, 40])
+def test_top_k_keeps_k(logits, k):
+    probs = torch.softmax(logits, -1)
+    assert int(filter_mask(probs, top_k=k).sum()) == k
+    view = gen.top_view(logits, 1.0, top_k=k, n=50)
+    assert view.n_kept == k and sum(view.kept) == k and view.kept[:k] == (True,) * k
+    assert abs(sum(view.final) - 1) < 1e-5 and view.outside_mass < 1e-5
+
+
+@pytest.mark.parametrize("settings", [(1.0, None, None), (0.7, 50, 0.9), (2.0, None, 0.95),
+                                      (1.3, 3, None), (0.5, None, 0.01), (0, 10, 0.5)])
+def test_top_view_matches_reference_distribution(logits, settings):
+    temperature, k, p = settings
+    ref = distribution(logits, temperature, k, p)
+    view = gen.top_view(logits, temperature, k, p, n=15)
+    ref_top = ref.top(15)
+    if temperature == 0:   # one-hot: the reference's order among the zeros is arbitrary
+        ref_top = ref_top[:1]
+    assert [i for i, _l, _p in ref_top] == list(view.ids[: len(ref_top)])
+    # float32 sums over 49,152 probabilities differ in the 5th decimal
+    assert max(abs(a - b) for (_i, _l, a), b in zip(ref_top, view.final)) < 5e-5
+    assert abs(ref.entropy - view.entropy) < 1e-3
+    assert abs((1 - sum(pr for _i, _l, pr in ref_top)) - (1 - sum(view.final[: len(ref_top)]))
+               ) < 1e-5
+
+
+def test_bad_settings_are_input_errors(logits, decoder):
+    for kwargs in ({"temperature": -1}, {"top_k": 0}, {"top_p": 0}, {"top_p": 1.5}):
+        with pytest.raises(InputError):
+            gen.top_view(logits, **{"temperature": 1.0, **kwargs})
+    ids = gen.prompt_ids(decoder, STORY)
+    with pytest.raises(InputError) as err:
+        list(gen.generate(decoder, ids, max_new_tokens=gen.MAX_NEW_TOKENS + 1))
+    assert err.value.code == "bad_max_new"
+
+
+def test_prompt_limit_is_a_clear_error(decoder, at_limit):
+    fits, too_long = at_limit
+    assert gen.prompt_ids(decoder, fits).numel() == gen.PROMPT_TOKEN_LIMIT
+    with pytest.raises(InputError) as err:
+        gen.prompt_ids(decoder, too_long)
+    assert err.value.code == "prompt_too_long"
+    assert err.value.params == {"n": gen.PROMPT_TOKEN_LIMIT + 1, "limit": gen.PROMPT_TOKEN_LIMIT}
+    with pytest.raises(InputError):
+        gen.prompt_ids(decoder, "   ")
+
+
+# --- generation -----------------------------------------------------------------------
+
+def test_same_seed_same_sample_and_seeds_differ(decoder):
+    ids = gen.prompt_ids(decoder, STORY)
+    run = lambda seed: [s.token_id for s in gen.generate(  # noqa: E731
+        decoder, ids, max_new_tokens=6, temperature=1.2, seed=seed, time_limit=None)]
+    first = run(7)
+    assert first == run(7)
+    # the fast loop draws exactly what the reference generate_steps draws
+    assert first == [s.token_id for s in generate_steps(decoder, ids, max_new_tokens=6,
+                                                         temperature=1.2, seed=7)]
+    answers = {tuple(row) for row in zip(*[
+        [s.token_id if s else -1 for s in r] for r in gen.generate_many(
+            decoder, ids, [1, 2, 3, 4], max_new_tokens=4, temperature=1.2, time_limit=None)])}
+    assert len(answers) >= 2
+
+
+def test_generation_stops_at_the_caps(decoder):
+    ids = gen.prompt_ids(decoder, STORY)
+    steps = list(gen.generate(decoder, ids, max_new_tokens=3, temperature=0.8, time_limit=None))
+    assert len(steps) == 3
+    done = gen.finish(decoder, ids.numel(), steps, 1.0, 0, max_new_tokens=3)
+    assert done.finish == "length" and done.text == decoder.decode(done.token_ids)
+    assert len(list(gen.generate(decoder, ids, max_new_tokens=50, time_limit=0.0))) == 1
+    assert len(list(gen.generate(decoder, ids, max_new_tokens=50, stop=lambda: True))) == 1
+    rows = list(gen.generate_many(decoder, ids, [0, 1], max_new_tokens=2, time_limit=None))
+    assert len(rows) == 2 and all(len(r) == 2 for r in rows)
+
+
+def test_step_view_is_compact_and_consistent(decoder):
+    ids = gen.prompt_ids(decoder, PROMPT)
+    step = next(gen.generate(decoder, ids, max_new_tokens=1, temperature=0.9, top_k=20, seed=3))
+    assert len(step.top.ids) == gen.SHOWN_TOP and step.top.n_kept == 20
+    assert step.token_id in step.top.ids          # top-k 20: the draw is among the shown
+    assert abs(step.prob - step.top.final[step.top.ids.index(step.token_id)]) < 1e-6
+    assert all(tok != step.token for tok, _p in step.alternatives(3)) or len(
+        set(step.top_tokens)) < len(step.top_tokens)
+
+
+def test_greedy_chat_answer_knows_paris(decoder):
+    answer = gen.answer(decoder, "What is the capital of France?", max_new_tokens=16)
+    assert "Paris" in answer.text
+    assert all(s.prob == 1.0 for s in answer.steps)          # T = 0: no randomness
+    batch = list(gen.generate_many(decoder, gen.prompt_ids(decoder, "What is the capital of "
+                                   "France?", chat=True), [0, 5], max_new_tokens=8,
+                                   temperature=0, time_limit=None))
+    assert [r[0].token_id for r in batch] == [r[1].token_id for r in batch] == list(
+        answer.token_ids[: len(batch)])
+
+
+# --- pages ------------------------------------------------------------------------------
+
+def metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_next_token_page(lang, at_limit):
+    at = app_test("pages/next_token.py", lang, timeout=600)
+    assert_clean(at)
+    values = list(metrics(at).values())
+    assert "Paris" in list(metrics(at))[0]          # the top token, in the first metric's label
+    entropy_t1 = float(values[1].split()[0])
+
+    at.slider(key="next_token.temperature").set_value(0.0).run()
+    assert_clean(at)
+    values = list(metrics(at).values())
+    assert values[0] == "100.0%" and values[1].startswith("0.00") and values[3].startswith("1 /")
+    assert at.info and "Paris" in at.info[0].value
+
+    at.slider(key="next_token.temperature").set_value(2.0).run()
+    assert_clean(at)
+    assert float(list(metrics(at).values())[1].split()[0]) > entropy_t1 + 2
+
+    at.slider(key="next_token.top_p").set_value(0.01).run()
+    assert_clean(at)
+    values = list(metrics(at).values())
+    assert values[3].startswith("1 /") and values[0] == "100.0%"
+
+    # (radio labels are translated; AppTest formats them outside the session, so set the state)
+    at.session_state["next_token.mode"] = "toy"
+    at.run()
+    at.slider(key="next_token.top_p").set_value(1.0).run()
+    at.slider(key="next_token.temperature").set_value(1.0).run()
+    assert_clean(at)
+    values = list(metrics(at).values())
+    assert values[0] == "90.4%" and values[3] == "3 / 3"          # softmax([3.2, 0.9, -2.0])
+    assert any("9.97" in m.value for m in at.markdown)             # e^(3.2 - 0.9)
+
+    at.session_state["next_token.mode"] = "model"
+    at.run()
+    at.text_area(key="next_token.prompt").input("   ").run()
+    assert_clean(at)
+    assert at.warning and not at.metric
+
+    fits, too_long = at_limit
+    at.text_area(key="next_token.prompt").input(too_long).run()
+    assert_clean(at)
+    assert at.warning and str(gen.PROMPT_TOKEN_LIMIT) in at.warning[0].value.replace(",", "")
+    assert not at.metric
+    if lang == "en":                      # one long forward pass is enough
+        at.text_area(key="next_token.prompt").input(fits).run()
+        assert_clean(at)
+        assert not at.warning and len(at.metric) == 4
+
+
+def generate_once(at, **sliders):
+    for key, value in sliders.items():
+        at.slider(key=f"generate.{key}").set_value(value).run()
+    at.button(key="generate.run").click().run()
+    assert_clean(at)
+    return at
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_generate_page(lang, at_limit):
+    at = app_test("pages/generate.py", lang, timeout=600)
+    assert_clean(at)
+    assert not at.button(key="generate.run").disabled and at.button(
+        key="generate.stop_button").disabled
+
+    generate_once(at, temperature=0.0, max_new=12)                  # chat: France
+    texts = " ".join(m.value for m in at.markdown)
+    assert "Paris" in texts
+    assert not at.button(key="generate.run").disabled            # controls live again
+    assert at.session_state["generate.result"]["settings"]["T"] == 0.0
+    at.slider(key="generate.step").set_value(2).run()               # look inside, no regeneration
+    assert_clean(at)
+    result = at.session_state["generate.result"]
+    assert len(result["steps"][0]) >= 2 and result["settings"]["max_new"] == 12
+
+    generate_once(at, temperature=2.0, max_new=3, samples=3)
+    result = at.session_state["generate.result"]
+    assert result["seeds"] == [0, 1, 2] and all(len(s) == 3 for s in result["steps"])
+    assert at.radio(key="generate.which") is not None
+
+    generate_once(at, top_p=0.01, samples=1, max_new=2)             # top-p ≈ 0: greedy
+    steps = at.session_state["generate.result"]["steps"][0]
+    assert all(s.top.n_kept == 1 and s.prob == 1.0 for s in steps)
+
+    at.text_area(key="generate.prompt_chat").input("  ").run()
+    at.button(key="generate.run").click().run()
+    assert_clean(at)
+    assert at.warning and not at.button(key="generate.run").disabled
+
+    fits, too_long = at_limit
+    at.session_state["generate.mode"] = "plain"
+    at.run()
+    at.text_area(key="generate.prompt_plain").input(too_long).run()
+    at.button(key="generate.run").click().run()
+    assert_clean(at)
+    assert at.warning and str(gen.PROMPT_TOKEN_LIMIT) in at.warning[0].value.replace(",", "")
+    if lang == "en":
+        at.text_area(key="generate.prompt_plain").input(fits).run()
+        generate_once(at, max_new=1)
+        assert not at.warning
+        assert at.session_state["generate.result"]["prompt_len"] == gen.PROMPT_TOKEN_LIMIT
