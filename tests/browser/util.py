@@ -223,13 +223,13 @@ def open_page(page, base_url: str, url_path: str = "", query: str = "",
     assert_no_exception(page)
 
 
-def wait_changed(page, before, timeout: float = 120) -> dict:
+def wait_changed(page, before, timeout: float = 120, idle_timeout: float = 150) -> dict:
     """Wait until the view differs from `before`, then until idle again."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = fingerprint(page)
         if now != before and page.evaluate(_IDLE_JS):
-            wait_idle(page, timeout=max(5.0, deadline - time.monotonic()))
+            wait_idle(page, timeout=idle_timeout)
             return fingerprint(page)
         page.wait_for_timeout(150)
     raise TimeoutError("the view did not change")
@@ -275,17 +275,24 @@ def move_slider(page, steps: int = 3, key: str = "ArrowRight", index: int = 0) -
 
 
 def pick_select(page, option_index: int = 1, index: int = 0) -> bool:
+    """Open the index-th selectbox of the page and pick another option."""
     boxes = [b for b in page.query_selector_all(f'{MAIN} [data-testid="stSelectbox"]')
              if b.is_visible()]
     if len(boxes) <= index:
         return False
-    boxes[index].click()
-    page.wait_for_selector('[role="option"]', timeout=10_000)
-    options = [o for o in page.query_selector_all('[role="option"]') if o.is_visible()]
-    if len(options) < 2:
+    opener = boxes[index].query_selector('button[aria-haspopup="listbox"]')
+    if opener is not None:
+        opener.click()
+    else:
+        boxes[index].query_selector('input').click()
+        page.keyboard.press("ArrowDown")
+    page.wait_for_selector('[role="option"]', timeout=15_000)
+    options = [o for o in page.query_selector_all('[role="option"]') if o.is_visible()
+               and o.get_attribute("aria-selected") != "true"]
+    if not options:
         page.keyboard.press("Escape")
         return False
-    options[min(option_index, len(options) - 1)].click()
+    options[min(option_index, len(options)) - 1].click()
     return True
 
 
@@ -312,7 +319,24 @@ def click_button(page, primary_only: bool = False) -> bool:
     return True
 
 
+def set_slider(page, arg) -> bool:
+    """arg (index, presses): the index-th slider to its minimum, then `presses`
+    steps up — e.g. a short answer length so generation stays quick."""
+    index, presses = arg
+    sliders = [s for s in page.query_selector_all(f'{MAIN} [data-testid="stSlider"] [role="slider"]')
+               if s.is_visible()]
+    if len(sliders) <= index:
+        return False
+    thumb = sliders[index]
+    thumb.focus()
+    thumb.press("Home")
+    for _ in range(presses):
+        thumb.press("ArrowRight")
+    return True
+
+
 ACTIONS = {
+    "slider_set": set_slider,
     "text": lambda page, arg: type_text(page, arg or "The cat sat on the mat because it was tired."),
     "slider": lambda page, arg: move_slider(page, steps=int(arg or 3)),
     "slider2": lambda page, arg: move_slider(page, steps=int(arg or 3), index=1),
@@ -330,7 +354,7 @@ def act(page, action: str, arg=None, change_timeout: float = 150, timeout: float
     if not ACTIONS[action](page, arg):
         return False, None
     try:
-        after = wait_changed(page, before, timeout=change_timeout)
+        after = wait_changed(page, before, timeout=change_timeout, idle_timeout=timeout)
     except TimeoutError:
         wait_idle(page, timeout=timeout)
         return True, None

@@ -1,0 +1,378 @@
+"""Many students at once: N concurrent sessions against one `streamlit run app.py`.
+
+Each session is a lightweight websocket client that speaks Streamlit's own
+protocol (what the browser sends: a rerun with the widget values), so 30 of them
+fit on a 2-core laptop next to the server; 30 headless browsers would not.
+Each session opens the text page, types its own distinct text, then (when the
+generate page exists) types a prompt and presses Generate.
+
+Measured per level N (default 1, 10, 30):
+- page-update latency: from sending the new widget value to the server's
+  "script finished" message (server work + transfer; the browser's drawing is
+  not included), p50 and p95;
+- errors: exception elements, error boxes, dropped connections, timeouts;
+- cross-talk: a session whose view holds another session's text;
+- the server's RSS (with its child processes) over time, and after the
+  sessions close, against the baseline taken after a warm-up session.
+
+Prints `NAME: ratio=X.XX  (…)` lines; exits 1 on errors or cross-talk.
+Bounded: localhost only, a fixed number of sessions and steps, per-step timeouts.
+
+    python bench/load.py [--levels 1,10,30] [--generate-levels 1,10] [--page tokens] [--no-generate]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+import websockets  # noqa: E402
+from streamlit.proto.Alert_pb2 import Alert  # noqa: E402
+from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
+from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
+
+from browser.util import Server, app_pages  # noqa: E402
+
+STEP_TIMEOUT = 300.0   # one page update; generation can queue behind others
+GEN_TOKENS = 8         # new tokens per generated answer
+
+
+def marker(i: int) -> str:
+    """Text only session i types: fixed width, so no marker contains another."""
+    return f"zebra{i:03d}q"
+
+
+def session_text(i: int) -> str:
+    return f"Student {marker(i)} asks why the sky is blue."
+
+
+def _strings(value, out: list[str]) -> None:
+    """Every string inside a protobuf message (markdown bodies, code, chart specs)."""
+    if isinstance(value, str):
+        out.append(value)
+    elif hasattr(value, "ListFields"):
+        for _fd, item in value.ListFields():
+            _strings(item, out)
+    elif isinstance(value, (bytes, int, float, bool)):
+        return
+    elif callable(getattr(value, "values", None)):  # map field
+        for item in value.values():
+            _strings(item, out)
+    else:
+        for item in value:  # repeated field
+            _strings(item, out)
+
+
+@dataclass
+class Run:
+    """What one script run sent back."""
+    seconds: float
+    status: str
+    widgets: dict = field(default_factory=dict)   # user key → (widget id, element kind)
+    texts: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    kinds: set = field(default_factory=set)        # element kinds shown
+    queued: bool = False
+    gave_up: bool = False                          # waited too long for a slot
+
+
+class Client:
+    """One browser tab, as seen by the server."""
+
+    def __init__(self, base_url: str):
+        self.ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
+        self.origin = base_url
+        self.ws = None
+
+    async def connect(self):
+        self.ws = await websockets.connect(
+            self.ws_url, subprotocols=["streamlit"], origin=self.origin, max_size=None,
+            open_timeout=60, ping_interval=None)
+
+    async def close(self):
+        if self.ws is not None:
+            await self.ws.close()
+            self.ws = None
+
+    async def rerun(self, page: str, widgets: list[WidgetState] = (), timeout=STEP_TIMEOUT) -> Run:
+        msg = BackMsg()
+        msg.rerun_script.page_name = page
+        msg.rerun_script.query_string = ""
+        msg.rerun_script.widget_states.widgets.extend(widgets)
+        started = time.monotonic()
+        await self.ws.send(msg.SerializeToString())
+        run = Run(0.0, "timeout")
+        deadline = started + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                run.errors.append("timeout")
+                break
+            raw = await asyncio.wait_for(self.ws.recv(), timeout=left)
+            fwd = ForwardMsg()
+            fwd.ParseFromString(raw)
+            kind = fwd.WhichOneof("type")
+            if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                self._element(fwd.delta.new_element, run)
+            elif kind == "script_finished":
+                run.status = ForwardMsg.ScriptFinishedStatus.Name(fwd.script_finished)
+                if run.status != "FINISHED_EARLY_FOR_RERUN":
+                    break
+            elif kind == "page_not_found":
+                run.errors.append(f"page not found: {page}")
+        run.seconds = time.monotonic() - started
+        return run
+
+    @staticmethod
+    def _element(el, run: Run) -> None:
+        kind = el.WhichOneof("type")
+        if kind is None:
+            return
+        proto = getattr(el, kind)
+        run.kinds.add(kind)
+        if kind == "exception":
+            run.errors.append(f"exception: {proto.type}: {proto.message[:200]}")
+        elif kind == "alert":
+            if proto.format == Alert.ERROR:
+                run.errors.append(f"error box: {proto.body[:200]}")
+            elif proto.icon == "⏳":
+                run.queued = True
+                run.gave_up |= proto.format == Alert.WARNING
+        widget_id = getattr(proto, "id", "") if hasattr(proto, "id") else ""
+        if widget_id and widget_id.startswith("$$ID"):
+            user_key = widget_id.split("-", 2)[-1]
+            run.widgets[user_key] = (widget_id, kind)
+        _strings(proto, run.texts)
+
+
+def _text_widget(run: Run, prefix: str):
+    """The page's text box: its own key first, else any outside the sidebar."""
+    for wanted in ("text_area", "text_input"):
+        for own in (True, False):
+            for key, (wid, kind) in run.widgets.items():
+                mine = key.startswith(prefix + ".") if own else not key.startswith("sidebar.")
+                if kind == wanted and mine:
+                    return wid
+    return None
+
+
+def _button(run: Run, prefix: str):
+    for key, (wid, kind) in run.widgets.items():
+        if key.startswith(prefix + ".") and kind == "button":
+            return wid
+    return None
+
+
+@dataclass
+class Outcome:
+    latencies: list = field(default_factory=list)      # text page updates
+    gen_latencies: list = field(default_factory=list)  # generate presses
+    errors: list = field(default_factory=list)
+    crosstalk: list = field(default_factory=list)
+    queued: int = 0
+    gave_up: int = 0
+
+
+def _check_view(i: int, n: int, run: Run, what: str, out: Outcome, own_text=True) -> None:
+    blob = "\n".join(run.texts)
+    if own_text and marker(i) not in blob:
+        out.errors.append(f"session {i}: its own text is not on the {what} page")
+    others = [j for j in range(n) if j != i and marker(j) in blob]
+    if others:
+        out.crosstalk.append(f"session {i} sees sessions {others[:5]} on the {what} page")
+
+
+async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: str | None,
+                      out: Outcome, barrier: asyncio.Barrier) -> None:
+    client = Client(base_url)
+    waited = False
+    try:
+        await client.connect()
+        first = await client.rerun(text_page)
+        out.errors += [f"session {i}: {e}" for e in first.errors]
+        prefix = text_page.replace("-", "_") if text_page else "home"
+        wid = _text_widget(first, prefix)
+        if wid is None:
+            out.errors.append(f"session {i}: no text box on '{text_page}'")
+            return
+        state = WidgetState(id=wid, string_value=session_text(i))
+        run = await client.rerun(text_page, [state])
+        out.latencies.append(run.seconds)
+        out.errors += [f"session {i}: {e}" for e in run.errors]
+        _check_view(i, n, run, text_page or "home", out)
+        # Everyone types before anyone generates: the text latencies are not
+        # measured against generation running beside them.
+        waited = True
+        await barrier.wait()
+        if gen_page:
+            first = await client.rerun(gen_page)
+            gprefix = gen_page.replace("-", "_")
+            gwid, button = _text_widget(first, gprefix), _button(first, gprefix)
+            if gwid is None or button is None:
+                out.errors.append(f"session {i}: no prompt box or button on '{gen_page}'")
+                return
+            states = [WidgetState(id=gwid, string_value=f"Repeat exactly: {marker(i)}"),
+                      WidgetState(id=button, trigger_value=True)]
+            length = first.widgets.get(f"{gprefix}.max_new")
+            if length is not None and length[1] == "slider":  # keep each answer short
+                states.append(WidgetState(id=length[0]))
+                states[-1].double_array_value.data.append(GEN_TOKENS)
+            run = await client.rerun(gen_page, states)
+            out.gen_latencies.append(run.seconds)
+            out.queued += run.queued
+            out.gave_up += run.gave_up
+            out.errors += [f"session {i}: {e}" for e in run.errors]
+            if "plotly_chart" not in run.kinds and not run.gave_up:
+                out.errors.append(f"session {i}: no answer on the {gen_page} page")
+            _check_view(i, n, run, gen_page, out, own_text=False)
+    except (OSError, asyncio.TimeoutError, websockets.ConnectionClosed) as err:
+        out.errors.append(f"session {i}: {type(err).__name__}: {err}")
+    finally:
+        if not waited:
+            await barrier.wait()
+        await client.close()
+
+
+class RssSampler(threading.Thread):
+    """The server's resident memory (process and children) every `every` s."""
+
+    def __init__(self, pid: int, every: float = 0.25):
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.every = every
+        self.samples: list[tuple[float, int]] = []
+        self.stop_event = threading.Event()
+
+    def rss(self) -> int:
+        total = 0
+        for p in [self.proc] + self.proc.children(recursive=True):
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def run(self):
+        while not self.stop_event.is_set():
+            self.samples.append((time.monotonic(), self.rss()))
+            self.stop_event.wait(self.every)
+
+    def peak(self, since: float) -> int:
+        return max((r for t, r in self.samples if t >= since), default=self.rss())
+
+
+def pct(values, q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = (len(values) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+async def level(n: int, base_url: str, text_page: str, gen_page: str | None) -> Outcome:
+    out = Outcome()
+    barrier = asyncio.Barrier(n)
+    await asyncio.gather(*(one_session(i, n, base_url, text_page, gen_page, out, barrier)
+                           for i in range(n)))
+    return out
+
+
+def mb(x: int) -> str:
+    return f"{x / 2**20:.0f} MB"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default=os.environ.get("LOAD_LEVELS", "1,10,30"),
+                        help="numbers of concurrent sessions, e.g. 1,10,30")
+    parser.add_argument("--page", default=None, help="text page url path (default: tokens)")
+    parser.add_argument("--no-generate", action="store_true", help="skip the generate page")
+    parser.add_argument("--generate-levels", default=os.environ.get("LOAD_GENERATE_LEVELS", "1,10"),
+                        help="levels whose sessions also generate (one generation slot per "
+                             "2 cores: 30 answers queue for minutes on a laptop, by design)")
+    parser.add_argument("--settle", type=float, default=30.0,
+                        help="seconds to wait for memory to come back after the sessions close")
+    args = parser.parse_args(argv)
+    levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    gen_levels = {int(x) for x in args.generate_levels.split(",") if x.strip()}
+
+    existing = {url: file for _s, file, url, _i in app_pages() if (ROOT / "pages" / file).exists()}
+    text_page = args.page if args.page is not None else ("tokens" if "tokens" in existing else "")
+    gen_page = "generate" if "generate" in existing and not args.no_generate else None
+
+    server = Server(log_name="streamlit-load.log").start()
+    sampler = RssSampler(server.proc.pid)
+    sampler.start()
+    failed = False
+    try:
+        started = time.monotonic()
+        warm = asyncio.run(level(1, server.url, text_page, gen_page))  # model load, caches
+        warm_s = time.monotonic() - started
+        if warm.errors:
+            print(f"load_warmup: errors: {warm.errors[:3]}", file=sys.stderr)
+            return 1
+        time.sleep(2)
+        baseline = sampler.rss()
+        results = {}
+        for n in levels:
+            t0 = time.monotonic()
+            out = asyncio.run(level(n, server.url, text_page,
+                                    gen_page if n in gen_levels else None))
+            wall = time.monotonic() - t0
+            results[n] = (out, wall, sampler.peak(t0))
+            failed |= bool(out.errors or out.crosstalk)
+            for e in (out.errors + out.crosstalk)[:5]:
+                print(f"  N={n}: {e}", file=sys.stderr)
+        # After every session has closed: does memory come back?
+        t_close = time.monotonic()
+        after = sampler.rss()
+        while time.monotonic() - t_close < args.settle and after > baseline * 1.10:
+            time.sleep(1)
+            after = sampler.rss()
+        settle_s = time.monotonic() - t_close
+        alive = server.alive()
+    finally:
+        sampler.stop_event.set()
+        server.stop()
+
+    what = f"'{text_page or 'home'}' page"
+    ref_n = levels[0]
+    ref_p95 = pct(results[ref_n][0].latencies, 0.95)
+    for n in levels:
+        out, wall, peak = results[n]
+        p50, p95 = pct(out.latencies, 0.5), pct(out.latencies, 0.95)
+        print(f"load_p95_n{n}: ratio={p95 / ref_p95:.2f}  (p95 text-update latency at N={n} vs "
+              f"N={ref_n}, {what}, p50 {p50:.2f} s, p95 {p95:.2f} s vs {ref_p95:.2f} s, "
+              f"{len(out.latencies)} updates, {wall:.1f} s wall)")
+        if out.gen_latencies:
+            g50, g95 = pct(out.gen_latencies, 0.5), pct(out.gen_latencies, 0.95)
+            print(f"load_generate_n{n}: ratio={g95 / max(g50, 1e-9):.2f}  (p95 vs p50 generate "
+                  f"latency at N={n}, {g50:.2f} s vs {g95:.2f} s, {GEN_TOKENS} new tokens each, "
+                  f"{out.queued} waited in the queue, {out.gave_up} gave up waiting)")
+        total = len(out.latencies) + len(out.gen_latencies)
+        print(f"load_errors_n{n}: ratio={len(out.errors) / max(1, n):.2f}  (errors per session at "
+              f"N={n}: {len(out.errors)} errors, {len(out.crosstalk)} cross-talk, {total} updates)")
+        print(f"load_rss_peak_n{n}: ratio={peak / baseline:.2f}  (server RSS peak at N={n} vs "
+              f"baseline after warm-up, {mb(peak)} vs {mb(baseline)})")
+    print(f"load_rss_after_close: ratio={after / baseline:.2f}  (server RSS {settle_s:.0f} s after "
+          f"all sessions closed vs baseline, {mb(after)} vs {mb(baseline)}; warm-up {warm_s:.1f} s)")
+    if not alive:
+        print("load: the server stopped answering /_stcore/health", file=sys.stderr)
+    return 1 if failed or not alive else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
