@@ -1,0 +1,190 @@
+"""Hallucination lab: the model always says something. Per-token confidence,
+several samples that agree or not, and the same question with the fact given.
+Answers are generated on request and kept in session state (a widget change
+never regenerates); a process-wide memo lets a class share identical answers."""
+import threading
+from collections import OrderedDict
+
+import pandas as pd
+import streamlit as st
+
+from llm_core import hallucination as hal
+from llm_core.errors import XRayError
+from ui import fig_hallucination as fig
+from ui.errors import show_error
+from ui.i18n import has, lang, t
+from ui.jobs import Busy, heavy_job
+from ui.models import get_handle, model_name
+
+RESULTS = "hallucination.results"
+
+handle = get_handle()
+if handle is None:
+    st.stop()
+vocab = handle.arch.unembedding_matrix().shape[0] if handle.kind == "decoder" else 0
+st.title(t("nav.hallucination"))
+st.info(t("hallucination.point", vocab=vocab), icon="👻")
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("hallucination.notice"))
+if handle.kind != "decoder":
+    st.warning(t("errors.needs_decoder"))
+    st.stop()
+
+
+def use_preset():
+    preset = hal.PRESETS_BY_KEY.get(st.session_state["hallucination.preset"])
+    if preset is not None:
+        st.session_state["hallucination.question"] = preset.question
+        st.session_state["hallucination.fact"] = preset.fact
+
+
+keys = [p.key for p in hal.PRESETS] + ["custom"]
+if "hallucination.question" not in st.session_state:
+    st.session_state["hallucination.preset"] = "veltravia"
+    use_preset()
+labels = {k: t(f"hallucination.preset_{k}") for k in keys}  # bound now, in this session's language
+preset = st.selectbox(t("hallucination.preset"), keys, key="hallucination.preset",
+                      on_change=use_preset, format_func=labels.get)
+question = st.text_area(t("hallucination.question"), key="hallucination.question", height=70,
+                        max_chars=20_000, help=t("hallucination.question_help"))
+fact = st.text_input(t("hallucination.fact"), key="hallucination.fact", max_chars=400,
+                     help=t("hallucination.fact_help"))
+if preset.startswith("zh_") or lang() == "zh":
+    st.caption(t("hallucination.zh_note"))
+c1, c2, c3 = st.columns(3)
+temperature = c1.slider(t("hallucination.temperature"), 0.1, 2.0, 1.0, 0.1,
+                        key="hallucination.temperature", help=t("hallucination.temperature_help"))
+n_samples = c2.slider(t("hallucination.n_samples"), 2, len(hal.SAMPLE_SEEDS), 5,
+                      key="hallucination.n_samples")
+max_tokens = c3.slider(t("hallucination.max_tokens"), 8, hal.MAX_ANSWER_TOKENS, 48, 8,
+                       key="hallucination.max_tokens")
+fact = fact.strip()
+jobs = [("greedy", question, 0.0, 0)] + [("sample", question, temperature, s)
+                                         for s in hal.SAMPLE_SEEDS[:n_samples]]
+if fact:
+    jobs.append(("grounded", hal.grounded_prompt(question, fact), 0.0, 0))
+key = (model_name(), question, fact, temperature, n_samples, max_tokens)
+ask = st.button(t("hallucination.ask"), type="primary", key="hallucination.ask")
+
+
+@st.cache_resource(show_spinner=False)
+def shared_memo():
+    """Answers by (model, prompt, T, seed, cap), shared by all sessions."""
+    return OrderedDict(), threading.Lock()
+
+
+def generate(bar) -> dict:
+    memo, lock = shared_memo()
+    out = {"greedy": None, "samples": [], "grounded": None}
+    for i, (kind, prompt, temp, seed) in enumerate(jobs):
+        bar.progress(i / len(jobs), text=t("hallucination.progress", i=i + 1, n=len(jobs)))
+        mkey = (model_name(), prompt, temp, seed, max_tokens)
+        with lock:
+            answer = memo.get(mkey)
+        if answer is None:
+            answer = hal.ask(handle, prompt, temperature=temp, seed=seed, max_new_tokens=max_tokens,
+                             progress=lambda k: bar.progress(
+                                 (i + k / max_tokens) / len(jobs),
+                                 text=t("hallucination.progress", i=i + 1, n=len(jobs))))
+            with lock:
+                memo[mkey] = answer
+                while len(memo) > 256:
+                    memo.popitem(last=False)
+        if kind == "sample":
+            out["samples"].append(answer)
+        else:
+            out[kind] = answer
+    bar.empty()
+    return out
+
+
+if ask:
+    try:
+        hal.question_ids(handle, question)  # refuse empty / overlong questions before queueing
+        with heavy_job() as got_slot:
+            if not got_slot:
+                st.warning(t("hallucination.queue_timeout"), icon="⏳")
+            else:
+                results = st.session_state.setdefault(RESULTS, OrderedDict())
+                results[key] = generate(st.progress(0.0))
+                while len(results) > 12:
+                    results.popitem(last=False)
+    except Busy:
+        st.info(t("hallucination.busy_self"), icon="⏳")
+    except XRayError as err:
+        code = f"hallucination.err_{err.code}"
+        if has(code):
+            st.warning(t(code, **err.params), icon="⚠️")
+        else:
+            show_error(err)
+result = st.session_state.get(RESULTS, {}).get(key)
+if result is None:
+    st.caption(t("hallucination.press_ask", n=len(jobs), max=max_tokens))
+    st.stop()
+
+
+def show_answer(answer) -> None:
+    st.markdown(fig.answer_chips(answer, hover=t("hallucination.hover"),
+                                 hover_alts=t("hallucination.hover_alts"),
+                                 hover_tokens=t("hallucination.hover_tokens")),
+                unsafe_allow_html=True)
+
+
+greedy = result["greedy"]
+st.subheader(t("hallucination.greedy_header"))
+show_answer(greedy)
+st.caption(t("hallucination.chips_caption") + ("" if greedy.finished else " " + t("hallucination.capped")))
+m1, m2, m3 = st.columns(3)
+m1.metric(t("hallucination.mean_conf"), f"{greedy.mean_confidence:.2f}")
+m2.metric(t("hallucination.min_conf"), f"{greedy.min_confidence:.2f}", help=t("hallucination.min_conf_help"))
+m3.metric(t("hallucination.n_tokens"), sum(len(p.token_ids) for p in greedy.pieces))
+
+worst = fig.least_sure(greedy)
+if worst is not None:
+    st.subheader(t("hallucination.sum_header"))
+    piece = greedy.pieces[worst]
+    st.plotly_chart(fig.softmax_sum(
+        piece, vocab, title=t("hallucination.sum_title"), chosen=t("hallucination.chosen"),
+        others=t("hallucination.others"), prob_axis=t("hallucination.prob_axis"),
+        token_axis=t("hallucination.token_axis")), width="stretch")
+    shown = piece.prob + sum(q for _, q in piece.alternatives)
+    st.caption(t("hallucination.sum_caption", i=worst + 1, rest=vocab - 1 - len(piece.alternatives),
+                 total=shown + max(0.0, 1 - shown)))
+
+samples = result["samples"]
+st.subheader(t("hallucination.samples_header", T=temperature))
+st.caption(t("hallucination.samples_caption"))
+agree = hal.agreement([a.text for a in samples], question)
+a1, a2, a3, a4 = st.columns(4)
+a1.metric(t("hallucination.word_overlap"), f"{agree.word_overlap:.2f}", help=t("hallucination.word_overlap_help"))
+a2.metric(t("hallucination.top_claim"), agree.top_claim or t("hallucination.top_claim_none"))
+a3.metric(t("hallucination.top_share"), f"{agree.top_share:.0%}")
+a4.metric(t("hallucination.distinct"), f"{agree.distinct} / {agree.n}")
+st.dataframe(pd.DataFrame({
+    t("hallucination.col_seed"): [a.seed for a in samples],
+    t("hallucination.col_answer"): [a.text for a in samples],
+    t("hallucination.col_claims"): [", ".join(sorted(c)) for c in agree.claims],
+    t("hallucination.col_mean"): [round(a.mean_confidence, 3) for a in samples]}),
+    hide_index=True, width="stretch")
+for answer in samples:
+    with st.container(border=True):
+        show_answer(answer)
+
+st.subheader(t("hallucination.grounded_header"))
+grounded = result["grounded"]
+if grounded is None:
+    st.caption(t("hallucination.no_fact"))
+else:
+    st.caption(t("hallucination.grounded_prompt"))
+    st.code(grounded.question, language=None)
+    show_answer(grounded)
+    d_mean, d_min = hal.confidence_change(greedy, grounded)
+    g1, g2 = st.columns(2)
+    g1.metric(t("hallucination.delta_mean"), f"{grounded.mean_confidence:.2f}", f"{d_mean:+.2f}")
+    g2.metric(t("hallucination.delta_min"), f"{grounded.min_confidence:.2f}", f"{d_min:+.2f}")
+    st.plotly_chart(fig.confidence_bars(
+        greedy, grounded, title=t("hallucination.conf_title"), plain_name=t("hallucination.plain_name"),
+        grounded_name=t("hallucination.grounded_name"), mean_name=t("hallucination.mean_conf"),
+        min_name=t("hallucination.min_conf"), axis=t("hallucination.conf_axis")),
+        width="stretch")
+st.markdown(t("hallucination.explain", vocab=vocab))

@@ -1,0 +1,210 @@
+"""Hallucination lab and context window: agreement metrics, grounding and the
+window cut against the real model, and both pages via AppTest."""
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from conftest import app_test, assert_clean
+from llm_core import hallucination as hal
+from llm_core import window as win
+from llm_core.errors import InputError
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+# --- agreement metrics on hand-made answers -------------------------------------------
+
+def test_identical_answers_agree_fully():
+    texts = ["The capital of Veltravia is Nova Haven."] * 3
+    a = hal.agreement(texts, "What is the capital of the Republic of Veltravia?")
+    assert a.word_overlap == pytest.approx(1.0)
+    assert a.top_claim == "Nova Haven"
+    assert a.top_share == pytest.approx(1.0)
+    assert a.distinct == 1 and a.n == 3
+
+
+def test_disjoint_answers_do_not_agree():
+    a = hal.agreement(["Alpha beta gamma", "delta epsilon", "zeta eta theta 42"])
+    assert a.word_overlap == pytest.approx(0.0)
+    assert a.distinct == 3
+    assert a.top_share == pytest.approx(1 / 3)
+
+
+def test_jaccard_and_claims():
+    assert hal.jaccard("a b c", "a b c") == 1.0
+    assert hal.jaccard("a b", "c d") == 0.0
+    assert hal.jaccard("a b c d", "a b") == pytest.approx(0.5)
+    assert hal.jaccard("巴黎", "巴黎") == 1.0           # Chinese characters count as words
+    found = hal.claims("It was John Taylor in 1959.", "Who walked on Mars?")
+    assert found == {"John Taylor", "1959"}
+    # Names already in the question are not claims of the answer.
+    assert hal.claims("Veltravia is nice.", "What about Veltravia?") == set()
+
+
+def test_grounded_prompt_format():
+    assert hal.grounded_prompt("Q?", "F.") == "Context: F.\nQuestion: Q?"
+    assert hal.grounded_prompt("首都？", "事实。").startswith("背景：事实。")
+
+
+def test_pieces_join_split_characters(decoder):
+    ids = decoder.encode("法国")[1].tolist()
+    assert len(ids) > 2                                 # bytes of a character are split
+    pieces = hal.group_pieces(decoder.decode, ids, [0.5] * len(ids), [1.0] * len(ids),
+                              [()] * len(ids))
+    assert "".join(p.text for p in pieces) == "法国"
+    assert all("\ufffd" not in p.text for p in pieces)
+    joined = [p for p in pieces if len(p.token_ids) > 1]
+    assert joined and joined[0].prob == pytest.approx(0.5 ** len(joined[0].token_ids))
+
+
+def test_bad_questions_are_input_errors(decoder):
+    with pytest.raises(InputError) as err:
+        hal.question_ids(decoder, "   ")
+    assert err.value.code == "empty"
+    with pytest.raises(InputError) as err:
+        hal.question_ids(decoder, "word " * 600)
+    assert err.value.code == "question_too_long"
+
+
+# --- the real model ---------------------------------------------------------------
+
+def test_france_answers_paris_greedily(decoder):
+    france = hal.PRESETS_BY_KEY["france"]
+    answer = hal.ask(decoder, france.question, temperature=0, max_new_tokens=10)
+    assert "Paris" in answer.text
+    assert all(0 < p.prob <= 1 and p.entropy >= 0 for p in answer.pieces)
+    paris = next(p for p in answer.pieces if "Paris" in p.text)
+    assert paris.prob > 0.5                              # a known fact: confident
+
+
+def test_grounding_puts_the_fact_in_the_answer(decoder):
+    preset = hal.PRESETS_BY_KEY["veltravia"]
+    plain = hal.ask(decoder, preset.question, temperature=0, max_new_tokens=16)
+    grounded = hal.ask(decoder, hal.grounded_prompt(preset.question, preset.fact),
+                       temperature=0, max_new_tokens=16)
+    assert "Morwick" not in plain.text and plain.text        # it invents something else
+    assert "Morwick" in grounded.text
+    assert grounded.min_confidence > plain.min_confidence
+
+
+# --- the window ----------------------------------------------------------------
+
+def test_window_math():
+    w = win.Window(n_tokens=100, size=30, fact=(0, 10))
+    assert (w.start, w.kept, w.fact_inside, w.fact_tokens_inside) == (70, 30, False, 0)
+    assert not w.inside(69) and w.inside(70)
+    assert win.Window(100, 100, (0, 10)).fact_inside
+    assert win.Window(100, 500, (0, 10)).start == 0
+    partly = win.Window(100, 30, (65, 75))
+    assert not partly.fact_inside and partly.fact_tokens_inside == 5
+    import torch
+    assert win.keep_last(torch.arange(10), 3).tolist() == [7, 8, 9]
+    assert win.keep_last(torch.arange(10), 30).tolist() == list(range(10))
+
+
+def test_demo_text_and_bad_settings(decoder):
+    demo = win.build_text("7492", 2)
+    assert demo.text.startswith("The secret code is 7492.") and demo.answer == " 7492"
+    tokens, _ids, _ = decoder.encode(demo.text)
+    first, end = win.token_span(tokens, *demo.fact_chars)
+    assert first == 0 and "".join(t.text for t in tokens[first:end]).strip().endswith("7492.")
+    for code in ("", "12a", "123456789", HOSTILE):
+        with pytest.raises(InputError):
+            win.build_text(code, 2)
+    with pytest.raises(InputError):
+        win.build_text("1", win.MAX_FILLER + 1)
+    with pytest.raises(InputError):
+        win.check_window(4, 8192)
+
+
+def test_fact_outside_the_window_changes_the_answer(decoder):
+    n_tokens = len(decoder.encode(win.build_text("7492", 3).text)[1])
+    covered = win.run_demo(decoder, "7492", 3, n_tokens + 8)
+    cut = win.run_demo(decoder, "7492", 3, n_tokens - 40)
+    assert covered.run.window.fact_inside and not cut.run.window.fact_inside
+    assert "7492" in covered.run.answer
+    assert "7492" not in cut.run.answer
+    assert covered.run.answer_prob > 100 * cut.run.answer_prob
+    assert covered.expected_tokens[-4:] == ("7", "4", "9", "2")
+
+
+# --- the pages ------------------------------------------------------------------
+
+SMALL = {"hallucination.max_tokens": 8, "hallucination.n_samples": 2}
+
+
+def _warned(at, key: str, lang: str) -> bool:
+    from ui.i18n import table
+    expected = table(lang)[key].split("{")[0]
+    return any(expected in w.value for w in at.warning)
+
+
+def _markdown(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_hallucination_page(lang):
+    at = app_test("pages/hallucination.py", lang, state=SMALL, timeout=900)
+    assert_clean(at)
+    assert at.text_area(key="hallucination.question").value == hal.PRESETS_BY_KEY[
+        "veltravia"].question
+    assert not at.get("plotly_chart")                          # nothing generated before asking
+    # Empty question: a message, no answer.
+    at.text_area(key="hallucination.question").input("  ").run()
+    at.button(key="hallucination.ask").click().run()
+    assert_clean(at)
+    assert _warned(at, "errors.empty", lang) and not at.get("plotly_chart")
+    # A question as long as the context: refused with a clear message.
+    at.text_area(key="hallucination.question").input("word " * 3900).run()
+    at.button(key="hallucination.ask").click().run()
+    assert_clean(at)
+    assert _warned(at, "hallucination.err_question_too_long", lang) and not at.get("plotly_chart")
+    # Markup typed as a question is shown as text.
+    at.text_area(key="hallucination.question").input(HOSTILE).run()
+    at.text_input(key="hallucination.fact").input("").run()
+    at.button(key="hallucination.ask").click().run()
+    assert_clean(at)
+    text = _markdown(at)
+    assert "<img src=x" not in text and "onerror=alert(1)>" not in text
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 2   # the two samples
+    # A preset with a fact: the grounded answer and its confidence chart.
+    france = hal.PRESETS_BY_KEY["france"]
+    at.selectbox(key="hallucination.preset").set_value("france").run()
+    assert at.text_area(key="hallucination.question").value == france.question
+    assert at.text_input(key="hallucination.fact").value == france.fact
+    at.button(key="hallucination.ask").click().run()
+    assert_clean(at)
+    assert "Paris" in _markdown(at)
+    assert at.get("plotly_chart") and any("Context: The capital of France is Paris." in c.value
+                                   for c in at.code)
+    # A widget that does not change the question does not regenerate or lose it.
+    at.session_state["shared.lang"] = "zh" if lang == "en" else "en"
+    at.run()
+    assert_clean(at)
+    assert "Paris" in _markdown(at)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_context_window_page(lang):
+    at = app_test("pages/context_window.py", lang, timeout=900)
+    assert_clean(at)
+    assert "8,192" in at.info[0].value
+    assert at.get("plotly_chart")
+    assert any("7492" in c.value for c in at.code)      # the whole text: the code comes back
+    assert at.success and at.warning                     # … and through the default window not
+    # Empty and hostile codes: a message, no crash, nothing rendered as markup.
+    for bad in ("", HOSTILE):
+        at.text_input(key="context_window.code").input(bad).run()
+        assert_clean(at)
+        assert _warned(at, "context_window.err_bad_code", lang) and not at.get("plotly_chart")
+        assert "<img src=x" not in _markdown(at)
+    # The longest text and the largest window: the whole text is in the window.
+    at.text_input(key="context_window.code").input("7492").run()
+    at.slider(key="context_window.filler").set_value(win.MAX_FILLER).run()
+    at.slider(key="context_window.window").set_value(1024).run()
+    assert_clean(at)
+    assert at.get("plotly_chart") and len(at.success) == 2
+    assert html.escape("<img") not in _markdown(at)
