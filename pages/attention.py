@@ -53,15 +53,14 @@ pattern = trace.attention_pattern[layer]          # head query key
 
 with guard():
     if view == "head":
+        keep_in_range("attention.token", range(n), n - 1)
+        query = st.selectbox(t("attention.token_pick"), range(n), key="attention.token",
+                             format_func=labels.__getitem__)
         st.plotly_chart(pattern_heatmap(pattern[head], labels, causal=trace.causal,
                                         title=t("attention.head_title", layer=layer, head=head),
-                                        **axes), width="stretch")
+                                        highlight_query=query, **axes), width="stretch")
         if trace.causal:
             st.caption(t("attention.mask_note"))
-        st.subheader(t("attention.token_pick"))
-        keep_in_range("attention.token", range(n), n - 1)
-        query = st.selectbox(t("common.token"), range(n), format_func=labels.__getitem__,
-                             key="attention.token")
         visible = query + 1 if trace.causal else n      # a decoder token sees 0..query only
         row = pattern[head, query, :visible]
         top = int(row.argmax())

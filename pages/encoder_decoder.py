@@ -64,7 +64,7 @@ with right, guard():
         name = EMBEDDED.get(model_name(), model_name()).split(" (")[0]
         side(dec, "encoder_decoder.dec", t("encoder_decoder.decoder", name=name))
         if dec.causal:
-            st.caption(t("attention.mask_note"))
+            st.caption(t("encoder_decoder.mask_note"))
 
 st.subheader(t("encoder_decoder.table_title"))
 st.markdown(t("encoder_decoder.table"))

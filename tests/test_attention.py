@@ -181,6 +181,10 @@ def test_figures(dec_trace):
     n = len(labels)
     assert np.isnan(z[np.triu_indices(n, 1)]).all() and not np.isnan(z[np.tril_indices(n)]).any()
     assert list(fig.data[0].x) == labels and fig.layout.xaxis.title.text == "key"
+    assert not fig.layout.shapes
+    framed = pattern_heatmap(dec_trace.attention_pattern[3, 0], labels, causal=True,
+                             x_title="key", y_title="query", color_title="w", highlight_query=2)
+    assert [(sh.y0, sh.y1) for sh in framed.layout.shapes] == [(1.5, 2.5)]
     grid = head_grid(dec_trace.attention_pattern[3], labels, causal=True,
                      head_titles=[f"h{h}" for h in range(9)], x_title="k", y_title="q",
                      color_title="w")

@@ -40,7 +40,7 @@ def _np(values) -> np.ndarray:
 
 def _masked(pattern: np.ndarray, causal: bool) -> np.ndarray:
     """Upper triangle → NaN for a causal model, so it shows as empty, not as 'a small weight'."""
-    z = np.round(pattern, 4)
+    z = pattern.astype(np.float32)     # float32: plotly sends arrays as binary, half the bytes
     if causal:
         n = z.shape[-1]
         z = z.copy()
@@ -53,14 +53,19 @@ def _size(n: int, lo: int = 320, hi: int = 720) -> int:
 
 
 def pattern_heatmap(pattern, labels, *, causal: bool, x_title: str, y_title: str,
-                    color_title: str, title: str = "", height: int | None = None) -> go.Figure:
-    """One head's attention_pattern (query key): query tokens down, key tokens across."""
+                    color_title: str, title: str = "", height: int | None = None,
+                    highlight_query: int | None = None) -> go.Figure:
+    """One head's attention_pattern (query key): query tokens down, key tokens across;
+    `highlight_query` frames that query's row."""
     z = _masked(_np(pattern), causal)
     fig = go.Figure(go.Heatmap(
         z=z, x=labels, y=labels, zmin=0, zmax=1, colorscale=WEIGHT_SCALE, hoverongaps=False,
         colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
         hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
                       "<extra></extra>"))
+    if highlight_query is not None:
+        fig.add_shape(type="rect", x0=-0.5, x1=len(labels) - 0.5, y0=highlight_query - 0.5,
+                      y1=highlight_query + 0.5, line=dict(color="#e67e22", width=2))
     fig.update_yaxes(autorange="reversed", title=y_title, type="category")
     fig.update_xaxes(title=x_title, type="category", tickangle=-60, side="bottom")
     fig.update_layout(title=title or None, height=height or _size(len(labels)) + 60,
