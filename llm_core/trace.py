@@ -86,28 +86,31 @@ def capture(arch: Arch, model_name: str, text: str, tokens, ids: torch.Tensor, d
     hooks = []
     layers = arch.layers()
 
+    # Hooks keep device tensors and everything moves to the CPU once at the end:
+    # a copy per layer would make the GPU wait 30 times per forward pass.
     def pre_first(_module, args, kwargs):
-        residual[0] = _hidden(args, kwargs)[0].detach().float().cpu()
+        residual[0] = _hidden(args, kwargs)[0].detach()
 
-    hooks.append(layers[0].register_forward_pre_hook(pre_first, with_kwargs=True))
     for i, layer in enumerate(layers):
         def on_layer(_m, _a, out, i=i):
-            residual[i + 1] = _first(out)[0].float().cpu()
+            residual[i + 1] = _first(out)[0].detach()
 
         def on_attn(_m, _a, out, i=i):
             weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
-            if weights is not None:  # head query key, only the kept corner
-                patterns[i] = weights[0, :, :keep, :keep].float().cpu().clone()
+            if weights is not None:  # head query key; copy the corner so the full n² is freed
+                corner = weights[0, :, :keep, :keep]
+                patterns[i] = corner.clone() if keep < n else corner
             if pre_norm:
-                attn_norm[i] = out[0][0].float().norm(dim=-1).cpu()
+                attn_norm[i] = out[0][0].norm(dim=-1)
 
         def on_mlp(_m, _a, out, i=i):
-            mlp_norm[i] = _first(out)[0].float().norm(dim=-1).cpu()
+            mlp_norm[i] = _first(out)[0].norm(dim=-1)
 
         hooks.append(layer.register_forward_hook(on_layer))
         hooks.append(arch.attn(layer).register_forward_hook(on_attn))
         if pre_norm:
             hooks.append(arch.mlp(layer).register_forward_hook(on_mlp))
+    hooks.append(layers[0].register_forward_pre_hook(pre_first, with_kwargs=True))
     try:
         out = arch.model(input_ids=ids[None].to(device))
     finally:
@@ -121,21 +124,35 @@ def capture(arch: Arch, model_name: str, text: str, tokens, ids: torch.Tensor, d
     logits_start = 0
     norm = arch.final_norm()
     if arch.unembedding_matrix() is not None:
-        final = norm(residual[-1].to(device)).float().cpu() if norm is not None else residual[-1]
+        final = norm(residual[-1]) if norm is not None else residual[-1]
         logits_start = max(0, n - LOGITS_KEEP)
-        logits = out.logits[0, logits_start:].float().cpu().clone()
+        logits = out.logits[0, logits_start:].clone()
+
+    on_gpu = torch.device(device).type == "cuda"
+
+    def cpu(t):
+        """float32 on the CPU. From a GPU, copy into pinned memory without waiting
+        (pageable copies ran at ~1 GB/s); one synchronize below covers them all."""
+        if t is None:
+            return None
+        if not on_gpu:
+            return t.float()
+        buf = torch.empty(t.shape, dtype=torch.float32, pin_memory=True)
+        return buf.copy_(t, non_blocking=True)
+
     trace = Trace(
         model_name=model_name, text=text, tokens=tuple(tokens), ids=ids.cpu(),
-        token_embedding=token_part.float().cpu(),
-        position_embedding=None if position_part is None else position_part.float().cpu(),
-        residual=torch.stack(residual),
-        attention_pattern=torch.stack(patterns),
+        token_embedding=cpu(token_part), position_embedding=cpu(position_part),
+        residual=cpu(torch.stack(residual)),
+        attention_pattern=cpu(torch.stack(patterns)),
         attention_kept=keep,
-        attn_out_norm=torch.stack(attn_norm) if pre_norm else None,
-        mlp_out_norm=torch.stack(mlp_norm) if pre_norm else None,
-        final_residual=final, logits=logits, logits_start=logits_start,
+        attn_out_norm=cpu(torch.stack(attn_norm)) if pre_norm else None,
+        mlp_out_norm=cpu(torch.stack(mlp_norm)) if pre_norm else None,
+        final_residual=cpu(final), logits=cpu(logits), logits_start=logits_start,
         causal=arch.causal, truncated_from=truncated_from,
     )
+    if on_gpu:
+        torch.cuda.synchronize(device)
     for layer in detail_layers:
         trace.layer_details[layer] = layer_detail(arch, trace, layer, device)
     return trace
