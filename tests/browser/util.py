@@ -280,19 +280,14 @@ def pick_select(page, option_index: int = 1, index: int = 0) -> bool:
              if b.is_visible()]
     if len(boxes) <= index:
         return False
-    opener = boxes[index].query_selector('button[aria-haspopup="listbox"]')
-    if opener is not None:
-        opener.click()
-    else:
-        boxes[index].query_selector('input').click()
-        page.keyboard.press("ArrowDown")
+    # The combobox opens from the keyboard: ArrowDown shows the list, the next
+    # ArrowDown moves to another option, Enter picks it.
+    boxes[index].query_selector('input').focus()
+    page.keyboard.press("ArrowDown")
     page.wait_for_selector('[role="option"]', timeout=15_000)
-    options = [o for o in page.query_selector_all('[role="option"]') if o.is_visible()
-               and o.get_attribute("aria-selected") != "true"]
-    if not options:
-        page.keyboard.press("Escape")
-        return False
-    options[min(option_index, len(options)) - 1].click()
+    for _ in range(max(1, option_index)):
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
     return True
 
 
