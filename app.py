@@ -73,4 +73,4 @@ for section, file, url, icon in PAGES:
                     default=(file == "home.py")))
 
 sidebar()
-st.navigation(pages).run()
+st.navigation(pages, expanded=True).run()

@@ -1,6 +1,7 @@
 """Figures of the pipeline overview (pure: data → plotly Figure)."""
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 from ui.fig_common import base_layout, unique_labels
@@ -21,11 +22,17 @@ def embedding_heatmap(p, *, title: str, x_label: str, y_label: str, value_label:
 
 def residual_heatmap(p, *, title: str, x_label: str, y_label: str, value_label: str) -> go.Figure:
     labels = unique_labels(p.token_texts, p.shown_from)
-    z = p.residual_norm.T.numpy()                               # pos layer+1
+    norms = p.residual_norm.T.numpy()                           # pos layer+1
+    # Log colour: the first token's vector grows far larger than the others
+    # (an "attention sink"), and a linear scale would hide everything else.
+    z = np.log10(np.maximum(norms, 1e-6))
+    ticks = [v for v in (1, 10, 100, 1000, 10000, 100000)
+             if z.min() - 0.2 <= np.log10(v) <= z.max() + 0.2]
     fig = go.Figure(go.Heatmap(
-        z=z, y=labels, x=list(range(z.shape[1])), colorscale="Viridis",
-        colorbar=dict(title=value_label),
-        hovertemplate=f"%{{y}}<br>{x_label} %{{x}}: ‖x‖ = %{{z:.1f}}<extra></extra>"))
+        z=z, y=labels, x=list(range(z.shape[1])), colorscale="Viridis", customdata=norms,
+        colorbar=dict(title=value_label, tickvals=np.log10(ticks).tolist(),
+                      ticktext=[f"{v:,}" for v in ticks]),
+        hovertemplate=f"%{{y}}<br>{x_label} %{{x}}: ‖x‖ = %{{customdata:.1f}}<extra></extra>"))
     fig.update_xaxes(title=x_label)
     fig.update_yaxes(title=y_label, autorange="reversed", type="category")
     return base_layout(fig, title=title, height=max(220, 60 + 26 * len(labels)))
