@@ -525,9 +525,9 @@ HUB_IDS = [("traversal", "../../etc/passwd"), ("url", "https://evil.example/x"),
 @pytest.mark.parametrize("name,hub_id", HUB_IDS, ids=[h[0] for h in HUB_IDS])
 def test_sidebar_hostile_model_id(name, hub_id):
     file = next((f for f in ("tokens.py", "attention.py", "home.py") if (ROOT / "pages" / f).exists()))
-    at = app_test(f"pages/{file}", timeout=240)
-    at.sidebar.selectbox(key="sidebar.model_choice").set_value("hub").run()
-    at.sidebar.text_input(key="sidebar.hub_id").input(hub_id).run()
+    # The sidebar's widgets, preset through their session-state keys.
+    at = app_test(f"pages/{file}", timeout=240,
+                  state={"sidebar.model_choice": "hub", "sidebar.hub_id": hub_id})
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     assert at.warning, f"no message for model id {hub_id!r}"
