@@ -85,6 +85,13 @@ class AnswerPiece:
     entropy: float                  # bits, at the piece's first token (T = 1)
     alternatives: tuple[tuple[str, float], ...]   # the runner-ups at that step (T = 1)
     end: bool = False               # the end-of-answer token
+    step_probs: tuple[float, ...] = ()   # each token's own probability
+    total: float = float("nan")     # sum of the whole softmax at the first token's step
+
+    @property
+    def rest(self) -> float:
+        """Probability of every other token at the first step (not chosen, not a runner-up)."""
+        return self.total - self.step_probs[0] - sum(q for _, q in self.alternatives)
 
 
 @dataclass(frozen=True)
@@ -117,14 +124,16 @@ def _token_stats(logits: torch.Tensor, token_id: int, tokenizer_decode, n_alt: i
     top_p, top_i = torch.topk(probs, n_alt + 1)
     alts = tuple((tokenizer_decode([int(i)]), float(p))
                  for p, i in zip(top_p, top_i) if int(i) != token_id)[:n_alt]
-    return float(probs[token_id]), entropy(probs), alts
+    return float(probs[token_id]), entropy(probs), alts, float(probs.double().sum())
 
 
 def group_pieces(decode: Callable, ids: list[int], probs: list[float], entropies: list[float],
-                 alternatives: list, eos: Iterable[int] = ()) -> tuple[AnswerPiece, ...]:
+                 alternatives: list, eos: Iterable[int] = (), totals: list | None = None
+                 ) -> tuple[AnswerPiece, ...]:
     """Join tokens that only hold part of a character's bytes into one readable
     piece; its probability is the product of its tokens' probabilities."""
     eos = set(eos)
+    totals = totals or [float("nan")] * len(ids)
     out, i = [], 0
     while i < len(ids):
         j = i + 1
@@ -138,7 +147,8 @@ def group_pieces(decode: Callable, ids: list[int], probs: list[float], entropies
         for p in probs[i:j]:
             prob *= p
         out.append(AnswerPiece(text, tuple(ids[i:j]), prob, entropies[i], alternatives[i],
-                               end=ids[i] in eos))
+                               end=ids[i] in eos, step_probs=tuple(probs[i:j]),
+                               total=totals[i]))
         i = j
     return tuple(out)
 
@@ -151,22 +161,56 @@ def ask(handle, question: str, *, temperature: float = 0.0, seed: int | None = 0
         raise InputError(f"Answers are capped at {MAX_ANSWER_TOKENS} tokens.",
                          code="bad_max_new", max=MAX_ANSWER_TOKENS)
     ids = question_ids(handle, question) if prompt_ids is None else prompt_ids
-    token_ids, probs, ents, alts = [], [], [], []
+    token_ids, probs, ents, alts, totals = [], [], [], [], []
     finished = False
     for step in generate_steps(handle, ids, max_new_tokens=max_new_tokens,
                                temperature=temperature, seed=seed, n_alternatives=0):
-        p, h, a = _token_stats(step.dist.logits, step.token_id, handle.decode)
+        p, h, a, total = _token_stats(step.dist.logits, step.token_id, handle.decode)
         token_ids.append(step.token_id)
         probs.append(p)
         ents.append(h)
         alts.append(a)
+        totals.append(total)
         if progress is not None:
             progress(step.index + 1)
         if step.token_id in handle.eos_ids:
             finished = True
-    pieces = group_pieces(handle.decode, token_ids, probs, ents, alts, handle.eos_ids)
+    pieces = group_pieces(handle.decode, token_ids, probs, ents, alts, handle.eos_ids, totals)
     text = "".join(p.text for p in pieces if not p.end).strip()
     return Answer(question, text, pieces, float(temperature), seed, finished)
+
+
+# --- the whole lab for one question ---------------------------------------------
+
+@dataclass(frozen=True)
+class Job:
+    kind: str               # "greedy", "sample" or "grounded"
+    prompt: str
+    temperature: float
+    seed: int
+
+
+def lab_jobs(question: str, fact: str, temperature: float, n_samples: int) -> list[Job]:
+    """What the lab asks: the greedy answer, `n_samples` samples at `temperature`
+    with fixed seeds, and — when a fact is given — the grounded question."""
+    jobs = [Job("greedy", question, 0.0, 0)]
+    jobs += [Job("sample", question, float(temperature), s) for s in SAMPLE_SEEDS[:n_samples]]
+    if fact.strip():
+        jobs.append(Job("grounded", grounded_prompt(question, fact), 0.0, 0))
+    return jobs
+
+
+@dataclass(frozen=True)
+class LabResult:
+    greedy: Answer
+    samples: tuple[Answer, ...]
+    grounded: Answer | None
+
+    @classmethod
+    def from_answers(cls, jobs: list[Job], answers: list[Answer]) -> "LabResult":
+        by_kind = {j.kind: a for j, a in zip(jobs, answers)}
+        samples = tuple(a for j, a in zip(jobs, answers) if j.kind == "sample")
+        return cls(by_kind["greedy"], samples, by_kind.get("grounded"))
 
 
 # --- do several samples agree? ----------------------------------------------------
@@ -197,7 +241,8 @@ def claims(text: str, question: str = "") -> set[str]:
     """Names and numbers an answer commits to, minus those already in the question."""
     found = set()
     for match in _ENTITY.findall(text):
-        parts = [w for w in match.split() if w.lower().strip(".") not in _NOT_NAMES]
+        parts = [w for w in match.split()
+                 if re.split(r"['’]", w.lower().strip("."))[0] not in _NOT_NAMES]
         if parts:
             found.add(" ".join(parts))
     found |= set(_NUMBER.findall(text))
@@ -209,8 +254,8 @@ def claims(text: str, question: str = "") -> set[str]:
 class Agreement:
     word_overlap: float             # mean pairwise Jaccard of the answers' word sets
     claims: tuple[frozenset, ...]   # per answer: named entities and numbers
-    top_claim: str | None           # the name/number most answers share
-    top_share: float                # share of answers that contain top_claim (0 if none)
+    top_claim: str | None           # the name/number most answers share (None: none shared)
+    top_share: float                # share of answers naming the most common name/number
     distinct: int                   # how many different answer texts
 
     @property
@@ -226,12 +271,17 @@ def agreement(texts: list[str], question: str = "") -> Agreement:
     pairs = list(combinations(texts, 2))
     overlap = sum(jaccard(a, b) for a, b in pairs) / len(pairs) if pairs else 1.0
     per = tuple(frozenset(claims(t, question)) for t in texts)
-    counts = Counter(c for s in per for c in s)
+    # A name counts for every answer that contains it, also inside a longer
+    # match ("Maybe Nova Haven" still names "Nova Haven").
+    counts = Counter({c: sum(bool(re.search(rf"(?<!\w){re.escape(c)}(?!\w)", t)) for t in texts)
+                      for c in set().union(*per)})
     top, share = None, 0.0
     if counts:
         # Most answers first, then the longer (more specific) name, then alphabetical.
         top, k = min(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
         share = k / len(texts)
+        if k < 2 <= len(texts):     # every answer names something different
+            top = None
     distinct = len({" ".join(t.split()).lower() for t in texts})
     return Agreement(overlap, per, top, share, distinct)
 

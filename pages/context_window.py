@@ -19,7 +19,7 @@ if handle.kind != "decoder":
     st.warning(t("errors.needs_decoder"))
     st.stop()
 context = handle.arch.max_positions
-st.info(t("context_window.limit", model=handle.name, n=context), icon="🪟")
+st.info(t("context_window.limit", model=(handle.description or handle.name).split(" (")[0], n=context), icon="🪟")
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("context_window.notice"))
 if lang() == "zh":

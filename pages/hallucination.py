@@ -59,10 +59,7 @@ n_samples = c2.slider(t("hallucination.n_samples"), 2, len(hal.SAMPLE_SEEDS), 5,
 max_tokens = c3.slider(t("hallucination.max_tokens"), 8, hal.MAX_ANSWER_TOKENS, 48, 8,
                        key="hallucination.max_tokens")
 fact = fact.strip()
-jobs = [("greedy", question, 0.0, 0)] + [("sample", question, temperature, s)
-                                         for s in hal.SAMPLE_SEEDS[:n_samples]]
-if fact:
-    jobs.append(("grounded", hal.grounded_prompt(question, fact), 0.0, 0))
+jobs = hal.lab_jobs(question, fact, temperature, n_samples)
 key = (model_name(), question, fact, temperature, n_samples, max_tokens)
 ask = st.button(t("hallucination.ask"), type="primary", key="hallucination.ask")
 
@@ -73,30 +70,27 @@ def shared_memo():
     return OrderedDict(), threading.Lock()
 
 
-def generate(bar) -> dict:
+def generate(bar) -> hal.LabResult:
     memo, lock = shared_memo()
-    out = {"greedy": None, "samples": [], "grounded": None}
-    for i, (kind, prompt, temp, seed) in enumerate(jobs):
-        bar.progress(i / len(jobs), text=t("hallucination.progress", i=i + 1, n=len(jobs)))
-        mkey = (model_name(), prompt, temp, seed, max_tokens)
+    answers = []
+    for i, job in enumerate(jobs):
+        def progress(k, i=i):
+            bar.progress((i + k / max_tokens) / len(jobs),
+                         text=t("hallucination.progress", i=i + 1, n=len(jobs)))
+        progress(0)
+        mkey = (model_name(), job.prompt, job.temperature, job.seed, max_tokens)
         with lock:
             answer = memo.get(mkey)
         if answer is None:
-            answer = hal.ask(handle, prompt, temperature=temp, seed=seed, max_new_tokens=max_tokens,
-                             progress=lambda k: bar.progress(
-                                 (i + k / max_tokens) / len(jobs),
-                                 text=t("hallucination.progress", i=i + 1, n=len(jobs))))
+            answer = hal.ask(handle, job.prompt, temperature=job.temperature, seed=job.seed,
+                             max_new_tokens=max_tokens, progress=progress)
             with lock:
                 memo[mkey] = answer
                 while len(memo) > 256:
                     memo.popitem(last=False)
-        if kind == "sample":
-            out["samples"].append(answer)
-        else:
-            out[kind] = answer
+        answers.append(answer)
     bar.empty()
-    return out
-
+    return hal.LabResult.from_answers(jobs, answers)
 
 if ask:
     try:
@@ -130,7 +124,7 @@ def show_answer(answer) -> None:
                 unsafe_allow_html=True)
 
 
-greedy = result["greedy"]
+greedy = result.greedy
 st.subheader(t("hallucination.greedy_header"))
 show_answer(greedy)
 st.caption(t("hallucination.chips_caption") + ("" if greedy.finished else " " + t("hallucination.capped")))
@@ -147,11 +141,10 @@ if worst is not None:
         piece, vocab, title=t("hallucination.sum_title"), chosen=t("hallucination.chosen"),
         others=t("hallucination.others"), prob_axis=t("hallucination.prob_axis"),
         token_axis=t("hallucination.token_axis")), width="stretch")
-    shown = piece.prob + sum(q for _, q in piece.alternatives)
     st.caption(t("hallucination.sum_caption", i=worst + 1, rest=vocab - 1 - len(piece.alternatives),
-                 total=shown + max(0.0, 1 - shown)))
+                 total=piece.total))
 
-samples = result["samples"]
+samples = result.samples
 st.subheader(t("hallucination.samples_header", T=temperature))
 st.caption(t("hallucination.samples_caption"))
 agree = hal.agreement([a.text for a in samples], question)
@@ -171,7 +164,7 @@ for answer in samples:
         show_answer(answer)
 
 st.subheader(t("hallucination.grounded_header"))
-grounded = result["grounded"]
+grounded = result.grounded
 if grounded is None:
     st.caption(t("hallucination.no_fact"))
 else:

@@ -29,7 +29,9 @@ def test_disjoint_answers_do_not_agree():
     a = hal.agreement(["Alpha beta gamma", "delta epsilon", "zeta eta theta 42"])
     assert a.word_overlap == pytest.approx(0.0)
     assert a.distinct == 3
-    assert a.top_share == pytest.approx(1 / 3)
+    assert a.top_share == pytest.approx(1 / 3) and a.top_claim is None
+    two = hal.agreement(["It was Nova Haven.", "Maybe Nova Haven, in 1990.", "Morwick"])
+    assert two.top_claim == "Nova Haven" and two.top_share == pytest.approx(2 / 3)
 
 
 def test_jaccard_and_claims():
@@ -37,7 +39,7 @@ def test_jaccard_and_claims():
     assert hal.jaccard("a b", "c d") == 0.0
     assert hal.jaccard("a b c d", "a b") == pytest.approx(0.5)
     assert hal.jaccard("巴黎", "巴黎") == 1.0           # Chinese characters count as words
-    found = hal.claims("It was John Taylor in 1959.", "Who walked on Mars?")
+    found = hal.claims("I've heard it was John Taylor in 1959.", "Who walked on Mars?")
     assert found == {"John Taylor", "1959"}
     # Names already in the question are not claims of the answer.
     assert hal.claims("Veltravia is nice.", "What about Veltravia?") == set()
@@ -75,6 +77,8 @@ def test_france_answers_paris_greedily(decoder):
     answer = hal.ask(decoder, france.question, temperature=0, max_new_tokens=10)
     assert "Paris" in answer.text
     assert all(0 < p.prob <= 1 and p.entropy >= 0 for p in answer.pieces)
+    # The softmax at every step hands out all the probability: chosen + runner-ups + rest = 1.
+    assert all(p.total == pytest.approx(1, abs=1e-4) and p.rest >= -1e-6 for p in answer.pieces)
     paris = next(p for p in answer.pieces if "Paris" in p.text)
     assert paris.prob > 0.5                              # a known fact: confident
 

@@ -4,6 +4,7 @@ escaped before plotly or HTML sees it."""
 from __future__ import annotations
 
 import html
+import math
 from types import SimpleNamespace
 
 import plotly.graph_objects as go
@@ -52,14 +53,12 @@ def least_sure(answer) -> int | None:
 
 def softmax_sum(piece, vocab_size: int, *, title: str, chosen: str, others: str,
                 prob_axis: str, token_axis: str) -> go.Figure:
-    """One step's probability split: chosen token, runner-ups, everything else.
-    The bars add up to 1 (up to rounding), which is the point."""
+    """One step's probability split: chosen token, runner-ups, everything else
+    (all from the model's softmax at that step). The bars add up to 1: the point."""
     names = [f"{label(piece.text)} ({chosen})"] + [label(a) for a, _ in piece.alternatives]
-    probs = [piece.prob] + [q for _, q in piece.alternatives]
-    rest = max(0.0, 1.0 - sum(probs))
-    n_rest = vocab_size - len(probs)
-    names.append(f"{others} ({n_rest:,})")
-    probs.append(rest)
+    probs = [piece.step_probs[0]] + [q for _, q in piece.alternatives]
+    names.append(f"{others} ({vocab_size - len(probs):,})")
+    probs.append(piece.rest)
     colors = [ORANGE] + [BLUE] * len(piece.alternatives) + [GREY]
     fig = go.Figure(go.Bar(x=names, y=probs, marker_color=colors, text=[f"{p:.3f}" for p in probs],
                            textposition="outside", hovertemplate="%{x}: %{y:.4f}<extra></extra>"))
@@ -118,13 +117,15 @@ def answer_token_probs(expected_tokens, runs: dict, *, title: str, token_axis: s
     after the cut they drop by orders of magnitude)."""
     x = [f"{i + 1}: {label(tok)}" for i, tok in enumerate(expected_tokens)]
     fig = go.Figure()
+    probs = [p for run in runs.values() for p in run.answer_probs if p > 0] or [1.0]
+    low = math.floor(math.log10(min(probs))) - 0.5      # log axis: room for the smallest bar
     for (name, run), color in zip(runs.items(), (BLUE, RED, GREY)):
         fig.add_bar(x=x, y=list(run.answer_probs), name=name, marker_color=color,
                     text=[f"{p:.3g}" for p in run.answer_probs], textposition="outside",
                     hovertemplate=name + " · %{x}: %{y:.4g}<extra></extra>")
     fig.update_layout(title=title, barmode="group", height=340,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(title=token_axis),
-                      yaxis=dict(title=prob_axis, type="log", range=[-4.5, 0.3]),
+                      yaxis=dict(title=prob_axis, type="log", range=[low, 0.6]),
                       legend=dict(orientation="h", y=-0.25))
     return fig
 
