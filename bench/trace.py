@@ -18,6 +18,7 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 
 import llm_core  # noqa: E402
+from llm_core.trace import LOGITS_KEEP  # noqa: E402
 
 WORDS = ("the model reads every token once and keeps what the lesson needs to show "
          "students how attention and the residual stream work together ").split()
@@ -51,9 +52,9 @@ def bench_trace(handle, device_label: str) -> None:
         text = text_of(handle, n)
         _, ids, _ = handle.encode(text)
 
-        def bare():
+        def bare():  # same logits kept as the trace, so the ratio is the capture's cost alone
             with torch.inference_mode():
-                handle.model(input_ids=ids[None].to(handle.device))
+                handle.model(input_ids=ids[None].to(handle.device), logits_to_keep=LOGITS_KEEP)
             if handle.device.type == "cuda":
                 torch.cuda.synchronize()
 

@@ -112,7 +112,8 @@ def capture(arch: Arch, model_name: str, text: str, tokens, ids: torch.Tensor, d
             hooks.append(arch.mlp(layer).register_forward_hook(on_mlp))
     hooks.append(layers[0].register_forward_pre_hook(pre_first, with_kwargs=True))
     try:
-        out = arch.model(input_ids=ids[None].to(device))
+        kwargs = {"logits_to_keep": LOGITS_KEEP} if arch.unembedding_matrix() is not None else {}
+        out = arch.model(input_ids=ids[None].to(device), **kwargs)
     finally:
         for h in hooks:
             h.remove()
@@ -126,7 +127,7 @@ def capture(arch: Arch, model_name: str, text: str, tokens, ids: torch.Tensor, d
     if arch.unembedding_matrix() is not None:
         final = norm(residual[-1]) if norm is not None else residual[-1]
         logits_start = max(0, n - LOGITS_KEEP)
-        logits = out.logits[0, logits_start:].clone()
+        logits = out.logits[0, -(n - logits_start):].clone()
 
     on_gpu = torch.device(device).type == "cuda"
 

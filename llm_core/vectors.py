@@ -129,6 +129,10 @@ def project(vectors: np.ndarray, method: str = "pca", dims: int = 2, seed: int =
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2 or x.shape[0] < 2:
         raise InputError("A projection needs at least two vectors.", code="too_few_points")
+    if np.ptp(x, axis=0).max() < 1e-9:
+        # All points the same: nothing to spread out (and t-SNE's PCA start crashes).
+        raise InputError("All these vectors are identical; a projection needs different points.",
+                         code="identical_points")
     dims = int(dims)
     if dims not in (2, 3):
         raise InputError("Projection is to 2 or 3 dimensions.", code="bad_dims")

@@ -12,6 +12,9 @@ from ui.i18n import t
 
 MODEL_KEY = "shared.model"
 ENCODER = "minilm"
+# Pages trace at most this many tokens (announced when a text is cut): a trace of
+# the model's full 4,096 would hold a 2-core CPU for a minute while others wait.
+PAGE_MAX_TOKENS = 1024
 
 
 def model_name() -> str:
@@ -46,7 +49,7 @@ def _trace(name: str, text: str, max_tokens: int | None):
     return _load(name).trace(text, max_tokens=max_tokens)
 
 
-def get_trace(text: str, name: str | None = None, max_tokens: int | None = None):
+def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_MAX_TOKENS):
     """The cached Trace of `text`, or None after showing a message (empty text,
     model unavailable …). Announces truncation and the attention cap."""
     name = name or model_name()
