@@ -291,12 +291,15 @@ def test_model_ids(monkeypatch, name, model_id, code):
 
 # --- word vectors and projections ------------------------------------------------------------
 
-def test_identical_words_pca_projection_is_finite(glove):
+def test_identical_words_projection_is_refused_clearly(glove):
+    from llm_core.errors import InputError
     from llm_core.vectors import project
 
     v = glove.vector("king")
-    out = project(np.stack([v, v, v]), "pca", 2)
-    assert out.shape == (3, 2) and np.isfinite(out).all()
+    for method in ("pca", "tsne"):
+        with pytest.raises(InputError) as err:
+            project(np.stack([v] * 6), method, 2)
+        assert err.value.code == "identical_points"
 
 
 def _run_isolated(code: str, timeout: float = 180) -> subprocess.CompletedProcess:
