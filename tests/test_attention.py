@@ -237,7 +237,7 @@ def test_attention_page_controls():
     at.slider(key="attention.head").set_value(8).run()
     at.selectbox(key="attention.token").set_value(2).run()
     assert_clean(at)
-    assert "2:sat" in _all_text(at)
+    assert "2:didn" in _all_text(at)
     at.radio(key="attention.view").set_value("grid").run()
     assert_clean(at)
     assert len(_charts(at)) == 1 and "layer 3" in _all_text(at)
