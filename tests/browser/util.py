@@ -262,12 +262,20 @@ def type_text(page, text: str) -> bool:
     return False
 
 
+def slider_inputs(page) -> list:
+    """The keyboard handles of the visible sliders: Streamlit's slider keeps a
+    visually hidden range input that takes the arrow keys."""
+    return [c.query_selector('input[type="range"]')
+            for c in page.query_selector_all(f'{MAIN} [data-testid="stSlider"]')
+            if c.is_visible() and c.query_selector('input[type="range"]') is not None]
+
+
 def move_slider(page, steps: int = 3, key: str = "ArrowRight", index: int = 0) -> bool:
-    sliders = [s for s in page.query_selector_all(f'{MAIN} [data-testid="stSlider"] [role="slider"]')
-               if s.is_visible()]
+    sliders = slider_inputs(page)
     if len(sliders) <= index:
         return False
     thumb = sliders[index]
+    thumb.scroll_into_view_if_needed()
     thumb.focus()
     for _ in range(steps):
         thumb.press(key)
@@ -282,6 +290,8 @@ def pick_select(page, option_index: int = 1, index: int = 0) -> bool:
         return False
     # The combobox opens from the keyboard: ArrowDown shows the list, the next
     # ArrowDown moves to another option, Enter picks it.
+    boxes[index].scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     boxes[index].query_selector('input').focus()
     page.keyboard.press("ArrowDown")
     page.wait_for_selector('[role="option"]', timeout=15_000)
@@ -318,8 +328,7 @@ def set_slider(page, arg) -> bool:
     """arg (index, presses): the index-th slider to its minimum, then `presses`
     steps up — e.g. a short answer length so generation stays quick."""
     index, presses = arg
-    sliders = [s for s in page.query_selector_all(f'{MAIN} [data-testid="stSlider"] [role="slider"]')
-               if s.is_visible()]
+    sliders = slider_inputs(page)
     if len(sliders) <= index:
         return False
     thumb = sliders[index]
