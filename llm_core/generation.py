@@ -7,9 +7,10 @@ same numbers, but only what a page shows: the full-vocabulary sort and the four
 vocabulary-sized tensors `Distribution` keeps per step are replaced by a `topk`
 and a compact `StepView`, so a 200-token generation stores kilobytes, not
 hundreds of megabytes, and the loop keeps pace with `model.generate`.
-Sampling draws from the same full-vocabulary distribution with the same
-generator call as `sampling.sample`, so a seed gives the same tokens as
-`generate_steps`.
+A token is drawn by inverting the cumulative distribution with one uniform
+number from a seeded generator: the same seed gives the same answer (not the
+same as `generate_steps`, whose `torch.multinomial` uses the generator
+differently and costs far more per step).
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def _filtered(probs: torch.Tensor, top_k: int | None, top_p: float | None, n_sho
 
 
 def _view(logits: torch.Tensor, temperature: float, top_k, top_p, n_show: int):
-    """(TopView, final distribution as a vocab tensor or None for T = 0)."""
+    """(TopView, support) where support = (ids or None for the whole vocabulary,
+    probabilities) is what a token is drawn from; None at T = 0."""
     logits = logits.float()
     vocab = logits.numel()
     n_show = max(1, min(n_show, vocab))
@@ -97,23 +99,35 @@ def _view(logits: torch.Tensor, temperature: float, top_k, top_p, n_show: int):
     probs = torch.softmax(logits / temperature, dim=-1)
     vals, ids, n_kept = _filtered(probs, top_k, top_p, n_show)
     if n_kept >= vocab:
-        final_full = probs
+        support = (None, probs)
         ent = float(torch.special.entr(probs).sum()) / LN2
         mass = 1.0
     else:
         kept_ids = ids[:n_kept] if n_kept <= ids.numel() else torch.topk(probs, n_kept).indices
         kept_p = probs[kept_ids]
         mass = float(kept_p.sum())
-        final_full = torch.zeros_like(probs)
-        final_full[kept_ids] = kept_p / mass
-        ent = float(torch.special.entr(kept_p / mass).sum()) / LN2
+        support = (kept_ids, kept_p / mass)
+        ent = float(torch.special.entr(support[1]).sum()) / LN2
     ids, vals = ids[:n_show], vals[:n_show]
     kept = tuple(i < n_kept for i in range(n_show))
     probs_shown = vals.tolist()
     final = tuple(v / mass if keep else 0.0 for v, keep in zip(probs_shown, kept))
     view = TopView(tuple(ids.tolist()), tuple(logits[ids].tolist()), tuple(probs_shown), kept,
                    final, temperature, ent, min(n_kept, vocab), vocab)
-    return view, final_full
+    return view, support
+
+
+def draw(ids: torch.Tensor | None, probs: torch.Tensor, generator: torch.Generator
+         ) -> tuple[int, float]:
+    """(token id, its probability): one draw by inverting the cumulative
+    distribution with a single uniform number from the seeded generator.
+    (torch.multinomial draws one random number per vocabulary entry: about ten
+    times slower over 49,152 tokens, and it dominated the step.) `ids` None:
+    probs is indexed by token id."""
+    cdf = torch.cumsum(probs, 0)
+    u = torch.rand(1, generator=generator) * cdf[-1]
+    i = min(int(torch.searchsorted(cdf, u, right=True)), probs.numel() - 1)
+    return (i if ids is None else int(ids[i])), float(probs[i])
 
 
 def top_view(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None,
@@ -238,13 +252,8 @@ def _check(handle, prompt: torch.Tensor, max_new_tokens, temperature, top_k, top
 
 
 def _choose(handle, logits, index, temperature, top_k, top_p, generator, n_show) -> StepView:
-    view, final_full = _view(logits, temperature, top_k, top_p, n_show)
-    if final_full is None:
-        token_id = view.ids[0]
-    else:
-        # Same call as sampling.sample, so a seed picks the same token.
-        token_id = int(torch.multinomial(final_full, 1, generator=generator))
-    prob = 1.0 if final_full is None else float(final_full[token_id])
+    view, support = _view(logits, temperature, top_k, top_p, n_show)
+    token_id, prob = (view.ids[0], 1.0) if support is None else draw(*support, generator)
     texts = readable(handle, (token_id,) + view.ids)
     return StepView(index, token_id, texts[0], prob, view.entropy, view, tuple(texts[1:]))
 
