@@ -123,24 +123,29 @@ answers = [gen.finish(handle, result["prompt_len"], steps, seconds, s,
            for steps, seconds, s in zip(result["steps"], result["seconds"], result["seeds"])]
 st.subheader(t("generate.result_header"))
 st.caption(t("generate.settings", **{**cfg, "mode": modes[cfg["mode"]]}))
+many = len(answers) > 1
 for col, answer in zip(st.columns(len(answers)), answers):
     with col.container(border=True):
-        if len(answers) > 1:
+        if many:   # side by side, plain text reads best; the chips follow for the one picked
             st.markdown(t("generate.answer_seed", seed=answer.seed))
-        show_steps(st, list(answer.steps))
+            st.markdown(fig.text_html(answer.text), unsafe_allow_html=True)
+        else:
+            show_steps(st, list(answer.steps))
         st.caption(t("generate.finish", n=len(answer.steps), s=answer.seconds,
                      why=t(f"generate.why_{answer.finish}")))
-if len(answers) > 1:
+pick = 0
+if many:
     distinct = len({a.text.strip() for a in answers})
     st.markdown(t("generate.diversity", distinct=distinct, n=len(answers), T=cfg["T"]))
     names = [t("generate.answer_seed", seed=a.seed) for a in answers]
     pick = st.radio(t("generate.which"), range(len(answers)), horizontal=True,
                     format_func=names.__getitem__, key="generate.which")
-else:
-    pick = 0
 answer = answers[min(pick, len(answers) - 1)]
-with st.expander(t("generate.text_header")):
-    st.text(answer.text)
+if many:
+    show_steps(st, list(answer.steps))
+else:
+    with st.expander(t("generate.text_header")):
+        st.markdown(fig.text_html(answer.text), unsafe_allow_html=True)
 
 steps = list(answer.steps)
 if st.session_state.get(STEP, 1) > len(steps):

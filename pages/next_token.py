@@ -110,8 +110,8 @@ m1.metric(t("next_token.top_token", token=fig.code_label(tokens[0])), f"{view.fi
 m2.metric(t("next_token.entropy"), f"{view.entropy:.2f} bit", help=t("next_token.entropy_help"))
 m3.metric(t("next_token.outside", n=len(view.ids)), f"{view.outside_mass:.1%}",
           help=t("next_token.outside_help"))
-m4.metric(t("next_token.n_kept"), f"{view.n_kept:,} / {view.vocab:,}",
-          help=t("next_token.n_kept_help"))
+m4.metric(t("next_token.n_kept"), f"{view.n_kept:,}", help=t("next_token.n_kept_help",
+                                                                vocab=view.vocab))
 
 if mode == "toy" and len(view.ids) >= 2 and temperature > 0 and view.kept[1]:
     a, b = view.ids[0], view.ids[1]

@@ -48,8 +48,7 @@ def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, k
     hover = (f"%{{customdata[0]}}<br>{hover_logit}: %{{customdata[1]:.2f}}<br>"
              f"{hover_prob}: %{{customdata[2]:.2%}}<br>{hover_final}: %{{customdata[3]:.2%}}"
              "<extra></extra>")
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=(logit_axis, prob_axis))
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04)
     fig.add_trace(go.Bar(x=list(view.logits), y=names, orientation="h", marker_color=colours,
                          customdata=custom, hovertemplate=hover, showlegend=False,
                          text=[f"{v:.2f}" for v in view.logits], textposition="auto"), 1, 1)
@@ -66,9 +65,10 @@ def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, k
     fig.update_xaxes(title=logit_axis, row=1, col=1)
     fig.update_xaxes(title=prob_axis, tickformat=".0%", range=[0, max(1e-9, max(shown)) * 1.12],
                      row=1, col=2)
-    fig.update_layout(title=title, height=max(300, 26 * n + 150), bargap=0.25,
-                      margin={"l": 10, "r": 10, "t": 70, "b": 50},
-                      legend={"orientation": "h", "y": -0.12, "x": 0.5, "xanchor": "center"})
+    fig.update_layout(title=title, height=max(300, 26 * n + 160), bargap=0.25,
+                      margin={"l": 10, "r": 10, "t": 90, "b": 50},
+                      legend={"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0.5,
+                              "xanchor": "center"})
     return fig
 
 
@@ -100,7 +100,7 @@ def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entr
                entropy_axis) -> go.Figure:
     """Per generated token: the probability it had when chosen and the entropy
     of that step; the selected step is ringed."""
-    xs = [s.index for s in steps]
+    xs = [s.index + 1 for s in steps]          # steps are numbered from 1, like the slider
     texts = [label(s.token, 20) for s in steps]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=xs, y=[s.prob for s in steps], name=prob_name, mode="lines+markers",
@@ -135,6 +135,12 @@ def steps_html(steps, *, hover_prob: str, hover_alts: str, n_alts: int = 3) -> s
         return f"{hover_prob}: {s.prob:.1%} · {hover_alts}: {alts}"
 
     return chips_html(chips, show_ids=False, values=[s.prob for s in steps], title_fn=title)
+
+
+def text_html(text: str) -> str:
+    """Generated text as escaped HTML that keeps its line breaks."""
+    return (f'<div style="white-space:pre-wrap;font-size:0.95em;line-height:1.4">'
+            f"{html.escape(text)}</div>")
 
 
 def step_caption(step, *, template: str, alts_word: str, n_alts: int = 3) -> str:
