@@ -140,6 +140,14 @@ def top_view(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=N
     return view
 
 
+def toy_logits(values) -> torch.Tensor:
+    """Hand-made logits (e.g. the article's [3.2, 0.9, -2.0]) as a vocab tensor."""
+    logits = torch.tensor([float(v) for v in values], dtype=torch.float32)
+    if logits.numel() == 0 or not bool(torch.isfinite(logits).all()):
+        raise InputError("Toy logits must be finite numbers, at least one.", code="bad_toy_logits")
+    return logits
+
+
 def temperature_curve(logits: torch.Tensor, temperatures) -> list[tuple[float, float, float]]:
     """[(T, probability of the top token, entropy in bits)] for each T (no filters)."""
     logits = logits.float()

@@ -5,7 +5,6 @@ import math
 
 import pandas as pd
 import streamlit as st
-import torch
 
 import llm_core
 from llm_core import generation as gen
@@ -73,7 +72,7 @@ else:
         st.warning(t("next_token.toy_empty"), icon="⚠️")
         st.stop()
     toy_tokens = [tok for tok, _ in rows]
-    logits = torch.tensor([v for _, v in rows])
+    logits = gen.toy_logits([v for _, v in rows])
     curve = gen.temperature_curve(logits, CURVE_T)
     names_for = lambda view: [toy_tokens[i] for i in view.ids]  # noqa: E731
 
