@@ -1,4 +1,4 @@
-"""LLM X-Ray: entry point. Page config, navigation over pages/, and the shared
+"""LLM X-Ray: entry point. Page config, navigation over lessons/, and the shared
 sidebar (language, model)."""
 from __future__ import annotations
 
@@ -66,11 +66,9 @@ def sidebar() -> None:
 
 pages: dict[str, list] = {}
 for section, file, url, icon in PAGES:
-    path = ROOT / "pages" / file
-    if path.exists():
-        pages.setdefault(t(f"nav.section_{section}"), []).append(
-            st.Page(str(path), title=t(f"nav.{url.replace('-', '_')}"), icon=icon, url_path=url,
-                    default=(file == "home.py")))
+    pages.setdefault(t(f"nav.section_{section}"), []).append(
+        st.Page(str(ROOT / "lessons" / file), title=t(f"nav.{url.replace('-', '_')}"), icon=icon,
+                url_path=url, default=(file == "home.py")))
 
 sidebar()
 st.navigation(pages, expanded=True).run()

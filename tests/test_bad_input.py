@@ -438,7 +438,7 @@ def test_cli(name, argv, stdin, expect):
 
 # --- the pages ----------------------------------------------------------------------------------
 
-PAGE_FILES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
+PAGE_FILES = sorted(p.name for p in (ROOT / "lessons").glob("*.py"))
 PAGE_TEXTS = [c for c in TEXTS if c.page]
 # On every page with a text box: the rows most likely to break a page.
 CORE_PAGE_IDS = {"empty", "huge_200k", "nul", "html_img", "latex", "im_start_system",
@@ -450,7 +450,7 @@ def _page_app(file: str):
     """One AppTest per page, reused across rows (each row is a new input)."""
     at = _APPS.get(file)
     if at is None or not at.main.text_area and not at.main.text_input:
-        at = app_test(f"pages/{file}", timeout=240)
+        at = app_test(f"lessons/{file}", timeout=240)
         _APPS[file] = at
     return at
 
@@ -477,7 +477,7 @@ def _text_widget(at):
 def _page_cases():
     cases = []
     for file in PAGE_FILES:
-        src = (ROOT / "pages" / file).read_text(encoding="utf-8")
+        src = (ROOT / "lessons" / file).read_text(encoding="utf-8")
         if "text_area(" not in src and "text_input(" not in src:
             continue
         rows = PAGE_TEXTS if file == "tokens.py" else [c for c in PAGE_TEXTS if c.id in CORE_PAGE_IDS]
@@ -509,7 +509,7 @@ def test_page_text(file, case):
 
 
 @pytest.mark.parametrize("file", [f for f in ("tokens.py", "home.py", "attention.py")
-                                  if (ROOT / "pages" / f).exists()])
+                                  if (ROOT / "lessons" / f).exists()])
 def test_page_still_serves_after_hostile_rows(file):
     """After the hostile rows (if they ran), an ordinary text still works."""
     at = _page_app(file)
@@ -527,9 +527,9 @@ HUB_IDS = [("traversal", "../../etc/passwd"), ("url", "https://evil.example/x"),
 
 @pytest.mark.parametrize("name,hub_id", HUB_IDS, ids=[h[0] for h in HUB_IDS])
 def test_sidebar_hostile_model_id(name, hub_id):
-    file = next((f for f in ("tokens.py", "attention.py", "home.py") if (ROOT / "pages" / f).exists()))
+    file = next((f for f in ("tokens.py", "attention.py", "home.py") if (ROOT / "lessons" / f).exists()))
     # The sidebar's widgets, preset through their session-state keys.
-    at = app_test(f"pages/{file}", timeout=240,
+    at = app_test(f"lessons/{file}", timeout=240,
                   state={"sidebar.model_choice": "hub", "sidebar.hub_id": hub_id})
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]

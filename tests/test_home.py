@@ -8,7 +8,7 @@ from conftest import app_test, assert_clean
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_home_renders_every_stage(lang):
-    at = app_test("pages/home.py", lang=lang)
+    at = app_test("lessons/home.py", lang=lang)
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 5
     assert any("Paris" in c.value for c in at.code)       # stage ⑤ appends the top token
@@ -17,7 +17,7 @@ def test_home_renders_every_stage(lang):
 
 
 def test_home_with_user_text_and_bad_text():
-    at = app_test("pages/home.py")
+    at = app_test("lessons/home.py")
     at.text_area(key="home.text").input("我有一只小猫").run()
     assert_clean(at)
     assert "我有一只小猫" in at.code[0].value
@@ -30,7 +30,7 @@ def test_home_with_user_text_and_bad_text():
 
 
 def test_home_one_token_and_long_text():
-    at = app_test("pages/home.py")
+    at = app_test("lessons/home.py")
     at.text_area(key="home.text").input("Hi").run()
     assert_clean(at)
     at.text_area(key="home.text").input("many different words " * 150).run()

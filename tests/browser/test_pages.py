@@ -64,8 +64,8 @@ def _no_error_box(page) -> None:
 
 @pytest.mark.parametrize("section,file,url,icon", PAGES, ids=[p[2] for p in PAGES])
 def test_page(page, server, section, file, url, icon):
-    if not (ROOT / "pages" / file).exists():
-        pytest.skip(f"pages/{file} does not exist yet")
+    if not (ROOT / "lessons" / file).exists():
+        pytest.skip(f"lessons/{file} does not exist yet")
     path = page_url_path(file, url)
     try:
         _exercise(page, server, url, path)

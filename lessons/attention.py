@@ -99,4 +99,4 @@ with guard():
 
 with st.expander(t("attention.explain_title")):
     st.markdown(t("attention.explain"))
-st.page_link("pages/attention_step.py", label=t("attention.step_link"), icon="🔎")
+st.page_link("lessons/attention_step.py", label=t("attention.step_link"), icon="🔎")

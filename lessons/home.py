@@ -32,7 +32,7 @@ with guard():
         st.header("① " + t("home.tokens_title"))
         st.markdown(t("home.tokens_text", n_chars=len(trace.text), n_tokens=trace.n_tokens))
         st.html(chips_html(trace.tokens, source_text=trace.text))
-        st.page_link("pages/tokens.py", label=t("home.more_tokens"), icon="🧩")
+        st.page_link("lessons/tokens.py", label=t("home.more_tokens"), icon="🧩")
 
         if p.shown_from:
             st.caption(t("home.shown_last", n=len(p.token_texts), total=trace.n_tokens))
@@ -41,7 +41,7 @@ with guard():
         st.plotly_chart(fig.embedding_heatmap(
             p, title=t("home.vectors_fig"), x_label=t("home.dimension"),
             y_label=t("common.token"), value_label=t("home.value")), key="home.fig_embed")
-        st.page_link("pages/embeddings.py", label=t("home.more_embeddings"), icon="🧭")
+        st.page_link("lessons/embeddings.py", label=t("home.more_embeddings"), icon="🧭")
 
         st.header("③ " + t("home.layers_title"))
         st.markdown(t("home.layers_text", layers=trace.n_layers))
@@ -59,16 +59,16 @@ with guard():
             st.plotly_chart(fig.similarity_line(
                 p, title=t("home.similarity_fig"), x_label=t("common.layer"),
                 y_label=t("home.cosine")), key="home.fig_sim")
-        st.page_link("pages/attention.py", label=t("home.more_attention"), icon="👀")
+        st.page_link("lessons/attention.py", label=t("home.more_attention"), icon="👀")
 
         st.header("④ " + t("home.predict_title"))
         st.markdown(t("home.predict_text", vocab=f"{handle.arch.token_embedding_matrix().shape[0]:,}",
                       entropy=p.entropy))
         st.plotly_chart(fig.candidates_bar(p, title=t("home.predict_fig"),
                                            x_label=t("common.probability")), key="home.fig_next")
-        st.page_link("pages/next_token.py", label=t("home.more_next"), icon="🎲")
+        st.page_link("lessons/next_token.py", label=t("home.more_next"), icon="🎲")
 
         st.header("⑤ " + t("home.sample_title"))
         st.markdown(t("home.sample_text"))
         st.code(trace.text + p.chosen, language=None, wrap_lines=True)
-        st.page_link("pages/generate.py", label=t("home.more_generate"), icon="✍️")
+        st.page_link("lessons/generate.py", label=t("home.more_generate"), icon="✍️")
