@@ -309,7 +309,7 @@ def main(argv=None) -> int:
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     gen_levels = {int(x) for x in args.generate_levels.split(",") if x.strip()}
 
-    existing = {url: file for _s, file, url, _i in app_pages() if (ROOT / "pages" / file).exists()}
+    existing = {url: file for _s, file, url, _i in app_pages() if (ROOT / "lessons" / file).exists()}
     text_page = args.page if args.page is not None else ("tokens" if "tokens" in existing else "")
     gen_page = "generate" if "generate" in existing and not args.no_generate else None
 
