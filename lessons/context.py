@@ -9,6 +9,7 @@ from llm_core.errors import InputError
 from ui.fig_context import sense_projection, similarity_lines
 from ui.errors import guard
 from ui.i18n import LANGS, t, table
+from ui.markdown import md_escape
 from ui.models import get_handle, get_trace
 
 MAX_SENTENCES = 6      # per sense: one forward pass each
@@ -98,7 +99,8 @@ if word.strip():
         traces.append(trace)
         senses.append(sense)
 if missing:
-    st.caption(t("context.missing", word=word.strip()[:40], sentences=" · ".join(s[:60] for s in missing)[:400]))
+    st.caption(t("context.missing", word=md_escape(word.strip()[:40]),
+                 sentences=md_escape(" · ".join(s[:60] for s in missing)[:400])))
 if len(traces) < 2:
     st.info(t("context.need_two"))
     st.stop()

@@ -12,6 +12,7 @@ from llm_core.vectors import load_word_vectors, model_word_space
 from ui import fig_embeddings as fig
 from ui.errors import guard
 from ui.i18n import t
+from ui.markdown import md_escape
 from ui.models import get_handle, model_name
 
 # The seeds' analogies (002, 003) plus one about capitals; extra words make the picture.
@@ -118,7 +119,7 @@ measure = st.radio(t("embeddings.measure"), ["cosine", "dot"], horizontal=True, 
 mspace = space("model")
 known, unknown = known_words(mspace, split_words(words_text, 24))
 if unknown:
-    st.caption(t("embeddings.skipped", words=", ".join(unknown)[:300]))
+    st.caption(t("embeddings.skipped", words=md_escape(", ".join(unknown)[:300])))
 if len(known) >= 2:
     sim = similarity(known, vectors_of(mspace, known))
     st.plotly_chart(fig.similarity_heatmap(known, sim.cosine if measure == "cosine" else sim.dot, {
@@ -159,7 +160,7 @@ with words_guard():
     words = tuple(split_words(extras))
     skipped = known_words(chosen, words)[1]
     if skipped:
-        st.caption(t("embeddings.skipped", words=", ".join(skipped)[:300]))
+        st.caption(t("embeddings.skipped", words=md_escape(", ".join(skipped)[:300])))
     view = cached_analogy(f"{kind}:{model_name()}", a, b, c, words, method, dims, chosen)
     st.plotly_chart(fig.analogy_projection(view, {
         "axis": t(f"embeddings.method_{method}"), "words": t("embeddings.other_words"),

@@ -8,6 +8,7 @@ import streamlit as st
 from llm_core import generation as gen
 from ui import fig_predict as fig
 from llm_core.errors import XRayError
+from llm_core.text import clean_text
 from ui.errors import show_error
 from ui.i18n import t
 from ui.jobs import Busy, heavy_job
@@ -36,6 +37,12 @@ mode = st.radio(t("generate.mode"), list(modes), horizontal=True, key="generate.
                 format_func=modes.get, disabled=busy)
 prompt = st.text_area(t("generate.prompt"), value=t(f"generate.default_{mode}"),
                       key=f"generate.prompt_{mode}", max_chars=20_000, height=90, disabled=busy)
+try:  # say what is wrong with the prompt as soon as it is typed, not only on Generate
+    clean_text(prompt)
+    prompt_ok = True
+except XRayError as err:
+    show_error(err)
+    prompt_ok = False
 c1, c2, c3, c4 = st.columns(4)
 temperature = c1.slider(t("generate.temperature"), 0.0, 2.0, 0.7, 0.05, key="generate.temperature",
                         help=t("generate.temperature_help"), disabled=busy)
@@ -48,7 +55,8 @@ max_new = c1.slider(t("generate.max_new"), 1, gen.MAX_NEW_TOKENS, 40, key="gener
                     disabled=busy)
 samples = c2.slider(t("generate.samples"), 1, 5, 1, key="generate.samples", disabled=busy,
                     help=t("generate.samples_help"))
-c3.button(t("generate.run"), type="primary", on_click=request, disabled=busy, key="generate.run",
+c3.button(t("generate.run"), type="primary", on_click=request, disabled=busy or not prompt_ok,
+          key="generate.run",
           use_container_width=True)
 c4.button(t("generate.stop"), on_click=stop, disabled=not busy, key="generate.stop_button",
           use_container_width=True)

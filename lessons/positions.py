@@ -10,7 +10,7 @@ from llm_core.tokens import make_tokens
 from ui.chips import chips_html
 from ui.fig_positions import (matrix_heatmap, order_cosines, rope_angle_heatmap, rope_pair_arrows,
                               rope_pair_latex, top_tokens_pair, visible)
-from ui.fig_tokens import md_escape
+from ui.markdown import md_escape
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace
 

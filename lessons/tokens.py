@@ -8,7 +8,8 @@ from llm_core.text import clean_text
 from llm_core.tokens import make_tokens
 from ui.chips import chips_html
 from ui.errors import guard
-from ui.fig_tokens import byte_rows, counts_bar, is_content, md_escape
+from ui.fig_tokens import byte_rows, counts_bar, is_content
+from ui.markdown import md_escape
 from ui.i18n import t
 from ui.models import ENCODER, encoder, get_handle, model_name
 

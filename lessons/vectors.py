@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from llm_core.linalg import compare, rotate, rotation_matrix
-from ui.fig_tokens import md_escape
+from ui.markdown import md_escape
 from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
 

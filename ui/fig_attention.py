@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
+
+from ui.markdown import md_escape
 from plotly.subplots import make_subplots
 
 # 0–1 weights; stops crowded near 0 because most weights are small.
@@ -157,10 +159,9 @@ def vector_strips(rows, *, n_dims: int, x_title: str, color_title: str,
     return fig
 
 
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$")
 
 
 def md_token(label: str) -> str:
     """A token label for st.markdown/st.caption text: markdown characters escaped
     (a token like '*' or '[' must not turn into formatting), in quotes."""
-    return "“" + "".join("\\" + c if c in _MD_SPECIAL else c for c in label) + "”"
+    return "“" + md_escape(label) + "”"

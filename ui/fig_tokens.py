@@ -65,7 +65,3 @@ def counts_bar(names, content_counts, special_counts, labels: dict, height: int 
     return fig
 
 
-def md_escape(text: str) -> str:
-    """User text shown inside markdown stays plain text: never a link, an image or markup."""
-    import re
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
