@@ -3,6 +3,7 @@ text is HTML-escaped: user text and model tokens are never markup."""
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 
 PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e9d8fd", "#d8f3dc", "#ffe5d9", "#cde4f7"]
@@ -11,7 +12,10 @@ PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e9d8fd", "#d8f3dc", "#f
 def _visible(text: str) -> str:
     """Make whitespace visible ('␣', '↵', '⇥'), and name characters that draw
     nothing (a variation selector, a zero-width joiner) by their code point."""
-    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+    # Spaces inside a byte fragment ('‹e4 ba›') separate bytes; only real ones get '␣'.
+    shown = "".join(part if part.startswith("‹") else
+                    part.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+                    for part in re.split(r"(‹[^›]*›)", text))
     if shown and all(unicodedata.category(c) in ("Mn", "Cf", "Me") for c in shown):
         return " ".join(f"U+{ord(c):04X}" for c in shown)
     return shown or "∅"
