@@ -207,7 +207,7 @@ def test_anatomy_page_encoder(monkeypatch):
     assert values[0] == values[1] == f"{22_713_216:,}"
     at.radio(key="anatomy.view").set_value(True).run()
     assert_clean(at)
-    assert "384" in at.caption[-1].value or "1,536" in at.caption[-1].value
+    assert "384" in at.main.caption[-1].value or "1,536" in at.main.caption[-1].value
 
 
 def test_anatomy_and_weights_of_a_gpt2_shaped_model():
