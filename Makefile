@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	@for f in bench/*.py; do $(PY) $$f || exit 1; done
+	@for f in bench/[!_]*.py; do $(PY) $$f || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

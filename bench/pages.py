@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _pagebench import app, check, timed  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -32,29 +33,6 @@ def text_of(handle, n: int, variant: str) -> str:
     text = variant + " " + BASE * 4
     tokens, _, _ = handle.encode(text, max_tokens=n)
     return text[: tokens[-1].end]
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def app(page: str, state: dict):
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
-    at.session_state["shared.lang"] = "en"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    at.switch_page(page)
-    return at
-
-
-def check(at) -> None:
-    if at.exception:
-        raise SystemExit(f"page failed: {at.exception[0].value}")
 
 
 def report(name: str, switch: float, first: float, what: str, n: int, runs: int) -> None:

@@ -1,6 +1,8 @@
 """Figure helpers used by several pages: pure functions, data → plotly Figure."""
 from __future__ import annotations
 
+import html
+
 import plotly.graph_objects as go
 
 
@@ -14,3 +16,17 @@ def base_layout(fig: go.Figure, *, title: str = "", height: int = 360) -> go.Fig
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       font=dict(size=13), hoverlabel=dict(font_size=13))
     return fig
+
+
+def token_label(text: str, limit: int = 14, escape: bool = True) -> str:
+    """A token as a readable label: whitespace made visible, cut to `limit`,
+    HTML-escaped for plotly (escape=False for plain-text widgets)."""
+    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
+    if len(shown) > limit:
+        shown = shown[: limit - 1] + "…"
+    return html.escape(shown) if escape else shown
+
+
+def code_label(text: str, limit: int = 16) -> str:
+    """A token for markdown: inside backticks, so * _ # and HTML stay literal."""
+    return "`" + token_label(text, limit, escape=False).replace("`", "ˋ") + "`"

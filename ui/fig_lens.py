@@ -3,24 +3,15 @@ Strings arrive already translated; token text is escaped before plotly sees it
 (plotly reads a few HTML tags in labels)."""
 from __future__ import annotations
 
-import html
 import math
 
 import plotly.graph_objects as go
 
+from ui.fig_common import code_label, token_label  # noqa: F401 — used by pages
+
 
 def label(text: str, limit: int = 10, escape: bool = True) -> str:
-    """A token as a safe, readable label: whitespace made visible, cut to `limit`,
-    HTML-escaped for plotly (escape=False for plain-text widgets)."""
-    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
-    if len(shown) > limit:
-        shown = shown[: limit - 1] + "…"
-    return html.escape(shown) if escape else shown
-
-
-def code_label(text: str, limit: int = 16) -> str:
-    """A token for markdown: inside backticks, so * _ # and HTML stay literal."""
-    return "`" + label(text, limit, escape=False).replace("`", "ˋ") + "`"
+    return token_label(text, limit, escape)
 
 
 def depth_labels(n_layers: int, embedding: str) -> list[str]:

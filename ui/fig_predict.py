@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.chips import chips_html
+from ui.fig_common import code_label, token_label  # noqa: F401 — used by pages
 
 KEPT = "#2e86de"
 CHOSEN = "#e67e22"
@@ -18,17 +19,7 @@ CUT = "#c8c8c8"
 
 
 def label(text: str, limit: int = 14, escape: bool = True) -> str:
-    """A token as a readable label: whitespace made visible, cut to `limit`,
-    HTML-escaped for plotly (escape=False for plain-text widgets)."""
-    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
-    if len(shown) > limit:
-        shown = shown[: limit - 1] + "…"
-    return html.escape(shown) if escape else shown
-
-
-def code_label(text: str, limit: int = 16) -> str:
-    """A token for markdown: inside backticks, so * _ # and HTML stay literal."""
-    return "`" + label(text, limit, escape=False).replace("`", "ˋ") + "`"
+    return token_label(text, limit, escape)
 
 
 def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, kept_name,
