@@ -22,7 +22,8 @@ from typing import Callable, Iterator
 import torch
 
 from .errors import InputError
-from .sampling import check_temperature, check_top_k, check_top_p, make_generator
+from .sampling import (check_generation, check_temperature, check_top_k, check_top_p,
+                       make_generator)
 from .tokens import make_tokens
 
 # Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
@@ -240,23 +241,8 @@ class Generation:
 
 
 def _check(handle, prompt: torch.Tensor, max_new_tokens, temperature, top_k, top_p):
-    temperature = check_temperature(temperature)
-    top_k, top_p = check_top_k(top_k), check_top_p(top_p)
-    try:
-        max_new_tokens = int(max_new_tokens)
-    except (TypeError, ValueError):
-        raise InputError("max-new-tokens must be a whole number.", code="bad_max_new",
-                         max=MAX_NEW_TOKENS) from None
-    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise InputError(f"max-new-tokens must be between 1 and {MAX_NEW_TOKENS}.",
-                         code="bad_max_new", max=MAX_NEW_TOKENS)
-    if handle.kind != "decoder":
-        raise InputError("Generation needs a decoder model.", code="needs_decoder")
-    context = handle.arch.max_positions
-    if prompt.numel() + max_new_tokens > context:
-        raise InputError(f"Prompt plus new tokens exceed the context window ({context} tokens).",
-                         code="context_full", context=context)
-    return max_new_tokens, temperature, top_k, top_p
+    return check_generation(handle, prompt, max_new_tokens, temperature, top_k, top_p,
+                            limit=MAX_NEW_TOKENS)
 
 
 def _choose(handle, logits, index, temperature, top_k, top_p, generator, n_show) -> StepView:

@@ -152,6 +152,29 @@ class Step:
 MAX_NEW_TOKENS = 512
 
 
+def check_generation(handle, prompt_ids: torch.Tensor, max_new_tokens, temperature, top_k, top_p,
+                     limit: int = MAX_NEW_TOKENS):
+    """Validated (max_new_tokens, temperature, top_k, top_p) for a generation, or
+    InputError: bad numbers, an encoder, or more tokens than the context holds."""
+    temperature = check_temperature(temperature)
+    top_k, top_p = check_top_k(top_k), check_top_p(top_p)
+    try:
+        max_new_tokens = int(max_new_tokens)
+    except (TypeError, ValueError):
+        raise InputError("max-new-tokens must be a whole number.", code="bad_max_new",
+                         max=limit) from None
+    if not 1 <= max_new_tokens <= limit:
+        raise InputError(f"max-new-tokens must be between 1 and {limit}.",
+                         code="bad_max_new", max=limit)
+    if handle.kind != "decoder":
+        raise InputError("Generation needs a decoder model.", code="needs_decoder")
+    context = handle.arch.max_positions
+    if prompt_ids.numel() + max_new_tokens > context:
+        raise InputError(f"Prompt plus new tokens exceed the context window ({context} tokens).",
+                         code="context_full", context=context)
+    return max_new_tokens, temperature, top_k, top_p
+
+
 def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40,
                    temperature: float = 0.7, top_k=None, top_p=None, seed: int | None = 0,
                    n_alternatives: int = 5, stop=None, time_limit: float | None = None
@@ -160,21 +183,8 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
 
     Uses the model's key/value cache, so each step costs one token's forward.
     `stop()` returning True (e.g. a Stop button) ends the loop early."""
-    temperature = check_temperature(temperature)
-    top_k, top_p = check_top_k(top_k), check_top_p(top_p)
-    try:
-        max_new_tokens = int(max_new_tokens)
-    except (TypeError, ValueError):
-        raise InputError("max-new-tokens must be a whole number.", code="bad_max_new") from None
-    if not 1 <= max_new_tokens <= MAX_NEW_TOKENS:
-        raise InputError(f"max-new-tokens must be between 1 and {MAX_NEW_TOKENS}.",
-                         code="bad_max_new", max=MAX_NEW_TOKENS)
-    if handle.kind != "decoder":
-        raise InputError("Generation needs a decoder model.", code="needs_decoder")
-    context = handle.arch.max_positions
-    if prompt_ids.numel() + max_new_tokens > context:
-        raise InputError(f"Prompt plus new tokens exceed the context window ({context} tokens).",
-                         code="context_full", context=context)
+    max_new_tokens, temperature, top_k, top_p = check_generation(
+        handle, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     gen = make_generator(seed)
     eos = handle.eos_ids
     model, device = handle.model, handle.device
