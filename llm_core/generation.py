@@ -23,7 +23,7 @@ import torch
 
 from .errors import InputError
 from .sampling import (check_generation, check_temperature, check_top_k, check_top_p,
-                       make_generator)
+                       decode_loop, make_generator)
 from .tokens import make_tokens
 
 # Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
@@ -263,23 +263,10 @@ def generate(handle, prompt: torch.Tensor, *, max_new_tokens: int = 40,
     max_new_tokens, temperature, top_k, top_p = _check(handle, prompt, max_new_tokens,
                                                        temperature, top_k, top_p)
     gen = make_generator(seed)
-    eos = handle.eos_ids
-    model, device = handle.model, handle.device
-    started = time.monotonic()
-    with torch.inference_mode():
-        out = model(input_ids=prompt.reshape(1, -1).to(device), use_cache=True,
-                    logits_to_keep=1)
-        for i in range(max_new_tokens):
-            step = _choose(handle, out.logits[0, -1].float().cpu(), i, temperature, top_k,
-                           top_p, gen, n_show)
-            yield step
-            if step.token_id in eos or i + 1 == max_new_tokens:
-                return
-            if (stop is not None and stop()) or (
-                    time_limit is not None and time.monotonic() - started > time_limit):
-                return
-            out = model(input_ids=torch.tensor([[step.token_id]], device=device),
-                        past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+    yield from decode_loop(
+        handle, prompt, max_new_tokens,
+        lambda i, logits: _choose(handle, logits, i, temperature, top_k, top_p, gen, n_show),
+        stop, time_limit)
 
 
 def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 40,

@@ -186,6 +186,24 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
     max_new_tokens, temperature, top_k, top_p = check_generation(
         handle, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     gen = make_generator(seed)
+
+    def choose(i, logits):
+        dist = distribution(logits, temperature, top_k, top_p)
+        token_id = sample(dist, gen)
+        alts = [(tid, handle.decode([tid]), p) for tid, _l, p in dist.top(n_alternatives)]
+        return Step(i, token_id, handle.decode([token_id]), float(dist.final[token_id]),
+                    dist.entropy, alts, dist)
+
+    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit)
+
+
+def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
+                stop=None, time_limit: float | None = None) -> Iterator:
+    """The autoregressive loop every generation shares: forward, `choose(i, logits)`
+    (returns a step with `.token_id`), yield it, append, repeat. The model's
+    key/value cache makes each step one token's forward pass. Ends at an
+    end-of-sequence token, after max_new_tokens, when `stop()` is true, or after
+    time_limit seconds."""
     eos = handle.eos_ids
     model, device = handle.model, handle.device
     started = time.monotonic()
@@ -193,15 +211,12 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
         out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
                     logits_to_keep=1)
         for i in range(max_new_tokens):
-            logits = out.logits[0, -1].float().cpu()
-            dist = distribution(logits, temperature, top_k, top_p)
-            token_id = sample(dist, gen)
-            alts = [(tid, handle.decode([tid]), p) for tid, _l, p in dist.top(n_alternatives)]
-            yield Step(i, token_id, handle.decode([token_id]), float(dist.final[token_id]),
-                       dist.entropy, alts, dist)
-            if token_id in eos or (stop is not None and stop()):
+            step = choose(i, out.logits[0, -1].float().cpu())
+            yield step
+            if step.token_id in eos or i + 1 == max_new_tokens:
                 return
-            if time_limit is not None and time.monotonic() - started > time_limit:
+            if (stop is not None and stop()) or (
+                    time_limit is not None and time.monotonic() - started > time_limit):
                 return
-            out = model(input_ids=torch.tensor([[token_id]], device=device),
+            out = model(input_ids=torch.tensor([[step.token_id]], device=device),
                         past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
