@@ -134,6 +134,10 @@ class Arch:
         """vocab d_model, or None for an encoder without a language-model head."""
         return None
 
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        """pos d_model (after the final norm) → pos vocab logits, as the model's head does."""
+        return self.model.lm_head(x)
+
     def embed_parts(self, ids):
         """(token part, position part or None), each pos d_model."""
         token = self.token_embedding_matrix()[ids]

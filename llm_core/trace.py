@@ -4,10 +4,22 @@ Hooks record what the lesson needs while the model runs once. Memory grows
 with layers × heads × n², so attention is kept for the first
 `ATTENTION_CAP` tokens only (exact for a causal model: a token never sees
 later ones) and logits for the last `LOGITS_KEEP` positions.
+
+Every session shares one model, so the hooks are installed once and hold no
+state: each forward pass that wants a record sets its own `_Recorder` in a
+context variable (one per thread), and a hook with no recorder does nothing.
+A generation step running beside a trace, or two traces at once, never write
+into each other's buffers. Concurrent trace requests of a causal model are
+gathered by a `TraceBatcher` and run as one padded batch: a class typing at
+once costs a few forward passes, not thirty.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import contextvars
+import queue
+import threading
+import time
+from dataclasses import dataclass
 
 import torch
 
@@ -36,7 +48,6 @@ class Trace:
     logits_start: int
     causal: bool
     truncated_from: int | None = None   # token count before truncation, when cut
-    layer_details: dict = field(default_factory=dict)
 
     @property
     def n_tokens(self) -> int:
@@ -63,6 +74,22 @@ class Trace:
         return self.attention_kept < self.n_tokens
 
 
+class _Recorder:
+    """What one (batched) forward pass keeps; lives only for that call."""
+
+    def __init__(self, n_layers: int, keep: int):
+        self.keep = keep
+        self.residual = [None] * (n_layers + 1)   # each batch pos d_model
+        self.patterns = [None] * n_layers         # each batch head keep keep
+        self.attn_norm = [None] * n_layers        # each batch pos
+        self.mlp_norm = [None] * n_layers
+
+
+_RECORDER: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
+    "llm_xray_recorder", default=None)
+_HOOKS_LOCK = threading.Lock()
+
+
 def _hidden(args, kwargs):
     return args[0] if args else kwargs["hidden_states"]
 
@@ -71,110 +98,251 @@ def _first(out):
     return out[0] if isinstance(out, tuple) else out
 
 
-@torch.inference_mode()
-def capture(arch: Arch, model_name: str, text: str, tokens, ids: torch.Tensor, device,
-            truncated_from: int | None = None, detail_layers=()) -> Trace:
-    """Run the model once on `ids` (pos) and keep what the lesson shows."""
-    n = ids.shape[0]
-    keep = n if not arch.causal else min(n, ATTENTION_CAP)
-    n_layers = arch.n_layers
-    residual = [None] * (n_layers + 1)
-    patterns = [None] * n_layers
-    attn_norm = [None] * n_layers
-    mlp_norm = [None] * n_layers
-    pre_norm = arch.family != "bert"
-    hooks = []
-    layers = arch.layers()
+def install_hooks(arch: Arch) -> None:
+    """Put the recording hooks on the model once. They keep nothing themselves:
+    each call records into the `_Recorder` of its own context, if any."""
+    with _HOOKS_LOCK:
+        if getattr(arch.model, "_llm_xray_hooks", False):
+            return
+        layers = arch.layers()
+        pre_norm = arch.family != "bert"
 
-    # Hooks keep device tensors and everything moves to the CPU once at the end:
-    # a copy per layer would make the GPU wait 30 times per forward pass.
-    def pre_first(_module, args, kwargs):
-        residual[0] = _hidden(args, kwargs)[0].detach()
+        def pre_first(_module, args, kwargs):
+            rec = _RECORDER.get()
+            if rec is not None:
+                rec.residual[0] = _hidden(args, kwargs).detach()
 
-    for i, layer in enumerate(layers):
-        def on_layer(_m, _a, out, i=i):
-            residual[i + 1] = _first(out)[0].detach()
+        def make(i):
+            def on_layer(_m, _a, out):
+                rec = _RECORDER.get()
+                if rec is not None:
+                    rec.residual[i + 1] = _first(out).detach()
 
-        def on_attn(_m, _a, out, i=i):
-            weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
-            if weights is not None:  # head query key; copy the corner so the full n² is freed
-                corner = weights[0, :, :keep, :keep]
-                patterns[i] = corner.clone() if keep < n else corner
+            def on_attn(_m, _a, out):
+                rec = _RECORDER.get()
+                if rec is None:
+                    return
+                weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
+                if weights is not None:  # batch head query key; copy the corner so n² is freed
+                    keep = rec.keep
+                    corner = weights[:, :, :keep, :keep]
+                    rec.patterns[i] = corner.clone() if keep < weights.shape[-1] else corner
+                if pre_norm:
+                    rec.attn_norm[i] = out[0].norm(dim=-1)
+
+            def on_mlp(_m, _a, out):
+                rec = _RECORDER.get()
+                if rec is not None:
+                    rec.mlp_norm[i] = _first(out).norm(dim=-1)
+            return on_layer, on_attn, on_mlp
+
+        for i, layer in enumerate(layers):
+            on_layer, on_attn, on_mlp = make(i)
+            layer.register_forward_hook(on_layer)
+            arch.attn(layer).register_forward_hook(on_attn)
             if pre_norm:
-                attn_norm[i] = out[0][0].norm(dim=-1)
+                arch.mlp(layer).register_forward_hook(on_mlp)
+        layers[0].register_forward_pre_hook(pre_first, with_kwargs=True)
+        arch.model._llm_xray_hooks = True
 
-        def on_mlp(_m, _a, out, i=i):
-            mlp_norm[i] = _first(out)[0].norm(dim=-1)
 
-        hooks.append(layer.register_forward_hook(on_layer))
-        hooks.append(arch.attn(layer).register_forward_hook(on_attn))
-        if pre_norm:
-            hooks.append(arch.mlp(layer).register_forward_hook(on_mlp))
-    hooks.append(layers[0].register_forward_pre_hook(pre_first, with_kwargs=True))
+@dataclass
+class TraceRequest:
+    model_name: str
+    text: str
+    tokens: tuple
+    ids: torch.Tensor                   # pos
+    truncated_from: int | None = None
+
+
+def padded_length(n: int) -> int:
+    """Decoder texts are padded on the right to this length, alone or in a batch.
+    Rows of one length compute bit for bit alike whatever else is in the batch
+    (measured: 30 mixed rows vs each alone, max difference 0), so a trace
+    never depends on who else was typing."""
+    step = 16 if n <= 256 else 64
+    return -(-n // step) * step
+
+
+@torch.inference_mode()
+def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trace]:
+    """One forward pass over several texts of one `padded_length`, one `Trace`
+    each. For a causal model padding on the right changes nothing a real token
+    sees; an encoder (every token sees every other) is traced alone, unpadded."""
+    install_hooks(arch)
+    lengths = [r.ids.shape[0] for r in requests]
+    if arch.causal:
+        width = padded_length(max(lengths))
+        if any(padded_length(n) != width for n in lengths):
+            raise ValueError("a batch holds texts of one padded length")
+    elif len(requests) > 1:
+        raise ValueError("an encoder is traced one text at a time")
+    else:
+        width = lengths[0]
+    keep = width if not arch.causal else min(width, ATTENTION_CAP)
+    rec = _Recorder(arch.n_layers, keep)
+    ids = torch.zeros(len(requests), width, dtype=torch.long)     # batch pos
+    mask = torch.zeros(len(requests), width, dtype=torch.long)
+    for b, r in enumerate(requests):
+        ids[b, : lengths[b]] = r.ids
+        mask[b, : lengths[b]] = 1
+    has_lm_head = arch.unembedding_matrix() is not None
+    kwargs = {"logits_to_keep": 1} if has_lm_head else {}
+    if arch.causal:  # always, so a text alone takes the same path as in a batch
+        kwargs["attention_mask"] = mask.to(device)
+    token = _RECORDER.set(rec)
     try:
-        kwargs = {"logits_to_keep": LOGITS_KEEP} if arch.unembedding_matrix() is not None else {}
-        out = arch.model(input_ids=ids[None].to(device), **kwargs)
+        arch.model(input_ids=ids.to(device), **kwargs)
     finally:
-        for h in hooks:
-            h.remove()
-
-    if any(p is None for p in patterns):
+        _RECORDER.reset(token)
+    if any(p is None for p in rec.patterns) or any(r is None for r in rec.residual):
         raise RuntimeError("the model did not return attention weights (eager attention needed)")
-    token_part, position_part = arch.embed_parts(ids.to(device))
-    logits = final = None
-    logits_start = 0
+    pre_norm = arch.family != "bert"
+    residual = torch.stack(rec.residual, dim=1)           # batch layer+1 pos d_model
+    patterns = torch.stack(rec.patterns, dim=1)           # batch layer head keep keep
+    attn_norm = torch.stack(rec.attn_norm, dim=1) if pre_norm else None   # batch layer pos
+    mlp_norm = torch.stack(rec.mlp_norm, dim=1) if pre_norm else None
     norm = arch.final_norm()
-    if arch.unembedding_matrix() is not None:
-        final = norm(residual[-1]) if norm is not None else residual[-1]
-        logits_start = max(0, n - LOGITS_KEEP)
-        logits = out.logits[0, -(n - logits_start):].clone()
-
     on_gpu = torch.device(device).type == "cuda"
+    alone = len(requests) == 1
 
     def cpu(t):
-        """float32 on the CPU. From a GPU, copy into pinned memory without waiting
-        (pageable copies ran at ~1 GB/s); one synchronize below covers them all."""
+        """float32 on the CPU, owning its memory (a slice of the batch would keep
+        the whole batch alive). From a GPU, copy into pinned memory without
+        waiting (pageable copies ran at ~1 GB/s); one synchronize covers them all."""
         if t is None:
             return None
         if not on_gpu:
-            return t.float()
+            t = t.float()
+            return t if alone and t.is_contiguous() else t.contiguous().clone()
         buf = torch.empty(t.shape, dtype=torch.float32, pin_memory=True)
         return buf.copy_(t, non_blocking=True)
 
-    trace = Trace(
-        model_name=model_name, text=text, tokens=tuple(tokens), ids=ids.cpu(),
-        token_embedding=cpu(token_part), position_embedding=cpu(position_part),
-        residual=cpu(torch.stack(residual)),
-        attention_pattern=cpu(torch.stack(patterns)),
-        attention_kept=keep,
-        attn_out_norm=cpu(torch.stack(attn_norm)) if pre_norm else None,
-        mlp_out_norm=cpu(torch.stack(mlp_norm)) if pre_norm else None,
-        final_residual=cpu(final), logits=cpu(logits), logits_start=logits_start,
-        causal=arch.causal, truncated_from=truncated_from,
-    )
+    traces = []
+    for b, r in enumerate(requests):
+        n = lengths[b]
+        k = min(n, keep)
+        res = residual[b, :, :n]                                   # layer+1 pos d_model
+        logits = final = None
+        logits_start = 0
+        if has_lm_head:
+            final = norm(res[-1]) if norm is not None else res[-1]  # pos d_model
+            logits_start = max(0, n - LOGITS_KEEP)
+            logits = arch.unembed(final[logits_start:])            # logit_pos vocab
+        token_part, position_part = arch.embed_parts(r.ids.to(device))
+        traces.append(Trace(
+            model_name=r.model_name, text=r.text, tokens=tuple(r.tokens), ids=r.ids.cpu(),
+            token_embedding=cpu(token_part), position_embedding=cpu(position_part),
+            residual=cpu(res), attention_pattern=cpu(patterns[b, :, :, :k, :k]),
+            attention_kept=k,
+            attn_out_norm=cpu(attn_norm[b, :, :n]) if pre_norm else None,
+            mlp_out_norm=cpu(mlp_norm[b, :, :n]) if pre_norm else None,
+            final_residual=cpu(final), logits=cpu(logits), logits_start=logits_start,
+            causal=arch.causal, truncated_from=r.truncated_from,
+        ))
     if on_gpu:
         torch.cuda.synchronize(device)
-    for layer in detail_layers:
-        trace.layer_details[layer] = layer_detail(arch, trace, layer, device)
-    return trace
+    return traces
+
+
+def capture(arch: Arch, request: TraceRequest, device) -> Trace:
+    return capture_batch(arch, [request], device)[0]
+
+
+class _Pending:
+    __slots__ = ("request", "done", "trace", "error")
+
+    def __init__(self, request):
+        self.request = request
+        self.done = threading.Event()
+        self.trace = None
+        self.error = None
+
+
+class TraceBatcher:
+    """Trace requests of one causal model, run by one worker thread in padded
+    batches of one padded length and at most `batch_tokens` (rows × length): one
+    heavy text runs alone, thirty short ones run together. One forward pass at a time per model
+    is also the global limit that keeps a paste of a whole book from starving
+    the class: it waits its turn like everyone else."""
+
+    def __init__(self, arch: Arch, device, batch_tokens: int = 1024, max_rows: int = 32,
+                 window: float = 0.003):
+        self.arch, self.device = arch, device
+        self.batch_tokens, self.max_rows, self.window = batch_tokens, max_rows, window
+        self._queue: queue.Queue[_Pending] = queue.Queue()
+        self._held: list[_Pending] = []   # taken from the queue, not yet run (worker only)
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self.batches = self.traced = 0
+
+    def trace(self, request: TraceRequest) -> Trace:
+        pending = _Pending(request)
+        self._ensure_worker()
+        self._queue.put(pending)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.trace
+
+    def _ensure_worker(self):
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, daemon=True,
+                                                name=f"llm-xray-trace-{id(self):x}")
+                self._thread.start()
+
+    def _next_batch(self) -> list[_Pending]:
+        """The oldest request and every waiting one of its padded length, up to
+        `batch_tokens`; others wait for the next round, in order."""
+        first = self._held.pop(0) if self._held else self._queue.get()
+        width = padded_length(first.request.ids.shape[0])
+        batch, later = [first], []
+        time.sleep(self.window)  # let requests sent at the same moment arrive
+        waiting = self._held + self._drain()
+        for p in waiting:
+            fits = (padded_length(p.request.ids.shape[0]) == width
+                    and len(batch) < self.max_rows and width * (len(batch) + 1) <= self.batch_tokens)
+            (batch if fits else later).append(p)
+        self._held = later
+        return batch
+
+    def _drain(self) -> list[_Pending]:
+        out = []
+        while True:
+            try:
+                out.append(self._queue.get_nowait())
+            except queue.Empty:
+                return out
+
+    def _work(self):
+        while True:
+            batch = self._next_batch()
+            try:
+                traces = capture_batch(self.arch, [p.request for p in batch], self.device)
+                for p, tr in zip(batch, traces):
+                    p.trace = tr
+            except BaseException as err:  # noqa: BLE001 — every caller hears of it
+                for p in batch:
+                    p.error = err
+            self.batches += 1
+            self.traced += len(batch)
+            for p in batch:
+                p.done.set()
 
 
 @torch.inference_mode()
 def layer_detail(arch: Arch, trace: Trace, layer: int, device) -> LayerDetail:
     """Every step of one layer, recomputed with the model's weights from the
-    trace's residual stream (no new forward pass of the whole model)."""
+    trace's residual stream (no new forward pass of the whole model). Not kept
+    here: callers that want it again cache it by bytes (the Trace stays frozen)."""
     if not 0 <= layer < trace.n_layers:
         from .errors import InputError
         raise InputError(f"Layer must be between 0 and {trace.n_layers - 1}.",
                          code="bad_layer", layer=layer, max=trace.n_layers - 1)
-    cached = trace.layer_details.get(layer)
-    if cached is not None:
-        return cached
     x = trace.residual[layer, : trace.attention_kept].to(device)
     detail = arch.layer_detail(layer, x)
-    detail = LayerDetail(**{
+    return LayerDetail(**{
         name: (value.float().cpu() if isinstance(value, torch.Tensor) else value)
         for name, value in detail.__dict__.items()
     })
-    trace.layer_details[layer] = detail  # the dict is a memo; the Trace fields stay frozen
-    return detail

@@ -1,0 +1,197 @@
+"""Caches shared by every session of a server: bounded in bytes, expiring, and
+computing each key once even when many sessions ask for it at the same moment.
+
+A class types at once: thirty students on the same preset must share one trace
+(not run the model thirty times), and thirty different texts must not pile up
+in memory after the students have gone. Entry counts alone do not bound memory
+(one 1,000-token trace weighs as much as a hundred short ones), so each entry is
+weighed by the tensors and arrays it holds.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import sys
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable, Hashable
+
+DEFAULT_TTL = float(os.environ.get("LLM_XRAY_CACHE_TTL", 600))
+
+
+def nbytes(value: Any, _depth: int = 0) -> int:
+    """Approximate memory held by `value`: tensors and arrays by their buffers,
+    containers and dataclasses by their parts, anything else by sys.getsizeof."""
+    if _depth > 6:
+        return 0
+    size = getattr(value, "nbytes", None)  # numpy arrays, torch tensors
+    if isinstance(size, int):
+        return size
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return 64 + sum(nbytes(getattr(value, f.name), _depth + 1)
+                        for f in dataclasses.fields(value))
+    if isinstance(value, dict):
+        return 64 + sum(nbytes(k, _depth + 1) + nbytes(v, _depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return 64 + sum(nbytes(v, _depth + 1) for v in value)
+    try:
+        return sys.getsizeof(value)
+    except TypeError:
+        return 64
+
+
+class _Entry:
+    __slots__ = ("value", "size", "born", "ready", "error")
+
+    def __init__(self):
+        self.value = None
+        self.size = 0
+        self.born = time.monotonic()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+
+
+class ByteCache:
+    """Least-recently-used entries go first once `max_bytes` is exceeded; entries
+    older than `ttl` seconds go at the next look-up or sweep. One computation per
+    key: callers asking for a key being computed wait for it (single flight)."""
+
+    def __init__(self, name: str, max_bytes: int, ttl: float = DEFAULT_TTL,
+                 sizeof: Callable[[Any], int] = nbytes):
+        self.name = name
+        self.max_bytes = int(max_bytes)
+        self.ttl = float(ttl)
+        self.sizeof = sizeof
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.hits = self.misses = 0
+        _register(self)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, compute: Callable[[], Any]):
+        while True:
+            with self._lock:
+                self._expire(time.monotonic())
+                entry = self._entries.get(key)
+                owner = entry is None
+                if owner:
+                    entry = self._entries[key] = _Entry()
+                    self.misses += 1
+                else:
+                    self._entries.move_to_end(key)
+                    self.hits += 1
+            if owner:
+                return self._fill(key, entry, compute)
+            entry.ready.wait()
+            if entry.error is None:
+                return entry.value
+            # The computation failed for its owner; its error belongs to that call.
+            # Try again ourselves (the failed entry is already gone).
+            if isinstance(entry.error, _UserError):
+                raise entry.error.error
+
+    def _fill(self, key, entry: _Entry, compute):
+        try:
+            value = compute()
+        except BaseException as err:
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+            # Errors a user caused (bad text) are the same for everyone waiting.
+            from .errors import XRayError
+            entry.error = _UserError(err) if isinstance(err, XRayError) else err
+            entry.ready.set()
+            raise
+        size = self.sizeof(value)
+        with self._lock:
+            entry.value, entry.size, entry.born = value, size, time.monotonic()
+            if self._entries.get(key) is entry:
+                self.bytes += size
+                self._shrink()
+        entry.ready.set()
+        return value
+
+    def _drop(self, key) -> None:
+        entry = self._entries.pop(key)
+        if entry.ready.is_set():
+            self.bytes -= entry.size
+
+    def _shrink(self) -> None:
+        """Oldest-used first, never an entry still being computed."""
+        for key in list(self._entries):
+            if self.bytes <= self.max_bytes:
+                break
+            if self._entries[key].ready.is_set():
+                self._drop(key)
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, e in self._entries.items()
+                    if e.ready.is_set() and now - e.born > self.ttl]:
+            self._drop(key)
+
+    def sweep(self) -> None:
+        with self._lock:
+            self._expire(time.monotonic())
+
+    def clear(self) -> None:
+        with self._lock:
+            for key in [k for k, e in self._entries.items() if e.ready.is_set()]:
+                self._drop(key)
+
+
+class _UserError(Exception):
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
+# --- expiry without visitors ------------------------------------------------------
+# After a class leaves nobody looks anything up, so a janitor thread sweeps every
+# cache and hands the freed memory back to the system.
+
+_CACHES: "weakref.WeakSet[ByteCache]" = weakref.WeakSet()
+_JANITOR: threading.Thread | None = None
+_JANITOR_LOCK = threading.Lock()
+
+
+def _register(cache: ByteCache) -> None:
+    global _JANITOR
+    _CACHES.add(cache)
+    with _JANITOR_LOCK:
+        if _JANITOR is None:
+            _JANITOR = threading.Thread(target=_janitor, name="llm-xray-cache-janitor",
+                                        daemon=True)
+            _JANITOR.start()
+
+
+def sweep_all() -> int:
+    """Expire old entries in every cache; return the bytes still held."""
+    before = sum(c.bytes for c in list(_CACHES))
+    for cache in list(_CACHES):
+        cache.sweep()
+    after = sum(c.bytes for c in list(_CACHES))
+    if after < before:
+        release_memory()
+    return after
+
+
+def release_memory() -> None:
+    """glibc keeps freed heap pages for reuse; give them back to the system."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _janitor() -> None:
+    while True:
+        caches = list(_CACHES)
+        ttl = min((c.ttl for c in caches), default=DEFAULT_TTL)
+        time.sleep(max(1.0, min(60.0, ttl / 4)))
+        sweep_all()
