@@ -7,6 +7,7 @@ from llm_core.anatomy import GPT3_REFERENCE, anatomy
 from llm_core.models import EMBEDDED
 from llm_core.weights import is_per_layer, matrix_kinds, matrix_view
 from ui import fig_anatomy
+from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import encoder, get_handle
@@ -20,12 +21,12 @@ def short(name: str) -> str:
     return EMBEDDED.get(name, name).split(" (")[0]
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@shared(max_mb=2)
 def counted(model: str, _handle):
     return anatomy(_handle), matrix_kinds(_handle)
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared(max_mb=64)
 def view_of(model: str, kind: str, layer: int, corner: bool, _handle):
     return matrix_view(_handle, kind, layer, corner)
 

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from llm_core.attention import METRICS, entropy_bound, head_summary
+from ui.cache import shared
 from ui.errors import guard
 from ui.fig_attention import (head_grid, md_token, overview_heatmap, pattern_heatmap, token_bars,
                               token_labels)
@@ -22,7 +23,7 @@ def keep_in_range(key: str, options, default) -> None:
         st.session_state[key] = default
 
 
-@st.cache_resource(max_entries=24, show_spinner=False)
+@shared(max_mb=32)
 def summary(model: str, text: str, _trace):
     """Every head's summaries for one trace (keyed by model and text, like the trace)."""
     return head_summary(_trace.attention_pattern)

@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from llm_core.attention import attention_weights, head_contributions, head_steps
+from ui.cache import shared
 from ui.errors import guard
 from ui.fig_attention import md_token, token_bars, token_labels, vector_strips
 from ui.i18n import t
-from ui.models import attention_cap_note, get_handle, get_trace
+from ui.models import attention_cap_note, get_handle, get_trace, layer_detail
 
 N_DIMS = 64  # dimensions shown of a d_model vector (a head's vectors are shown whole)
 N_SHOWN = 6  # numbers shown per vector in the tables
@@ -25,7 +26,7 @@ def keep_in_range(key: str, options, default) -> None:
         st.session_state[key] = default
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
+@shared(max_mb=96)
 def layer_weights(model: str, layer: int, _arch):
     return attention_weights(_arch, layer)
 
@@ -60,7 +61,7 @@ query = c_token.selectbox(t("attention_step.query"), range(n), format_func=label
                           key="attention_step.token")
 
 with guard():
-    detail = handle.layer_detail(trace, layer)        # memoised per trace and layer
+    detail = layer_detail(handle, trace, layer)        # shared per trace and layer
     weights = layer_weights(trace.model_name, layer, handle.arch)
     s = head_steps(detail, head, query, weights)
     tok = md_token(labels[query])

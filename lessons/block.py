@@ -5,10 +5,11 @@ import streamlit as st
 from llm_core.models import EMBEDDED
 from llm_core.weights import histogram, mlp_shape, norm_demo, residual_stats
 from ui import fig_block
+from ui.cache import shared
 from ui.errors import guard
 from ui.fig_lens import code_label, label
 from ui.i18n import t
-from ui.models import encoder, get_handle, get_trace
+from ui.models import encoder, get_handle, get_trace, layer_detail
 
 st.title(t("nav.block"))
 with st.expander(t("common.what_to_notice"), expanded=True):
@@ -31,19 +32,19 @@ def panel(handle_, shape, colour):
     return title, tuple((t(f"block.{key}"), width) for key, width in steps), colour
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@shared(max_mb=16)
 def act_histogram(model: str, text: str, layer: int, which: str, _handle, _trace):
     """Histogram of one layer's MLP activations (keyed by model, text, layer)."""
-    detail = _handle.layer_detail(_trace, layer)
+    detail = layer_detail(_handle, _trace, layer)
     return histogram(getattr(detail, which))
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@shared(max_mb=1)
 def shape_of(model: str, _handle):
     return mlp_shape(_handle)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@shared(max_mb=8, sizeof=lambda _fig: 256 * 1024)
 def shapes_figure(panels: tuple, y_title: str):
     """The same for every text and layer: built once per model pair and language."""
     return fig_block.mlp_shapes(panels, y_title=y_title)
@@ -136,7 +137,7 @@ st.markdown(t("block.norm_explain", encoder=short("minilm"), enc_d=enc.d_model i
               decoder=short(handle.name)))
 with guard():
     position = token if 0 <= token < trace.attention_kept else trace.attention_kept - 1
-    demo = norm_demo(handle.layer_detail(trace, layer), position)
+    demo = norm_demo(layer_detail(handle, trace, layer), position)
     st.markdown(t("block.norm_demo", layer=layer, text=code_label(trace.token_texts[position]),
                   **demo))
 st.caption(t("common.model_note_modern"))

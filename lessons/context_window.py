@@ -7,6 +7,7 @@ import llm_core
 from llm_core import window as win
 from llm_core.errors import XRayError
 from ui import fig_hallucination as fig
+from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import has, lang, t
 from ui.models import get_handle, model_name
@@ -33,7 +34,7 @@ size = c3.slider(t("context_window.window"), 32, min(1024, context), 128, 16,
                  key="context_window.window", help=t("context_window.window_help", n=context))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@shared(max_mb=64)
 def demo(name: str, code: str, n_filler: int, size: int):
     return win.run_demo(llm_core.load_model(name), code, n_filler, size)
 
@@ -63,12 +64,11 @@ st.plotly_chart(fig.window_strip(tokens, w, title=t("context_window.strip_title"
                 width="stretch")
 with st.expander(t("context_window.cut_header"), expanded=True):
     st.caption(t("context_window.start_label"))
-    st.markdown(fig.window_chips(tokens, w, range(0, min(len(tokens), f1 + 6))),
-                unsafe_allow_html=True)
+    st.html(fig.window_chips(tokens, w, range(0, min(len(tokens), f1 + 6))))
     if w.start > 0:
         st.caption(t("context_window.cut_label"))
         around = range(max(0, w.start - 8), min(len(tokens), w.start + 8))
-        st.markdown(fig.window_chips(tokens, w, around), unsafe_allow_html=True)
+        st.html(fig.window_chips(tokens, w, around))
 
 expected = cut.expected.strip()
 left, right = st.columns(2)

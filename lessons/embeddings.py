@@ -10,6 +10,7 @@ from llm_core.embedding_views import (analogy_view, direction_view, known_words,
 from llm_core.errors import InputError
 from llm_core.vectors import load_word_vectors, model_word_space
 from ui import fig_embeddings as fig
+from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.markdown import md_escape
@@ -32,12 +33,12 @@ def space(kind: str):
         return cached_space(kind, model_name() if kind == "model" else "", handle)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@shared(max_mb=16)
 def cached_analogy(key, a, b, c, extras, method, dims, _space):
     return analogy_view(_space, a, b, c, extras, n=8, method=method, dims=dims)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@shared(max_mb=16)
 def cached_direction(key, plus, minus, words, nouns, _space):
     return direction_view(_space, plus, minus, words, nouns)
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from llm_core.attention import future_share
 from llm_core.models import EMBEDDED
+from ui.cache import shared
 from ui.errors import guard
 from ui.fig_attention import md_token, pattern_heatmap, token_labels
 from ui.i18n import t
@@ -20,7 +21,7 @@ def keep_in_range(key: str, options, default) -> None:
         st.session_state[key] = default
 
 
-@st.cache_resource(max_entries=48, show_spinner=False)
+@shared(max_mb=1)
 def share_all_heads(model: str, text: str, _trace) -> float:
     """Mean share of attention on later tokens over every layer and head."""
     return future_share(_trace.attention_pattern)

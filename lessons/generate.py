@@ -69,8 +69,8 @@ if handle is None:
 
 
 def show_steps(box, steps):
-    box.markdown(fig.steps_html(steps, hover_prob=t("generate.hover_prob"),
-                                hover_alts=t("generate.hover_alts")), unsafe_allow_html=True)
+    box.html(fig.steps_html(steps, hover_prob=t("generate.hover_prob"),
+                            hover_alts=t("generate.hover_alts")))
 
 
 def run() -> None:
@@ -136,7 +136,7 @@ for col, answer in zip(st.columns(len(answers)), answers):
     with col.container(border=True):
         if many:   # side by side, plain text reads best; the chips follow for the one picked
             st.markdown(t("generate.answer_seed", seed=answer.seed))
-            st.markdown(fig.text_html(answer.text), unsafe_allow_html=True)
+            st.html(fig.text_html(answer.text))
         else:
             show_steps(st, list(answer.steps))
         st.caption(t("generate.finish", n=len(answer.steps), s=answer.seconds,
@@ -153,7 +153,7 @@ if many:
     show_steps(st, list(answer.steps))
 else:
     with st.expander(t("generate.text_header")):
-        st.markdown(fig.text_html(answer.text), unsafe_allow_html=True)
+        st.html(fig.text_html(answer.text))
 
 steps = list(answer.steps)
 if st.session_state.get(STEP, 1) > len(steps):

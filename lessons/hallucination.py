@@ -118,10 +118,9 @@ if result is None:
 
 
 def show_answer(answer) -> None:
-    st.markdown(fig.answer_chips(answer, hover=t("hallucination.hover"),
-                                 hover_alts=t("hallucination.hover_alts"),
-                                 hover_tokens=t("hallucination.hover_tokens")),
-                unsafe_allow_html=True)
+    st.html(fig.answer_chips(answer, hover=t("hallucination.hover"),
+                             hover_alts=t("hallucination.hover_alts"),
+                             hover_tokens=t("hallucination.hover_tokens")))
 
 
 greedy = result.greedy

@@ -4,6 +4,7 @@ import streamlit as st
 
 from llm_core.lens import DEFAULT_POSITIONS, MAX_POSITIONS, logit_lens, settles_at
 from ui import fig_lens
+from ui.cache import shared
 from ui.errors import guard
 from ui.fig_lens import code_label, label
 from ui.i18n import t
@@ -14,7 +15,7 @@ with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("logit_lens.notice"))
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@shared(max_mb=96)
 def cached_lens(model: str, text: str, last_n: int, _handle, _trace):
     """One lens per (model, text, N): a widget that changes neither never recomputes it."""
     return logit_lens(_handle, _trace, last_n)

@@ -9,6 +9,7 @@ import streamlit as st
 import llm_core
 from llm_core import generation as gen
 from ui import fig_predict as fig
+from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import get_handle, model_name
@@ -20,7 +21,7 @@ with st.expander(t("common.what_to_notice"), expanded=True):
 CURVE_T = [i / 20 for i in range(41)]       # 0, 0.05 … 2.0
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@shared(max_mb=48)
 def cached_logits(model: str, text: str, chat: bool):
     """(prompt ids, next-token logits, readable prompt tokens) per (model, text, mode):
     read-only, shared; a slider never re-runs the model."""
@@ -29,7 +30,7 @@ def cached_logits(model: str, text: str, chat: bool):
     return ids, logits, gen.readable(handle, ids)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@shared(max_mb=4)
 def cached_curve(model: str, text: str, chat: bool):
     return gen.temperature_curve(cached_logits(model, text, chat)[1], CURVE_T)
 

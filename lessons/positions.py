@@ -12,7 +12,7 @@ from ui.fig_positions import (matrix_heatmap, order_cosines, rope_angle_heatmap,
                               rope_pair_latex, top_tokens_pair, visible)
 from ui.markdown import md_escape
 from ui.i18n import t
-from ui.models import encoder, get_handle, get_trace
+from ui.models import encoder, get_handle, get_trace, layer_detail
 
 PAIRS = [("The dog bites the man", "The man bites the dog"), ("我喜欢你", "你喜欢我"),
          ("dog bites man", "man bites dog")]
@@ -93,7 +93,7 @@ with rope_tab:
             position = c4.selectbox(t("positions.pick_position"), range(trace.n_tokens),
                                     index=trace.n_tokens - 1, key=f"positions.position_{trace.n_tokens}",
                                     format_func=lambda p: f"{p}: {trace.tokens[p].text}")
-            detail = decoder.layer_detail(trace, layer)
+            detail = layer_detail(decoder, trace, layer)
             rp = rope_pair(params, detail.q_before_rope, detail.q, head, position, pair)
             a, b = rp.dims
             st.caption(t("positions.pair_dims", j=pair, a=a, b=b))
@@ -138,7 +138,7 @@ if ta.truncated_from or tb.truncated_from:
 st.subheader(t("positions.bag_header"))
 for col, tr, name in ((ca, ta, "A"), (cb, tb, "B")):
     with col:
-        st.markdown(chips_html(tr.tokens, source_text=tr.text), unsafe_allow_html=True)
+        st.html(chips_html(tr.tokens, source_text=tr.text))
         st.caption(f"{name} — {t('positions.sorted_ids')}")
         st.code(str(sorted(tr.ids.tolist())), language=None, wrap_lines=True)
 if result.same_bag:

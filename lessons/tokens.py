@@ -7,6 +7,7 @@ import llm_core
 from llm_core.text import clean_text
 from llm_core.tokens import make_tokens
 from ui.chips import chips_html
+from ui.cache import shared
 from ui.errors import guard
 from ui.fig_tokens import byte_rows, counts_bar, is_content
 from ui.markdown import md_escape
@@ -19,7 +20,7 @@ MAX_CHIPS = 400        # chips are HTML: thousands of them would slow the browse
 PREVIEW_CHARS = 600
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@shared(max_mb=64)
 def tokenize(name: str, text: str):
     """(cleaned text, tokens, ids, decoded text) for one model's tokenizer."""
     handle = llm_core.load_model(name)
@@ -62,7 +63,7 @@ cols[0].metric(t("tokens.chars"), f"{len(clean):,}")
 cols[1].metric(t("tokens.bytes"), f"{len(clean.encode('utf-8')):,}")
 cols[2].metric(t("tokens.tokens"), f"{len(tokens):,}")
 cols[3].metric(t("tokens.chars_per_token"), f"{len(clean) / max(1, len(content)):.2f}")
-st.markdown(chips_html(tokens[:MAX_CHIPS], source_text=clean), unsafe_allow_html=True)
+st.html(chips_html(tokens[:MAX_CHIPS], source_text=clean))
 st.caption(t("tokens.chip_help"))
 if len(tokens) > MAX_CHIPS:
     st.caption(t("tokens.chips_capped", shown=MAX_CHIPS, n=len(tokens)))
@@ -105,7 +106,7 @@ for col, handle in zip(cols, [h for h in handles if h.name in results]):
     with col:
         st.markdown(f"**{handle.description or handle.name}**")
         st.caption(t("tokens.vocab", kind=tokenizer_kind(handle), size=f"{len(handle.tokenizer):,}"))
-        st.markdown(chips_html(h_tokens[:MAX_CHIPS], source_text=h_clean), unsafe_allow_html=True)
+        st.html(chips_html(h_tokens[:MAX_CHIPS], source_text=h_clean))
         unk = getattr(handle.tokenizer, "unk_token_id", None)
         n_unk = sum(1 for tok in h_tokens if unk is not None and tok.id == unk)
         if n_unk:
@@ -138,7 +139,7 @@ with left:
     token = make_tokens(handle.tokenizer, [int(tid)], [(0, 0)])[0]
     st.caption(t("tokens.piece"))
     st.code(token.piece, language=None)
-    st.markdown(chips_html([token]), unsafe_allow_html=True)
+    st.html(chips_html([token]))
     if token.special:
         st.caption(t("tokens.special_token", piece=md_escape(token.piece)))
 with right:
@@ -151,5 +152,5 @@ with right:
             st.success(t("tokens.is_one_token", text=md_escape(word), id=found[0].id))
         else:
             st.info(t("tokens.not_one_token", text=md_escape(word), n=len(found)))
-        st.markdown(chips_html(found[:MAX_CHIPS]), unsafe_allow_html=True)
+        st.html(chips_html(found[:MAX_CHIPS]))
     st.caption(t("tokens.space_hint"))

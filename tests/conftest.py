@@ -55,3 +55,16 @@ def assert_clean(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
     errors = [e.value for e in at.error]
     assert not errors, errors
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of a markdown body: backslash escapes removed (user text
+    inside messages is escaped so it can never become a link or an image)."""
+    import re
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def rendered(at) -> list[str]:
+    """Bodies of what the page renders as text: markdown and st.html elements
+    (token chips and generated answers are HTML, never read as markdown)."""
+    return [m.value for m in at.markdown] + [h.proto.body for h in at.get("html")]

@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from conftest import app_test, assert_clean
+from conftest import app_test, assert_clean, shown, rendered
 from llm_core import hallucination as hal
 from llm_core import window as win
 from llm_core.errors import InputError
@@ -142,11 +142,12 @@ SMALL = {"hallucination.max_tokens": 8, "hallucination.n_samples": 2}
 def _warned(at, key: str, lang: str) -> bool:
     from ui.i18n import table
     expected = table(lang)[key].split("{")[0]
-    return any(expected in w.value for w in at.warning)
+    return any(expected in shown(w.value) for w in at.warning)
 
 
 def _markdown(at) -> str:
-    return "\n".join(m.value for m in at.markdown)
+    """Markdown and st.html bodies (answers are HTML chips)."""
+    return "\n".join(rendered(at))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

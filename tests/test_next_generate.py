@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import app_test, assert_clean
+from conftest import app_test, assert_clean, rendered
 
 from llm_core import generation as gen
 from llm_core.errors import InputError
@@ -253,7 +253,7 @@ def test_generate_page(lang, at_limit):
         key="generate.stop_button").disabled
 
     generate_once(at, temperature=0.0, max_new=12)                  # chat: France
-    texts = " ".join(m.value for m in at.markdown)
+    texts = " ".join(rendered(at))
     assert "Paris" in texts
     assert not at.button(key="generate.run").disabled            # controls live again
     assert at.session_state["generate.result"]["settings"]["T"] == 0.0

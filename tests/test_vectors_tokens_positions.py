@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from conftest import app_test, assert_clean
+from conftest import app_test, assert_clean, rendered
 from llm_core.linalg import compare, cosine_matrix, rotate, rotation_matrix
 from llm_core.positions import (apply_rope, order_experiment, rope_angles, rope_frequencies,
                                 rope_pair, rope_params, sinusoidal)
@@ -144,7 +144,7 @@ def test_chips_escape_markup(decoder):
 # --- pages through AppTest --------------------------------------------------------------
 
 def markdown_bodies(at) -> list[str]:
-    return [m.value for m in at.markdown]
+    return rendered(at)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

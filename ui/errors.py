@@ -8,13 +8,18 @@ import streamlit as st
 
 from llm_core.errors import XRayError
 from ui.i18n import has, t
+from ui.markdown import md_escape
 
 log = logging.getLogger("llm_xray")
 
 
 def message(err: XRayError) -> str:
+    """The translated sentence; what the user typed (a model id, a word) is
+    escaped, since alerts render markdown."""
     key = f"errors.{err.code}"
-    return t(key, **err.params) if has(key) else str(err)
+    if not has(key):
+        return md_escape(str(err))
+    return t(key, **{k: md_escape(v) if isinstance(v, str) else v for k, v in err.params.items()})
 
 
 def show_error(err: Exception) -> None:

@@ -1,20 +1,32 @@
-"""Models are loaded once per process and traces are cached by (model, text):
-a widget that does not change the text never re-runs the model."""
+"""Models are loaded once per process (llm_core keeps them) and traces are
+shared by (model, text) between sessions, in caches bounded in bytes that
+expire: a widget that does not change the text never re-runs the model, thirty
+students on one preset share one trace, and memory comes back after class."""
 from __future__ import annotations
+
+import os
 
 import streamlit as st
 
 import llm_core
 from llm_core.errors import XRayError
+from llm_core.memo import ByteCache
 from llm_core.models import EMBEDDED, smollm2_cache_path
 from ui.errors import show_error
 from ui.i18n import t
+from ui.markdown import md_escape
 
 MODEL_KEY = "shared.model"
 ENCODER = "minilm"
 # Pages trace at most this many tokens (announced when a text is cut): a trace of
 # the model's full 4,096 would hold a 2-core CPU for a minute while others wait.
 PAGE_MAX_TOKENS = 1024
+_MB = 2**20
+# A 300-token trace keeps ~105 MB (attention of 256 tokens × 30 layers × 9 heads,
+# the residual stream, 64 positions of logits); one layer's detail ~10 MB.
+TRACES = ByteCache("traces", int(os.environ.get("LLM_XRAY_TRACE_CACHE_MB", 512)) * _MB)
+LAYER_DETAILS = ByteCache("layer_details",
+                          int(os.environ.get("LLM_XRAY_DETAIL_CACHE_MB", 192)) * _MB)
 
 
 def model_name() -> str:
@@ -22,19 +34,15 @@ def model_name() -> str:
     return st.session_state.get(MODEL_KEY) or llm_core.DEFAULT_MODEL
 
 
-@st.cache_resource(show_spinner=False)
-def _load(name: str):
-    return llm_core.load_model(name)
-
-
 def get_handle(name: str | None = None):
     """The model handle, or None after showing why it could not be loaded."""
     name = name or model_name()
-    first_time = name == "smollm2" and not (smollm2_cache_path() / "config.json").exists()
-    label = t("loading.convert") if first_time else t("loading.model", name=EMBEDDED.get(name, name))
     try:
+        first_time = name == "smollm2" and not (smollm2_cache_path() / "config.json").exists()
+        label = (t("loading.convert") if first_time
+                 else t("loading.model", name=md_escape(EMBEDDED.get(name, name))))
         with st.spinner(label):
-            return _load(name)
+            return llm_core.load_model(name)
     except XRayError as err:
         show_error(err)
         return None
@@ -44,26 +52,29 @@ def encoder():
     return get_handle(ENCODER)
 
 
-@st.cache_resource(max_entries=24, show_spinner=False)
-def _trace(name: str, text: str, max_tokens: int | None):
-    return _load(name).trace(text, max_tokens=max_tokens)
-
-
 def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_MAX_TOKENS):
-    """The cached Trace of `text`, or None after showing a message (empty text,
+    """The shared Trace of `text`, or None after showing a message (empty text,
     model unavailable …). Announces truncation and the attention cap."""
     name = name or model_name()
-    if get_handle(name) is None:
+    handle = get_handle(name)
+    if handle is None:
         return None
     try:
         with st.spinner(t("loading.trace")):
-            trace = _trace(name, text, max_tokens)
+            trace = TRACES.get((name, text, max_tokens),
+                               lambda: handle.trace(text, max_tokens=max_tokens))
     except XRayError as err:
         show_error(err)
         return None
     if trace.truncated_from:
         st.info(t("common.truncated", n=trace.truncated_from, kept=trace.n_tokens), icon="✂️")
     return trace
+
+
+def layer_detail(handle, trace, layer: int):
+    """Every step of one layer of `trace`, shared like the trace itself."""
+    key = (trace.model_name, trace.text, trace.n_tokens, int(layer))
+    return LAYER_DETAILS.get(key, lambda: handle.layer_detail(trace, layer))
 
 
 def attention_cap_note(trace) -> None:

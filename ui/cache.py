@@ -1,0 +1,40 @@
+"""`shared`: a page's cache of what every session may reuse (a lens, a summary,
+a figure's data), bounded in bytes and expiring, computed once per key even when
+a class asks at the same moment. Like `st.cache_resource`, arguments whose name
+starts with "_" (a handle, a trace) are not part of the key, and the value is
+shared read-only: never change what it returns."""
+from __future__ import annotations
+
+import functools
+import inspect
+
+from llm_core.memo import DEFAULT_TTL, ByteCache
+
+
+def _hashable(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, set):
+        return tuple(sorted(_hashable(v) for v in value))
+    return value
+
+
+def shared(max_mb: float, ttl: float = DEFAULT_TTL, sizeof=None):
+    def wrap(fn):
+        sig = inspect.signature(fn)
+        kwargs = {"sizeof": sizeof} if sizeof else {}
+        cache = ByteCache(f"{fn.__module__}.{fn.__qualname__}", int(max_mb * 2**20), ttl, **kwargs)
+
+        @functools.wraps(fn)
+        def cached(*args, **kw):
+            bound = sig.bind(*args, **kw)
+            bound.apply_defaults()
+            key = tuple((k, _hashable(v)) for k, v in bound.arguments.items()
+                        if not k.startswith("_"))
+            return cache.get(key, lambda: fn(*args, **kw))
+
+        cached.cache = cache
+        return cached
+    return wrap
