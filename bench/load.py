@@ -49,13 +49,34 @@ STEP_TIMEOUT = 300.0   # one page update; generation can queue behind others
 GEN_TOKENS = 8         # new tokens per generated answer
 
 
+LEVEL = {"n": 0}   # which level runs: texts differ per level, so none is already cached
+
+
 def marker(i: int) -> str:
-    """Text only session i types: fixed width, so no marker contains another."""
-    return f"zebra{i:03d}q"
+    """Text only session i of this level types: fixed width, so no marker contains another."""
+    return f"zebra{LEVEL['n']:02d}x{i:03d}q"
 
 
 def session_text(i: int) -> str:
     return f"Student {marker(i)} asks why the sky is blue."
+
+
+def chart_data(run: "Run", key: str, field_name: str):
+    """A plotly chart's data array (`customdata`, `z` …) from what the server sent,
+    decoding plotly's typed-array form."""
+    import base64
+    import json
+
+    import numpy as np
+    spec = run.charts.get(key)
+    if spec is None:
+        return None
+    value = json.loads(spec)["data"][0].get(field_name)
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(x) for x in str(value.get("shape", "")).split(",") if x.strip()]
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return arr.reshape(shape) if shape else arr
+    return np.asarray(value, dtype=float)
 
 
 def _strings(value, out: list[str]) -> None:
@@ -86,6 +107,7 @@ class Run:
     kinds: set = field(default_factory=set)        # element kinds shown
     queued: bool = False
     gave_up: bool = False                          # waited too long for a slot
+    charts: dict = field(default_factory=dict)     # plotly chart user key → spec JSON
 
 
 class Client:
@@ -150,6 +172,8 @@ class Client:
             elif proto.icon == "⏳":
                 run.queued = True
                 run.gave_up |= proto.format == Alert.WARNING
+        if kind == "plotly_chart" and proto.id:
+            run.charts[proto.id.split("-", 2)[-1]] = proto.spec
         widget_id = getattr(proto, "id", "") if hasattr(proto, "id") else ""
         if widget_id and widget_id.startswith("$$ID"):
             user_key = widget_id.split("-", 2)[-1]
@@ -183,6 +207,8 @@ class Outcome:
     crosstalk: list = field(default_factory=list)
     queued: int = 0
     gave_up: int = 0
+    numbers: dict = field(default_factory=dict)        # session → ‖residual‖ the page showed
+    compared: int = 0
 
 
 def _check_view(i: int, n: int, run: Run, what: str, out: Outcome, own_text=True) -> None:
@@ -212,6 +238,9 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         out.latencies.append(run.seconds)
         out.errors += [f"session {i}: {e}" for e in run.errors]
         _check_view(i, n, run, text_page or "home", out)
+        shown = chart_data(run, "home.fig_resid", "customdata")   # pos layer+1, the pipeline page
+        if shown is not None:
+            out.numbers[i] = shown
         # Everyone types before anyone generates: the text latencies are not
         # measured against generation running beside them.
         waited = True
@@ -282,7 +311,27 @@ def pct(values, q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
+def check_numbers(out: Outcome) -> int:
+    """Each session's figure data against its text traced alone, in this process,
+    after the level (not during it: the timing is the server's alone). Returns
+    how many sessions were compared; mismatches go to cross-talk."""
+    if not out.numbers:
+        return 0
+    import numpy as np
+
+    import llm_core
+    handle = llm_core.load_model()
+    for i, shown in sorted(out.numbers.items()):
+        solo = handle.trace(session_text(i))
+        want = solo.residual[:, -shown.shape[0]:].norm(dim=-1).T.numpy()   # pos layer+1
+        # float32 norms of vectors up to ~3e4 long: 1e-5 relative is a few ulps.
+        if want.shape != shown.shape or not np.allclose(shown, want, rtol=1e-5, atol=1e-4):
+            out.crosstalk.append(f"session {i}: its residual figure differs from its solo trace")
+    return len(out.numbers)
+
+
 async def level(n: int, base_url: str, text_page: str, gen_page: str | None) -> Outcome:
+    LEVEL["n"] += 1
     out = Outcome()
     barrier = asyncio.Barrier(n)
     await asyncio.gather(*(one_session(i, n, base_url, text_page, gen_page, out, barrier)
@@ -303,8 +352,11 @@ def main(argv=None) -> int:
     parser.add_argument("--generate-levels", default=os.environ.get("LOAD_GENERATE_LEVELS", "1,10"),
                         help="levels whose sessions also generate (one generation slot per "
                              "2 cores: 30 answers queue for minutes on a laptop, by design)")
-    parser.add_argument("--settle", type=float, default=30.0,
+    parser.add_argument("--settle", type=float, default=60.0,
                         help="seconds to wait for memory to come back after the sessions close")
+    parser.add_argument("--ttl", type=float, default=20.0,
+                        help="the server's cache expiry (LLM_XRAY_CACHE_TTL) and closed-session "
+                             "lifetime for this run, so the memory after close is measured past both")
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     gen_levels = {int(x) for x in args.generate_levels.split(",") if x.strip()}
@@ -313,7 +365,10 @@ def main(argv=None) -> int:
     text_page = args.page if args.page is not None else ("tokens" if "tokens" in existing else "")
     gen_page = "generate" if "generate" in existing and not args.no_generate else None
 
-    server = Server(log_name="streamlit-load.log").start()
+    server = Server(log_name="streamlit-load.log",
+                    extra_env={"LLM_XRAY_CACHE_TTL": str(args.ttl),
+                               # closed sessions are kept this long for a reconnect (default 120 s)
+                               "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(int(args.ttl))}).start()
     sampler = RssSampler(server.proc.pid)
     sampler.start()
     failed = False
@@ -333,13 +388,15 @@ def main(argv=None) -> int:
                                     gen_page if n in gen_levels else None))
             wall = time.monotonic() - t0
             results[n] = (out, wall, sampler.peak(t0))
+            out.compared = check_numbers(out)
             failed |= bool(out.errors or out.crosstalk)
             for e in (out.errors + out.crosstalk)[:5]:
                 print(f"  N={n}: {e}", file=sys.stderr)
         # After every session has closed: does memory come back?
         t_close = time.monotonic()
         after = sampler.rss()
-        while time.monotonic() - t_close < args.settle and after > baseline * 1.10:
+        while time.monotonic() - t_close < args.settle and (
+                after > baseline * 1.10 or time.monotonic() - t_close < args.ttl + 5):
             time.sleep(1)
             after = sampler.rss()
         settle_s = time.monotonic() - t_close
@@ -364,11 +421,13 @@ def main(argv=None) -> int:
                   f"{out.queued} waited in the queue, {out.gave_up} gave up waiting)")
         total = len(out.latencies) + len(out.gen_latencies)
         print(f"load_errors_n{n}: ratio={len(out.errors) / max(1, n):.2f}  (errors per session at "
-              f"N={n}: {len(out.errors)} errors, {len(out.crosstalk)} cross-talk, {total} updates)")
+              f"N={n}: {len(out.errors)} errors, {len(out.crosstalk)} cross-talk, {total} updates, "
+              f"figure numbers of {out.compared} sessions checked against their solo traces)")
         print(f"load_rss_peak_n{n}: ratio={peak / baseline:.2f}  (server RSS peak at N={n} vs "
               f"baseline after warm-up, {mb(peak)} vs {mb(baseline)})")
     print(f"load_rss_after_close: ratio={after / baseline:.2f}  (server RSS {settle_s:.0f} s after "
-          f"all sessions closed vs baseline, {mb(after)} vs {mb(baseline)}; warm-up {warm_s:.1f} s)")
+          f"all sessions closed vs baseline, {mb(after)} vs {mb(baseline)}; cache and closed-session "
+          f"TTL {args.ttl:.0f} s; warm-up {warm_s:.1f} s)")
     if not alive:
         print("load: the server stopped answering /_stcore/health", file=sys.stderr)
     return 1 if failed or not alive else 0

@@ -5,7 +5,7 @@ import streamlit as st
 from llm_core.models import EMBEDDED
 from llm_core.weights import histogram, mlp_shape, norm_demo, residual_stats
 from ui import fig_block
-from ui.cache import shared
+from ui.cache import FIGURE_BYTES, shared
 from ui.errors import guard
 from ui.fig_lens import code_label, label
 from ui.i18n import t
@@ -44,7 +44,7 @@ def shape_of(model: str, _handle):
     return mlp_shape(_handle)
 
 
-@shared(max_mb=8, sizeof=lambda _fig: 256 * 1024)
+@shared(max_mb=8, sizeof=lambda _fig: FIGURE_BYTES)
 def shapes_figure(panels: tuple, y_title: str):
     """The same for every text and layer: built once per model pair and language."""
     return fig_block.mlp_shapes(panels, y_title=y_title)

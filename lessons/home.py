@@ -4,9 +4,10 @@ import streamlit as st
 
 from llm_core.pipeline import pipeline
 from ui import fig_pipeline as fig
+from ui.cache import FIGURE_BYTES, shared
 from ui.chips import chips_html
 from ui.errors import guard
-from ui.i18n import t
+from ui.i18n import lang, t
 from ui.models import attention_cap_note, get_handle, get_trace, model_name
 
 st.title("🔬 " + t("home.title"))
@@ -21,11 +22,31 @@ if preset and st.session_state.get("home.last_preset") != preset:
 text = st.text_area(t("common.text"), key="home.text", height=80,
                     max_chars=50_000, help=t("home.text_help"))
 
+
+@shared(max_mb=64, sizeof=lambda v: 5 * FIGURE_BYTES)
+def overview(model: str, text: str, n_tokens: int, language: str, _handle, _trace):
+    """The pipeline's numbers and its five figures, built once per text and language:
+    a class on the same preset, or a widget elsewhere on the page, reuses them."""
+    p = pipeline(_handle, _trace)
+    return p, {
+        "embed": fig.embedding_heatmap(p, title=t("home.vectors_fig"), x_label=t("home.dimension"),
+                                       y_label=t("common.token"), value_label=t("home.value")),
+        "attn": fig.attention_heatmap(p, title=t("home.attention_fig", layer=_trace.n_layers - 1),
+                                      x_label=t("home.key"), y_label=t("home.query"),
+                                      value_label=t("home.weight")),
+        "resid": fig.residual_heatmap(p, title=t("home.residual_fig"), x_label=t("common.layer"),
+                                      y_label=t("common.token"), value_label="‖x‖"),
+        "sim": fig.similarity_line(p, title=t("home.similarity_fig"), x_label=t("common.layer"),
+                                   y_label=t("home.cosine")),
+        "next": fig.candidates_bar(p, title=t("home.predict_fig"), x_label=t("common.probability")),
+    }
+
+
 with guard():
     handle = get_handle()
     trace = get_trace(text) if handle is not None else None
     if trace is not None:
-        p = pipeline(handle, trace)
+        p, figs = overview(model_name(), trace.text, trace.n_tokens, lang(), handle, trace)
         st.caption(t("home.model_line", model=handle.description or model_name(),
                      layers=trace.n_layers, heads=trace.n_heads, d=p.d_model))
 
@@ -38,9 +59,7 @@ with guard():
             st.caption(t("home.shown_last", n=len(p.token_texts), total=trace.n_tokens))
         st.header("② " + t("home.vectors_title"))
         st.markdown(t("home.vectors_text", d=p.d_model, shown=p.embedding_strip.shape[1]))
-        st.plotly_chart(fig.embedding_heatmap(
-            p, title=t("home.vectors_fig"), x_label=t("home.dimension"),
-            y_label=t("common.token"), value_label=t("home.value")), key="home.fig_embed")
+        st.plotly_chart(figs["embed"], key="home.fig_embed")
         st.page_link("lessons/embeddings.py", label=t("home.more_embeddings"), icon="🧭")
 
         st.header("③ " + t("home.layers_title"))
@@ -48,24 +67,16 @@ with guard():
         left, right = st.columns(2)
         with left:
             attention_cap_note(trace)
-            st.plotly_chart(fig.attention_heatmap(
-                p, title=t("home.attention_fig", layer=trace.n_layers - 1),
-                x_label=t("home.key"), y_label=t("home.query"),
-                value_label=t("home.weight")), key="home.fig_attn")
+            st.plotly_chart(figs["attn"], key="home.fig_attn")
         with right:
-            st.plotly_chart(fig.residual_heatmap(
-                p, title=t("home.residual_fig"), x_label=t("common.layer"),
-                y_label=t("common.token"), value_label="‖x‖"), key="home.fig_resid")
-            st.plotly_chart(fig.similarity_line(
-                p, title=t("home.similarity_fig"), x_label=t("common.layer"),
-                y_label=t("home.cosine")), key="home.fig_sim")
+            st.plotly_chart(figs["resid"], key="home.fig_resid")
+            st.plotly_chart(figs["sim"], key="home.fig_sim")
         st.page_link("lessons/attention.py", label=t("home.more_attention"), icon="👀")
 
         st.header("④ " + t("home.predict_title"))
         st.markdown(t("home.predict_text", vocab=f"{handle.arch.token_embedding_matrix().shape[0]:,}",
                       entropy=p.entropy))
-        st.plotly_chart(fig.candidates_bar(p, title=t("home.predict_fig"),
-                                           x_label=t("common.probability")), key="home.fig_next")
+        st.plotly_chart(figs["next"], key="home.fig_next")
         st.page_link("lessons/next_token.py", label=t("home.more_next"), icon="🎲")
 
         st.header("⑤ " + t("home.sample_title"))

@@ -96,6 +96,18 @@ class ByteCache:
             if isinstance(entry.error, _UserError):
                 raise entry.error.error
 
+    def peek(self, key: Hashable):
+        """The value if it is cached and ready, else None (never computes or waits)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or not entry.ready.is_set() or entry.error is not None:
+                return None
+            if time.monotonic() - entry.born > self.ttl:
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry.value
+
     def _fill(self, key, entry: _Entry, compute):
         try:
             value = compute()
@@ -171,14 +183,13 @@ def _register(cache: ByteCache) -> None:
 
 
 def sweep_all() -> int:
-    """Expire old entries in every cache; return the bytes still held."""
-    before = sum(c.bytes for c in list(_CACHES))
+    """Expire old entries in every cache, give freed memory back to the system
+    (sessions that closed free memory too, not only caches); return the bytes
+    the caches still hold."""
     for cache in list(_CACHES):
         cache.sweep()
-    after = sum(c.bytes for c in list(_CACHES))
-    if after < before:
-        release_memory()
-    return after
+    release_memory()
+    return sum(c.bytes for c in list(_CACHES))
 
 
 def release_memory() -> None:

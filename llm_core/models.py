@@ -74,7 +74,7 @@ def pick_device() -> torch.device:
 
 
 def _set_threads() -> None:
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(int(os.environ.get("LLM_XRAY_THREADS", 0)) or max(1, os.cpu_count() or 1))
 
 
 def _quiet_transformers():
@@ -233,6 +233,10 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Mod
                     while len(_HUB_ORDER) > MAX_HUB_MODELS:
                         _LOADED.pop(_HUB_ORDER.pop(0), None)
         return _LOADED[name]
+
+
+def is_loaded(name: str) -> bool:
+    return name in _LOADED
 
 
 def _load(name: str, progress: Progress) -> ModelHandle:

@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 
 from llm_core.memo import DEFAULT_TTL, ByteCache
+
+# What one cached plotly figure is counted as (their data is a few to a few
+# hundred KB; weighing each exactly would cost more than it saves).
+FIGURE_BYTES = 256 * 1024
 
 
 def _hashable(value):
@@ -21,11 +26,22 @@ def _hashable(value):
     return value
 
 
+# Streamlit runs a page file anew on every rerun, so its functions are defined
+# anew each time: their caches are found again by file and name.
+_CACHES: dict[tuple[str, str], ByteCache] = {}
+_LOCK = threading.Lock()
+
+
 def shared(max_mb: float, ttl: float = DEFAULT_TTL, sizeof=None):
     def wrap(fn):
         sig = inspect.signature(fn)
         kwargs = {"sizeof": sizeof} if sizeof else {}
-        cache = ByteCache(f"{fn.__module__}.{fn.__qualname__}", int(max_mb * 2**20), ttl, **kwargs)
+        where = (fn.__code__.co_filename, fn.__qualname__)
+        with _LOCK:
+            cache = _CACHES.get(where)
+            if cache is None:
+                cache = _CACHES[where] = ByteCache(f"{where[0]}:{where[1]}",
+                                                   int(max_mb * 2**20), ttl, **kwargs)
 
         @functools.wraps(fn)
         def cached(*args, **kw):

@@ -11,7 +11,7 @@ import streamlit as st
 import llm_core
 from llm_core.errors import XRayError
 from llm_core.memo import ByteCache
-from llm_core.models import EMBEDDED, smollm2_cache_path
+from llm_core.models import EMBEDDED, is_loaded, smollm2_cache_path
 from ui.errors import show_error
 from ui.i18n import t
 from ui.markdown import md_escape
@@ -37,8 +37,11 @@ def model_name() -> str:
 def get_handle(name: str | None = None):
     """The model handle, or None after showing why it could not be loaded."""
     name = name or model_name()
+    if is_loaded(name):  # no spinner: it costs a timer thread on every rerun
+        return llm_core.load_model(name)
     try:
-        first_time = name == "smollm2" and not (smollm2_cache_path() / "config.json").exists()
+        first_time = (name == "smollm2" and not is_loaded(name)
+                      and not (smollm2_cache_path() / "config.json").exists())
         label = (t("loading.convert") if first_time
                  else t("loading.model", name=md_escape(EMBEDDED.get(name, name))))
         with st.spinner(label):
@@ -59,10 +62,12 @@ def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_
     handle = get_handle(name)
     if handle is None:
         return None
+    key = (name, text, max_tokens)
     try:
-        with st.spinner(t("loading.trace")):
-            trace = TRACES.get((name, text, max_tokens),
-                               lambda: handle.trace(text, max_tokens=max_tokens))
+        trace = TRACES.peek(key)
+        if trace is None:
+            with st.spinner(t("loading.trace")):
+                trace = TRACES.get(key, lambda: handle.trace(text, max_tokens=max_tokens))
     except XRayError as err:
         show_error(err)
         return None
