@@ -61,14 +61,14 @@ def session_text(i: int) -> str:
     return f"Student {marker(i)} asks why the sky is blue."
 
 
-def chart_data(run: "Run", key: str, field_name: str):
+def chart_data(run: "Run", key, field_name: str):
     """A plotly chart's data array (`customdata`, `z` …) from what the server sent,
-    decoding plotly's typed-array form."""
+    decoding plotly's typed-array form. `key`: the chart's key, or its index on the page."""
     import base64
     import json
 
     import numpy as np
-    spec = run.charts.get(key)
+    spec = run.chart_list[key] if isinstance(key, int) else run.charts.get(key)
     if spec is None:
         return None
     value = json.loads(spec)["data"][0].get(field_name)
@@ -108,6 +108,7 @@ class Run:
     queued: bool = False
     gave_up: bool = False                          # waited too long for a slot
     charts: dict = field(default_factory=dict)     # plotly chart user key → spec JSON
+    chart_list: list = field(default_factory=list)  # every plotly spec, in page order
 
 
 class Client:
@@ -172,8 +173,10 @@ class Client:
             elif proto.icon == "⏳":
                 run.queued = True
                 run.gave_up |= proto.format == Alert.WARNING
-        if kind == "plotly_chart" and proto.id:
-            run.charts[proto.id.split("-", 2)[-1]] = proto.spec
+        if kind == "plotly_chart":
+            run.chart_list.append(proto.spec)
+            if proto.id:
+                run.charts[proto.id.split("-", 2)[-1]] = proto.spec
         widget_id = getattr(proto, "id", "") if hasattr(proto, "id") else ""
         if widget_id and widget_id.startswith("$$ID"):
             user_key = widget_id.split("-", 2)[-1]

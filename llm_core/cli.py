@@ -206,8 +206,14 @@ def main(argv=None) -> int:
     except Exception as err:  # noqa: BLE001 — one line, never a traceback
         sys.stderr.write(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}\n")
         return 1
-    if args.json:
-        print(json.dumps(out, ensure_ascii=False))
-    else:
-        _print_human(args.command, out)
+    try:
+        if args.json:
+            print(json.dumps(out, ensure_ascii=False))
+        else:
+            _print_human(args.command, out)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`… | head -1`): not an error of ours. Point stdout
+        # at nothing so the interpreter's own flush at exit stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

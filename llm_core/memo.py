@@ -123,10 +123,10 @@ class ByteCache:
         size = self.sizeof(value)
         with self._lock:
             entry.value, entry.size, entry.born = value, size, time.monotonic()
+            entry.ready.set()
             if self._entries.get(key) is entry:
                 self.bytes += size
-                self._shrink()
-        entry.ready.set()
+                self._shrink()   # a value larger than the whole bound is returned, not kept
         return value
 
     def _drop(self, key) -> None:

@@ -1,0 +1,386 @@
+"""A class at once: every trace is its own whatever else runs, the shared caches
+are bounded and expire, faults in the model cache heal, and a hub that does not
+answer fails fast without holding up anyone else."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+from llm_core import memo
+from llm_core.errors import InputError, ModelUnavailable
+from llm_core.trace import Trace
+
+TEXTS = ["Hi", "The cat sat on the mat because it was tired.", "大语言模型是一个巨大的矩阵",
+         "Emoji 🤖🧠 and <b>markup</b> **too**",
+         "One two three four five six seven eight nine ten eleven twelve thirteen",
+         " ".join(f"word{i}" for i in range(150))]      # ~300 tokens: above the attention cap
+FIELDS = ("ids", "token_embedding", "residual", "attention_pattern", "attn_out_norm",
+          "mlp_out_norm", "final_residual", "logits")
+
+
+def _same(a: Trace, b: Trace) -> None:
+    assert a.tokens == b.tokens and a.text == b.text
+    assert (a.attention_kept, a.logits_start) == (b.attention_kept, b.logits_start)
+    for name in FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:          # an encoder keeps no logits, no pre-norm sizes
+            assert x is None and y is None, name
+            continue
+        # Bit for bit on the CPU: a text is padded to the same length alone or in
+        # a batch, and its rows are computed alike whoever shares the batch.
+        assert x.shape == y.shape and torch.equal(x, y), name
+
+
+def test_concurrent_traces_equal_their_solo_traces(decoder):
+    solo = {t: decoder.trace(t) for t in TEXTS}
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def student(text):
+        for _ in range(4):
+            try:
+                _same(decoder.trace(text), solo[text])
+            except Exception as err:  # noqa: BLE001 — collected, reported below
+                failures.append(f"{text[:20]!r}: {type(err).__name__} {err}")
+
+    def generator():  # bare forward passes beside the traces must record nothing
+        ids = decoder.encode("The capital of France is")[1]
+        while not stop.is_set():
+            decoder.forward_logits(ids)
+
+    side = threading.Thread(target=generator)
+    side.start()
+    threads = [threading.Thread(target=student, args=(t,)) for t in TEXTS * 2]
+    batches_before = decoder._batcher.batches
+    traced_before = decoder._batcher.traced
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    stop.set()
+    side.join()
+    assert not failures, failures[:5]
+    traced = decoder._batcher.traced - traced_before
+    assert traced == len(threads) * 4
+    assert decoder._batcher.batches - batches_before < traced   # some ran together
+
+
+def test_concurrent_encoder_traces_and_layer_details(encoder, decoder):
+    texts = TEXTS[:4]
+    solo = {t: encoder.trace(t) for t in texts}
+    solo_detail = {t: decoder.layer_detail(decoder.trace(t), 3) for t in texts}
+    failures = []
+
+    def student(text):
+        for _ in range(3):
+            try:
+                _same(encoder.trace(text), solo[text])
+                d = decoder.layer_detail(decoder.trace(text), 3)
+                for name in ("q", "k", "v", "pattern", "mlp_post", "out"):
+                    assert torch.equal(getattr(d, name), getattr(solo_detail[text], name)), name
+            except Exception as err:  # noqa: BLE001
+                failures.append(f"{text[:20]!r}: {type(err).__name__} {err}")
+
+    threads = [threading.Thread(target=student, args=(t,)) for t in texts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures, failures[:5]
+
+
+def test_a_trace_is_frozen_and_keeps_nothing_extra(decoder):
+    trace = decoder.trace("The cat sat on the mat")
+    with pytest.raises(AttributeError):
+        trace.text = "other"
+    decoder.layer_detail(trace, 2)
+    assert not hasattr(trace, "layer_details")
+    # Its tensors own their memory: nothing of a batch is kept alive through a view.
+    assert trace.residual.untyped_storage().nbytes() == trace.residual.nbytes
+
+
+def test_a_failed_batch_reaches_every_caller_and_the_next_batch_runs(decoder):
+    bad = decoder.trace  # a request the model cannot run: ids past the vocabulary
+    from llm_core.trace import TraceRequest
+    tokens, ids, _ = decoder.encode("hello")
+    broken = TraceRequest("smollm2", "hello", tokens, torch.full_like(ids, 10**7))
+    with pytest.raises(Exception):
+        decoder._batcher.trace(broken)
+    _same(bad("hello"), decoder.trace("hello"))
+
+
+# --- the shared caches -------------------------------------------------------------
+
+def test_byte_cache_is_bounded_in_bytes_and_expires():
+    cache = memo.ByteCache("test", max_bytes=3000, ttl=0.3)
+    for i in range(10):
+        cache.get(i, lambda i=i: torch.zeros(250))            # 1,000 bytes each
+    assert cache.bytes <= 3000 and len(cache) == 3
+    assert cache.peek(9) is not None and cache.peek(0) is None   # the oldest went first
+    time.sleep(0.4)
+    memo.sweep_all()
+    assert len(cache) == 0 and cache.bytes == 0
+    big = cache.get("big", lambda: torch.zeros(10_000))       # larger than the bound: not kept
+    assert big.numel() == 10_000 and cache.bytes == 0
+
+
+def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
+    cache = memo.ByteCache("test", max_bytes=10**6)
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return torch.ones(3)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow)))
+               for _ in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(calls) == 1 and len(results) == 8 and all(r is results[0] for r in results)
+
+    def bad():
+        calls.append(2)
+        time.sleep(0.1)
+        raise InputError("empty", code="empty")
+
+    errors = []
+
+    def ask():
+        try:
+            cache.get("bad", bad)
+        except InputError as err:
+            errors.append(err.code)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == ["empty"] * 4 and calls.count(2) == 1
+    assert cache.peek("bad") is None              # a failure is not kept
+
+
+def test_page_caches_survive_reruns():
+    """Streamlit runs a page file anew on each rerun: its cached functions are
+    defined anew, and must find their cache again."""
+    from ui.cache import shared
+    calls = []
+    for _ in range(3):      # three "reruns" of the same definition
+        @shared(max_mb=1)
+        def view(text: str, _trace=None):
+            calls.append(text)
+            return text.upper()
+        assert view("abc", object()) == "ABC"
+    assert calls == ["abc"]
+
+
+# --- faults heal ----------------------------------------------------------------------
+
+def test_cache_check_notices_truncation_and_rewrites(tmp_path):
+    from llm_core import models
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"x" * 1000)
+    (folder / "config.json").write_text("{}")
+    models._write_manifest(folder)
+    assert models.cache_intact(folder)
+    with open(folder / "model.safetensors", "r+b") as f:      # truncated
+        f.truncate(500)
+    assert not models.cache_intact(folder)
+    (folder / "model.safetensors").write_bytes(b"y" * 1000)   # same size, other bytes
+    assert not models.cache_intact(folder)
+    (folder / models.MANIFEST).write_text("not json")
+    assert not models.cache_intact(folder)
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    from llm_core import models
+    stale = tmp_path / (".tmp-" + models.SMOLLM2_CACHE_NAME + "abc")
+    fresh = tmp_path / (".tmp-" + models.SMOLLM2_CACHE_NAME + "def")
+    for d in (stale, fresh):
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"0" * 100)
+    old = time.time() - 2 * models.STALE_TMP_SECONDS
+    os.utime(stale, (old, old))
+    models.remove_stale_temporaries(tmp_path)
+    assert not stale.exists() and fresh.exists()   # a conversion may still be writing it
+
+
+def _run_py(code: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **env})
+
+
+def test_a_damaged_cache_is_converted_again(decoder, tmp_path):
+    """Copy the converted model, cut its weights in half: the next load notices,
+    says so, converts again and serves the same numbers."""
+    import shutil
+
+    from llm_core.models import smollm2_cache_path
+    cache = tmp_path / "cache"
+    shutil.copytree(smollm2_cache_path(), cache / smollm2_cache_path().name)
+    weights = cache / smollm2_cache_path().name / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+    (cache / (".tmp-" + smollm2_cache_path().name + "-killed")).mkdir()   # a killed conversion
+    old = time.time() - 7200
+    os.utime(cache / (".tmp-" + smollm2_cache_path().name + "-killed"), (old, old))
+    code = ("import llm_core, sys\n"
+            "h = llm_core.load_model('smollm2', progress=lambda m: print('PROGRESS', m))\n"
+            "print('LOGIT', float(h.trace('The capital of France is').last_logits.max()))\n")
+    out = _run_py(code, {"LLM_XRAY_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "damaged" in out.stdout and "Converting" in out.stdout
+    logit = float(out.stdout.split("LOGIT")[1])
+    assert logit == pytest.approx(float(decoder.trace("The capital of France is").last_logits.max()),
+                                  rel=1e-6)
+    assert sorted(p.name for p in cache.iterdir()) == [smollm2_cache_path().name]
+    out = _run_py(code, {"LLM_XRAY_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
+    assert "damaged" not in out.stdout and "Converting" not in out.stdout   # healthy now
+
+
+def test_an_unusable_cache_folder_gives_one_clear_message(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    bad = str(blocker / "below")
+    out = subprocess.run([sys.executable, "-m", "llm_core", "tokens", "hi"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LLM_XRAY_CACHE": bad, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 1
+    assert out.stderr.count("\n") == 1 and "LLM_XRAY_CACHE" in out.stderr, out.stderr
+    from llm_core.models import cache_dir
+    old = os.environ.get("LLM_XRAY_CACHE")
+    os.environ["LLM_XRAY_CACHE"] = bad
+    try:
+        with pytest.raises(ModelUnavailable) as err:
+            cache_dir()
+    finally:
+        if old is None:
+            del os.environ["LLM_XRAY_CACHE"]
+        else:
+            os.environ["LLM_XRAY_CACHE"] = old
+    assert err.value.code == "cache_unusable"
+    from ui.i18n import table
+    for lang in ("en", "zh"):
+        assert "LLM_XRAY_CACHE" in table(lang)["errors.cache_unusable"]
+
+
+def test_a_hub_that_does_not_answer_fails_fast_and_blocks_no_one():
+    """A local socket that accepts and never replies stands in for a hub behind a
+    dead network; meanwhile the embedded encoder loads without waiting."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = silent.getsockname()[1]
+    code = ("import threading, time, llm_core\n"
+            "from llm_core.errors import ModelUnavailable\n"
+            "t0 = time.monotonic(); done = {}\n"
+            "def other():\n"
+            "    time.sleep(0.5); llm_core.load_model('minilm'); done['minilm'] = time.monotonic() - t0\n"
+            "th = threading.Thread(target=other); th.start()\n"
+            "try:\n"
+            "    llm_core.load_model('gpt2')\n"
+            "except ModelUnavailable as err:\n"
+            "    print('CODE', err.code)\n"
+            "hub = time.monotonic() - t0\n"
+            "th.join()\n"
+            "t1 = time.monotonic()\n"
+            "try:\n"
+            "    llm_core.load_model('gpt2')\n"
+            "except ModelUnavailable as err:\n"
+            "    print('AGAIN', err.code, round(time.monotonic() - t1, 3))\n"
+            "print('HUB', hub, 'MINILM', done['minilm'])\n")
+    try:
+        out = _run_py(code, {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",
+                             "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+                             "LLM_XRAY_HUB_TIMEOUT": "2"}, timeout=120)
+    finally:
+        silent.close()
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CODE hub_failed" in out.stdout
+    words = out.stdout.split()
+    hub, minilm = float(words[words.index("HUB") + 1]), float(words[words.index("MINILM") + 1])
+    assert hub < 15, out.stdout           # one 2 s probe (and its few retries), not a minute
+    assert minilm < hub, out.stdout       # the encoder did not wait for the hub's lock
+    again = float(words[words.index("AGAIN") + 2])
+    assert again < 0.5                    # the failure is remembered for a while
+
+
+# --- many sessions on one server ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def live_server():
+    from browser.util import Server
+    srv = Server(log_name="streamlit-class-tests.log").start()
+    yield srv
+    srv.stop()
+
+
+def _sessions(server, page: str, texts: list[str]):
+    """Open one websocket session per text on `page`, then send every text at the
+    same moment; return each session's run."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import load
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    async def main():
+        clients = [load.Client(server.url) for _ in texts]
+        for c in clients:
+            await c.connect()
+        firsts = await asyncio.gather(*(c.rerun(page) for c in clients))
+        widget = load._text_widget(firsts[0], page.replace("-", "_") or "home")
+        runs = await asyncio.gather(*(
+            c.rerun(page, [WidgetState(id=widget, string_value=text)])
+            for c, text in zip(clients, texts)))
+        for c in clients:
+            await c.close()
+        return runs
+    return asyncio.run(main()), load
+
+
+def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, decoder):
+    texts = ["The animal didn't cross the street because it was too tired.",
+             "Yesterday my sister baked bread for the whole street"]
+    for _round in range(3):
+        runs, load = _sessions(live_server, "attention", texts)
+        for text, run in zip(texts, runs):
+            assert not run.errors, run.errors
+            shown = load.chart_data(run, 0, "z")                 # query key, layer 15, head 0
+            want = decoder.trace(text).attention_pattern[15, 0].numpy()
+            mask = ~torch.isnan(torch.from_numpy(shown.astype("float32"))).numpy()
+            assert shown.shape == want.shape
+            # The page sends float32; the same trace, so the same numbers.
+            assert (abs(shown[mask] - want[mask]) <= 1e-7).all()
+        texts = texts[::-1]
+
+
+def test_ten_huge_pastes_at_once_get_a_message_and_others_are_served(live_server):
+    huge = "汉字 and words. " * 14_000                         # ~200,000 characters
+    texts = [huge] * 10 + ["A normal sentence from the eleventh student."]
+    t0 = time.monotonic()
+    runs, _load = _sessions(live_server, "", texts)
+    from ui.i18n import table
+    cut = table("en")["common.truncated"].split("{")[0]      # "Your text has "
+    for run in runs[:10]:
+        assert not run.errors, run.errors
+        # The text box keeps its first 50,000 characters, the trace its first
+        # 1,024 tokens, and the page says so.
+        assert any(s.startswith(cut) and "1024" in s for s in run.texts), "no announced cut"
+    normal = runs[10]
+    assert not normal.errors and "plotly_chart" in normal.kinds
+    assert time.monotonic() - t0 < 60
