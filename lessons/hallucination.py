@@ -1,8 +1,8 @@
 """Hallucination lab: the model always says something. Per-token confidence,
 several samples that agree or not, and the same question with the fact given.
 Answers are generated on request and kept in session state (a widget change
-never regenerates); a process-wide memo lets a class share identical answers."""
-import threading
+never regenerates); a shared cache lets a class share identical answers, and the
+answers to one prompt are generated together in one batch."""
 from collections import OrderedDict
 
 import pandas as pd
@@ -11,6 +11,7 @@ import streamlit as st
 from llm_core import hallucination as hal
 from llm_core.errors import XRayError
 from ui import fig_hallucination as fig
+from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import has, lang, t
 from ui.jobs import Busy, heavy_job
@@ -64,33 +65,31 @@ key = (model_name(), question, fact, temperature, n_samples, max_tokens)
 ask = st.button(t("hallucination.ask"), type="primary", key="hallucination.ask")
 
 
-@st.cache_resource(show_spinner=False)
-def shared_memo():
-    """Answers by (model, prompt, T, seed, cap), shared by all sessions."""
-    return OrderedDict(), threading.Lock()
+@shared(max_mb=16)
+def lab_answers(model: str, prompt: str, settings: tuple, max_new: int, _handle, _progress):
+    """Answers to one prompt, one per (T, seed), generated in one batch; shared by
+    every session that asks the same."""
+    return hal.ask_many(_handle, prompt, hal.question_ids(_handle, prompt), list(settings),
+                        max_new_tokens=max_new, progress=_progress)
 
 
 def generate(bar) -> hal.LabResult:
-    memo, lock = shared_memo()
-    answers = []
-    for i, job in enumerate(jobs):
-        def progress(k, i=i):
-            bar.progress((i + k / max_tokens) / len(jobs),
-                         text=t("hallucination.progress", i=i + 1, n=len(jobs)))
+    groups: dict[str, list] = {}          # the plain question's answers run together
+    for job in jobs:
+        groups.setdefault(job.prompt, []).append(job)
+    answers, done = {}, 0
+    for prompt, group in groups.items():
+        def progress(k, done=done, size=len(group)):
+            bar.progress(min(1.0, (done + size * k / max_tokens) / len(jobs)),
+                         text=t("hallucination.progress", i=done + size, n=len(jobs)))
         progress(0)
-        mkey = (model_name(), job.prompt, job.temperature, job.seed, max_tokens)
-        with lock:
-            answer = memo.get(mkey)
-        if answer is None:
-            answer = hal.ask(handle, job.prompt, temperature=job.temperature, seed=job.seed,
-                             max_new_tokens=max_tokens, progress=progress)
-            with lock:
-                memo[mkey] = answer
-                while len(memo) > 256:
-                    memo.popitem(last=False)
-        answers.append(answer)
+        settings = tuple((job.temperature, job.seed) for job in group)
+        answers.update(zip(group, lab_answers(model_name(), prompt, settings, max_tokens,
+                                              handle, progress)))
+        done += len(group)
     bar.empty()
-    return hal.LabResult.from_answers(jobs, answers)
+    return hal.LabResult.from_answers(jobs, [answers[job] for job in jobs])
+
 
 if ask:
     try:

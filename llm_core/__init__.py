@@ -2,11 +2,16 @@
 
 Never imports streamlit or plotly; the pages are thin views over this package.
 """
-from .errors import InputError, ModelUnavailable, XRayError
-from .models import DEFAULT_MODEL, EMBEDDED, ModelHandle, handle_from_model, load_model
-from .tokens import Token
-from .trace import ATTENTION_CAP, Trace
-from .arch import LayerDetail, attention_math
+from .memo import tune_allocator
+
+tune_allocator()   # before any tensor exists: see memo.tune_allocator
+
+from .errors import InputError, ModelUnavailable, XRayError  # noqa: E402
+from .models import (DEFAULT_MODEL, EMBEDDED, ModelHandle, handle_from_model,  # noqa: E402
+                     load_model)
+from .tokens import Token  # noqa: E402
+from .trace import ATTENTION_CAP, Trace  # noqa: E402
+from .arch import LayerDetail, attention_math  # noqa: E402
 
 __all__ = [
     "ATTENTION_CAP", "DEFAULT_MODEL", "EMBEDDED", "InputError", "LayerDetail", "ModelHandle",

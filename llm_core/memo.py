@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import gc
 import os
 import sys
 import threading
@@ -188,8 +189,25 @@ def sweep_all() -> int:
     the caches still hold."""
     for cache in list(_CACHES):
         cache.sweep()
+    # Reference cycles (a stopped script's frames holding tensors) wait for the
+    # collector, which runs only as objects are allocated: not after a class left.
+    gc.collect()
     release_memory()
     return sum(c.bytes for c in list(_CACHES))
+
+
+def tune_allocator() -> None:
+    """Make freed tensors go back to the system. glibc serves large blocks from
+    its heap once a freed mmap has raised its threshold (up to 32 MB), and gives
+    each thread its own arena; with many sessions' threads, memory freed by the
+    caches stayed in the process (measured: 10 sessions sweeping layers peaked at
+    +2.1 GB for 0.6 GB of cache; with a fixed 128 KB threshold and 2 arenas +0.8 GB)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD: fixed, so large blocks are mmapped
+        libc.mallopt(-8, 2)            # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def release_memory() -> None:

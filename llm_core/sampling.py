@@ -185,6 +185,13 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
     `stop()` returning True (e.g. a Stop button) ends the loop early."""
     max_new_tokens, temperature, top_k, top_p = check_generation(
         handle, prompt_ids, max_new_tokens, temperature, top_k, top_p)
+    choose = step_chooser(handle, temperature, top_k, top_p, seed, n_alternatives)
+    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit)
+
+
+def step_chooser(handle, temperature: float, top_k=None, top_p=None, seed: int | None = 0,
+                 n_alternatives: int = 5):
+    """`choose(i, logits) -> Step` for one answer: its own seeded generator."""
     gen = make_generator(seed)
 
     def choose(i, logits):
@@ -193,8 +200,7 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
         alts = [(tid, handle.decode([tid]), p) for tid, _l, p in dist.top(n_alternatives)]
         return Step(i, token_id, handle.decode([token_id]), float(dist.final[token_id]),
                     dist.entropy, alts, dist)
-
-    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit)
+    return choose
 
 
 def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
@@ -220,3 +226,39 @@ def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
                 return
             out = model(input_ids=torch.tensor([[step.token_id]], device=device),
                         past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+
+
+def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens: int,
+                 stop=None, time_limit: float | None = None) -> Iterator[list]:
+    """`decode_loop` for several answers to one prompt at once, each with its own
+    `choose` (its own temperature and seeded generator): the prompt is read once
+    and every step is one batched forward pass. Yields per step a list with one
+    step per answer (None once that answer has ended)."""
+    n = len(chooses)
+    eos = handle.eos_ids
+    filler = min(eos) if eos else 0              # fed to answers that have ended
+    model, device = handle.model, handle.device
+    started = time.monotonic()
+    alive = [True] * n
+    with torch.inference_mode():
+        out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
+                    logits_to_keep=1)
+        cache, logits = out.past_key_values, out.logits[:, -1].expand(n, -1)   # answer vocab
+        if n > 1:
+            cache.batch_repeat_interleave(n)
+        for i in range(max_new_tokens):
+            logits = logits.float().cpu()
+            row = [choose(i, logits[a]) if alive[a] else None for a, choose in enumerate(chooses)]
+            yield row
+            for a, step in enumerate(row):
+                if step is not None and step.token_id in eos:
+                    alive[a] = False
+            if not any(alive) or i + 1 == max_new_tokens:
+                return
+            if (stop is not None and stop()) or (
+                    time_limit is not None and time.monotonic() - started > time_limit):
+                return
+            nxt = [step.token_id if step is not None else filler for step in row]
+            out = model(input_ids=torch.tensor(nxt, device=device).reshape(n, 1),
+                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            cache, logits = out.past_key_values, out.logits[:, -1]
