@@ -49,6 +49,9 @@ STEP_TIMEOUT = 300.0   # one page update; generation can queue behind others
 GEN_TOKENS = 8         # new tokens per generated answer
 
 
+# Pages that show the typed text whole (others split it into token labels): there
+# a session's own marker must appear; on every page no other session's may.
+SHOWS_TEXT = {"home", "tokens"}
 LEVEL = {"n": 0}   # which level runs: texts differ per level, so none is already cached
 
 
@@ -240,7 +243,8 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         run = await client.rerun(text_page, [state])
         out.latencies.append(run.seconds)
         out.errors += [f"session {i}: {e}" for e in run.errors]
-        _check_view(i, n, run, text_page or "home", out)
+        _check_view(i, n, run, text_page or "home", out,
+                    own_text=(text_page or "home") in SHOWS_TEXT)
         shown = chart_data(run, "home.fig_resid", "customdata")   # pos layer+1, the pipeline page
         if shown is not None:
             out.numbers[i] = shown
@@ -337,7 +341,8 @@ async def level(n: int, base_url: str, text_page: str, gen_page: str | None) -> 
     LEVEL["n"] += 1
     out = Outcome()
     barrier = asyncio.Barrier(n)
-    await asyncio.gather(*(one_session(i, n, base_url, text_page, gen_page, out, barrier)
+    pages = text_page.split(",")     # a mix: session i on pages[i % len]
+    await asyncio.gather(*(one_session(i, n, base_url, pages[i % len(pages)], gen_page, out, barrier)
                            for i in range(n)))
     return out
 
@@ -350,7 +355,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default=os.environ.get("LOAD_LEVELS", "1,10,30"),
                         help="numbers of concurrent sessions, e.g. 1,10,30")
-    parser.add_argument("--page", default=None, help="text page url path (default: tokens)")
+    parser.add_argument("--page", default=None,
+                        help="text page url path, or several separated by commas for a mix "
+                             "('' is the pipeline page; default: tokens)")
     parser.add_argument("--no-generate", action="store_true", help="skip the generate page")
     parser.add_argument("--generate-levels", default=os.environ.get("LOAD_GENERATE_LEVELS", "1,10"),
                         help="levels whose sessions also generate (one generation slot per "
@@ -408,7 +415,7 @@ def main(argv=None) -> int:
         sampler.stop_event.set()
         server.stop()
 
-    what = f"'{text_page or 'home'}' page"
+    what = f"'{text_page or 'home'}' page" + ("s" if "," in text_page else "")
     ref_n = levels[0]
     ref_p95 = pct(results[ref_n][0].latencies, 0.95)
     for n in levels:

@@ -61,7 +61,7 @@ def shown(markdown: str) -> str:
     """What a reader sees of a markdown body: backslash escapes removed (user text
     inside messages is escaped so it can never become a link or an image)."""
     import re
-    return re.sub(r"\\(.)", r"\1", markdown)
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def rendered(at) -> list[str]:

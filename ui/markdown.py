@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:@])")
+# GitHub-flavoured markdown turns bare addresses into links, and backslashes do
+# not stop it ("http\://…" still links): an invisible word joiner does.
+_AUTOLINK = re.compile(r"(?i)(https?|ftp|www|mailto)")
+_JOINER = "\u2060"
 
 
 def md_escape(text: str) -> str:
-    """Backslash every markdown, HTML and LaTeX character: never a link, an image,
-    a formula or markup."""
-    return _SPECIAL.sub(r"\\\1", str(text))
+    """Backslash every markdown, HTML and LaTeX character and break bare web and
+    mail addresses: never a link, an image, a formula or markup."""
+    escaped = _SPECIAL.sub(r"\\\1", str(text))
+    return _AUTOLINK.sub(lambda m: m.group(1)[0] + _JOINER + m.group(1)[1:], escaped)
