@@ -537,3 +537,19 @@ def test_sidebar_hostile_model_id(name, hub_id):
     assert not at.error, [e.value for e in at.error]
     assert at.warning, f"no message for model id {hub_id!r}"
     assert any(hub_id[:20] in shown(w.value) for w in at.warning)
+
+
+MARKDOWN_IDS = ["![x](http://198.51.100.7/hub.png)", "[a](http://198.51.100.7/)", ":red[**x**]",
+                "$$x^2$$", "<img src=x onerror=alert(1)>"]
+
+
+@pytest.mark.parametrize("hub_id", MARKDOWN_IDS)
+def test_sidebar_model_id_is_never_markup(hub_id):
+    """The warning names the id, escaped: its body never holds the raw markup,
+    and what a reader sees is the id as typed."""
+    at = app_test("lessons/tokens.py", timeout=240,
+                  state={"sidebar.model_choice": "hub", "sidebar.hub_id": hub_id})
+    assert not at.exception and not at.error
+    bodies = [w.value for w in at.warning]
+    assert any(hub_id in shown(b) for b in bodies), bodies
+    assert not any(hub_id in b for b in bodies), bodies
