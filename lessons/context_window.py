@@ -39,19 +39,21 @@ def demo(name: str, code: str, n_filler: int, size: int):
     return win.run_demo(llm_core.load_model(name), code, n_filler, size)
 
 
-try:
-    with st.spinner(t("loading.trace")):
-        cut = demo(model_name(), code, n_filler, size)
-        # The model's own window holds the whole text.
-        whole = cut if cut.run.window.start == 0 else demo(model_name(), code, n_filler, context)
-except XRayError as err:
-    key = f"context_window.err_{err.code}"
-    if has(key):
-        st.warning(t(key, **err.params), icon="⚠️")
-    else:
-        show_error(err)
-    st.stop()
+def run_or_stop(window: int):
+    """The demo for one window size, or a message and the end of the page."""
+    try:
+        return demo(model_name(), code, n_filler, window)
+    except XRayError as err:
+        key = f"context_window.err_{err.code}"
+        if has(key):
+            st.warning(t(key, **err.params), icon="⚠️")
+        else:
+            show_error(err)
+        st.stop()
 
+
+with st.spinner(t("loading.trace")):
+    cut = run_or_stop(size)
 w, tokens = cut.run.window, cut.tokens
 f0, f1 = w.fact
 params = dict(n=w.n_tokens, kept=w.kept, start=w.start, last=w.n_tokens - 1, f0=f0, f1=f1 - 1,
@@ -72,8 +74,9 @@ with st.expander(t("context_window.cut_header"), expanded=True):
 
 expected = cut.expected.strip()
 left, right = st.columns(2)
-for col, run, title in ((left, whole.run, t("context_window.full_header", n=w.n_tokens)),
-                        (right, cut.run, t("context_window.cut_header_run", w=w.kept))):
+
+
+def show_run(col, run, title: str) -> None:
     with col.container(border=True):
         st.markdown(f"**{title}**")
         st.caption(t("context_window.answer"))
@@ -84,6 +87,14 @@ for col, run, title in ((left, whole.run, t("context_window.full_header", n=w.n_
             st.success(t("context_window.says_yes"), icon="✅")
         else:
             st.warning(t("context_window.says_no"), icon="❌")
+
+
+# Your window's answer first; the whole text (a longer run) streams in beside it.
+show_run(right, cut.run, t("context_window.cut_header_run", w=w.kept))
+with left, st.spinner(t("loading.trace")):
+    # The model's own window holds the whole text.
+    whole = cut if w.start == 0 else run_or_stop(context)
+show_run(left, whole.run, t("context_window.full_header", n=w.n_tokens))
 
 st.plotly_chart(fig.answer_token_probs(
     cut.expected_tokens, {t("context_window.full_header", n=w.n_tokens): whole.run,

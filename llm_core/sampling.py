@@ -204,20 +204,25 @@ def step_chooser(handle, temperature: float, top_k=None, top_p=None, seed: int |
 
 
 def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
-                stop=None, time_limit: float | None = None) -> Iterator:
+                stop=None, time_limit: float | None = None, prefilled=None) -> Iterator:
     """The autoregressive loop every generation shares: forward, `choose(i, logits)`
     (returns a step with `.token_id`), yield it, append, repeat. The model's
     key/value cache makes each step one token's forward pass. Ends at an
     end-of-sequence token, after max_new_tokens, when `stop()` is true, or after
-    time_limit seconds."""
+    time_limit seconds. `prefilled` = (last logits, key/value cache of the prompt):
+    a caller that has already run the prompt need not run it again."""
     eos = handle.eos_ids
     model, device = handle.model, handle.device
     started = time.monotonic()
     with torch.inference_mode():
-        out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
-                    logits_to_keep=1)
+        if prefilled is None:
+            out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
+                        logits_to_keep=1)
+            logits, cache = out.logits[0, -1], out.past_key_values
+        else:
+            logits, cache = prefilled
         for i in range(max_new_tokens):
-            step = choose(i, out.logits[0, -1].float().cpu())
+            step = choose(i, logits.float().cpu())
             yield step
             if step.token_id in eos or i + 1 == max_new_tokens:
                 return
@@ -225,7 +230,8 @@ def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
                     time_limit is not None and time.monotonic() - started > time_limit):
                 return
             out = model(input_ids=torch.tensor([[step.token_id]], device=device),
-                        past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            logits, cache = out.logits[0, -1], out.past_key_values
 
 
 def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens: int,

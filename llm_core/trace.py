@@ -318,6 +318,7 @@ class TraceBatcher:
     def _work(self):
         while True:
             batch = self._next_batch()
+            traces = None
             try:
                 traces = capture_batch(self.arch, [p.request for p in batch], self.device)
                 for p, tr in zip(batch, traces):
@@ -329,6 +330,9 @@ class TraceBatcher:
             self.traced += len(batch)
             for p in batch:
                 p.done.set()
+            # The callers hold their traces; this thread must not keep the last
+            # batch alive until the next request comes (after class: never).
+            del batch, traces, p
 
 
 @torch.inference_mode()

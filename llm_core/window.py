@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import InputError
-from .sampling import generate_steps
+from .sampling import check_generation, decode_loop, step_chooser
 
 # The demo text is English: SmolLM2 was trained mostly on English. No digits in
 # the filler, so the code can only come from the fact.
@@ -119,14 +119,21 @@ def token_span(tokens, char_start: int, char_end: int) -> tuple[int, int]:
 
 
 @torch.inference_mode()
-def continuation_probs(handle, context_ids: torch.Tensor, answer_ids: torch.Tensor) -> list[float]:
-    """P(answer token k | context and answer tokens before k), for every k."""
-    ids = torch.cat([context_ids, answer_ids]).reshape(1, -1).to(handle.device)
+def read_and_score(handle, context_ids: torch.Tensor, answer_ids: torch.Tensor):
+    """One forward pass over the context followed by the right answer gives both
+    P(answer token k | context, answer tokens before k) for every k and — the
+    cache cut back to the context — what the model needs to write its own answer.
+    Returns (probabilities, last logits of the context, its key/value cache)."""
     n = answer_ids.numel()
-    out = handle.model(input_ids=ids, logits_to_keep=n + 1)
-    logits = out.logits[0, :n].float().cpu()             # [answer pos, vocab]
-    probs = torch.softmax(logits, dim=-1)
-    return [float(probs[k, int(a)]) for k, a in enumerate(answer_ids)]
+    ids = torch.cat([context_ids, answer_ids]).reshape(1, -1).to(handle.device)
+    out = handle.model(input_ids=ids, use_cache=True, logits_to_keep=n + 1)
+    logits = out.logits[0].float().cpu()                  # answer pos + 1, vocab
+    probs = torch.softmax(logits[:n], dim=-1)
+    cache = out.past_key_values
+    if n:
+        cache.crop(-n)                 # forget the answer: back to the context alone
+    return ([float(probs[k, int(a)]) for k, a in enumerate(answer_ids)],
+            out.logits[0, 0], cache)
 
 
 @dataclass(frozen=True)
@@ -165,10 +172,12 @@ def run_demo(handle, code: str, n_filler: int, window: int) -> Demo:
         answer_ids = answer_ids[1:]
     win = Window(ids.numel(), size, token_span(tokens, *demo.fact_chars))
     seen = keep_last(ids, size)
-    steps = generate_steps(handle, seen, max_new_tokens=ANSWER_TOKENS, temperature=0,
-                           n_alternatives=0)
+    check_generation(handle, seen, ANSWER_TOKENS, 0.0, None, None)
+    probs, last_logits, cache = read_and_score(handle, seen, answer_ids)
+    steps = decode_loop(handle, seen, ANSWER_TOKENS, step_chooser(handle, 0.0, n_alternatives=0),
+                        prefilled=(last_logits, cache))
     answer_ids_out = [s.token_id for s in steps if s.token_id not in handle.eos_ids]
     text = handle.decode(answer_ids_out)
-    run = WindowRun(win, text, tuple(continuation_probs(handle, seen, answer_ids)))
+    run = WindowRun(win, text, tuple(probs))
     pieces = tuple(handle.decode([int(i)]) for i in answer_ids)
     return Demo(tuple(tokens), demo.answer, pieces, run)

@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from conftest import app_test, assert_clean
+from conftest import app_test, assert_clean, shown
 
 from llm_core.attention import (attention_weights, future_share, head_contributions, head_steps,
                                 head_summary, rope_rotate, rope_theta, row_entropy)
@@ -209,9 +209,10 @@ def _charts(at):
 
 
 def _all_text(at):
+    """What a reader sees (markdown escapes removed)."""
     parts = [e.value for kind in ("markdown", "caption", "info", "warning", "subheader")
              for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
+    return shown("\n".join(str(p) for p in parts))
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

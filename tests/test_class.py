@@ -350,7 +350,13 @@ def _sessions(server, page: str, texts: list[str]):
         for c in clients:
             await c.close()
         return runs
-    return asyncio.run(main()), load
+    # A thread of its own: the browser tests' Playwright keeps an event loop in this one.
+    result: list = []
+    worker = threading.Thread(target=lambda: result.append(asyncio.run(main())))
+    worker.start()
+    worker.join()
+    assert result, "the websocket sessions did not finish"
+    return result[0], load
 
 
 def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, decoder):
