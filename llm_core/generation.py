@@ -23,7 +23,7 @@ import torch
 
 from .errors import InputError
 from .sampling import (check_generation, check_temperature, check_top_k, check_top_p,
-                       decode_loop, make_generator)
+                       decode_batch, decode_loop, make_generator)
 from .tokens import make_tokens
 
 # Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
@@ -282,44 +282,10 @@ def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 
                          max=MAX_SAMPLES)
     max_new_tokens, temperature, top_k, top_p = _check(handle, prompt, max_new_tokens,
                                                        temperature, top_k, top_p)
-    gens = [make_generator(s) for s in seeds]
-    n = len(seeds)
-    eos = handle.eos_ids
-    filler = min(eos) if eos else 0          # fed to answers that have ended
-    model, device = handle.model, handle.device
-    started = time.monotonic()
-    alive = [True] * n
-    with torch.inference_mode():
-        out = model(input_ids=prompt.reshape(1, -1).to(device), use_cache=True,
-                    logits_to_keep=1)
-        cache, logits = out.past_key_values, out.logits[:, -1].expand(n, -1)  # answer vocab
-        if n > 1:
-            if hasattr(cache, "batch_repeat_interleave"):
-                cache.batch_repeat_interleave(n)   # the prompt is read once for all answers
-            else:
-                out = model(input_ids=prompt.reshape(1, -1).expand(n, -1).to(device),
-                            use_cache=True, logits_to_keep=1)
-                cache = out.past_key_values
-        for i in range(max_new_tokens):
-            logits = logits.float().cpu()
-            row: list[StepView | None] = []
-            for a in range(n):
-                row.append(_choose(handle, logits[a], i, temperature, top_k, top_p, gens[a],
-                                   n_show) if alive[a] else None)
-            yield row
-            nxt = []
-            for a, step in enumerate(row):
-                if step is not None and step.token_id in eos:
-                    alive[a] = False
-                nxt.append(step.token_id if step is not None else filler)
-            if not any(alive) or i + 1 == max_new_tokens:
-                return
-            if (stop is not None and stop()) or (
-                    time_limit is not None and time.monotonic() - started > time_limit):
-                return
-            out = model(input_ids=torch.tensor(nxt, device=device).reshape(n, 1),
-                        past_key_values=cache, use_cache=True, logits_to_keep=1)
-            cache, logits = out.past_key_values, out.logits[:, -1]
+    chooses = [lambda i, logits, g=make_generator(s): _choose(handle, logits, i, temperature,
+                                                             top_k, top_p, g, n_show)
+               for s in seeds]
+    yield from decode_batch(handle, prompt, chooses, max_new_tokens, stop, time_limit)
 
 
 def collect(handle, prompt: torch.Tensor, steps, *, seed: int | None = None,

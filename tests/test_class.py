@@ -359,6 +359,38 @@ def _sessions(server, page: str, texts: list[str]):
     return result[0], load
 
 
+def test_a_fresh_server_serves_a_mix_of_pages_at_once():
+    """The first sessions of a new server arrive together on different pages:
+    modules imported for the first time in one session's thread must not reach
+    another half-made (pandas once did, through plotly)."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import load
+    from browser.util import Server
+
+    pages = ["", "attention", "tokens", "block", "next-token", "logit-lens"] * 2
+    srv = Server(log_name="streamlit-class-fresh.log").start()
+    try:
+        async def main():
+            clients = [load.Client(srv.url) for _ in pages]
+            for c in clients:
+                await c.connect()
+            runs = await asyncio.gather(*(c.rerun(p) for c, p in zip(clients, pages)))
+            for c in clients:
+                await c.close()
+            return runs
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(asyncio.run(main())))
+        worker.start()
+        worker.join()
+    finally:
+        srv.stop()
+    for page, run in zip(pages, result[0]):
+        assert not run.errors, (page or "home", run.errors)
+        assert "plotly_chart" in run.kinds, page or "home"
+
+
 def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, decoder):
     texts = ["The animal didn't cross the street because it was too tired.",
              "Yesterday my sister baked bread for the whole street"]
