@@ -170,6 +170,8 @@ class _UserError(Exception):
 
 _CACHES: "weakref.WeakSet[ByteCache]" = weakref.WeakSet()
 _JANITOR: threading.Thread | None = None
+GC_EVERY = 60.0
+_LAST_GC = 0.0
 _JANITOR_LOCK = threading.Lock()
 
 
@@ -187,13 +189,19 @@ def sweep_all() -> int:
     """Expire old entries in every cache, give freed memory back to the system
     (sessions that closed free memory too, not only caches); return the bytes
     the caches still hold."""
+    global _LAST_GC
+    before = sum(c.bytes for c in list(_CACHES))
     for cache in list(_CACHES):
         cache.sweep()
+    after = sum(c.bytes for c in list(_CACHES))
     # Reference cycles (a stopped script's frames holding tensors) wait for the
     # collector, which runs only as objects are allocated: not after a class left.
-    gc.collect()
+    # A full collection holds every session up for a moment, so not at each sweep.
+    if after < before or time.monotonic() - _LAST_GC > GC_EVERY:
+        gc.collect()
+        _LAST_GC = time.monotonic()
     release_memory()
-    return sum(c.bytes for c in list(_CACHES))
+    return after
 
 
 def tune_allocator() -> None:
