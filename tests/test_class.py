@@ -350,13 +350,19 @@ def _sessions(server, page: str, texts: list[str]):
         for c in clients:
             await c.close()
         return runs
-    # A thread of its own: the browser tests' Playwright keeps an event loop in this one.
+    return _run_async(main), load
+
+
+def _run_async(main):
+    """asyncio.run(main()) in a thread of its own: the browser tests' Playwright
+    keeps an event loop running in this one."""
+    import asyncio
     result: list = []
     worker = threading.Thread(target=lambda: result.append(asyncio.run(main())))
     worker.start()
     worker.join()
     assert result, "the websocket sessions did not finish"
-    return result[0], load
+    return result[0]
 
 
 def test_a_fresh_server_serves_a_mix_of_pages_at_once():
@@ -380,13 +386,10 @@ def test_a_fresh_server_serves_a_mix_of_pages_at_once():
             for c in clients:
                 await c.close()
             return runs
-        result: list = []
-        worker = threading.Thread(target=lambda: result.append(asyncio.run(main())))
-        worker.start()
-        worker.join()
+        runs = _run_async(main)
     finally:
         srv.stop()
-    for page, run in zip(pages, result[0]):
+    for page, run in zip(pages, runs):
         assert not run.errors, (page or "home", run.errors)
         assert "plotly_chart" in run.kinds, page or "home"
 
