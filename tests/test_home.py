@@ -37,3 +37,18 @@ def test_home_one_token_and_long_text():
     assert_clean(at)
     assert any("the last 40" in c.value for c in at.caption)          # readable figures
     assert any("first 256 of 451" in c.value for c in at.caption)     # attention cap announced
+
+
+def test_embedding_colours_match_the_text(decoder):
+    """The page says red is positive and blue negative: the top of the scale is red."""
+    import re
+
+    from llm_core.pipeline import pipeline
+    from ui.fig_pipeline import embedding_heatmap
+    trace = decoder.trace("The capital of France is")
+    heat = embedding_heatmap(pipeline(decoder, trace), title="", x_label="", y_label="",
+                             value_label="").data[0]
+    scale = list(heat.colorscale)
+    top, bottom = (scale[0][1], scale[-1][1]) if heat.reversescale else (scale[-1][1], scale[0][1])
+    rgb = [tuple(int(v) for v in re.findall(r"\d+", c)[:3]) for c in (top, bottom)]
+    assert rgb[0][0] > rgb[0][2] and rgb[1][2] > rgb[1][0], (top, bottom)

@@ -14,8 +14,10 @@ def embedding_heatmap(p, *, title: str, x_label: str, y_label: str, value_label:
     z = p.embedding_strip.numpy()
     limit = float(abs(z).max()) or 1.0
     return figure([dict(
-        type="heatmap", z=z, y=labels, x=list(range(z.shape[1])), colorscale="RdBu", zmid=0,
-        zmin=-limit, zmax=limit, colorbar=dict(title=dict(text=value_label)),
+        # RdBu runs red → blue from low to high; reversed, red is positive, as the text says.
+        type="heatmap", z=z, y=labels, x=list(range(z.shape[1])), colorscale="RdBu",
+        reversescale=True, zmid=0, zmin=-limit, zmax=limit,
+        colorbar=dict(title=dict(text=value_label)),
         hovertemplate=f"%{{y}}<br>{x_label} %{{x}}: %{{z:.4f}}<extra></extra>")],
         title=title, height=max(220, 60 + 26 * len(labels)), xaxis=dict(title=dict(text=x_label)),
         yaxis=dict(title=dict(text=y_label), autorange="reversed", type="category"))
