@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import threading
 import time
@@ -305,6 +304,17 @@ class RssSampler(threading.Thread):
             self.samples.append((time.monotonic(), self.rss()))
             self.stop_event.wait(self.every)
 
+    def settle(self, baseline: int, at_least: float, at_most: float) -> tuple[int, float]:
+        """(RSS, seconds waited) once it is within 10 % of `baseline` and `at_least`
+        seconds have passed (the caches' TTL), or after `at_most` seconds."""
+        start = time.monotonic()
+        rss = self.rss()
+        while time.monotonic() - start < at_most and (
+                rss > baseline * 1.10 or time.monotonic() - start < at_least):
+            time.sleep(1)
+            rss = self.rss()
+        return rss, time.monotonic() - start
+
     def peak(self, since: float) -> int:
         return max((r for t, r in self.samples if t >= since), default=self.rss())
 
@@ -403,13 +413,7 @@ def main(argv=None) -> int:
             for e in (out.errors + out.crosstalk)[:5]:
                 print(f"  N={n}: {e}", file=sys.stderr)
         # After every session has closed: does memory come back?
-        t_close = time.monotonic()
-        after = sampler.rss()
-        while time.monotonic() - t_close < args.settle and (
-                after > baseline * 1.10 or time.monotonic() - t_close < args.ttl + 5):
-            time.sleep(1)
-            after = sampler.rss()
-        settle_s = time.monotonic() - t_close
+        after, settle_s = sampler.settle(baseline, args.ttl + 5, args.settle)
         alive = server.alive()
     finally:
         sampler.stop_event.set()

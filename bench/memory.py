@@ -84,13 +84,7 @@ def main(argv=None) -> int:
         asyncio.run(all_sessions())
         wall = time.monotonic() - t0
         peak = sampler.peak(t0)
-        closed = time.monotonic()
-        after = sampler.rss()
-        while time.monotonic() - closed < args.settle and (
-                after > baseline * 1.10 or time.monotonic() - closed < args.ttl + 10):
-            time.sleep(1)
-            after = sampler.rss()
-        settle_s = time.monotonic() - closed
+        after, settle_s = sampler.settle(baseline, args.ttl + 10, args.settle)
     finally:
         sampler.stop_event.set()
         server.stop()
