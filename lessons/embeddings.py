@@ -8,7 +8,7 @@ import streamlit as st
 from llm_core.embedding_views import (analogy_view, direction_view, known_words, pick_tokens,
                                       similarity, split_words, token_row, vectors_of)
 from llm_core.errors import InputError
-from llm_core.vectors import load_word_vectors, model_word_space
+from llm_core.vectors import analogy_rank, load_word_vectors, model_word_space
 from ui import fig_embeddings as fig
 from ui.cache import shared
 from ui.errors import guard
@@ -20,6 +20,7 @@ from ui.models import get_handle, model_name
 PRESETS = {"king": ("king", "man", "woman", "prince princess boy girl father mother husband wife"),
            "germany": ("Germany", "Japan", "sushi", "France Italy pizza pasta bratwurst beer sake tea"),
            "paris": ("Paris", "France", "Italy", "Rome Madrid Spain Berlin Germany London England Tokyo")}
+EXPECTED = {"king": "queen", "germany": "bratwurst", "paris": "Rome"}   # what each lesson expects
 SPACES = ("glove", "model")
 
 
@@ -138,6 +139,9 @@ ca, cb, cc = st.columns(3)
 a = ca.text_input("A", key="embeddings.a")
 b = cb.text_input("− B", key="embeddings.b")
 c = cc.text_input("+ C", key="embeddings.c")
+best, ranks = {}, {}
+preset = st.session_state.get("embeddings.preset")
+expected = EXPECTED.get(preset) if PRESETS.get(preset, ())[:3] == (a, b, c) else None
 for col, kind in zip(st.columns(2), SPACES):
     with col:
         st.markdown(f"**{t(f'embeddings.space_{kind}')}**")
@@ -145,7 +149,16 @@ for col, kind in zip(st.columns(2), SPACES):
             view = cached_analogy(f"{kind}:{model_name()}", a, b, c, (), "pca", 2, space(kind))
             st.plotly_chart(fig.neighbours_bar(view.results, {"score": t("embeddings.cosine")}),
                             width="stretch", key=f"embeddings.bars_{kind}")
-st.caption(t("embeddings.arith_explain"))
+            best[kind] = view.results[0][0]
+            if expected:
+                ranks[kind] = analogy_rank(space(kind), a, b, c, expected)
+if len(best) == 2:   # both spaces answered: say what is on screen, from these results
+    st.caption(t("embeddings.arith_explain", glove=f"“{md_escape(best['glove'])}”",
+                 model=f"“{md_escape(best['model'])}”"))
+    if len(ranks) == 2:
+        st.caption(t("embeddings.arith_expect", word=expected, **{
+            k: t("embeddings.rank", rank=r) if r else t("embeddings.rank_missing")
+            for k, r in ranks.items()}))
 
 # --- 4. the parallelogram -------------------------------------------------------------------
 st.header(t("embeddings.proj_header"))

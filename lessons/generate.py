@@ -70,7 +70,7 @@ if handle is None:
 
 def show_steps(box, steps):
     box.html(fig.steps_html(steps, hover_prob=t("generate.hover_prob"),
-                            hover_alts=t("generate.hover_alts")))
+                            hover_alts=t("generate.hover_alts"), hover_model=t("common.model_prob")))
 
 
 def run() -> None:
@@ -145,6 +145,7 @@ pick = 0
 if many:
     distinct = len({a.text.strip() for a in answers})
     st.markdown(t("generate.diversity", distinct=distinct, n=len(answers), T=cfg["T"]))
+    st.caption(t("generate.batch_note"))
     names = [t("generate.answer_seed", seed=a.seed) for a in answers]
     pick = st.radio(t("generate.which"), range(len(answers)), horizontal=True,
                     format_func=names.__getitem__, key="generate.which")
@@ -162,7 +163,8 @@ chosen = (st.slider(t("generate.step"), 1, len(steps), key=STEP) if len(steps) >
 st.plotly_chart(fig.steps_line(
     steps, chosen, title=t("generate.line_title"), step_axis=t("generate.step_axis"),
     prob_name=t("generate.prob_name"), entropy_name=t("generate.entropy_name"),
-    entropy_axis=t("generate.entropy_axis")), key="generate.fig_line")
+    entropy_axis=t("generate.entropy_axis"), model_name=t("common.model_prob")),
+    key="generate.fig_line")
 step = steps[chosen]
 st.plotly_chart(fig.next_token_bars(
     step.top, step.top_tokens, title=t("generate.bars_title", i=chosen + 1, T=cfg["T"]),
@@ -171,6 +173,6 @@ st.plotly_chart(fig.next_token_bars(
     hover_logit=t("common.logit"), hover_prob=t("generate.hover_softmax"),
     hover_final=t("generate.hover_final"),
     chosen=step.top.ids.index(step.token_id) if step.token_id in step.top.ids else None,
-    chosen_name=t("generate.chosen")), key="generate.fig_bars")
+    chosen_name=t("generate.chosen"), model_name=t("common.model_prob")), key="generate.fig_bars")
 st.markdown(fig.step_caption(step, template=t("generate.step_caption"), alts_word=t("generate.alts")))
 st.markdown(t("generate.explain"))

@@ -39,6 +39,17 @@ def use_preset():
         st.session_state["hallucination.fact"] = preset.fact
 
 
+def question_edited():
+    """A question that is no longer the example's loses the example's fact: a
+    grounded run must never ask about Mars with Veltravia's capital in front."""
+    preset = hal.PRESETS_BY_KEY.get(st.session_state.get("hallucination.preset"))
+    if preset is not None and st.session_state["hallucination.question"] != preset.question:
+        st.session_state["hallucination.preset"] = "custom"
+        if st.session_state.get("hallucination.fact") == preset.fact:
+            st.session_state["hallucination.fact"] = ""
+            st.session_state["hallucination.fact_cleared"] = True
+
+
 keys = [p.key for p in hal.PRESETS] + ["custom"]
 if "hallucination.question" not in st.session_state:
     st.session_state["hallucination.preset"] = "veltravia"
@@ -47,7 +58,10 @@ labels = {k: t(f"hallucination.preset_{k}") for k in keys}  # bound now, in this
 preset = st.selectbox(t("hallucination.preset"), keys, key="hallucination.preset",
                       on_change=use_preset, format_func=labels.get)
 question = st.text_area(t("hallucination.question"), key="hallucination.question", height=70,
-                        max_chars=20_000, help=t("hallucination.question_help"))
+                        max_chars=20_000, help=t("hallucination.question_help"),
+                        on_change=question_edited)
+if st.session_state.pop("hallucination.fact_cleared", False):
+    st.info(t("hallucination.fact_cleared"), icon="🧹")
 fact = st.text_input(t("hallucination.fact"), key="hallucination.fact", max_chars=400,
                      help=t("hallucination.fact_help"))
 if preset.startswith("zh_") or lang() == "zh":
@@ -173,6 +187,10 @@ else:
     g1, g2 = st.columns(2)
     g1.metric(t("hallucination.delta_mean"), f"{grounded.mean_confidence:.2f}", f"{d_mean:+.2f}")
     g2.metric(t("hallucination.delta_min"), f"{grounded.min_confidence:.2f}", f"{d_min:+.2f}")
+    before, after = round(greedy.mean_confidence, 2), round(grounded.mean_confidence, 2)
+    way = "up" if after > before else "down" if after < before else "same"   # as the numbers read
+    st.markdown(t(f"hallucination.grounded_claim_{way}", before=before, after=after,
+                  min_before=greedy.min_confidence, min_after=grounded.min_confidence))
     st.plotly_chart(fig.confidence_bars(
         greedy, grounded, title=t("hallucination.conf_title"), plain_name=t("hallucination.plain_name"),
         grounded_name=t("hallucination.grounded_name"), mean_name=t("hallucination.mean_conf"),

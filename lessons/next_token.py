@@ -87,6 +87,8 @@ top_p = c3.slider(t("next_token.top_p"), 0.01, 1.0, 1.0, 0.01, key="next_token.t
                   help=t("next_token.top_p_help"))
 n_bars = c4.slider(t("next_token.n_bars"), 3, 30, 12, key="next_token.n_bars",
                    disabled=mode == "toy")
+fixed = st.toggle(t("common.fixed_scale"), value=True, key="next_token.fixed_scale",
+                  help=t("common.fixed_scale_help"))
 n_show = logits.numel() if mode == "toy" else n_bars
 
 view = None
@@ -101,7 +103,8 @@ st.plotly_chart(fig.next_token_bars(
     prob_axis=t("next_token.prob_axis"), token_axis=t("next_token.token_axis"),
     kept_name=t("next_token.kept"), cut_name=t("next_token.cut"),
     hover_logit=t("common.logit"), hover_prob=t("next_token.hover_prob", T=temperature),
-    hover_final=t("next_token.hover_final")), key="next_token.fig_bars")
+    hover_final=t("next_token.hover_final"), model_name=t("common.model_prob"), fixed_scale=fixed),
+    key="next_token.fig_bars")
 if temperature == 0:
     st.info(t("next_token.t0_note", token=fig.code_label(tokens[0])), icon="🎯")
 

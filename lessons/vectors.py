@@ -10,7 +10,7 @@ from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
 
 DIMS = ("sweetness", "sourness", "hardness")
-# Apple and lemon are the seed article's vectors; the others are made-up examples.
+# Apple and lemon are the lesson's vectors; the others are made-up examples.
 FRUITS = [("apple", 0.7, 0.3, 0.6), ("lemon", 0.2, 0.8, 0.4), ("banana", 0.8, 0.1, 0.2),
           ("green_apple", 0.5, 0.6, 0.7)]
 # A letter F (corners as rows): not symmetric, so every turn is visible.

@@ -88,7 +88,8 @@ def cmd_generate(args) -> dict:
                                 top_p=p, seed=args.seed))
     new_ids = [s.token_id for s in steps if s.token_id not in handle.eos_ids]
     return {"model": handle.name, "text": handle.decode(new_ids),
-            "steps": [{"token": s.token, "id": s.token_id, "prob": s.prob, "entropy": s.entropy}
+            "steps": [{"token": handle.decode([s.token_id]), "id": s.token_id, "prob": s.prob,
+                       "model_prob": s.model_prob, "entropy": s.entropy}
                       for s in steps]}
 
 

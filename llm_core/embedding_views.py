@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .vectors import VectorSpace, project
+from .vectors import VectorSpace, analogy, project
 
 MAX_WORDS = 200      # points in a projection (t-SNE stays well under a second)
 MAX_PICK = 64        # tokens offered when a pasted text is long
@@ -148,9 +148,10 @@ def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: in
                  method: str = "pca", dims: int = 2) -> AnalogyView:
     """a − b + c with its nearest words, and a projection of a, b, c, the best
     answer, the extra words and the computed point a − b + c (last row)."""
-    va, vb, vc = (space.vectors[lookup(space, w)] for w in (a, b, c))
-    target = va - vb + vc
-    results = space.nearest(target, n, exclude=(a, b, c))
+    for w in (a, b, c):
+        lookup(space, w)                  # an unknown word: this lesson's message and hint
+    found = analogy(space, a, b, c, n)    # 3CosAdd: the unit vectors are added
+    results, target = found.results, found.result_vector
     best = results[0][0]
     norm = {w.lower() if space.lowercase else w for w in (a, b, c, best)}
     words = [a, b, c, best]
@@ -164,7 +165,8 @@ def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: in
             continue  # unknown extras are listed by the page, not fatal here
         norm.add(key)
         words.append(w)
-    matrix = np.vstack([vectors_of(space, words), target[None]])  # point dim
+    unit = np.vstack([space.unit[space.lookup(w)] for w in words])   # word dim
+    matrix = np.vstack([unit, target[None]])  # point dim: the words as unit vectors, then the sum
     points = projection(matrix, method, dims)
     return AnalogyView(a, b, c, results, words, points, method)
 
@@ -178,7 +180,7 @@ class DirectionView:
     direction: np.ndarray   # dim — plus − minus
     words: list
     scores: list            # dot(word, direction / ‖direction‖) per word
-    applied: list           # [(noun, best word for noun + direction, cosine)]
+    applied: list           # [(noun, best word for noun − minus + plus (3CosAdd), cosine)]
 
 
 def direction_view(space: VectorSpace, plus: str, minus: str, words=(), nouns=()) -> DirectionView:
@@ -196,8 +198,7 @@ def direction_view(space: VectorSpace, plus: str, minus: str, words=(), nouns=()
     for noun in nouns:
         if not _known(space, noun):
             continue
-        word, score = space.nearest(space.vectors[lookup(space, noun)] + direction, 1,
-                                    exclude=(noun,))[0]
+        word, score = analogy(space, noun, minus, plus, 1).results[0]   # noun − cat + cats, 3CosAdd
         applied.append((noun, word, score))
     return DirectionView(plus, minus, direction, known, scores, applied)
 

@@ -127,6 +127,18 @@ def _token_stats(logits: torch.Tensor, token_id: int, tokenizer_decode, n_alt: i
     return float(probs[token_id]), entropy(probs), alts, float(probs.double().sum())
 
 
+@dataclass(frozen=True)
+class _ScoredStep:
+    token_id: int
+    stats: tuple            # _token_stats of the step: the model's confidence at T = 1
+
+
+def _scored(handle, choose):
+    """`choose` (the one token picker) plus each step's confidence at T = 1."""
+    return lambda i, logits: _ScoredStep(
+        (tid := choose(i, logits).token_id), _token_stats(logits, tid, handle.decode))
+
+
 def group_pieces(decode: Callable, ids: list[int], probs: list[float], entropies: list[float],
                  alternatives: list, eos: Iterable[int] = (), totals: list | None = None
                  ) -> tuple[AnswerPiece, ...]:
@@ -172,14 +184,14 @@ def ask_many(handle, question: str, prompt_ids: torch.Tensor, settings, *,
                          code="bad_max_new", max=MAX_ANSWER_TOKENS)
     checked = [check_generation(handle, prompt_ids, max_new_tokens, t, None, None)[1]
                for t, _seed in settings]
-    chooses = [step_chooser(handle, t, seed=seed, n_alternatives=0)
+    chooses = [_scored(handle, step_chooser(handle, t, seed=seed, n_show=1))
                for t, (_t, seed) in zip(checked, settings)]
     rows = [dict(ids=[], probs=[], ents=[], alts=[], totals=[], finished=False) for _ in settings]
     for i, step_row in enumerate(decode_batch(handle, prompt_ids, chooses, int(max_new_tokens))):
         for row, step in zip(rows, step_row):
             if step is None:
                 continue
-            p, h, a, total = _token_stats(step.dist.logits, step.token_id, handle.decode)
+            p, h, a, total = step.stats
             row["ids"].append(step.token_id)
             row["probs"].append(p)
             row["ents"].append(h)

@@ -1,5 +1,17 @@
-"""From logits to a choice: temperature, top-k, top-p, entropy, seeded sampling,
-and step-by-step generation that yields each step's distribution."""
+"""From logits to a choice: temperature, top-k, top-p, entropy, one seeded
+draw — and the one decode loop every generation shares.
+
+The rule is the one Hugging Face transformers applies (its logits processors
+in `generate`): divide the logits by T, keep the top k (ties with the k-th
+kept), renormalise, keep the smallest set of most likely survivors whose mass
+reaches p (at least one). The mass is summed in float64: in float32 the
+rounding at the boundary drops a token the rule keeps. Every ranked list is in
+logit order, which is the order at every T > 0 and the meaningful one at T = 0,
+where the probabilities are one-hot.
+
+`pick` is the only function that chooses a token; `step_chooser` wraps it for
+one answer with its own seeded generator; `decode_batch` is the only decode
+loop (one answer or several to one prompt)."""
 from __future__ import annotations
 
 import math
@@ -10,8 +22,11 @@ from typing import Iterator
 import torch
 
 from .errors import InputError
+from .tokens import make_tokens
 
 MAX_TEMPERATURE = 100.0
+SHOWN_TOP = 20                # candidates a Step keeps (for bars and alternatives)
+LN2 = math.log(2.0)
 
 
 def check_temperature(temperature) -> float:
@@ -65,71 +80,117 @@ def softmax_with_temperature(logits: torch.Tensor, temperature: float = 1.0) -> 
 
 def entropy(probs: torch.Tensor) -> float:
     """Shannon entropy in bits."""
-    p = probs.float()
-    p = p[p > 0]
-    return max(0.0, float(-(p * p.log2()).sum()))
+    return max(0.0, float(torch.special.entr(probs.double()).sum()) / LN2)
 
 
-def filter_mask(probs: torch.Tensor, top_k: int | None = None, top_p: float | None = None
-                ) -> torch.Tensor:
-    """Boolean mask (vocab) of the tokens that survive top-k then top-p.
+# --- the one rule: which tokens may be drawn ----------------------------------------
 
-    top-p keeps the smallest set of most likely tokens whose mass reaches p
-    (always at least one)."""
-    top_k, top_p = check_top_k(top_k), check_top_p(top_p)
-    keep = torch.ones_like(probs, dtype=torch.bool)
-    order = torch.argsort(probs, descending=True)
-    if top_k is not None and top_k < probs.numel():
-        keep[:] = False
-        keep[order[:top_k]] = True
-    if top_p is not None and top_p < 1:
-        sorted_p = torch.where(keep[order], probs[order], torch.zeros(()))
-        before = torch.cumsum(sorted_p, 0) - sorted_p       # mass strictly before each token
-        survive = (before < top_p) & keep[order]
-        survive[0] = True
-        keep = torch.zeros_like(keep)
-        keep[order[survive]] = True
-    return keep
-
-
-def renormalize(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    kept = torch.where(mask, probs, torch.zeros(()))
-    return kept / kept.sum()
+def kept_count(scores: torch.Tensor, top_k: int | None, top_p: float | None) -> int:
+    """How many of the most likely tokens survive top-k then top-p, as
+    transformers' TopK and TopP warpers decide. `scores`: float64 logits / T
+    (any per-vector constant may be added). Only as much of the vocabulary is
+    sorted as the rule needs."""
+    vocab = scores.numel()
+    n = vocab
+    if top_k is not None and top_k < vocab:
+        kth = torch.topk(scores, top_k).values[-1]
+        n = int((scores >= kth).sum())            # ties with the k-th survive, as in transformers
+    if top_p is None or top_p >= 1:
+        return n
+    top = torch.topk(scores, n).values if n < vocab else scores
+    lse = torch.logsumexp(top, 0)                 # renormalise over the top-k survivors first
+    m = min(n, 64)
+    while True:
+        q = torch.exp(torch.topk(scores, m).values - lse)
+        before = torch.cumsum(q, 0) - q           # mass strictly before each token
+        below = int((before < top_p).sum())
+        if below < m or m == n:                   # the cut lies inside what was sorted
+            return max(1, below)
+        m = min(n, m * 8)
 
 
 @dataclass(frozen=True)
-class Distribution:
-    """One step's choice, explained: probabilities at T, what top-k/top-p keep,
-    the renormalised distribution that is sampled from."""
+class TopView:
+    """The most likely next tokens under temperature T and top-k/top-p, plus the
+    numbers that summarise the whole vocabulary. Lists are in logit order."""
 
-    logits: torch.Tensor       # vocab
-    probs: torch.Tensor        # vocab, softmax(logits / T)
-    kept: torch.Tensor         # vocab bool
-    final: torch.Tensor        # vocab, renormalised over kept
+    ids: tuple[int, ...]
+    logits: tuple[float, ...]
+    probs: tuple[float, ...]        # softmax(logits / T), before top-k/top-p
+    kept: tuple[bool, ...]          # survives top-k then top-p
+    final: tuple[float, ...]        # renormalised over the kept tokens (0 where cut)
+    model_probs: tuple[float, ...]  # softmax(logits) at T = 1: the model's own confidence
     temperature: float
+    entropy: float                  # bits, of the final distribution (what is drawn from)
+    n_kept: int                     # vocabulary tokens that survive the filters
+    vocab: int
 
     @property
-    def entropy(self) -> float:
-        return entropy(self.final)
-
-    def top(self, n: int = 10) -> list[tuple[int, float, float]]:
-        """[(token id, logit, final prob)] for the n most likely tokens."""
-        p, idx = torch.topk(self.probs, min(n, self.probs.numel()))
-        return [(int(i), float(self.logits[i]), float(self.final[i])) for i in idx]
+    def outside_mass(self) -> float:
+        """Final probability of all tokens not in this list."""
+        return max(0.0, 1.0 - sum(self.final))
 
 
-def distribution(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
-                 ) -> Distribution:
-    probs = softmax_with_temperature(logits, temperature)
-    kept = filter_mask(probs, top_k, top_p)
-    return Distribution(logits.float(), probs, kept, renormalize(probs, kept),
-                        check_temperature(temperature))
+def _view(logits: torch.Tensor, temperature: float, top_k, top_p, n_show: int):
+    """(TopView, support): support = (ids or None for the whole vocabulary,
+    float64 probabilities) is what a token is drawn from; None at T = 0."""
+    logits = logits.float()
+    vocab = logits.numel()
+    n_show = max(1, min(n_show, vocab))
+    vals, ids = torch.topk(logits, n_show)        # logit order, at every T
+    wide = logits.double()
+    model = torch.exp(wide[ids] - torch.logsumexp(wide, 0)).tolist()
+    shown = dict(ids=tuple(ids.tolist()), logits=tuple(vals.tolist()), model_probs=tuple(model),
+                 temperature=temperature, vocab=vocab)
+    if temperature == 0:                          # all probability on the top token
+        one_hot = tuple(float(i == 0) for i in range(n_show))
+        return TopView(probs=one_hot, kept=tuple(i == 0 for i in range(n_show)), final=one_hot,
+                       entropy=0.0, n_kept=1, **shown), None
+    scores = wide / temperature
+    n_kept = kept_count(scores, top_k, top_p)
+    probs = torch.softmax(scores, 0)
+    if n_kept >= vocab:
+        support, lse_kept = (None, probs), torch.logsumexp(scores, 0)
+    else:
+        top, kept_ids = torch.topk(scores, n_kept)
+        lse_kept = torch.logsumexp(top, 0)
+        support = (kept_ids, torch.exp(top - lse_kept))
+    kept = tuple(i < n_kept for i in range(n_show))
+    final = torch.where(torch.arange(n_show) < n_kept, torch.exp(scores[ids] - lse_kept), 0.0)
+    return TopView(probs=tuple(probs[ids].tolist()), kept=kept, final=tuple(final.tolist()),
+                   entropy=entropy(support[1]), n_kept=n_kept, **shown), support
 
 
-def sample(dist: Distribution, generator: torch.Generator | None = None) -> int:
-    if dist.temperature == 0:
-        return int(dist.final.argmax())
-    return int(torch.multinomial(dist.final, 1, generator=generator))
+def top_view(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None,
+             n: int = 10) -> TopView:
+    """The n most likely next tokens (in logit order) at temperature T with what
+    top-k/top-p keep, the entropy and the mass outside the list."""
+    view, _ = _view(logits, check_temperature(temperature), check_top_k(top_k),
+                    check_top_p(top_p), n)
+    return view
+
+
+def draw(ids: torch.Tensor | None, probs: torch.Tensor, generator: torch.Generator
+         ) -> tuple[int, float]:
+    """(token id, its probability): one draw by inverting the cumulative
+    distribution with a single uniform number from the seeded generator
+    (torch.multinomial draws one random number per vocabulary entry: about ten
+    times slower over 49,152 tokens). `ids` None: probs is indexed by token id."""
+    cdf = torch.cumsum(probs.double(), 0)
+    u = torch.rand(1, generator=generator, dtype=torch.float64) * cdf[-1]
+    i = min(int(torch.searchsorted(cdf, u, right=True)), probs.numel() - 1)
+    return (i if ids is None else int(ids[i])), float(probs[i])
+
+
+def pick(logits: torch.Tensor, temperature: float, top_k, top_p,
+         generator: torch.Generator | None, n_show: int = SHOWN_TOP
+         ) -> tuple[int, float, TopView]:
+    """The one token-picking function: (token id, its probability in the
+    distribution drawn from, the view of that step). T = 0 takes the top logit."""
+    view, support = _view(logits, temperature, top_k, top_p, n_show)
+    if support is None:
+        return view.ids[0], 1.0, view
+    return (*draw(*support, generator), view)
 
 
 def make_generator(seed: int | None) -> torch.Generator:
@@ -138,15 +199,84 @@ def make_generator(seed: int | None) -> torch.Generator:
     return gen
 
 
+# --- a full-vocabulary view (for the CLI's long lists and for checks) ----------------
+
+@dataclass(frozen=True)
+class Distribution:
+    """One step's choice over the whole vocabulary: probabilities at T, what
+    top-k/top-p keep, the renormalised distribution that is drawn from."""
+
+    logits: torch.Tensor       # vocab
+    probs: torch.Tensor        # vocab, softmax(logits / T)
+    kept: torch.Tensor         # vocab bool
+    final: torch.Tensor        # vocab float64, renormalised over kept
+    temperature: float
+
+    @property
+    def entropy(self) -> float:
+        return entropy(self.final)
+
+    def top(self, n: int = 10) -> list[tuple[int, float, float]]:
+        """[(token id, logit, final prob)] for the n tokens of highest logit."""
+        _, idx = torch.topk(self.logits, min(n, self.logits.numel()))
+        return [(int(i), float(self.logits[i]), float(self.final[i])) for i in idx]
+
+
+def filter_mask(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
+                ) -> torch.Tensor:
+    """Boolean mask (vocab) of the tokens that survive top-k then top-p (`kept_count`)."""
+    t = check_temperature(temperature)
+    logits = logits.float()
+    keep = torch.zeros(logits.numel(), dtype=torch.bool)
+    if t == 0:
+        keep[int(logits.argmax())] = True
+        return keep
+    scores = logits.double() / t
+    keep[torch.topk(scores, kept_count(scores, check_top_k(top_k), check_top_p(top_p))).indices] = True
+    return keep
+
+
+def distribution(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
+                 ) -> Distribution:
+    temperature = check_temperature(temperature)
+    kept = filter_mask(logits, temperature, top_k, top_p)
+    probs = softmax_with_temperature(logits, temperature)
+    final = torch.where(kept, probs.double(), 0.0)
+    if temperature > 0:
+        scores = logits.double() / temperature
+        final = torch.where(kept, torch.exp(scores - torch.logsumexp(scores[kept], 0)), 0.0)
+    return Distribution(logits.float(), probs, kept, final / final.sum(), temperature)
+
+
+# --- generation -----------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class Step:
+    """One step of generation: the chosen token and the SHOWN_TOP candidates of
+    highest logit at that step."""
+
     index: int
     token_id: int
-    token: str
-    prob: float                 # probability of the chosen token under the final distribution
-    entropy: float              # bits
-    alternatives: list          # [(id, text, prob)] the most likely tokens at this step
-    dist: Distribution
+    token: str                    # readable text of the chosen token
+    prob: float                   # its probability in the distribution drawn from
+    model_prob: float             # its probability at T = 1: the model's own confidence
+    entropy: float                # bits, of the distribution drawn from
+    top: TopView
+    top_tokens: tuple[str, ...]   # readable text of top.ids
+
+    def alternatives(self, n: int = 5) -> list[tuple[str, float]]:
+        """[(token, probability)] of the n candidates of highest logit other than the chosen one."""
+        out = [(text, p) for tid, text, p in zip(self.top.ids, self.top_tokens, self.top.final)
+               if tid != self.token_id]
+        return out[:n]
+
+
+def readable(handle, ids) -> list[str]:
+    """Each token as a student should read it (split characters as ‹e5 a4›)."""
+    ids = [int(i) for i in ids]
+    with handle._lock:  # the Rust tokenizer is not safe to share across threads
+        tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
+    return [tok.text for tok in tokens]
 
 
 MAX_NEW_TOKENS = 512
@@ -175,71 +305,51 @@ def check_generation(handle, prompt_ids: torch.Tensor, max_new_tokens, temperatu
     return max_new_tokens, temperature, top_k, top_p
 
 
-def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40,
-                   temperature: float = 0.7, top_k=None, top_p=None, seed: int | None = 0,
-                   n_alternatives: int = 5, stop=None, time_limit: float | None = None
-                   ) -> Iterator[Step]:
-    """Predict, sample, append, repeat — yielding every step's distribution.
-
-    Uses the model's key/value cache, so each step costs one token's forward.
-    `stop()` returning True (e.g. a Stop button) ends the loop early."""
-    max_new_tokens, temperature, top_k, top_p = check_generation(
-        handle, prompt_ids, max_new_tokens, temperature, top_k, top_p)
-    choose = step_chooser(handle, temperature, top_k, top_p, seed, n_alternatives)
-    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit)
-
-
 def step_chooser(handle, temperature: float, top_k=None, top_p=None, seed: int | None = 0,
-                 n_alternatives: int = 5):
-    """`choose(i, logits) -> Step` for one answer: its own seeded generator."""
+                 n_show: int = SHOWN_TOP):
+    """`choose(i, logits) -> Step` for one answer, with its own seeded generator."""
     gen = make_generator(seed)
 
     def choose(i, logits):
-        dist = distribution(logits, temperature, top_k, top_p)
-        token_id = sample(dist, gen)
-        alts = [(tid, handle.decode([tid]), p) for tid, _l, p in dist.top(n_alternatives)]
-        return Step(i, token_id, handle.decode([token_id]), float(dist.final[token_id]),
-                    dist.entropy, alts, dist)
+        token_id, prob, view = pick(logits, temperature, top_k, top_p, gen, n_show)
+        texts = readable(handle, (token_id,) + view.ids)
+        lse = torch.logsumexp(logits.double(), 0)
+        model_prob = float(torch.exp(logits[token_id].double() - lse))
+        return Step(i, token_id, texts[0], prob, model_prob, view.entropy, view, tuple(texts[1:]))
     return choose
+
+
+def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40,
+                   temperature: float = 0.7, top_k=None, top_p=None, seed: int | None = 0,
+                   n_show: int = SHOWN_TOP, stop=None, time_limit: float | None = None,
+                   limit: int = MAX_NEW_TOKENS) -> Iterator[Step]:
+    """Predict, pick, append, repeat — yielding every step as soon as it is chosen.
+    `stop()` returning True (e.g. a Stop button) ends the loop early."""
+    max_new_tokens, temperature, top_k, top_p = check_generation(
+        handle, prompt_ids, max_new_tokens, temperature, top_k, top_p, limit)
+    choose = step_chooser(handle, temperature, top_k, top_p, seed, n_show)
+    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit)
 
 
 def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
                 stop=None, time_limit: float | None = None, prefilled=None) -> Iterator:
-    """The autoregressive loop every generation shares: forward, `choose(i, logits)`
-    (returns a step with `.token_id`), yield it, append, repeat. The model's
-    key/value cache makes each step one token's forward pass. Ends at an
-    end-of-sequence token, after max_new_tokens, when `stop()` is true, or after
-    time_limit seconds. `prefilled` = (last logits, key/value cache of the prompt):
-    a caller that has already run the prompt need not run it again."""
-    eos = handle.eos_ids
-    model, device = handle.model, handle.device
-    started = time.monotonic()
-    with torch.inference_mode():
-        if prefilled is None:
-            out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
-                        logits_to_keep=1)
-            logits, cache = out.logits[0, -1], out.past_key_values
-        else:
-            logits, cache = prefilled
-        for i in range(max_new_tokens):
-            step = choose(i, logits.float().cpu())
-            yield step
-            if step.token_id in eos or i + 1 == max_new_tokens:
-                return
-            if (stop is not None and stop()) or (
-                    time_limit is not None and time.monotonic() - started > time_limit):
-                return
-            out = model(input_ids=torch.tensor([[step.token_id]], device=device),
-                        past_key_values=cache, use_cache=True, logits_to_keep=1)
-            logits, cache = out.logits[0, -1], out.past_key_values
+    """`decode_batch` for one answer: yields its steps."""
+    for row in decode_batch(handle, prompt_ids, [choose], max_new_tokens, stop, time_limit,
+                            prefilled):
+        yield row[0]
 
 
 def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens: int,
-                 stop=None, time_limit: float | None = None) -> Iterator[list]:
-    """`decode_loop` for several answers to one prompt at once, each with its own
-    `choose` (its own temperature and seeded generator): the prompt is read once
-    and every step is one batched forward pass. Yields per step a list with one
-    step per answer (None once that answer has ended)."""
+                 stop=None, time_limit: float | None = None, prefilled=None) -> Iterator[list]:
+    """The autoregressive loop every generation shares: forward, `choose(i, logits)`
+    for each answer (returns a step with `.token_id`; each answer has its own
+    temperature and seeded generator), yield the row, append, repeat. The prompt
+    is read once and every step is one batched forward pass with the model's
+    key/value cache. Yields per step a list with one step per answer (None once
+    that answer has ended). Ends when every answer has ended, after
+    max_new_tokens, when `stop()` is true, or after time_limit seconds.
+    `prefilled` = (last logits, key/value cache of the prompt), one answer only:
+    a caller that has already run the prompt need not run it again."""
     n = len(chooses)
     eos = handle.eos_ids
     filler = min(eos) if eos else 0              # fed to answers that have ended
@@ -247,9 +357,13 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
     started = time.monotonic()
     alive = [True] * n
     with torch.inference_mode():
-        out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
-                    logits_to_keep=1)
-        cache, logits = out.past_key_values, out.logits[:, -1].expand(n, -1)   # answer vocab
+        if prefilled is None:
+            out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
+                        logits_to_keep=1)
+            cache, logits = out.past_key_values, out.logits[:, -1].expand(n, -1)   # answer vocab
+        else:
+            logits, cache = prefilled
+            logits = logits.reshape(1, -1).expand(n, -1)
         if n > 1:
             cache.batch_repeat_interleave(n)
         for i in range(max_new_tokens):

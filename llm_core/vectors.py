@@ -49,7 +49,11 @@ class VectorSpace:
         norm = float(np.linalg.norm(q))
         if norm == 0:
             raise InputError("The result is the zero vector; it has no direction.", code="zero_vector")
-        scores = self.unit @ (q / norm)
+        return self.top_words(self.unit @ (q / norm), n, exclude)
+
+    def top_words(self, scores: np.ndarray, n: int = 10, exclude=()) -> list[tuple[str, float]]:
+        """The n words of highest score (one per word), `exclude` left out."""
+        n = max(1, min(int(n), 100))
         skip = {self.lookup(w) for w in exclude}
         order = np.argpartition(-scores, min(n + len(skip), len(scores) - 1))[: n + len(skip)]
         order = order[np.argsort(-scores[order])]
@@ -61,14 +65,58 @@ class Analogy:
     a: str
     b: str
     c: str
-    result_vector: np.ndarray      # a − b + c
-    results: list                  # [(word, cosine)], inputs excluded
+    result_vector: np.ndarray      # unit(a) − unit(b) + unit(c)
+    results: list                  # [(word, score)], inputs excluded; score: cosine (3CosAdd)
+    rule: str = "3cosadd"
 
 
-def analogy(space: VectorSpace, a: str, b: str, c: str, n: int = 10) -> Analogy:
-    """a − b + c, e.g. king − man + woman, and its nearest words (inputs excluded)."""
-    vec = space.vector(a) - space.vector(b) + space.vector(c)
-    return Analogy(a, b, c, vec, space.nearest(vec, n, exclude=(a, b, c)))
+ANALOGY_RULES = ("3cosadd", "3cosmul")
+
+
+def analogy_scores(space: VectorSpace, a: str, b: str, c: str, rule: str = "3cosadd"
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(unit(a) − unit(b) + unit(c), every word's score under the rule).
+
+    3CosAdd, the standard rule (Mikolov et al. 2013; gensim's `most_similar`):
+    add the *unit* vectors, so that a long vector (a frequent word) does not
+    outweigh the others, and score every word by cosine with the sum.
+    3CosMul (Levy & Goldberg 2014) scores cos(x, a)·cos(x, c) / (cos(x, b) + ε)
+    with each cosine shifted to [0, 1]: no single term can dominate."""
+    if rule not in ANALOGY_RULES:
+        raise InputError(f"The rule must be one of {', '.join(ANALOGY_RULES)}.", code="bad_rule")
+    ua, ub, uc = (space.unit[space.lookup(w)] for w in (a, b, c))
+    vec = ua - ub + uc
+    if rule == "3cosadd":
+        norm = float(np.linalg.norm(vec))
+        if norm == 0:
+            raise InputError("The result is the zero vector; it has no direction.", code="zero_vector")
+        return vec, space.unit @ (vec / norm)
+    shifted = lambda u: (space.unit @ u + 1) / 2             # noqa: E731 — cosines in [0, 1]
+    return vec, shifted(ua) * shifted(uc) / (shifted(ub) + 1e-3)
+
+
+def analogy(space: VectorSpace, a: str, b: str, c: str, n: int = 10, rule: str = "3cosadd"
+            ) -> Analogy:
+    """a − b + c, e.g. king − man + woman, and the n best words under the rule
+    (`analogy_scores`; A, B and C left out)."""
+    vec, scores = analogy_scores(space, a, b, c, rule)
+    return Analogy(a, b, c, vec, space.top_words(scores, n, exclude=(a, b, c)), rule)
+
+
+def analogy_rank(space: VectorSpace, a: str, b: str, c: str, word: str, rule: str = "3cosadd"
+                 ) -> int | None:
+    """Where `word` ranks (1 = best) for a − b + c, inputs left out; None when
+    the space does not hold the word."""
+    try:
+        target = space.lookup(word)
+    except InputError:
+        return None
+    _vec, scores = analogy_scores(space, a, b, c, rule)
+    skip = {space.lookup(w) for w in (a, b, c)}
+    if target in skip:
+        return None
+    better = scores > scores[target]
+    return 1 + int(better.sum()) - sum(bool(better[i]) for i in skip)
 
 
 _GLOVE = None

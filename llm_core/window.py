@@ -174,7 +174,7 @@ def run_demo(handle, code: str, n_filler: int, window: int) -> Demo:
     seen = keep_last(ids, size)
     check_generation(handle, seen, ANSWER_TOKENS, 0.0, None, None)
     probs, last_logits, cache = read_and_score(handle, seen, answer_ids)
-    steps = decode_loop(handle, seen, ANSWER_TOKENS, step_chooser(handle, 0.0, n_alternatives=0),
+    steps = decode_loop(handle, seen, ANSWER_TOKENS, step_chooser(handle, 0.0, n_show=1),
                         prefilled=(last_logits, cache))
     answer_ids_out = [s.token_id for s in steps if s.token_id not in handle.eos_ids]
     text = handle.decode(answer_ids_out)

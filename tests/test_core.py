@@ -7,7 +7,6 @@ import pytest
 import torch
 
 import llm_core
-from llm_core.arch import attention_math
 from llm_core.errors import InputError, ModelUnavailable
 from llm_core.trace import ATTENTION_CAP
 

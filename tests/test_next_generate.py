@@ -3,6 +3,7 @@ numbers against the real decoder and torch, and both pages through AppTest in
 English and Chinese (T = 0, T = 2, top-p near 0, empty prompt, context limit)."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -65,24 +66,87 @@ def test_entropy_rises_with_temperature(logits):
 
 @pytest.mark.parametrize("p", [0.001, 0.3, 0.77, 0.9, 0.99])
 def test_top_p_keeps_smallest_set_reaching_p(logits, p):
-    probs = torch.softmax(logits, -1)
-    kept = filter_mask(probs, top_p=p)
+    kept = filter_mask(logits, 1.0, top_p=p)
     n = int(kept.sum())
-    ordered = torch.sort(probs, descending=True).values
+    ordered = torch.sort(torch.softmax(logits.double(), -1), descending=True).values
+    # The mass is summed in float64 (relative error ≲ n·2⁻⁵³ ≈ 5e-12 over the vocabulary),
+    # so "reaches p" is checked exactly at that precision, not with a float32 slack.
     assert n >= 1
-    assert float(ordered[:n].sum()) >= p - 1e-6 or n == 1   # reaches p …
-    assert float(ordered[: n - 1].sum()) < p                 # … and one fewer would not
-    assert set(torch.nonzero(kept).flatten().tolist()) == set(torch.topk(probs, n).indices.tolist())
+    assert float(ordered[:n].sum()) >= p - 1e-9    # reaches p …
+    assert float(ordered[: n - 1].sum()) < p        # … and one fewer would not
+    assert set(torch.nonzero(kept).flatten().tolist()) == set(torch.topk(logits, n).indices.tolist())
     assert gen.top_view(logits, 1.0, top_p=p, n=5).n_kept == n
 
 
 @pytest.mark.parametrize("k", [1, 5, 40])
 def test_top_k_keeps_k(logits, k):
-    probs = torch.softmax(logits, -1)
-    assert int(filter_mask(probs, top_k=k).sum()) == k
+    assert int(filter_mask(logits, 1.0, top_k=k).sum()) == k
     view = gen.top_view(logits, 1.0, top_k=k, n=50)
     assert view.n_kept == k and sum(view.kept) == k and view.kept[:k] == (True,) * k
-    assert abs(sum(view.final) - 1) < 1e-5 and view.outside_mass < 1e-5
+    assert abs(sum(view.final) - 1) < 1e-9 and view.outside_mass < 1e-9   # float64 sums
+
+
+# --- the rule is transformers' rule, the order is the logits' ------------------------
+
+def _transformers_kept(logits, temperature, k, p):
+    """What Hugging Face transformers' own warpers (as `generate` chains them:
+    temperature, top-k, top-p) leave drawable, run on float64 logits."""
+    from transformers.generation.logits_process import (TemperatureLogitsWarper,
+                                                        TopKLogitsWarper, TopPLogitsWarper)
+    scores = logits.double().reshape(1, -1)
+    scores = TemperatureLogitsWarper(temperature)(None, scores)
+    if k is not None:
+        scores = TopKLogitsWarper(k)(None, scores)
+    if p is not None:
+        scores = TopPLogitsWarper(p)(None, scores)
+    return scores[0]
+
+
+GRID = [(t, k, p) for t in (0.3, 1.0, 2.0) for k in (None, 1, 5, 50, 1000)
+        for p in (None, 0.05, 0.5, 0.9, 0.99)]
+
+
+@pytest.mark.parametrize("settings", GRID, ids=str)
+def test_filters_equal_transformers_processors(logits, settings):
+    temperature, k, p = settings
+    ref = _transformers_kept(logits, temperature, k, p)
+    ref_kept = torch.isfinite(ref)
+    ours = filter_mask(logits, temperature, k, p)
+    assert torch.equal(ours, ref_kept), (int(ours.sum()), int(ref_kept.sum()))
+    view = gen.top_view(logits, temperature, k, p, n=30)
+    assert view.n_kept == int(ref_kept.sum())
+    # the distribution drawn from is softmax over what transformers leaves, in float64:
+    # both are exp(s − logsumexp) of the same float64 scores, equal to ~1e-15.
+    ref_p = torch.softmax(ref, -1)
+    assert all(abs(f - float(ref_p[i])) < 1e-12 for i, f in zip(view.ids, view.final))
+
+
+def test_top_k_then_top_p_renormalises_first(logits):
+    """T = 2, k = 50, p = 0.5 on the France prompt: the nucleus is measured on the
+    50 survivors renormalised (transformers' order), which keeps a handful of
+    tokens; measured on the unrenormalised mass it would keep all 50."""
+    n = gen.top_view(logits, 2.0, 50, 0.5).n_kept
+    unrenormalised = torch.softmax(logits.double() / 2, -1).sort(descending=True).values[:50]
+    assert float(unrenormalised.sum()) < 0.5          # the old rule would keep all 50 …
+    assert n < 50 and n == int(torch.isfinite(_transformers_kept(logits, 2.0, 50, 0.5)).sum())
+
+
+@pytest.mark.parametrize("temperature", [0, 0.01, 0.5])
+def test_runners_up_are_in_logit_order(logits, decoder, temperature):
+    """At T = 0 the probabilities are one-hot and at T = 0.01 they underflow: the
+    list must still be ranked by logit (' Paris', then ' the', ' London' …), never
+    by ties among zeros (which put special tokens second)."""
+    view = gen.top_view(logits, temperature, n=6)
+    assert list(view.ids) == torch.topk(logits, 6).indices.tolist()
+    assert list(view.logits) == sorted(view.logits, reverse=True)
+    names = [decoder.decode([i]) for i in view.ids]
+    assert names[:3] == [" Paris", " the", " London"]
+    assert not set(view.ids) & set(decoder.tokenizer.all_special_ids)
+    # the model's own probabilities (T = 1) stand beside the one-hot ones
+    ref = torch.softmax(logits.double(), -1)
+    assert all(abs(m - float(ref[i])) < 1e-12 for i, m in zip(view.ids, view.model_probs))
+    full = distribution(logits, temperature)
+    assert [i for i, _l, _p in full.top(6)] == list(view.ids)
 
 
 @pytest.mark.parametrize("settings", [(1.0, None, None), (0.7, 50, 0.9), (2.0, None, 0.95),
@@ -181,6 +245,9 @@ def test_greedy_chat_answer_knows_paris(decoder):
     answer = gen.answer(decoder, "What is the capital of France?", max_new_tokens=16)
     assert "Paris" in answer.text
     assert all(s.prob == 1.0 for s in answer.steps)          # T = 0: no randomness
+    # … but the model's own confidence (T = 1) is not 1 everywhere
+    assert all(0 < s.model_prob <= 1 for s in answer.steps)
+    assert min(s.model_prob for s in answer.steps) < 0.99
     batch = list(gen.generate_many(decoder, gen.prompt_ids(decoder, "What is the capital of "
                                    "France?", chat=True), [0, 5], max_new_tokens=8,
                                    temperature=0, time_limit=None))
@@ -268,6 +335,14 @@ def test_generate_page(lang, at_limit):
     assert_clean(at)
     result = at.session_state["generate.result"]
     assert len(result["steps"][0]) >= 2 and result["settings"]["max_new"] == 12
+    # T = 0 makes every drawn token's probability 1: the model's own (T = 1) stands beside it
+    from ui.i18n import table
+    step = result["steps"][0][1]
+    assert step.prob == 1.0 and step.model_prob < 1
+    model_name = table(lang)["common.model_prob"]
+    line = [c for c in at.get("plotly_chart") if "generate.fig_line" in c.proto.id][0]
+    assert model_name in [trace.get("name") for trace in json.loads(line.proto.spec)["data"]]
+    assert f"{step.model_prob:.1%}" in " ".join(m.value for m in at.markdown)
 
     generate_once(at, temperature=2.0, max_new=3, samples=3)
     result = at.session_state["generate.result"]

@@ -140,16 +140,20 @@ def token_bars(weights, labels, *, value_title: str, x_title: str, highlight: in
 def vector_strips(rows, *, n_dims: int, x_title: str, color_title: str,
                   boundaries: int | None = None) -> go.Figure:
     """Named vectors as one-row heatmap strips over their first `n_dims` dimensions,
-    on a shared diverging scale centred at 0. rows: [(name, vector)]. `boundaries`
-    draws a line every that many dimensions (e.g. the head slices of a concat)."""
-    names = [name for name, _ in rows]
-    z = np.stack([_np(vec)[:n_dims] for _, vec in rows])
-    lim = float(np.abs(z).max()) or 1.0
+    each row on its own diverging scale centred at 0 (±its largest |value|, named
+    beside it): a normalised x (|x| ≈ 1) next to a residual (|x| ≈ 20) must not
+    fade to white. rows: [(name, vector)]. `boundaries` draws a line every that
+    many dimensions (e.g. the head slices of a concat)."""
+    z = np.stack([_np(vec)[:n_dims] for _, vec in rows])        # row dim
+    lims = np.abs(z).max(axis=1, keepdims=True)
+    lims[lims == 0] = 1.0
+    names = [f"{name} (±{lim:.3g})" for (name, _), lim in zip(rows, lims[:, 0])]
     fig = go.Figure(go.Heatmap(
-        z=np.round(z, 4), x=list(range(z.shape[1])), y=names, colorscale=DIVERGING,
-        zmin=-lim, zmax=lim,
-        colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
-        hovertemplate=f"%{{y}}<br>{x_title} %{{x}}: %{{z:.4f}}<extra></extra>"))
+        z=np.round(z / lims, 4), customdata=np.round(z, 4), x=list(range(z.shape[1])), y=names,
+        colorscale=DIVERGING, zmin=-1, zmax=1,
+        colorbar=dict(title=dict(text=color_title, side="right"), thickness=12,
+                      tickvals=[-1, 0, 1], ticktext=["−max", "0", "+max"]),
+        hovertemplate=f"%{{y}}<br>{x_title} %{{x}}: %{{customdata:.4f}}<extra></extra>"))
     if boundaries:
         for b in range(boundaries, z.shape[1], boundaries):
             fig.add_vline(x=b - 0.5, line=dict(color="#333", width=1))

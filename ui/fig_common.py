@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import plotly.graph_objects as go
 
@@ -31,6 +32,18 @@ def base_layout(fig: go.Figure, *, title: str = "", height: int = 360) -> go.Fig
                       margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       font=dict(size=13), hoverlabel=dict(font_size=13))
     return fig
+
+
+def percent_axis(upper: float, *, fixed: bool = False) -> dict:
+    """A probability axis from 0: fixed at 0–100 % (to compare settings), or fitted
+    to `upper` with as many decimals as its ticks need, so no two ticks read alike
+    (a 0–2.2 % axis at ".0%" reads 0%, 1%, 1%, 2%, 2%)."""
+    if fixed:
+        return {"range": [0, 1.0], "tickformat": ".0%", "dtick": 0.2}
+    upper = max(float(upper), 1e-6) * 1.12
+    step = upper / 5                                   # plotly draws about five ticks
+    decimals = max(0, -math.floor(math.log10(step * 100))) if step < 0.01 else 0
+    return {"range": [0, upper], "tickformat": f".{decimals}%"}
 
 
 def token_label(text: str, limit: int = 14, escape: bool = True) -> str:

@@ -122,10 +122,10 @@ def answer_token_probs(expected_tokens, runs: dict, *, title: str, token_axis: s
     for (name, run), color in zip(runs.items(), (BLUE, RED, GREY)):
         fig.add_bar(x=x, y=list(run.answer_probs), name=name, marker_color=color,
                     text=[f"{p:.3g}" for p in run.answer_probs], textposition="outside",
-                    hovertemplate=name + " · %{x}: %{y:.4g}<extra></extra>")
+                    cliponaxis=False, hovertemplate=name + " · %{x}: %{y:.4g}<extra></extra>")
     fig.update_layout(title=title, barmode="group", height=340,
                       margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(title=token_axis),
-                      yaxis=dict(title=prob_axis, type="log", range=[low, 0.6]),
+                      yaxis=dict(title=prob_axis, type="log", range=[low, 0]),   # 10⁰ = 1: no higher
                       legend=dict(orientation="h", y=-0.25))
     return fig
 

@@ -101,7 +101,9 @@ def order_cosines(series, labels: dict, height: int = 360) -> go.Figure:
 
 
 def top_tokens_pair(top_a, top_b, titles, prob_title: str, height: int = 320) -> go.Figure:
-    """Two horizontal bar charts of next-token probabilities. top_*: [(label, prob)]."""
+    """Two horizontal bar charts of next-token probabilities on one x-scale (so
+    the two texts compare bar for bar). top_*: [(label, prob)]."""
+    upper = 1.25 * max([p for _l, p in top_a + top_b] or [0.8])
     fig = make_subplots(rows=1, cols=2, subplot_titles=[_safe(x) for x in titles], horizontal_spacing=0.18)
     for col, top, color in ((1, top_a, "#2e86de"), (2, top_b, "#e67e22")):
         names = [f"{i + 1}. {_safe(visible(label))}" for i, (label, _p) in enumerate(top)]
@@ -113,7 +115,7 @@ def top_tokens_pair(top_a, top_b, titles, prob_title: str, height: int = 320) ->
                              showlegend=False), row=1, col=col)
         fig.update_yaxes(autorange="reversed", type="category", row=1, col=col)
         fig.update_xaxes(title=prob_title, tickformat=".0%", row=1, col=col,
-                         range=[0, 1.25 * max(probs, default=1.0)])
+                         range=[0, min(1.25, upper)])
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.chips import chips_html
-from ui.fig_common import code_label, token_label  # noqa: F401 — used by pages
+from ui.fig_common import code_label, percent_axis, token_label  # noqa: F401 — used by pages
 
 KEPT = "#2e86de"
 CHOSEN = "#e67e22"
@@ -24,11 +24,15 @@ def label(text: str, limit: int = 14, escape: bool = True) -> str:
 
 def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, kept_name,
                     cut_name, hover_logit, hover_prob, hover_final, chosen: int | None = None,
-                    chosen_name: str = "") -> go.Figure:
+                    chosen_name: str = "", model_name: str = "", fixed_scale: bool = True
+                    ) -> go.Figure:
     """Two panels on one token axis: the logits (left) and the probabilities
     (right). Bars cut by top-k/top-p are grey and show their probability before
     the cut; kept bars show the renormalised probability. `view` is a TopView,
-    `tokens` the readable text of view.ids; `chosen` marks one bar (index)."""
+    `tokens` the readable text of view.ids; `chosen` marks one bar (index).
+    At T = 0 (one-hot) diamonds named `model_name` show the model's own
+    probability at T = 1. `fixed_scale`: the probability axis stays 0–100 %,
+    so moving the temperature shows the bars flatten instead of the axis rescaling."""
     n = len(view.ids)
     names = [f"{i + 1}. {label(tok)}" for i, tok in enumerate(tokens)]
     colours = [CUT if not k else (CHOSEN if i == chosen else KEPT)
@@ -46,6 +50,12 @@ def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, k
     fig.add_trace(go.Bar(x=shown, y=names, orientation="h", marker_color=colours,
                          customdata=custom, hovertemplate=hover, showlegend=False,
                          text=[f"{v:.1%}" for v in shown], textposition="auto"), 1, 2)
+    if view.temperature == 0 and model_name:
+        fig.add_trace(go.Scatter(x=list(view.model_probs), y=names, mode="markers", name=model_name,
+                                 marker={"symbol": "diamond", "size": 11, "color": "#222"},
+                                 customdata=[label(tok, 30) for tok in tokens],
+                                 hovertemplate=f"%{{customdata}}<br>{model_name}: %{{x:.2%}}"
+                                               "<extra></extra>"), 1, 2)
     # Legend entries only (no data): what the colours mean.
     legend = [(kept_name, KEPT), (cut_name, CUT)] + ([(chosen_name, CHOSEN)] if chosen is not None
                                                      else [])
@@ -54,8 +64,9 @@ def next_token_bars(view, tokens, *, title, logit_axis, prob_axis, token_axis, k
                              showlegend=True), 1, 2)
     fig.update_yaxes(autorange="reversed", title=token_axis, row=1, col=1)
     fig.update_xaxes(title=logit_axis, row=1, col=1)
-    fig.update_xaxes(title=prob_axis, tickformat=".0%", range=[0, max(1e-9, max(shown)) * 1.12],
-                     row=1, col=2)
+    fig.update_xaxes(title=prob_axis, row=1, col=2,
+                     **percent_axis(max(shown + list(view.model_probs) * (view.temperature == 0)),
+                                    fixed=fixed_scale))
     fig.update_layout(title=title, height=max(300, 26 * n + 160), bargap=0.25,
                       margin={"l": 10, "r": 10, "t": 90, "b": 50},
                       legend={"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0.5,
@@ -88,9 +99,11 @@ def temperature_curve(curve, current: float, *, title, t_axis, top_name, entropy
 
 
 def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entropy_name,
-               entropy_axis) -> go.Figure:
+               entropy_axis, model_name: str = "") -> go.Figure:
     """Per generated token: the probability it had when chosen and the entropy
-    of that step; the selected step is ringed."""
+    of that step; the selected step is ringed. Where the two differ (T = 0 makes
+    every chosen token's probability 1), a second line named `model_name` shows
+    the model's own probability of each token at T = 1."""
     xs = [s.index + 1 for s in steps]          # steps are numbered from 1, like the slider
     texts = [label(s.token, 20) for s in steps]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
@@ -98,6 +111,12 @@ def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entr
                              line={"color": KEPT}, customdata=texts,
                              hovertemplate="%{x}: %{customdata} %{y:.1%}<extra></extra>"),
                   secondary_y=False)
+    if model_name and any(abs(s.model_prob - s.prob) > 1e-9 for s in steps):
+        fig.add_trace(go.Scatter(x=xs, y=[s.model_prob for s in steps], name=model_name,
+                                 mode="lines+markers", line={"color": "#222", "dash": "dash"},
+                                 marker={"symbol": "diamond"}, customdata=texts,
+                                 hovertemplate="%{x}: %{customdata} %{y:.1%}<extra></extra>"),
+                      secondary_y=False)
     fig.add_trace(go.Scatter(x=xs, y=[s.entropy for s in steps], name=entropy_name,
                              mode="lines", line={"color": CHOSEN, "dash": "dot"},
                              hovertemplate="%{x}: %{y:.2f} bit<extra></extra>"),
@@ -115,17 +134,22 @@ def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entr
     return fig
 
 
-def steps_html(steps, *, hover_prob: str, hover_alts: str, n_alts: int = 3) -> str:
-    """Generated tokens as chips shaded by the probability each had when chosen;
-    hover shows it and the runner-up alternatives (all text escaped by chips_html)."""
+def steps_html(steps, *, hover_prob: str, hover_alts: str, hover_model: str = "",
+               n_alts: int = 3) -> str:
+    """Generated tokens as chips shaded by the probability each had when chosen
+    (by the model's own probability at T = 1 where T = 0 made them all 1); hover
+    shows both and the runner-up alternatives (all text escaped by chips_html)."""
     chips = [SimpleNamespace(text=s.token, id=s.token_id, partial="‹" in s.token) for s in steps]
+    greedy = bool(steps) and all(s.top.temperature == 0 for s in steps)
 
     def title(i, _tok):
         s = steps[i]
         alts = ", ".join(f"{label(a, 16, escape=False)} {p:.1%}" for a, p in s.alternatives(n_alts))
-        return f"{hover_prob}: {s.prob:.1%} · {hover_alts}: {alts}"
+        model = f" · {hover_model}: {s.model_prob:.1%}" if hover_model else ""
+        return f"{hover_prob}: {s.prob:.1%}{model} · {hover_alts}: {alts}"
 
-    return chips_html(chips, show_ids=False, values=[s.prob for s in steps], title_fn=title)
+    values = [s.model_prob if greedy else s.prob for s in steps]
+    return chips_html(chips, show_ids=False, values=values, title_fn=title)
 
 
 def text_html(text: str) -> str:
@@ -138,5 +162,6 @@ def step_caption(step, *, template: str, alts_word: str, n_alts: int = 3) -> str
     """One line of markdown for a step: the token and its probability, then the
     runner-ups. Tokens go inside backticks so markdown stays literal."""
     alts = ", ".join(f"{code_label(a)} {p:.1%}" for a, p in step.alternatives(n_alts))
-    return template.format(i=step.index + 1, token=code_label(step.token), prob=step.prob) + (
+    return template.format(i=step.index + 1, token=code_label(step.token), prob=step.prob,
+                           model=step.model_prob) + (
         f" · {alts_word}: {alts}" if alts else "")
