@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test bench setup clean-venv
+.PHONY: run test bench bench-peers setup clean-venv
 
 setup: $(STAMP)
 
@@ -29,6 +29,20 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	@for f in bench/[!_]*.py; do $(PY) $$f || exit 1; done
+
+# TransformerLens and nnsight beside our trace (bench/peers.py). Only for this
+# benchmark, in a venv of its own: transformer-lens brings its own transformers,
+# and neither is a dependency of the app. transformer-lens<4: 4.0 removed
+# HookedTransformer. torch stays pinned (a loose one pulls a multi-GB CUDA build).
+PEERS_PYTHON ?= python3.11
+PEERS        := .venv-peers
+bench-peers: $(STAMP)
+	test -x $(PEERS)/bin/python || $(PEERS_PYTHON) -m venv $(PEERS)
+	test -f $(PEERS)/.installed || { $(PEERS)/bin/python -m pip install --quiet --upgrade pip && \
+	  $(PEERS)/bin/python -m pip install --quiet torch==2.13.0 "transformer-lens<4" nnsight \
+	  psutil safetensors && touch $(PEERS)/.installed; }
+	$(PY) -c "import llm_core; llm_core.load_model('smollm2')"
+	$(PEERS)/bin/python bench/peers.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,11 +1,10 @@
 """Generation and next-token pages: speed.
 
 Prints, per figure, `NAME: ratio=X.XX  (what, sizes, times)`:
-- generate_steps: tokens/s of the generation loops that yield every step's
-  distribution (llm_core.generation.generate, the one the pages use, and the
-  reference llm_core.sampling.generate_steps) vs plain `model.generate` with the
-  same settings (target ≥ 0.8×). Runs are interleaved and the median taken, so
-  a noisy shared machine hurts both sides alike;
+- generate_steps: tokens/s of the one generation loop (llm_core.sampling,
+  used by the pages, the labs and the CLI), keeping every step's view, vs plain
+  `model.generate` with the same settings (target ≥ 0.8×). Runs are
+  interleaved and the median taken, so a noisy shared machine hurts both sides alike;
 - generate_many: five answers in one batch vs five answers one after another;
 - temperature: a temperature change re-rendered from cached logits (the view and
   both figures) vs the model run it avoids (target < 100 ms), and the same for the
@@ -28,7 +27,6 @@ import torch  # noqa: E402
 
 import llm_core  # noqa: E402
 from llm_core import generation as gen  # noqa: E402
-from llm_core.sampling import generate_steps  # noqa: E402
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived an old fisherman who"
 NEW = int(os.environ.get("BENCH_NEW_TOKENS", 32))
@@ -58,29 +56,22 @@ def bench_generation(handle) -> None:
         return len(list(gen.generate(handle, ids, max_new_tokens=NEW, seed=0, time_limit=None,
                                      **SETTINGS)))
 
-    def reference():
-        return len(list(generate_steps(handle, ids, max_new_tokens=NEW, seed=0, **SETTINGS)))
-
     def batch5():
         rows = list(gen.generate_many(handle, ids, range(5), max_new_tokens=NEW, time_limit=None,
                                       **SETTINGS))
         return sum(1 for row in rows for s in row if s is not None) / 5
 
     fast(), plain()                                   # warm-up
-    rates = {"plain": [], "fast": [], "reference": [], "batch5": []}
+    rates = {"plain": [], "fast": [], "batch5": []}
     for _ in range(ROUNDS):
-        for name, fn in (("plain", plain), ("fast", fast), ("reference", reference),
-                         ("batch5", batch5)):
+        for name, fn in (("plain", plain), ("fast", fast), ("batch5", batch5)):
             n, seconds = timed(fn)
             rates[name].append(n / seconds)
     med = {k: statistics.median(v) for k, v in rates.items()}
-    for name in ("fast", "reference"):
-        what = ("llm_core.generation.generate" if name == "fast"
-                else "llm_core.sampling.generate_steps")
-        print(f"generate_steps_{name}: ratio={med[name] / med['plain']:.2f}  ({what} with "
-              f"per-step distributions vs model.generate, T=0.8 top-k=50 top-p=0.95, "
-              f"{ids.numel()}-token prompt, {NEW} new tokens, median of {ROUNDS}: "
-              f"{med[name]:.1f} vs {med['plain']:.1f} tokens/s on {handle.device})")
+    print(f"generate_steps: ratio={med['fast'] / med['plain']:.2f}  (llm_core's decode loop "
+          f"with each step's view vs model.generate, T=0.8 top-k=50 top-p=0.95, "
+          f"{ids.numel()}-token prompt, {NEW} new tokens, median of {ROUNDS}: "
+          f"{med['fast']:.1f} vs {med['plain']:.1f} tokens/s on {handle.device})")
     one_s, batch_s = NEW / med["fast"], NEW / med["batch5"]    # seconds per answer's tokens
     print(f"generate_many_5: ratio={batch_s / (5 * one_s):.2f}  (five answers in one batch vs "
           f"five answers one after another, {NEW} new tokens each: {batch_s:.1f} s vs "

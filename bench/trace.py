@@ -2,6 +2,7 @@
 of a long trace. Prints one line per figure: `NAME: ratio=X.XX  (…)`."""
 from __future__ import annotations
 
+import copy
 import os
 import statistics
 import subprocess
@@ -37,36 +38,80 @@ def text_of(handle, n_tokens: int) -> str:
     return " ".join(words[:lo])
 
 
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
+def median_times(fns, repeat: int) -> list[float]:
+    """Median seconds of each function, run in turns (one warm-up each first), so
+    a drift of the machine's load touches them all alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, kept in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
-def bench_trace(handle, device_label: str) -> None:
+def plain_model(handle, path: Path | None = None, implementation: str = "sdpa"):
+    """The same weights as a plain transformers model with this attention:
+    "sdpa" is what a user's forward runs, "eager" the implementation that
+    returns attention weights. The shared handle's model is left as it is."""
+    from transformers import AutoModelForCausalLM
+
+    if path is not None:
+        model = AutoModelForCausalLM.from_pretrained(str(path), attn_implementation=implementation,
+                                                     dtype=torch.float32)
+    else:  # random weights: a twin built from the handle's config and state
+        config = copy.deepcopy(handle.model.config)
+        config._attn_implementation = implementation
+        model = type(handle.model)(config)
+        model.load_state_dict(handle.model.state_dict())
+    return model.to(handle.device).eval()
+
+
+def kept_label(trace) -> str:
+    """What a trace keeps, in words, read from the trace itself."""
+    n, layers, heads = trace.n_tokens, trace.n_layers, trace.n_heads
+    kept = trace.attention_kept
+    tokens = f"all {n} tokens" if kept >= n else f"the first {kept} of {n} tokens"
+    rows = 0 if trace.logits is None else trace.logits.shape[0]
+    logits = f"all {n} positions" if rows >= n else f"the last {rows} positions"
+    return (f"trace keeping the residual entering block 0, after each of {layers} layers and "
+            f"after the final norm, token embeddings, attention of all {layers} layers × "
+            f"{heads} heads for {tokens}, per-layer attention/MLP output norms, logits of "
+            f"{logits}")
+
+
+def bench_trace(handle, device_label: str, path: Path | None = None) -> None:
+    sdpa, eager = plain_model(handle, path, "sdpa"), plain_model(handle, path, "eager")
     for n, repeat in ((16, 15), (128, 9), (512, 5)):
         text = text_of(handle, n)
         _, ids, _ = handle.encode(text)
 
-        def bare():  # same logits kept as the trace, so the ratio is the capture's cost alone
-            with torch.inference_mode():
-                handle.model(input_ids=ids[None].to(handle.device), logits_to_keep=LOGITS_KEEP)
-            if handle.device.type == "cuda":
-                torch.cuda.synchronize()
+        def forward(model):
+            def run():  # same logits kept as the trace, so the ratio is the capture's cost alone
+                with torch.inference_mode():
+                    model(input_ids=ids[None].to(handle.device), logits_to_keep=LOGITS_KEEP)
+                if handle.device.type == "cuda":
+                    torch.cuda.synchronize()
+            return run
 
         def traced():
             handle.trace(text)
             if handle.device.type == "cuda":
                 torch.cuda.synchronize()
 
-        t_bare, t_trace = median_time(bare, repeat), median_time(traced, repeat)
-        print(f"trace_{n}{device_label}: ratio={t_trace / t_bare:.2f}  (trace with every layer's "
-              f"attention kept vs bare forward, {ids.numel()} tokens, {t_trace:.3f} s vs "
-              f"{t_bare:.3f} s, median of {repeat})", flush=True)
+        t_trace, t_sdpa, t_eager = median_times(
+            [traced, forward(sdpa), forward(eager)], repeat)
+        what = kept_label(handle.trace(text))
+        bare = f"logits of the last {min(LOGITS_KEEP, ids.numel())} positions"
+        print(f"trace_sdpa_{n}{device_label}: ratio={t_trace / t_sdpa:.2f}  ({what} vs the "
+              f"sdpa forward a user would run ({bare}), {ids.numel()} tokens, {t_trace:.3f} s vs "
+              f"{t_sdpa:.3f} s, median of {repeat})", flush=True)
+        print(f"trace_eager_{n}{device_label}: ratio={t_trace / t_eager:.2f}  (same trace vs a "
+              f"forward of the same weights with eager attention ({bare}), {ids.numel()} tokens, "
+              f"{t_trace:.3f} s vs {t_eager:.3f} s, median of {repeat})", flush=True)
+    del sdpa, eager
 
 
 def bench_load() -> None:
@@ -142,7 +187,7 @@ def main() -> None:
         return
     handle = llm_core.load_model("smollm2")
     label = "" if handle.device.type == "cpu" else f"_{handle.device.type}"
-    bench_trace(handle, label)
+    bench_trace(handle, label, llm_core.models.smollm2_cache_path())
     bench_long_memory(handle)
     bench_load()
 

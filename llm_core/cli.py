@@ -98,8 +98,8 @@ def cmd_analogy(args) -> dict:
 
     n = _count(args.n, "--n", 1, 100)
     space = load_word_vectors() if args.space == "glove" else model_word_space(_load(args.model))
-    result = analogy(space, args.a, args.b, args.c, n)
-    return {"space": args.space, "query": f"{args.a} - {args.b} + {args.c}",
+    result = analogy(space, args.a, args.b, args.c, n, rule=args.rule)
+    return {"space": args.space, "rule": args.rule, "query": f"{args.a} - {args.b} + {args.c}",
             "results": [{"word": w, "score": s} for w, s in result.results]}
 
 
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     for w in ("a", "b", "c"):
         sp.add_argument(w)
     sp.add_argument("--space", choices=["glove", "model"], default="glove")
+    sp.add_argument("--rule", choices=["3cosadd", "3cosmul"], default="3cosadd",
+                    help="3cosadd: add unit vectors, rank by cosine (the standard); 3cosmul: Levy & Goldberg")
     sp.add_argument("--n", type=int, default=10)
     sp = add("attention", cmd_attention, "attention weights of one layer and head")
     sp.add_argument("text")

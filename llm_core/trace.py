@@ -22,12 +22,16 @@ import time
 from dataclasses import dataclass
 
 import torch
+from transformers import AttentionInterface
+from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from .arch import Arch, LayerDetail
 from .tokens import Token
 
 ATTENTION_CAP = 256
 LOGITS_KEEP = 64
+RECORDING_ATTENTION = "llm_xray_recording"
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,12 +102,55 @@ def _first(out):
     return out[0] if isinstance(out, tuple) else out
 
 
+def recording_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0,
+                        **kwargs):
+    """The decoders' attention: PyTorch's scaled_dot_product_attention for the
+    output (what a user's model runs), and — only when the call has a recorder —
+    the attention pattern of the first `keep` queries and keys, computed as
+    eager attention computes it (q·kᵀ · scale, mask, softmax in float32). A
+    causal query never sees a later key, so those rows are complete; the n × n
+    pattern of a long text is never built. query: batch head q_pos d_head."""
+    rec = _RECORDER.get()
+    if rec is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
+                                      dropout=dropout, **kwargs)
+    keep = min(rec.keep, query.shape[2], key.shape[2])
+    whole = keep == key.shape[2] == query.shape[2]      # the whole pattern is kept: compute it once
+    groups = getattr(module, "num_key_value_groups", 1)
+    q = query[:, :, :keep]                                        # batch head keep d_head
+    k = repeat_kv(key[:, :, :keep], groups)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    scores = torch.matmul(q, k.transpose(2, 3)) * scale           # batch head keep keep
+    mask = (torch.ones(keep, keep, dtype=torch.bool, device=q.device).tril()
+            if attention_mask is None else attention_mask[:, :, :keep, :keep])
+    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    if whole:   # eager attention's output, from the pattern just computed
+        out = torch.matmul(pattern, repeat_kv(value, groups)).transpose(1, 2).contiguous()
+    else:
+        out, _ = sdpa_attention_forward(module, query, key, value, attention_mask,
+                                        scaling=scaling, dropout=dropout, **kwargs)
+    return out, pattern
+
+
+AttentionInterface.register(RECORDING_ATTENTION, recording_attention)
+AttentionMaskInterface.register(RECORDING_ATTENTION, sdpa_mask)
+
+
 def install_hooks(arch: Arch) -> None:
     """Put the recording hooks on the model once. They keep nothing themselves:
-    each call records into the `_Recorder` of its own context, if any."""
+    each call records into the `_Recorder` of its own context, if any. A
+    decoder's attention becomes `recording_attention` (sdpa plus, when
+    recording, the kept corner of the pattern); the encoder keeps eager
+    attention, whose whole pattern a trace keeps anyway."""
     with _HOOKS_LOCK:
         if getattr(arch.model, "_llm_xray_hooks", False):
             return
+        if arch.causal and getattr(arch.model.config, "_attn_implementation", None) == "eager":
+            try:
+                arch.model.set_attn_implementation(RECORDING_ATTENTION)
+            except (ValueError, AttributeError):   # a model that cannot take it stays eager
+                pass
         layers = arch.layers()
         pre_norm = arch.family != "bert"
 
@@ -187,16 +234,20 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
         ids[b, : lengths[b]] = r.ids
         mask[b, : lengths[b]] = 1
     has_lm_head = arch.unembedding_matrix() is not None
-    kwargs = {"logits_to_keep": 1} if has_lm_head else {}
+    kwargs = {}
     if arch.causal:  # always, so a text alone takes the same path as in a batch
         kwargs["attention_mask"] = mask.to(device)
+    # The layers without the head: the kept logits are computed below, once; the
+    # head's own call would read its vocab × d_model matrix a second time.
+    body = arch.model.base_model if has_lm_head else arch.model
     token = _RECORDER.set(rec)
     try:
-        arch.model(input_ids=ids.to(device), **kwargs)
+        body(input_ids=ids.to(device), **kwargs)
     finally:
         _RECORDER.reset(token)
     if any(p is None for p in rec.patterns) or any(r is None for r in rec.residual):
-        raise RuntimeError("the model did not return attention weights (eager attention needed)")
+        raise RuntimeError("the model did not return attention weights (eager or recording "
+                           "attention needed)")
     pre_norm = arch.family != "bert"
     residual = torch.stack(rec.residual, dim=1)           # batch layer+1 pos d_model
     patterns = torch.stack(rec.patterns, dim=1)           # batch layer head keep keep

@@ -102,6 +102,9 @@ def test_analogy():
     out = ok_json("analogy", "king", "man", "woman", "--n", "3")
     assert out["results"][0]["word"] == "queen" and len(out["results"]) == 3
     assert ok_json("analogy", "king", "man", "woman", "--space", "model")["results"][0]["word"] == "queen"
+    mul = ok_json("analogy", "king", "man", "woman", "--rule", "3cosmul", "--n", "3")
+    assert mul["rule"] == "3cosmul" and mul["results"][0]["word"] == "queen"
+    assert out["rule"] == "3cosadd"
 
 
 def test_attention():
