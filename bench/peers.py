@@ -39,23 +39,7 @@ ATTENTION_CAP = 256                     # llm_core.trace.ATTENTION_CAP
 TOOLS = ("tlens", "tlens_filtered", "nnsight", "ours")
 PEERS = (("transformer_lens", "transformer-lens"), ("nnsight", "nnsight"))
 
-# Same text as bench/trace.py (copied: that file imports llm_core, which this
-# one must not need).
-WORDS = ("the model reads every token once and keeps what the lesson needs to show "
-         "students how attention and the residual stream work together ").split()
-
-
-def text_of(count, n_tokens: int) -> str:
-    """A text of at most n_tokens tokens; `count(text)` gives its token count."""
-    words = (WORDS * (n_tokens // len(WORDS) + 2))
-    lo, hi = 1, len(words)
-    while lo < hi:  # longest prefix with at most n_tokens tokens
-        mid = (lo + hi + 1) // 2
-        if count(" ".join(words[:mid])) <= n_tokens:
-            lo = mid
-        else:
-            hi = mid - 1
-    return " ".join(words[:lo])
+from _text import text_of  # noqa: E402
 
 
 def model_dir() -> Path:

@@ -21,21 +21,12 @@ import torch  # noqa: E402
 import llm_core  # noqa: E402
 from llm_core.trace import LOGITS_KEEP  # noqa: E402
 
-WORDS = ("the model reads every token once and keeps what the lesson needs to show "
-         "students how attention and the residual stream work together ").split()
-
+sys.path.insert(0, str(ROOT / "bench"))
+from _text import text_of as shared_text  # noqa: E402
 
 def text_of(handle, n_tokens: int) -> str:
     """A text of at most n_tokens tokens for this handle's tokenizer."""
-    words = (WORDS * (n_tokens // len(WORDS) + 2))
-    lo, hi = 1, len(words)
-    while lo < hi:  # longest prefix with at most n_tokens tokens
-        mid = (lo + hi + 1) // 2
-        if handle.encode(" ".join(words[:mid]))[1].numel() <= n_tokens:
-            lo = mid
-        else:
-            hi = mid - 1
-    return " ".join(words[:lo])
+    return shared_text(lambda t: handle.encode(t)[1].numel(), n_tokens)
 
 
 def median_times(fns, repeat: int) -> list[float]:
