@@ -33,6 +33,9 @@ PAGES = [
     ("predict", "generate.py", "generate", "✍️"),
     ("predict", "hallucination.py", "hallucination", "👻"),
     ("predict", "context_window.py", "context-window", "🪟"),
+    ("change", "quantization.py", "quantization", "🗜️"),
+    ("change", "finetune.py", "finetune", "🎯"),
+    ("change", "distillation.py", "distillation", "🧪"),
 ]
 
 st.set_page_config(page_title="LLM X-Ray", page_icon="🔬", layout="wide")

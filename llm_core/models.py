@@ -133,6 +133,13 @@ class ModelHandle:
         tokens = make_tokens(self.tokenizer, ids, offsets)
         return tokens, torch.tensor(ids, dtype=torch.long), truncated_from
 
+    def plain_ids(self, text: str) -> list[int]:
+        """Token ids of a piece of text to put inside a longer prompt (no special
+        tokens added; typed control tokens stay text)."""
+        with self._lock:
+            return list(self.tokenizer(clean_text(text), add_special_tokens=False,
+                                       split_special_tokens=True)["input_ids"])
+
     def decode(self, ids) -> str:
         with self._lock:
             return self.tokenizer.decode(list(ids), skip_special_tokens=self.kind == "encoder")

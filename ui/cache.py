@@ -43,14 +43,21 @@ def shared(max_mb: float, ttl: float = DEFAULT_TTL, sizeof=None):
                 cache = _CACHES[where] = ByteCache(f"{where[0]}:{where[1]}",
                                                    int(max_mb * 2**20), ttl, **kwargs)
 
+        def key_of(args, kw):
+            bound = sig.bind_partial(*args, **kw)
+            bound.apply_defaults()
+            return tuple((k, _hashable(v)) for k, v in bound.arguments.items()
+                         if not k.startswith("_"))
+
         @functools.wraps(fn)
         def cached(*args, **kw):
-            bound = sig.bind(*args, **kw)
-            bound.apply_defaults()
-            key = tuple((k, _hashable(v)) for k, v in bound.arguments.items()
-                        if not k.startswith("_"))
-            return cache.get(key, lambda: fn(*args, **kw))
+            return cache.get(key_of(args, kw), lambda: fn(*args, **kw))
+
+        def peek(*args, **kw):
+            """The cached value for these (key) arguments, or None: never computes."""
+            return cache.peek(key_of(args, kw))
 
         cached.cache = cache
+        cached.peek = peek
         return cached
     return wrap

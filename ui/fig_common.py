@@ -58,3 +58,19 @@ def token_label(text: str, limit: int = 14, escape: bool = True) -> str:
 def code_label(text: str, limit: int = 16) -> str:
     """A token for markdown: inside backticks, so * _ # and HTML stay literal."""
     return "`" + token_label(text, limit, escape=False).replace("`", "ˋ") + "`"
+
+
+def layer_kind_heatmap(z, kinds, *, title: str, colorbar: str, hover: str,
+                       layer_axis: str, zero_blank: bool = False) -> go.Figure:
+    """A layers × matrix-kinds heatmap (one row per layer, layer 0 at the bottom),
+    on a colour-blind-safe scale. `hover` is a template with {layer} {kind} {v}.
+    zero_blank: cells that are exactly 0 (untouched) stay empty."""
+    rows = [[None if (zero_blank and v == 0) else v for v in row] for row in z]
+    text = [[hover.format(layer=li, kind=k, v=v if v is not None else 0.0)
+             for k, v in zip(kinds, row)] for li, row in enumerate(rows)]
+    return figure([dict(type="heatmap", z=rows, x=list(kinds), y=list(range(len(rows))),
+                        colorscale="Viridis", colorbar=dict(title=dict(text=colorbar)),
+                        text=text, hovertemplate="%{text}<extra></extra>", xgap=1, ygap=1)],
+                  title=title, height=max(320, 14 * len(rows) + 120),
+                  yaxis=dict(title=dict(text=layer_axis), dtick=2),
+                  xaxis=dict(side="bottom"))

@@ -40,3 +40,32 @@ def heavy_job(wait_seconds: float = 120.0):
         if acquired:
             _SLOTS.release()
         st.session_state[_RUNNING_KEY] = False
+
+
+def run_job(work, *, cancel_key: str):
+    """`work(progress)` in a heavy-job slot, with a progress bar and a Cancel
+    button. Any click on the page (Cancel included) reruns it, which stops the
+    job at its next progress update; the slot and the job's private copy go with
+    it. `progress(fraction, text)`. Returns work's result, or None when the
+    queue timed out or this session already runs a job (a message says which)."""
+    try:
+        with heavy_job() as got_slot:
+            if not got_slot:
+                st.warning(t("jobs.queue_timeout"), icon="⏳")
+                return None
+            st.button(t("jobs.cancel"), key=cancel_key, icon="✖️")
+            bar = st.progress(0.0, text=t("jobs.starting"))
+
+            def progress(fraction: float, text: str = "") -> None:
+                bar.progress(min(1.0, max(0.0, float(fraction))), text=text)
+            result = work(progress)
+            bar.empty()
+            return result
+    except Busy:
+        st.info(t("jobs.busy_self"), icon="⏳")
+        return None
+
+
+def was_cancelled(cancel_key: str) -> bool:
+    """True on the rerun that a Cancel click started."""
+    return bool(st.session_state.get(cancel_key))

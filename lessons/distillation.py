@@ -1,0 +1,96 @@
+"""Distillation (蒸馏): the loaded model (the teacher) writes short stories; a
+tiny transformer (the student) learns them twice — from the teacher's whole
+softened distributions, and from its top token only — and both are compared
+with the teacher on stories they never saw."""
+import streamlit as st
+
+import llm_core
+from llm_core import distillation as ds
+from llm_core.errors import XRayError
+from ui import fig_distillation as fig
+from ui.cache import shared
+from ui.errors import show_error
+from ui.i18n import has, t
+from ui.jobs import run_job, was_cancelled
+from ui.markdown import md_escape
+from ui.models import get_handle, model_name
+
+RESULT = "distillation.result"
+CANCEL = "distillation.cancel"
+
+st.title(t("nav.distillation"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("distillation.notice"))
+handle = get_handle()
+if handle is None:
+    st.stop()
+if handle.kind != "decoder":
+    st.warning(t("errors.needs_decoder"))
+    st.stop()
+
+c1, c2, c3 = st.columns(3)
+temperature = c1.slider(t("distillation.temperature"), 0.5, 8.0, 2.0, 0.5,
+                        key="distillation.temperature", help=t("distillation.temperature_help"))
+soft_weight = c2.slider(t("distillation.mix"), 0.0, 1.0, 1.0, 0.1, key="distillation.mix",
+                        help=t("distillation.mix_help"))
+steps = c3.slider(t("distillation.steps"), 10, ds.MAX_STEPS, ds.DEFAULT_STEPS, 10,
+                  key="distillation.steps")
+
+
+@shared(max_mb=16)
+def corpus(model: str, _handle):
+    """The teacher's stories and distributions: the same for every student, made once."""
+    return ds.teacher_corpus(_handle)
+
+
+if st.button(t("distillation.run"), type="primary", key="distillation.run"):
+    def work(bar):
+        bar(0.01, t("distillation.stage_teacher", n=ds.N_TRAIN + ds.N_HELD_OUT))
+        data = corpus(model_name(), handle)
+        return ds.distill(handle, data, steps, temperature, soft_weight, progress=lambda i, n: bar(
+            i / n, t("distillation.stage_step", i=i, n=n)) if i % 5 == 0 or i == n else None)
+    try:
+        result = run_job(work, cancel_key=CANCEL)
+        if result is not None:
+            st.session_state[RESULT] = (model_name(), result)
+    except XRayError as err:
+        code = f"distillation.err_{err.code}"
+        if has(code):
+            st.warning(t(code, **err.params), icon="⚠️")
+        else:
+            show_error(err)
+elif was_cancelled(CANCEL):
+    st.info(t("jobs.cancelled"), icon="✖️")
+
+kept = st.session_state.get(RESULT)
+if kept is None or kept[0] != model_name():
+    st.caption(t("distillation.press"))
+    st.stop()
+r = kept[1]
+labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
+          "hard": t("distillation.hard"), "step": t("distillation.step"),
+          "loss": t("distillation.loss"), "kl": t("distillation.kl"),
+          "loss_title": t("distillation.loss_title"), "kl_title": t("distillation.kl_title"),
+          "hover": t("distillation.kl_hover"), "teacher": t("distillation.teacher"),
+          "student": t("distillation.student"), "params": t("distillation.params"),
+          "sizes_title": t("distillation.sizes_title", x=r.teacher_params / r.student_params)}
+closer = "soft" if r.kl_soft < r.kl_hard else "hard"
+st.markdown(t(f"distillation.verdict_{closer}", soft=r.kl_soft, hard=r.kl_hard, n=r.steps))
+left, right = st.columns(2)
+left.plotly_chart(fig.held_out_kl(r, labels), width="stretch")
+right.plotly_chart(fig.loss_curves(r, labels), width="stretch")
+st.caption(t("distillation.loss_caption"))
+st.plotly_chart(fig.sizes(r.teacher_params, r.student_params, labels), width="stretch")
+st.caption(t("distillation.vocab", v=r.vocab, mass=r.mass))
+
+st.markdown(f"**{t('distillation.texts_header')}**")
+st.markdown(t("distillation.prompt", prompt=md_escape(r.prompt)))
+for who, text in ((t("distillation.teacher"), r.teacher_text),
+                  (labels["soft"], r.soft_text), (labels["hard"], r.hard_text)):
+    st.markdown(f"**{who}**")
+    st.text(r.prompt + text)
+st.caption(t("distillation.texts_caption"))
+with st.expander(t("distillation.stories_header", n=ds.N_TRAIN + ds.N_HELD_OUT)):
+    data = corpus.peek(model_name())
+    if data is not None:
+        st.text("\n".join(data.stories))

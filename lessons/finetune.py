@@ -1,0 +1,136 @@
+"""Fine-tuning one fact (微调): a few gradient steps on a private copy teach the
+model a new fact; only the chosen weights train. Before/after on the fact's
+question, its paraphrases and other facts; which weights moved; Revert."""
+import pandas as pd
+import streamlit as st
+
+from llm_core import finetune as ft
+from llm_core.errors import XRayError
+from ui import fig_finetune as fig
+from ui.errors import show_error
+from ui.i18n import has, t
+from ui.jobs import run_job, was_cancelled
+from ui.models import get_handle, model_name
+
+RESULT = "finetune.result"
+CANCEL = "finetune.cancel"
+
+st.title(t("nav.finetune"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("finetune.notice"))
+handle = get_handle()
+if handle is None:
+    st.stop()
+if handle.kind != "decoder":
+    st.warning(t("errors.needs_decoder"))
+    st.stop()
+
+d = ft.DEFAULT_FACT
+st.session_state.setdefault("finetune.paraphrases", "\n".join(d.paraphrases))
+fact_text = st.text_input(t("finetune.fact"), d.text, max_chars=ft.MAX_FIELD_CHARS,
+                          key="finetune.fact")
+c1, c2 = st.columns([3, 1])
+question = c1.text_input(t("finetune.question"), d.question, max_chars=ft.MAX_FIELD_CHARS,
+                         key="finetune.question")
+answer = c2.text_input(t("finetune.answer"), d.answer, max_chars=80, key="finetune.answer",
+                       help=t("finetune.answer_help"))
+paraphrases = st.text_area(t("finetune.paraphrases"), max_chars=3 * ft.MAX_FIELD_CHARS,
+                           height=80, key="finetune.paraphrases")
+
+methods = {m: t(f"finetune.method_{m}") for m in ft.METHODS}
+c1, c2, c3 = st.columns([2, 2, 1])
+method = c1.radio(t("finetune.method"), list(methods), format_func=methods.get,
+                  key="finetune.method", help=t("finetune.method_help"))
+layer = c2.slider(t("finetune.layer"), 0, handle.arch.n_layers - 1,
+                  min(8, handle.arch.n_layers - 1), key="finetune.layer",
+                  help=t("finetune.layer_help"))
+steps = c3.number_input(t("finetune.steps"), 1, ft.MAX_STEPS, ft.DEFAULT_STEPS,
+                        key="finetune.steps", help=t("finetune.steps_help", p=ft.STOP_AT))
+layers = ft.lora_layers(layer, handle.arch.n_layers) if method == "lora" else (layer,)
+st.caption(t(f"finetune.trains_{method}", first=layers[0], last=layers[-1], r=ft.LORA_RANK))
+
+
+def show_error_of(err: XRayError) -> None:
+    code = f"finetune.err_{err.code}"
+    if has(code):
+        st.warning(t(code, **err.params), icon="⚠️")
+    else:
+        show_error(err)
+
+
+b1, b2 = st.columns([1, 4])
+train = b1.button(t("finetune.train"), type="primary", key="finetune.train")
+if st.session_state.get(RESULT) is not None and b2.button(t("finetune.revert"), key="finetune.revert"):
+    st.session_state[RESULT] = None
+    st.success(t("finetune.reverted"), icon="↩️")
+if train:
+    try:
+        fact = ft.check_fact(fact_text, question, answer, paraphrases.splitlines())
+
+        def work(bar):
+            bar(0.02, t("finetune.stage_before"))
+            return ft.train(handle, fact, method, layer, steps, progress=lambda s, n: bar(
+                s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer)))
+        result = run_job(work, cancel_key=CANCEL)
+        if result is not None:
+            st.session_state[RESULT] = (model_name(), result)
+    except XRayError as err:
+        show_error_of(err)
+elif was_cancelled(CANCEL):
+    st.info(t("jobs.cancelled"), icon="✖️")
+
+kept = st.session_state.get(RESULT)
+if kept is None or kept[0] != model_name():
+    st.caption(t("finetune.press"))
+    st.stop()
+r = kept[1]
+st.subheader(t("finetune.result_header", answer=r.fact.answer))
+st.plotly_chart(fig.training_curve(r.steps, {
+    "title": t("finetune.curve_title"), "loss": t("finetune.loss"),
+    "p_answer": t("finetune.p_answer", answer=r.fact.answer), "step": t("finetune.step")}),
+    width="stretch")
+st.caption(t("finetune.curve_caption", n=len(r.steps), s=r.seconds, p=ft.STOP_AT))
+
+st.markdown(f"**{t('finetune.answers_header')}**")
+shown = [p.question for p in r.probes if p.role == "fact"][:1] + \
+    [p.question for p in r.probes if p.role == "paraphrase"][:1] + \
+    [p.question for p in r.probes if p.role == "neighbour"][:1]
+st.dataframe(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),
+                          columns=[t("finetune.question"), t("finetune.before"),
+                                   t("finetune.after")]), hide_index=True, width="stretch")
+roles = {k: t(f"finetune.role_{k}") for k in ("fact", "paraphrase", "neighbour")}
+st.plotly_chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
+                                   "before": t("finetune.before"), "after": t("finetune.after"),
+                                   "x": t("finetune.probes_x")}), width="stretch")
+neighbours = [(p, b, a) for p, b, a in zip(r.probes, r.before.p_answer, r.after.p_answer)
+              if p.role == "neighbour"]
+kept_all = all(a >= 0.5 for _p, _b, a in neighbours)
+st.markdown(t("finetune.locality_" + ("kept" if kept_all else "hurt"), kl=r.kl_unrelated,
+              worst=min(a for _p, _b, a in neighbours)))
+
+m1, m2, m3 = st.columns(3)
+m1.metric(t("finetune.trainable"), f"{r.trainable:,}")
+m2.metric(t("finetune.total"), f"{r.total:,}")
+m3.metric(t("finetune.share"), f"{r.trainable / r.total:.2%}")
+st.plotly_chart(fig.changed_heatmap(r, {
+    "title": t("finetune.heat_title"), "colorbar": t("finetune.heat_colorbar"),
+    "hover": t("finetune.heat_hover"), "layer": t("finetune.layer")}), width="stretch")
+
+
+@st.fragment
+def ask_again():
+    """Ask both models anything: the tuned one is rebuilt from its small delta."""
+    q = st.text_input(t("finetune.ask"), r.fact.question, max_chars=ft.MAX_FIELD_CHARS,
+                      key="finetune.ask")
+    if st.button(t("finetune.ask_button"), key="finetune.ask_button"):
+        try:
+            with st.spinner(t("finetune.asking")):
+                a, b = ft.ask(handle, None, q), ft.ask(handle, r.delta, q)
+            st.dataframe(pd.DataFrame([(a, b)], columns=[t("finetune.before"),
+                                                         t("finetune.after")]),
+                         hide_index=True, width="stretch")
+        except XRayError as err:
+            show_error_of(err)
+
+
+ask_again()

