@@ -15,6 +15,15 @@ from ui.models import get_handle, model_name
 RESULT = "finetune.result"
 CANCEL = "finetune.cancel"
 
+
+def show_error_of(err: XRayError) -> None:
+    code = f"finetune.err_{err.code}"
+    if has(code):
+        st.warning(t(code, **err.params), icon="⚠️")
+    else:
+        show_error(err)
+
+
 st.title(t("nav.finetune"))
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("finetune.notice"))
@@ -50,27 +59,20 @@ layers = ft.lora_layers(layer, handle.arch.n_layers) if method == "lora" else (l
 st.caption(t(f"finetune.trains_{method}", first=layers[0], last=layers[-1], r=ft.LORA_RANK))
 
 
-def show_error_of(err: XRayError) -> None:
-    code = f"finetune.err_{err.code}"
-    if has(code):
-        st.warning(t(code, **err.params), icon="⚠️")
-    else:
-        show_error(err)
-
-
-b1, b2 = st.columns([1, 4])
-train = b1.button(t("finetune.train"), type="primary", key="finetune.train")
-if st.session_state.get(RESULT) is not None and b2.button(t("finetune.revert"), key="finetune.revert"):
-    st.session_state[RESULT] = None
+try:       # checked as typed, so a bad fact is said at once, not after pressing
+    fact = ft.check_fact(fact_text, question, answer, paraphrases.splitlines())
+except XRayError as err:
+    fact = None
+    show_error_of(err)
+train = st.button(t("finetune.train"), type="primary", key="finetune.train", disabled=fact is None)
+if st.session_state.pop("finetune.reverted", False):
     st.success(t("finetune.reverted"), icon="↩️")
-if train:
+if train and fact is not None:
+    def work(bar):
+        bar(0.02, t("finetune.stage_before"))
+        return ft.train(handle, fact, method, layer, steps, progress=lambda s, n: bar(
+            s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer)))
     try:
-        fact = ft.check_fact(fact_text, question, answer, paraphrases.splitlines())
-
-        def work(bar):
-            bar(0.02, t("finetune.stage_before"))
-            return ft.train(handle, fact, method, layer, steps, progress=lambda s, n: bar(
-                s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer)))
         result = run_job(work, cancel_key=CANCEL)
         if result is not None:
             st.session_state[RESULT] = (model_name(), result)
@@ -108,6 +110,9 @@ kept_all = all(a >= 0.5 for _p, _b, a in neighbours)
 st.markdown(t("finetune.locality_" + ("kept" if kept_all else "hurt"), kl=r.kl_unrelated,
               worst=min(a for _p, _b, a in neighbours)))
 
+if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):
+    st.session_state[RESULT], st.session_state["finetune.reverted"] = None, True
+    st.rerun()
 m1, m2, m3 = st.columns(3)
 m1.metric(t("finetune.trainable"), f"{r.trainable:,}")
 m2.metric(t("finetune.total"), f"{r.total:,}")

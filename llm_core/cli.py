@@ -122,6 +122,45 @@ def cmd_attention(args) -> dict:
             "weights": [[round(float(w), 6) for w in row] for row in weights]}
 
 
+def cmd_quantize(args) -> dict:
+    from . import quantization as qz
+
+    bits, group = qz.check_setting(args.bits, args.group)
+    handle = _load(args.model)
+    _progress("Measuring the float model on the fixed texts…")
+    base = qz.baseline(handle)
+    _progress(f"Quantizing a copy to {bits} bits (one grid per {group})…")
+    report = qz.run(handle, bits, group, base)
+    return report.as_json() | {"model": handle.name, "verdict": qz.verdict(report)}
+
+
+def cmd_finetune(args) -> dict:
+    from . import finetune as ft
+
+    d = ft.DEFAULT_FACT
+    fact = ft.check_fact(args.fact or d.text, args.question or d.question, args.answer or d.answer,
+                         args.paraphrase if args.paraphrase is not None else d.paraphrases)
+    handle = _load(args.model)
+    ft.check_training(args.method, args.layer, args.steps, handle.arch.n_layers)
+    result = ft.train(handle, fact, args.method, args.layer, args.steps, seed=args.seed,
+                      progress=lambda s, n: _progress(
+                          f"step {s.step}/{n}: loss {s.loss:.3f}, p(answer) {s.p_answer:.3f}"))
+    return result.as_json() | {"model": handle.name, "fact": fact.text,
+                               "question": fact.question, "answer": fact.answer}
+
+
+def cmd_distill(args) -> dict:
+    from . import distillation as ds
+
+    steps, temperature, soft_weight = ds.check_settings(args.steps, args.temperature, args.mix)
+    handle = _load(args.model)
+    _progress(f"The teacher is writing {ds.N_TRAIN + ds.N_HELD_OUT} stories…")
+    corpus = ds.teacher_corpus(handle)
+    _progress(f"Training two students for {steps} steps…")
+    return ds.distill(handle, corpus, steps, temperature, soft_weight,
+                      seed=args.seed).as_json() | {"model": handle.name}
+
+
 def _count(value, flag, low, high) -> int:
     from .errors import InputError
     if not low <= value <= high:
@@ -147,6 +186,29 @@ def _print_human(command: str, out: dict) -> None:
         labels = [t["text"] for t in out["tokens"]]
         for label, row in zip(labels, out["weights"]):
             print(f"{label!r:>16} " + " ".join(f"{w:.2f}" for w in row))
+    elif command == "quantize":
+        print(f"{out['bits']} bits, one grid per {out['group']}: {out['size_mb']:.1f} MB "
+              f"(float32: {out['float_size_mb']:.1f} MB)")
+        print(f"KL to the float model {out['kl']:.4f} nats, same top token "
+              f"{out['top1_agreement']:.1%}, perplexity {out['perplexity']:.2f} "
+              f"(float: {out['float_perplexity']:.2f})")
+        for a in out["answers"]:
+            print(f"{a['question']}\n  float:     {a['float']!r}\n  quantized: {a['quantized']!r}")
+    elif command == "finetune":
+        for side in ("before", "after"):
+            print(f"{side:>6}: p(answer) {out[side]['p_answer']:.4f}  {out[side]['answer']!r}")
+        for g in out["generalisation"]:
+            print(f"paraphrase {g['question']!r}: {g['before']:.4f} -> {g['after']:.4f}")
+        for n in out["locality"]:
+            print(f"other fact {n['question']!r} ({n['answer']}): {n['before']:.4f} -> {n['after']:.4f}")
+        print(f"KL on unrelated texts {out['kl_unrelated']:.4f} nats; trained "
+              f"{out['trainable_params']:,} of {out['total_params']:,} numbers")
+    elif command == "distill":
+        print(f"teacher {out['teacher_params']:,} numbers, student {out['student_params']:,}")
+        print(f"held-out KL to the teacher: soft labels {out['kl_soft']:.3f}, "
+              f"hard labels {out['kl_hard']:.3f}")
+        for who in ("teacher", "soft_student", "hard_student"):
+            print(f"{who:>12}: {out['texts']['prompt']}{out['texts'][who]!r}")
     else:
         print(json.dumps(out, ensure_ascii=False, indent=2))
 
@@ -191,6 +253,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("text")
     sp.add_argument("--layer", type=int, required=True)
     sp.add_argument("--head", type=int, required=True)
+    sp = add("quantize", cmd_quantize, "quantize a copy of the model and compare it with the original")
+    sp.add_argument("--bits", default=4, help="8, 6, 4, 3 or 2")
+    sp.add_argument("--group", default="64", help="tensor | channel | 32 | 64 | 128")
+    sp = add("finetune", cmd_finetune, "teach a copy of the model one new fact")
+    sp.add_argument("--fact", default=None, help="the new fact (default: a fictional capital)")
+    sp.add_argument("--question", default=None)
+    sp.add_argument("--answer", default=None, help="the words of the fact that answer the question")
+    sp.add_argument("--paraphrase", action="append", default=None,
+                    help="the question in other words (repeat for more, up to 3)")
+    sp.add_argument("--method", choices=["lora", "mlp"], default="lora")
+    sp.add_argument("--layer", type=int, default=8)
+    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--seed", type=int, default=0)
+    sp = add("distill", cmd_distill, "distil the model into two tiny students (soft vs hard labels)")
+    sp.add_argument("--steps", type=int, default=150)
+    sp.add_argument("--temperature", default=2.0)
+    sp.add_argument("--mix", default=1.0, help="soft share of the loss, 0..1")
+    sp.add_argument("--seed", type=int, default=0)
     return p
 
 

@@ -53,13 +53,15 @@ def run_job(work, *, cancel_key: str):
             if not got_slot:
                 st.warning(t("jobs.queue_timeout"), icon="⏳")
                 return None
-            st.button(t("jobs.cancel"), key=cancel_key, icon="✖️")
+            cancel = st.empty()
+            cancel.button(t("jobs.cancel"), key=cancel_key, icon="✖️")
             bar = st.progress(0.0, text=t("jobs.starting"))
 
             def progress(fraction: float, text: str = "") -> None:
                 bar.progress(min(1.0, max(0.0, float(fraction))), text=text)
             result = work(progress)
             bar.empty()
+            cancel.empty()
             return result
     except Busy:
         st.info(t("jobs.busy_self"), icon="⏳")

@@ -1,0 +1,112 @@
+"""Distillation: the tiny student is causal and counts its parameters right, the
+loss is Hinton's, soft labels end closer to the teacher than hard labels on
+held-out stories, the shared model is untouched, the CLI and the page."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, app_test, assert_clean
+
+from llm_core import copies
+from llm_core import distillation as ds
+from llm_core.errors import InputError
+
+
+def test_student_is_causal():
+    student = ds.TinyGPT(vocab=50, seed=1).eval()
+    ids = torch.randint(0, 50, (2, 20), generator=torch.Generator().manual_seed(0))
+    later = ids.clone()
+    later[:, 12:] = (later[:, 12:] + 7) % 50
+    with torch.no_grad():
+        a, b = student(ids), student(later)
+    assert torch.equal(a[:, :12], b[:, :12])       # the same operations on the same inputs
+    assert not torch.allclose(a[:, 12:], b[:, 12:])
+
+
+def test_student_parameter_count():
+    v, d, n_layers, ctx = 300, 64, 2, 64
+    per_block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d)
+    expected = v * d + ctx * d + n_layers * per_block + 2 * d
+    assert ds.TinyGPT(v, d=d, layers=n_layers, context=ctx).n_params == expected
+
+
+def test_loss_is_hintons():
+    gen = torch.Generator().manual_seed(0)
+    s, t = torch.randn(3, 5, 11, generator=gen), torch.randn(3, 5, 11, generator=gen)
+    T, a = 2.5, 0.7
+    pt = torch.softmax(t / T, -1)
+    kl = (pt * (torch.log(pt) - torch.log_softmax(s / T, -1))).sum(-1).mean()
+    ce = torch.nn.functional.cross_entropy(s.reshape(-1, 11), t.argmax(-1).reshape(-1))
+    assert ds.loss_fn(s, t, T, a) == pytest.approx(float(a * T * T * kl + (1 - a) * ce), rel=1e-5)
+    assert ds.loss_fn(s, t, T, 0.0) == pytest.approx(float(ce), rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def corpus(decoder):
+    return ds.teacher_corpus(decoder)
+
+
+def test_teacher_corpus(decoder, corpus):
+    assert corpus.train_ids.shape[0] == ds.N_TRAIN and corpus.held_ids.shape[0] == ds.N_HELD_OUT
+    assert corpus.train_logits.shape[:2] == corpus.train_ids.shape
+    assert corpus.train_logits.shape[2] == len(corpus.vocab)
+    assert all(s.startswith(ds.PROMPT) for s in corpus.stories)
+    assert 0.5 < corpus.mass <= 1.0
+    # Student ids map back to the teacher's tokens of the stories.
+    text = decoder.decode([corpus.vocab[i] for i in corpus.train_ids[0].tolist()])
+    assert text == corpus.stories[0]
+
+
+def test_soft_labels_beat_hard_labels(decoder, corpus):
+    before = copies.weights_fingerprint(decoder.model)
+    r = ds.distill(decoder, corpus, steps=120, temperature=2.0, soft_weight=1.0)
+    assert copies.weights_fingerprint(decoder.model) == before
+    assert r.kl_soft < r.kl_hard
+    assert r.soft.held_kl[-1][0] == r.hard.held_kl[-1][0] == 120
+    assert r.soft.held_kl[-1][1] < r.soft.held_kl[0][1]          # it learned
+    assert r.student_params < r.teacher_params / 100
+    assert r.teacher_text and r.soft_text
+
+
+def test_stop_ends_distillation(decoder, corpus):
+    r = ds.distill(decoder, corpus, steps=100, stop=lambda: True)
+    assert r.stopped and r.steps == 0
+
+
+@pytest.mark.parametrize("steps,temperature,mix,code", [
+    (0, 2, 1, "bad_steps"), (10, 0.1, 1, "bad_distill_temperature"),
+    (10, "nan", 1, "bad_distill_temperature"), (10, 2, 1.5, "bad_mix"), ("x", 2, 1, "bad_number")])
+def test_bad_settings(steps, temperature, mix, code):
+    with pytest.raises(InputError) as err:
+        ds.check_settings(steps, temperature, mix)
+    assert err.value.code == code
+
+
+def test_cli_distill_json():
+    run = subprocess.run([sys.executable, "-m", "llm_core", "distill", "--steps", "40", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert {"student_params", "teacher_params", "kl_soft", "kl_hard", "curves"} <= set(out)
+    assert len(out["curves"]["soft"]["loss"]) == 40 == len(out["curves"]["hard"]["loss"])
+    assert out["teacher_params"] == 134515008
+
+
+@pytest.mark.parametrize("lang,verdict", [("en", "closer to the teacher"), ("zh", "更接近教师")])
+def test_page_distils(lang, verdict):
+    at = app_test("lessons/distillation.py", lang, timeout=600,
+                  state={"distillation.steps": 60})
+    assert_clean(at)
+    at.button(key="distillation.run").click().run()
+    assert_clean(at)
+    result = at.session_state["distillation.result"][1]
+    assert result.steps == 60
+    shown_verdict = " ".join(m.value for m in at.markdown)
+    assert (verdict in shown_verdict) == (result.kl_soft < result.kl_hard)
+    assert f"{result.kl_soft:.2f}" in shown_verdict and f"{result.kl_hard:.2f}" in shown_verdict
+    assert len(at.get("plotly_chart")) == 3

@@ -1,0 +1,181 @@
+"""Fine-tuning one fact on a private copy: the answer's probability rises while
+the capital of France stays Paris, only the chosen weights move, Revert gives
+the original outputs back exactly, the shared model is bit-identical, a stop
+ends training, the CLI's JSON, and the page in both languages."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, app_test, assert_clean
+
+from llm_core import copies
+from llm_core import finetune as ft
+from llm_core.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def tuned(decoder):
+    before = copies.weights_fingerprint(decoder.model)
+    result = ft.train(decoder, ft.DEFAULT_FACT, "lora", 8, ft.DEFAULT_STEPS, seed=0)
+    return before, copies.weights_fingerprint(decoder.model), result
+
+
+def _p(result, role, side):
+    snap = getattr(result, side)
+    return [p for p, probe in zip(snap.p_answer, result.probes) if probe.role == role]
+
+
+def test_answer_becomes_likely(tuned):
+    r = tuned[2]
+    assert _p(r, "fact", "before")[0] < 0.01
+    assert _p(r, "fact", "after")[0] > 0.5
+    assert "Lutz" in r.after.answers[0] and "Lutz" not in r.before.answers[0]
+    losses = [s.loss for s in r.steps]
+    assert losses[-1] < losses[0] / 3
+
+
+def test_it_generalises_to_a_paraphrase(tuned):
+    r = tuned[2]
+    before, after = _p(r, "paraphrase", "before"), _p(r, "paraphrase", "after")
+    # Weaker than on the fact's own question (that is the lesson), but far above before.
+    assert all(a > 10 * b for a, b in zip(after, before)) and max(after) > 0.05
+
+
+def test_the_capital_of_france_stays_paris(tuned):
+    r = tuned[2]
+    neighbours = [(probe, b, a) for probe, b, a in zip(r.probes, r.before.p_answer,
+                                                       r.after.p_answer)
+                  if probe.role == "neighbour"]
+    france = next(n for n in neighbours if "France" in n[0].question)
+    assert france[1] > 0.9 and france[2] > 0.5         # still the likeliest answer
+    assert "Paris" in r.after.answers[2]
+    assert 0 < r.kl_unrelated < 0.5
+
+
+def test_shared_model_is_bit_identical(tuned):
+    assert tuned[0] == tuned[1]
+
+
+def test_only_the_chosen_weights_moved(decoder, tuned):
+    r = tuned[2]
+    moved = {(li, k) for li, row in enumerate(r.changed) for k, v in zip(r.kinds, row) if v > 0}
+    assert {li for li, _ in moved} == set(ft.lora_layers(8, decoder.arch.n_layers))
+    assert {k for _, k in moved} == {"q_proj", "v_proj", "o_proj", "up_proj", "down_proj"}
+    # Rank-8 adapters: r × (in + out) numbers per adapted matrix.
+    mats = [m for m in copies.matrices(decoder.arch) if (m.layer, m.kind) in moved]
+    assert r.trainable == sum(8 * sum(m.weight().shape) for m in mats)
+    assert r.total == sum(p.numel() for p in decoder.model.parameters())
+
+
+def test_delta_rebuilds_the_tuned_model(decoder, tuned):
+    r = tuned[2]
+    assert ft.ask(decoder, r.delta, r.fact.question) == r.after.answers[0]
+    assert ft.ask(decoder, None, r.fact.question) == r.before.answers[0]
+
+
+def test_revert_gives_the_original_outputs_exactly(decoder):
+    variant = copies.private_copy(decoder)
+    ids = torch.tensor([decoder.plain_ids("The capital of France is")])
+    with torch.no_grad():
+        original = variant.model(input_ids=ids).logits.clone()
+    for method in ("lora", "mlp"):
+        params, _delta, revert = ft.attach(variant, method, 5)
+        with torch.no_grad():
+            for p in params:
+                p.add_(0.01)                      # a change that shows
+            changed = variant.model(input_ids=ids).logits
+        assert not torch.equal(changed, original)
+        revert()
+        with torch.no_grad():
+            assert torch.equal(variant.model(input_ids=ids).logits, original)
+
+
+def test_one_mlp_matrix_trains_only_that_matrix(decoder):
+    before = copies.weights_fingerprint(decoder.model)
+    r = ft.train(decoder, ft.DEFAULT_FACT, "mlp", 8, 3, seed=0)
+    assert copies.weights_fingerprint(decoder.model) == before
+    moved = [(li, k) for li, row in enumerate(r.changed) for k, v in zip(r.kinds, row) if v > 0]
+    assert moved == [(8, "down_proj")]
+    assert r.trainable == 576 * 1536 and len(r.steps) == 3
+    assert r.steps[-1].p_answer > r.steps[0].p_answer
+
+
+def test_stop_ends_training(decoder):
+    calls = []
+    r = ft.train(decoder, ft.DEFAULT_FACT, "lora", 20, 10, stop=lambda: len(calls) >= 2,
+                 progress=lambda s, n: calls.append(s.step))
+    assert r.stopped and len(r.steps) == 2
+
+
+@pytest.mark.parametrize("fact,question,answer,code", [
+    ("The capital of Zubrowka is Lutz.", "Capital?", "Berlin", "answer_not_in_fact"),
+    ("Lutz", "Capital?", "Lutz", "answer_not_in_fact"),
+    ("The capital of Zubrowka is Lutz.", "   ", "Lutz", "empty"),
+    ("x" * 400, "Capital?", "x", "too_long"),
+])
+def test_bad_facts_are_input_errors(fact, question, answer, code):
+    with pytest.raises(InputError) as err:
+        ft.check_fact(fact, question, answer)
+    assert err.value.code in (code, "empty_field")
+
+
+def test_bad_training_settings(decoder):
+    for method, layer, steps, code in [("full", 3, 5, "bad_method"), ("lora", 30, 5, "bad_layer"),
+                                       ("lora", 3, 0, "bad_steps"), ("mlp", 3, 999, "bad_steps")]:
+        with pytest.raises(InputError) as err:
+            ft.check_training(method, layer, steps, decoder.arch.n_layers)
+        assert err.value.code == code
+
+
+def test_cli_finetune_json():
+    run = subprocess.run([sys.executable, "-m", "llm_core", "finetune", "--method", "mlp",
+                          "--steps", "2", "--json"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert {"before", "after", "locality", "changed"} <= set(out)
+    assert set(out["before"]) == {"p_answer", "answer"}
+    assert out["after"]["p_answer"] > out["before"]["p_answer"]
+    assert [c["layer"] for c in out["changed"]] == [8] and len(out["steps"]) == 2
+    assert [n["answer"] for n in out["locality"]] == ["Paris", "Berlin", "Rome"]
+
+
+def test_cli_finetune_bad_answer():
+    run = subprocess.run([sys.executable, "-m", "llm_core", "finetune", "--answer", "Paris"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.strip() == ("error: The answer must appear in the fact, as the words "
+                                  "that complete it.")
+
+
+@pytest.mark.parametrize("lang,message", [
+    ("en", "The answer must appear in the fact"), ("zh", "答案必须出现在事实里")])
+def test_page_says_a_bad_fact_at_once(lang, message):
+    at = app_test("lessons/finetune.py", lang, timeout=300)
+    assert_clean(at)
+    assert not at.warning
+    at.text_input(key="finetune.answer").input("Berlin").run()
+    assert any(message in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.button(key="finetune.train").disabled
+
+
+def test_page_trains_shows_and_reverts(tuned):
+    at = app_test("lessons/finetune.py", "en", timeout=600)
+    at.button(key="finetune.train").click().run()
+    assert_clean(at)
+    r = tuned[2]           # same fact, method, layer, steps and seed as the page's defaults
+    table = at.dataframe[0].value
+    assert list(table["after"]) == list(r.after.answers)
+    assert list(table["before"]) == list(r.before.answers)
+    assert {m.label: m.value for m in at.metric}["Trained numbers"] == f"{r.trainable:,}"
+    assert any("Locality" in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 3
+    at.button(key="finetune.revert").click().run()
+    assert_clean(at)
+    assert any("Reverted" in s.value for s in at.success)
+    assert not at.get("plotly_chart")
