@@ -4,7 +4,6 @@ softened distributions, and from its top token only — and both are compared
 with the teacher on stories they never saw."""
 import streamlit as st
 
-import llm_core
 from llm_core import distillation as ds
 from llm_core.errors import XRayError
 from ui import fig_distillation as fig

@@ -36,15 +36,13 @@ if handle.kind != "decoder":
 
 d = ft.DEFAULT_FACT
 st.session_state.setdefault("finetune.paraphrases", "\n".join(d.paraphrases))
-fact_text = st.text_input(t("finetune.fact"), d.text, max_chars=ft.MAX_FIELD_CHARS,
-                          key="finetune.fact")
+# No max_chars on the boxes: the core's limit answers an overlong paste with a message.
+fact_text = st.text_input(t("finetune.fact"), d.text, key="finetune.fact")
 c1, c2 = st.columns([3, 1])
-question = c1.text_input(t("finetune.question"), d.question, max_chars=ft.MAX_FIELD_CHARS,
-                         key="finetune.question")
-answer = c2.text_input(t("finetune.answer"), d.answer, max_chars=80, key="finetune.answer",
+question = c1.text_input(t("finetune.question"), d.question, key="finetune.question")
+answer = c2.text_input(t("finetune.answer"), d.answer, key="finetune.answer",
                        help=t("finetune.answer_help"))
-paraphrases = st.text_area(t("finetune.paraphrases"), max_chars=3 * ft.MAX_FIELD_CHARS,
-                           height=80, key="finetune.paraphrases")
+paraphrases = st.text_area(t("finetune.paraphrases"), height=80, key="finetune.paraphrases")
 
 methods = {m: t(f"finetune.method_{m}") for m in ft.METHODS}
 c1, c2, c3 = st.columns([2, 2, 1])
@@ -64,6 +62,8 @@ try:       # checked as typed, so a bad fact is said at once, not after pressing
 except XRayError as err:
     fact = None
     show_error_of(err)
+if fact is not None and not fact.paraphrases:
+    st.info(t("finetune.no_paraphrases"), icon="ℹ️")
 train = st.button(t("finetune.train"), type="primary", key="finetune.train", disabled=fact is None)
 if st.session_state.pop("finetune.reverted", False):
     st.success(t("finetune.reverted"), icon="↩️")
@@ -91,7 +91,7 @@ st.plotly_chart(fig.training_curve(r.steps, {
     "title": t("finetune.curve_title"), "loss": t("finetune.loss"),
     "p_answer": t("finetune.p_answer", answer=r.fact.answer), "step": t("finetune.step")}),
     width="stretch")
-st.caption(t("finetune.curve_caption", n=len(r.steps), s=r.seconds, p=ft.STOP_AT))
+st.caption(t("finetune.curve_caption", n=r.steps[-1].step, s=r.seconds, p=ft.STOP_AT))
 
 st.markdown(f"**{t('finetune.answers_header')}**")
 shown = [p.question for p in r.probes if p.role == "fact"][:1] + \
@@ -107,7 +107,7 @@ st.plotly_chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
 neighbours = [(p, b, a) for p, b, a in zip(r.probes, r.before.p_answer, r.after.p_answer)
               if p.role == "neighbour"]
 kept_all = all(a >= 0.5 for _p, _b, a in neighbours)
-st.markdown(t("finetune.locality_" + ("kept" if kept_all else "hurt"), kl=r.kl_unrelated,
+st.markdown(t("finetune.locality_kept" if kept_all else "finetune.locality_hurt", kl=r.kl_unrelated,
               worst=min(a for _p, _b, a in neighbours)))
 
 if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):

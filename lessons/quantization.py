@@ -72,15 +72,17 @@ def one_matrix():
     kind = b.selectbox(t("quantization.kind"), kinds, index=len(kinds) - 1,
                        key="quantization.kind")
     v = view(model_name(), layer, kind, bits, group)
-    st.plotly_chart(fig.weight_histogram(v, {
-        "title": t("quantization.hist_title", kind=kind, layer=layer, bits=bits,
-                   group=groups[group]),
-        "before": t("quantization.hist_before"), "after": t("quantization.hist_after"),
-        "x": t("quantization.hist_x"), "y": t("quantization.hist_y")}), width="stretch")
-    st.caption(t("quantization.hist_caption", levels=2 ** bits, max=v.max_abs, p999=v.p999_abs,
-                 ratio=v.max_abs / max(v.p999_abs, 1e-12), step=v.step, err=v.rel_error,
-                 lines=t("quantization.lines_drawn") if len(v.grid) <= 16
-                 else t("quantization.lines_dense", n=len(v.grid))))
+    st.caption(t("quantization.matrix_caption", kind=kind, layer=layer, max=v.max_abs,
+                 p999=v.p999_abs, ratio=v.max_abs / max(v.p999_abs, 1e-12), err=v.rel_error))
+    for col, g in zip(st.columns(len(v.groups)), v.groups):
+        col.plotly_chart(fig.weight_histogram(g, {
+            "title": t(f"quantization.hist_{g.which}", n=g.size),
+            "before": t("quantization.hist_before"), "after": t("quantization.hist_after"),
+            "x": t("quantization.hist_x"), "y": t("quantization.hist_y"),
+            "y_log": t("quantization.hist_y_log")}), width="stretch")
+        col.caption(t("quantization.hist_caption", levels=len(g.grid), used=g.levels_used,
+                      step=g.step, lines=t("quantization.lines_drawn") if len(g.grid) <= 16
+                      else t("quantization.lines_dense")))
     if handle.name == "smollm2" and v.distinct_per_32 <= 16:
         st.caption(t("quantization.already_4bit", n=v.distinct_per_32))
 
@@ -144,10 +146,14 @@ st.caption(t("quantization.heat_caption"))
 
 st.subheader(t("quantization.tried_header"))
 tried = sorted(history.values(), key=lambda r: (-r.bits, qz.GROUPS.index(r.group)))
-st.plotly_chart(fig.tried_chart(tried, {**groups, "title": t("quantization.tried_title"),
-                                        "x": t("quantization.bits"), "y": t("quantization.kl"),
-                                        "hover": t("quantization.tried_hover")}),
-                width="stretch")
+if len(tried) < 2:
+    st.caption(t("quantization.tried_more"))
+else:
+    st.plotly_chart(fig.tried_chart(tried, {**groups, "title": t("quantization.tried_title"),
+                                            "x": t("quantization.bits"),
+                                            "y": t("quantization.kl"),
+                                            "hover": t("quantization.tried_hover")}),
+                    width="stretch")
 st.dataframe(pd.DataFrame([(r.bits, groups[r.group], round(r.size_mb), round(r.kl, 4),
                             f"{r.top1_agreement:.0%}", round(r.perplexity, 1)) for r in tried],
                           columns=[t("quantization.bits"), t("quantization.group"),

@@ -118,7 +118,6 @@ class Corpus:
 def teacher_corpus(handle) -> Corpus:
     """The teacher writes N_TRAIN + N_HELD_OUT stories from PROMPT (T = 1, one
     seed each, all in one batch), then reads them back once for its distributions."""
-    from .generation import greedy_answer
     from .sampling import decode_batch, step_chooser
     if handle.kind != "decoder":
         raise InputError("Distillation needs a decoder model as the teacher.",

@@ -21,7 +21,7 @@ from .text import clean_text
 
 METHODS = ("lora", "mlp")
 MAX_STEPS = 40
-DEFAULT_STEPS = 12
+DEFAULT_STEPS = 16
 LORA_RANK = 8
 LORA_ALPHA = 16.0         # adapter output scaled by α / r
 LORA_KINDS = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc")
@@ -282,9 +282,9 @@ def _batch(handle, fact: Fact):
 
 @dataclass(frozen=True)
 class StepInfo:
-    step: int
+    step: int             # updates done (0 = before training)
     loss: float
-    p_answer: float       # the fact's own question, after this step
+    p_answer: float       # the fact's own question, in that state
 
 
 @dataclass(frozen=True)
@@ -352,29 +352,39 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
         opt = torch.optim.Adam(params, lr=LEARNING_RATE[method])
         answer_ids = labels[1, q_start: q_start + n_answer]
         history, stopped = [], False
-        for i in range(steps):
+        def measure(logits):
+            """(answer loss, p(answer | question)) of the state these logits came from."""
+            loss = nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                ignore_index=-100)
+            with torch.no_grad():
+                lp = torch.log_softmax(logits[1, q_start - 1: q_start - 1 + n_answer].double(), -1)
+                p = math.exp(float(lp[torch.arange(n_answer), answer_ids].sum()))
+            return loss, p
+
+        # Step i records the model after i updates: each forward pass measures the
+        # state it starts from, and a last one measures where training ended.
+        history, stopped, updates = [], False, 0
+        while True:
+            with torch.enable_grad():
+                logits = variant.model(input_ids=ids, attention_mask=mask).logits
+                loss, p = measure(logits)
+            history.append(StepInfo(updates, float(loss.detach()), p))
+            if progress is not None:
+                progress(history[-1], steps)
+            if updates == steps or p >= STOP_AT:
+                break
             if stop is not None and stop():
                 stopped = True
                 break
             with torch.enable_grad():
-                logits = variant.model(input_ids=ids, attention_mask=mask).logits
-                loss = nn.functional.cross_entropy(
-                    logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                    ignore_index=-100)
                 keep = nn.functional.kl_div(
                     torch.log_softmax(logits[rows, keep_last].double(), -1), keep_ref,
                     log_target=True, reduction="batchmean")
                 opt.zero_grad(set_to_none=True)
                 (loss + KEEP_WEIGHT * keep).backward()
                 opt.step()
-            with torch.no_grad():   # the answer's probability in this step's forward pass
-                lp = torch.log_softmax(logits[1, q_start - 1: q_start - 1 + n_answer].double(), -1)
-                p = math.exp(float(lp[torch.arange(n_answer), answer_ids].sum()))
-            history.append(StepInfo(i + 1, float(loss.detach()), p))
-            if progress is not None:
-                progress(history[-1], steps)
-            if p >= STOP_AT:
-                break
+            updates += 1
         for prm in params:
             prm.requires_grad_(False)
         after_p = snapshot(variant, probe_list, 0).p_answer

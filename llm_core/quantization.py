@@ -229,23 +229,52 @@ def run(handle, bits, group, base: Baseline | None = None, progress=None) -> Rep
 
 
 @dataclass(frozen=True)
-class MatrixView:
-    """One matrix before and after, for the histogram."""
-    layer: int
-    kind: str
-    edges: list[float]         # histogram bin edges (shared by both)
+class GroupView:
+    """The weights of one group before and after, on bins a quarter of its step
+    wide, so each grid level has bins of its own."""
+    which: str                 # "widest" (holds the matrix's largest weight) or "typical"
+    size: int                  # weights in the group
+    edges: list[float]
     before: list[int]
     after: list[int]
-    grid: list[float]          # the levels of the group holding the largest weight
+    grid: list[float]          # the group's 2^bits levels
+    step: float
+    levels_used: int           # how many of them its weights land on
+
+
+@dataclass(frozen=True)
+class MatrixView:
+    """One matrix of the shared model under one setting."""
+    layer: int
+    kind: str
     max_abs: float
     p999_abs: float            # 99.9th percentile of |w|
-    step: float                # that group's step
     rel_error: float
     distinct_per_32: int       # most distinct values in any run of 32 (16 = already 4-bit)
+    groups: tuple[GroupView, ...]   # the widest group, and a typical one (unless one grid)
 
 
-def matrix_view(handle, layer: int, kind: str, bits, group, bins: int = 160) -> MatrixView:
-    """Histogram data of one block matrix of the shared model (read, never changed)."""
+def _group_view(which: str, block: torch.Tensor, lo: torch.Tensor, step: torch.Tensor,
+                bits: int, max_bins: int = 240) -> GroupView:
+    levels = 2 ** bits
+    q = torch.round((block - lo) / step).clamp(0, levels - 1)
+    after = q * step + lo
+    s = float(step)
+    per_level = max(1, min(4, max_bins // levels))
+    n_bins = levels * per_level if levels * per_level <= max_bins else max_bins
+    left, right = float(lo) - s / 2, float(lo) + s * (levels - 0.5)
+    edges = torch.linspace(left, right, n_bins + 1)
+    return GroupView(which, block.numel(), edges.tolist(),
+                     torch.histc(block, n_bins, left, right).long().tolist(),
+                     torch.histc(after, n_bins, left, right).long().tolist(),
+                     (lo + step * torch.arange(levels)).flatten().tolist(), s,
+                     int(torch.unique(q).numel()))
+
+
+def matrix_view(handle, layer: int, kind: str, bits, group) -> MatrixView:
+    """One block matrix of the shared model (read, never changed): its outliers,
+    its error under the setting, and the group holding its largest weight beside
+    a group of median range."""
     bits, group = check_setting(bits, group)
     mats = {(m.layer, m.kind): m for m in copies.matrices(handle.arch)}
     if (layer, kind) not in mats:
@@ -254,22 +283,26 @@ def matrix_view(handle, layer: int, kind: str, bits, group, bins: int = 160) -> 
     with torch.no_grad():
         w = mats[(layer, kind)].weight().detach().float()
         wq, _ = fake_quantize(w, bits, group)
-        lo_v, hi_v = float(w.min()), float(w.max())
-        edges = torch.linspace(lo_v, hi_v, bins + 1)
-        before = torch.histc(w, bins, lo_v, hi_v)
-        after = torch.histc(wq.clamp(lo_v, hi_v), bins, lo_v, hi_v)
-        blocks, _pad = _blocks(w, group)
+        blocks, pad = _blocks(w, group)
         lo, step = grid_of(blocks, bits)
-        widest = int((blocks.abs().amax(-1)).argmax())
-        grid = lo[widest] + step[widest] * torch.arange(2 ** bits)
+        widest = int(blocks.abs().amax(-1).argmax())
+        views = [("widest", widest)]
+        if blocks.shape[0] > 1:
+            ranges = blocks.amax(-1) - blocks.amin(-1)
+            views.append(("typical", int(ranges.argsort()[blocks.shape[0] // 2])))
+        groups = []
+        for which, g in views:
+            block = blocks[g]
+            if pad and (g + 1) % (blocks.shape[0] // w.shape[0]) == 0:
+                block = block[: block.numel() - pad]      # the repeated padding is not a weight
+            groups.append(_group_view(which, block, lo[g], step[g], bits))
         runs, _ = _blocks(w, "32")
-        s = torch.sort(runs, -1).values
-        distinct = int(((s[:, 1:] != s[:, :-1]).sum(-1) + 1).max())
+        srt = torch.sort(runs, -1).values
+        distinct = int(((srt[:, 1:] != srt[:, :-1]).sum(-1) + 1).max())
         absw = w.abs().flatten()
         p999 = float(torch.kthvalue(absw, max(1, int(0.999 * absw.numel()))).values)
         rel = float((w - wq).norm() / w.norm().clamp_min(1e-30))
-    return MatrixView(layer, kind, edges.tolist(), before.long().tolist(), after.long().tolist(),
-                      grid.tolist(), float(absw.max()), p999, float(step[widest]), rel, distinct)
+    return MatrixView(layer, kind, float(absw.max()), p999, rel, distinct, tuple(groups))
 
 
 @dataclass(frozen=True)

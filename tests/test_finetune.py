@@ -36,7 +36,9 @@ def test_answer_becomes_likely(tuned):
     assert _p(r, "fact", "after")[0] > 0.5
     assert "Lutz" in r.after.answers[0] and "Lutz" not in r.before.answers[0]
     losses = [s.loss for s in r.steps]
-    assert losses[-1] < losses[0] / 3
+    assert r.steps[0].step == 0 and losses[-1] < losses[0] / 3
+    # The curve ends where training ended: its last point is the "after" measurement.
+    assert r.steps[-1].p_answer == pytest.approx(_p(r, "fact", "after")[0], rel=1e-4)
 
 
 def test_it_generalises_to_a_paraphrase(tuned):
@@ -101,7 +103,7 @@ def test_one_mlp_matrix_trains_only_that_matrix(decoder):
     assert copies.weights_fingerprint(decoder.model) == before
     moved = [(li, k) for li, row in enumerate(r.changed) for k, v in zip(r.kinds, row) if v > 0]
     assert moved == [(8, "down_proj")]
-    assert r.trainable == 576 * 1536 and len(r.steps) == 3
+    assert r.trainable == 576 * 1536 and [s.step for s in r.steps] == [0, 1, 2, 3]
     assert r.steps[-1].p_answer > r.steps[0].p_answer
 
 
@@ -109,7 +111,7 @@ def test_stop_ends_training(decoder):
     calls = []
     r = ft.train(decoder, ft.DEFAULT_FACT, "lora", 20, 10, stop=lambda: len(calls) >= 2,
                  progress=lambda s, n: calls.append(s.step))
-    assert r.stopped and len(r.steps) == 2
+    assert r.stopped and [s.step for s in r.steps] == [0, 1]
 
 
 @pytest.mark.parametrize("fact,question,answer,code", [
@@ -141,7 +143,7 @@ def test_cli_finetune_json():
     assert {"before", "after", "locality", "changed"} <= set(out)
     assert set(out["before"]) == {"p_answer", "answer"}
     assert out["after"]["p_answer"] > out["before"]["p_answer"]
-    assert [c["layer"] for c in out["changed"]] == [8] and len(out["steps"]) == 2
+    assert [c["layer"] for c in out["changed"]] == [8] and out["steps"][-1]["step"] == 2
     assert [n["answer"] for n in out["locality"]] == ["Paris", "Berlin", "Rome"]
 
 

@@ -82,7 +82,8 @@ def test_every_translation_key_used_in_code_exists():
 
 def test_no_machine_paths_in_the_project():
     for path in ROOT.rglob("*"):
-        if any(part in (".venv", ".venv-peers", ".git", "test-artifacts", "__pycache__") for part in path.parts):
+        if any(part in (".venv", ".venv-peers", ".git", "test-artifacts", "__pycache__", ".ruff_cache",
+                        ".pytest_cache") for part in path.parts):
             continue
         if path.is_file() and path.suffix in (".py", ".md", ".toml", ".txt", "") and path.stat().st_size < 500_000:
             text = path.read_text(encoding="utf-8", errors="ignore")

@@ -161,12 +161,21 @@ def test_stored_format_read_from_the_file():
 
 
 def test_matrix_view_shows_the_outlier_grid(decoder):
-    v = qz.matrix_view(decoder, 3, "down_proj", 4, "tensor")
-    assert len(v.grid) == 16 and sum(v.before) == sum(v.after) == 576 * 1536
-    assert v.max_abs > 3 * v.p999_abs                   # one weight stretches the grid
-    assert v.distinct_per_32 <= 16                      # stored as Q4_1
-    assert v.grid[0] == pytest.approx(-v.max_abs, abs=0.01) or v.grid[-1] == pytest.approx(
-        v.max_abs, abs=0.01)
+    whole = qz.matrix_view(decoder, 3, "down_proj", 4, "tensor")
+    (g,) = whole.groups                                 # one grid: one group, the matrix
+    assert g.which == "widest" and g.size == 576 * 1536
+    assert len(g.grid) == 16 and sum(g.before) == sum(g.after) == g.size
+    assert whole.max_abs > 3 * whole.p999_abs           # one weight stretches the grid …
+    assert g.levels_used <= 16 and max(g.after) > 0.5 * g.size   # … most land on one level
+    assert g.grid[0] == pytest.approx(-whole.max_abs, abs=g.step) or \
+        g.grid[-1] == pytest.approx(whole.max_abs, abs=g.step)
+    assert whole.distinct_per_32 <= 16                  # stored as Q4_1
+    grouped = qz.matrix_view(decoder, 3, "down_proj", 4, "64")
+    widest, typical = grouped.groups
+    assert widest.size == typical.size == 64
+    assert widest.step > typical.step                   # the outlier's group is coarser
+    assert sum(widest.before) == sum(widest.after) == 64
+    assert grouped.rel_error < whole.rel_error
 
 
 def test_bad_settings_are_input_errors(decoder):
@@ -238,10 +247,11 @@ def test_page_before_running(lang, word):
     at = app_test("lessons/quantization.py", lang, timeout=300)
     assert_clean(at)
     assert any(word in b.label for b in at.button)
-    assert len(at.get("plotly_chart")) == 2               # π error, one matrix's histogram
+    # π error, and one matrix's two groups (the default groups of 64)
+    assert len(at.get("plotly_chart")) == 3
     captions = " ".join(c.value for c in at.caption)
     assert ("Q4_1" in " ".join(i.value for i in at.info))
-    assert ("levels per grid" if lang == "en" else "个等级") in captions
+    assert ("levels; its weights land on" if lang == "en" else "个等级") in captions
 
 
 def test_page_runs_and_shows_what_it_costs(measured):

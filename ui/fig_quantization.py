@@ -22,27 +22,30 @@ def pi_error(rows, labels: dict) -> "figure":
                         hovertemplate=labels["hover"] + "<extra></extra>")],
                   title=labels["title"], height=340,
                   xaxis=dict(title=dict(text=labels["x"]), dtick=1),
-                  yaxis=dict(title=dict(text=labels["y"]), type="log", exponentformat="power"))
+                  yaxis=dict(title=dict(text=labels["y"]), type="log", dtick=1,
+                             exponentformat="power"))
 
 
-def weight_histogram(view, labels: dict, *, max_lines: int = 16):
-    """One matrix's weights before (bars) and after (the values they were rounded
-    to), with the grid of the group holding the largest weight as lines."""
-    centres = [(a + b) / 2 for a, b in zip(view.edges[:-1], view.edges[1:])]
-    width = view.edges[1] - view.edges[0]
-    traces = [dict(type="bar", x=centres, y=view.before, width=width, name=labels["before"],
+def weight_histogram(group, labels: dict, *, max_lines: int = 16):
+    """One group's weights before (grey) and after rounding (orange: they pile up
+    on the grid levels), with the levels drawn when there are few enough."""
+    centres = [(a + b) / 2 for a, b in zip(group.edges[:-1], group.edges[1:])]
+    width = group.edges[1] - group.edges[0]
+    traces = [dict(type="bar", x=centres, y=group.before, width=width, name=labels["before"],
                    marker=dict(color=GREY), hovertemplate="%{x:.4f}: %{y:,}<extra></extra>"),
-              dict(type="bar", x=centres, y=view.after, width=width, name=labels["after"],
-                   marker=dict(color=ORANGE), opacity=0.75,
+              dict(type="bar", x=centres, y=group.after, width=width, name=labels["after"],
+                   marker=dict(color=ORANGE), opacity=0.7,
                    hovertemplate="%{x:.4f}: %{y:,}<extra></extra>")]
     shapes = []
-    if len(view.grid) <= max_lines:
+    if len(group.grid) <= max_lines:
         shapes = [dict(type="line", x0=g, x1=g, y0=0, y1=1, yref="paper",
-                       line=dict(color=BLUE, width=1, dash="dot")) for g in view.grid]
-    return figure(traces, title=labels["title"], height=380, barmode="overlay", shapes=shapes,
-                  legend=dict(orientation="h", y=-0.2),
+                       line=dict(color=BLUE, width=1, dash="dot")) for g in group.grid]
+    many = max(group.before + group.after) > 50
+    return figure(traces, title=labels["title"], height=340, barmode="overlay", shapes=shapes,
+                  legend=dict(orientation="h", y=-0.25),
                   xaxis=dict(title=dict(text=labels["x"])),
-                  yaxis=dict(title=dict(text=labels["y"]), type="log"))
+                  yaxis=dict(title=dict(text=labels["y_log"] if many else labels["y"]),
+                             type="log" if many else "linear"))
 
 
 def error_heatmap(report, labels: dict):
@@ -64,6 +67,7 @@ def tried_chart(history: list, labels: dict):
                                hovertemplate=labels["hover"] + "<extra></extra>"))
     return figure(traces, title=labels["title"], height=340,
                   legend=dict(orientation="h", y=-0.25),
-                  xaxis=dict(title=dict(text=labels["x"]), autorange="reversed",
+                  xaxis=dict(title=dict(text=labels["x"]), range=[8.5, 1.5],
                              tickvals=[8, 6, 4, 3, 2]),
-                  yaxis=dict(title=dict(text=labels["y"]), type="log", exponentformat="power"))
+                  yaxis=dict(title=dict(text=labels["y"]), type="log", dtick=1,
+                             exponentformat="power"))

@@ -37,6 +37,11 @@ PLANS: dict[str, list[tuple[str, object, bool]]] = {
     "hallucination": [("slider_set", (1, 0), False), ("slider_set", (2, 0), False),
                       ("button", None, True)],
     "context-window": [("slider", 3, True), ("slider2", 2, False)],
+    # The layer slider redraws one matrix's histogram; the button quantizes a copy.
+    "quantization": [("slider2", 2, True), ("button", None, True)],
+    "finetune": [("button", None, True)],
+    # Few training steps (the third slider), then distil.
+    "distillation": [("slider_set", (2, 3), False), ("button", None, True)],
 }
 DEFAULT_PLAN = [("text", TEXT, False), ("slider", 3, False), ("select", 1, False),
                 ("radio", None, False), ("button", None, False)]
