@@ -16,13 +16,11 @@ Everything runs under torch.inference_mode(). Prints `NAME: ratio=X.XX  (…)`."
 from __future__ import annotations
 
 import ctypes
-import gc
 import importlib.util
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -39,6 +37,7 @@ ATTENTION_CAP = 256                     # llm_core.trace.ATTENTION_CAP
 TOOLS = ("tlens", "tlens_filtered", "nnsight", "ours")
 PEERS = (("transformer_lens", "transformer-lens"), ("nnsight", "nnsight"))
 
+from _memory import peak_rise_mb  # noqa: E402
 from _text import text_of  # noqa: E402
 
 
@@ -62,47 +61,6 @@ def tune_allocator() -> None:
         libc.mallopt(-8, 2)            # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def peak_rise_mb(fn) -> float:
-    """MB the peak RSS rises above the RSS before `fn()` (its result alive at the end)."""
-    gc.collect()
-    try:
-        before = _status_kb("VmRSS")
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")    # reset VmHWM to the current RSS
-        out = fn()
-        peak = _status_kb("VmHWM")
-        del out
-        return (peak - before) / 1024
-    except (OSError, KeyError):   # no /proc: sample
-        import psutil
-        proc = psutil.Process()
-        before = peak = proc.memory_info().rss
-        done = threading.Event()
-
-        def watch():
-            nonlocal peak
-            while not done.is_set():
-                peak = max(peak, proc.memory_info().rss)
-                time.sleep(0.002)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        out = fn()
-        peak = max(peak, proc.memory_info().rss)
-        done.set()
-        watcher.join()
-        del out
-        return (peak - before) / 2**20
 
 
 def median_times(fns, repeat: int) -> list[float]:

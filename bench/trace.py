@@ -15,13 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import psutil  # noqa: E402
 import torch  # noqa: E402
 
 import llm_core  # noqa: E402
 from llm_core.trace import LOGITS_KEEP  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+from _memory import peak_rise  # noqa: E402
 from _text import text_of as shared_text  # noqa: E402
 
 def text_of(handle, n_tokens: int) -> str:
@@ -134,27 +134,10 @@ def bench_load() -> None:
 
 
 def bench_long_memory(handle) -> None:
-    proc = psutil.Process()
     text = text_of(handle, 4000)
-    before = proc.memory_info().rss
-    peak = before
-    import threading
-
-    done = threading.Event()
-
-    def watch():
-        nonlocal peak
-        while not done.is_set():
-            peak = max(peak, proc.memory_info().rss)
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
     t0 = time.perf_counter()
-    trace = handle.trace(text)
+    trace, rise = peak_rise(lambda: handle.trace(text))
     elapsed = time.perf_counter() - t0
-    done.set()
-    watcher.join()
     kept = sum(t.numel() * t.element_size() for t in (
         trace.residual, trace.attention_pattern, trace.logits, trace.final_residual,
         trace.token_embedding))
@@ -162,7 +145,7 @@ def bench_long_memory(handle) -> None:
     print(f"trace_4000_memory: ratio={kept / full_attention:.3f}  (bytes kept by a "
           f"{trace.n_tokens}-token trace vs all-layer attention it would need uncapped: "
           f"{kept / 2**20:.0f} MiB vs {full_attention / 2**20:.0f} MiB; peak RSS rise "
-          f"{(peak - before) / 2**20:.0f} MiB; {elapsed:.1f} s)", flush=True)
+          f"{rise:.0f} MiB; {elapsed:.1f} s)", flush=True)
 
 
 def main() -> None:

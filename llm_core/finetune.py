@@ -252,12 +252,33 @@ def snapshot(handle, probe_list: list[Probe], answers_for: int) -> Snapshot:
 
 # --- training -----------------------------------------------------------------------
 
-def _batch(handle, fact: Fact):
-    """One padded batch for every step: the fact as plain text and as the reply
-    to its question (only the answer and what follows it are learned), then the
-    KEEP prompts (their last position is held to the original's distribution).
-    Returns (ids, labels, mask, last position of each KEEP row, answer slice of
-    the question row)."""
+@dataclass(frozen=True)
+class Batch:
+    """One padded batch for every step: the fact as plain text and as the reply to
+    its question (only the answer and what follows it are learned), then the KEEP
+    prompts (their last position is held to the original's distribution). Only
+    the positions listed here get logits: the head's 49,152 × 576 matrix runs on
+    ~20 positions instead of every position of every row."""
+    ids: torch.Tensor          # rows × n
+    mask: torch.Tensor
+    at: tuple[torch.Tensor, torch.Tensor]   # (row, position) of every needed logit
+    targets: torch.Tensor      # the learned tokens, for the first len(targets) of `at`
+    answer: torch.Tensor       # indices (into `at`) of the answer after the question
+    answer_ids: torch.Tensor
+
+    @property
+    def n_learned(self) -> int:
+        return self.targets.numel()
+
+    def logits(self, handle, grad: bool = False) -> torch.Tensor:
+        """Logits at `at` (learned positions first, then the KEEP rows' last)."""
+        with torch.set_grad_enabled(grad):
+            hidden = handle.arch.model.base_model(input_ids=self.ids,
+                                                  attention_mask=self.mask).last_hidden_state
+            return handle.arch.unembed(hidden[self.at])
+
+
+def _batch(handle, fact: Fact) -> Batch:
     answer = handle.plain_ids(" " + fact.answer + fact.rest)
     end = sorted(handle.eos_ids)[:1]
     rows = [(handle.plain_ids(fact.prefix), answer),
@@ -268,16 +289,23 @@ def _batch(handle, fact: Fact):
         rows.append((prompt + handle.plain_ids(text), []))
     n = max(len(p) + len(a) for p, a in rows)
     ids = torch.full((len(rows), n), end[0] if end else 0, dtype=torch.long)
-    labels = torch.full((len(rows), n), -100, dtype=torch.long)
     mask = torch.zeros((len(rows), n), dtype=torch.long)
+    at_rows, at_pos, targets, answer_at = [], [], [], []
+    n_answer = len(handle.plain_ids(" " + fact.answer))
     for r, (p, a) in enumerate(rows):
         ids[r, : len(p) + len(a)] = torch.tensor(p + a)
-        labels[r, len(p): len(p) + len(a)] = torch.tensor(a, dtype=torch.long)
         mask[r, : len(p) + len(a)] = 1
-    keep_last = torch.tensor([len(p) - 1 for p, _ in rows[2:]])
-    q_prompt = len(rows[1][0])
-    n_answer = len(handle.plain_ids(" " + fact.answer))
-    return ids, labels, mask, keep_last, (q_prompt, n_answer)
+        for j, token in enumerate(a):      # position len(p)-1+j predicts a[j]
+            if r == 1 and j < n_answer:
+                answer_at.append(len(at_rows))
+            at_rows.append(r)
+            at_pos.append(len(p) - 1 + j)
+            targets.append(token)
+    for r, (p, _a) in enumerate(rows[2:], start=2):
+        at_rows.append(r)
+        at_pos.append(len(p) - 1)
+    return Batch(ids, mask, (torch.tensor(at_rows), torch.tensor(at_pos)), torch.tensor(targets),
+                 torch.tensor(answer_at), torch.tensor(answer[:n_answer]))
 
 
 @dataclass(frozen=True)
@@ -340,35 +368,28 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
     before = Snapshot(snapshot(handle, probe_list, 0).p_answer,
                       snapshot(handle, shown, n_answers).answers)
     reference = copies.log_probs(handle, list(UNRELATED))
-    ids, labels, mask, keep_last, (q_start, n_answer) = _batch(handle, fact)
-    rows = torch.arange(2, ids.shape[0])
-    with torch.no_grad():
-        keep_ref = torch.log_softmax(
-            handle.model(input_ids=ids, attention_mask=mask).logits[rows, keep_last].double(), -1)
+    batch = _batch(handle, fact)
+    keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)
 
     variant = copies.private_copy(handle)
     try:
         params, get_delta, _revert = attach(variant, method, layer, seed)
         opt = torch.optim.Adam(params, lr=LEARNING_RATE[method])
-        answer_ids = labels[1, q_start: q_start + n_answer]
-        history, stopped = [], False
+
         def measure(logits):
             """(answer loss, p(answer | question)) of the state these logits came from."""
-            loss = nn.functional.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                ignore_index=-100)
+            loss = nn.functional.cross_entropy(logits[: batch.n_learned], batch.targets)
             with torch.no_grad():
-                lp = torch.log_softmax(logits[1, q_start - 1: q_start - 1 + n_answer].double(), -1)
-                p = math.exp(float(lp[torch.arange(n_answer), answer_ids].sum()))
+                lp = torch.log_softmax(logits[batch.answer].double(), -1)
+                p = math.exp(float(lp[torch.arange(batch.answer.numel()), batch.answer_ids].sum()))
             return loss, p
 
         # Step i records the model after i updates: each forward pass measures the
         # state it starts from, and a last one measures where training ended.
         history, stopped, updates = [], False, 0
         while True:
-            with torch.enable_grad():
-                logits = variant.model(input_ids=ids, attention_mask=mask).logits
-                loss, p = measure(logits)
+            logits = batch.logits(variant, grad=updates < steps)
+            loss, p = measure(logits)
             history.append(StepInfo(updates, float(loss.detach()), p))
             if progress is not None:
                 progress(history[-1], steps)
@@ -379,7 +400,7 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
                 break
             with torch.enable_grad():
                 keep = nn.functional.kl_div(
-                    torch.log_softmax(logits[rows, keep_last].double(), -1), keep_ref,
+                    torch.log_softmax(logits[batch.n_learned:].double(), -1), keep_ref,
                     log_target=True, reduction="batchmean")
                 opt.zero_grad(set_to_none=True)
                 (loss + KEEP_WEIGHT * keep).backward()
