@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from contextlib import contextmanager
 
 import streamlit as st
@@ -20,16 +21,30 @@ class Busy(Exception):
     """This session already has a job running."""
 
 
+# Sessions with a job running, by a token kept in their session state. Not a
+# flag in session state itself: a click during a job starts the new run at once
+# on another thread, from the session state as it was, while the old run stops
+# at its next progress update; what the old run's cleanup writes there is lost.
+_RUNNING: set[str] = set()
+_RUNNING_CHANGED = threading.Condition()
+# A cancelled job stops at its next progress update (a training step: ~1-2 s);
+# a new job of the same session waits this long for it before saying "busy".
+STOPPING_WAIT = 8.0
+
+
 @contextmanager
 def heavy_job(wait_seconds: float = 120.0):
     """Hold one of the global slots for the duration of the block. Shows a queue
     message while waiting; raises Busy if this session already runs a job.
     Yields True when a slot was taken, False when waiting timed out."""
-    if st.session_state.get(_RUNNING_KEY):
-        raise Busy()
-    st.session_state[_RUNNING_KEY] = True
-    acquired = _SLOTS.acquire(blocking=False)
+    token = st.session_state.setdefault(_RUNNING_KEY, uuid.uuid4().hex)
+    with _RUNNING_CHANGED:
+        if not _RUNNING_CHANGED.wait_for(lambda: token not in _RUNNING, STOPPING_WAIT):
+            raise Busy()
+        _RUNNING.add(token)
+    acquired = False
     try:
+        acquired = _SLOTS.acquire(blocking=False)
         if not acquired:
             note = st.empty()
             note.info(t("errors.busy"), icon="⏳")
@@ -39,7 +54,9 @@ def heavy_job(wait_seconds: float = 120.0):
     finally:
         if acquired:
             _SLOTS.release()
-        st.session_state[_RUNNING_KEY] = False
+        with _RUNNING_CHANGED:
+            _RUNNING.discard(token)
+            _RUNNING_CHANGED.notify_all()
 
 
 def run_job(work, *, cancel_key: str):
