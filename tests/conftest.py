@@ -68,3 +68,9 @@ def rendered(at) -> list[str]:
     """Bodies of what the page renders as text: markdown and st.html elements
     (token chips and generated answers are HTML, never read as markdown)."""
     return [m.value for m in at.markdown] + [h.proto.body for h in at.get("html")]
+
+
+def figures(at) -> list[dict]:
+    """Every plotly figure on the page, as the JSON the browser receives."""
+    import json
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean
+from conftest import ROOT, app_test, assert_clean, figures
 
 from llm_core import copies
 from llm_core import distillation as ds
@@ -109,4 +109,8 @@ def test_page_distils(lang, verdict):
     shown_verdict = " ".join(m.value for m in at.markdown)
     assert (verdict in shown_verdict) == (result.kl_soft < result.kl_hard)
     assert f"{result.kl_soft:.2f}" in shown_verdict and f"{result.kl_hard:.2f}" in shown_verdict
-    assert len(at.get("plotly_chart")) == 3
+    kl, loss, sizes = figures(at)
+    assert kl["data"][0]["y"] == [v for _s, v in result.soft.held_kl]
+    assert kl["data"][1]["y"] == [v for _s, v in result.hard.held_kl]
+    assert loss["data"][0]["y"] == list(result.soft.loss)
+    assert sizes["data"][0]["x"] == [result.teacher_params, result.student_params]

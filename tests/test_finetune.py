@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean
+from conftest import ROOT, app_test, assert_clean, figures
 
 from llm_core import copies
 from llm_core import finetune as ft
@@ -176,7 +176,11 @@ def test_page_trains_shows_and_reverts(tuned):
     assert list(table["before"]) == list(r.before.answers)
     assert {m.label: m.value for m in at.metric}["Trained numbers"] == f"{r.trainable:,}"
     assert any("Locality" in m.value for m in at.markdown)
-    assert len(at.get("plotly_chart")) == 3
+    curve, bars, heat = figures(at)
+    assert curve["data"][1]["y"] == [s.p_answer for s in r.steps]
+    assert bars["data"][0]["x"] == list(r.before.p_answer)
+    assert bars["data"][1]["x"] == list(r.after.p_answer)
+    assert heat["data"][0]["z"] == [[None if v == 0 else v for v in row] for row in r.changed]
     at.button(key="finetune.revert").click().run()
     assert_clean(at)
     assert any("Reverted" in s.value for s in at.success)

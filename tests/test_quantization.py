@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean
+from conftest import ROOT, app_test, assert_clean, figures
 
 from llm_core import copies
 from llm_core import quantization as qz
@@ -266,6 +266,9 @@ def test_page_runs_and_shows_what_it_costs(measured):
     assert any("The model breaks" in m.value for m in at.markdown)
     table = next(d.value for d in at.dataframe if "Question" in d.value.columns)
     assert list(table.iloc[:, 2]) == [a[2] for a in r.answers]
+    heat = next(f for f in figures(at) if f["data"][0]["type"] == "heatmap")
+    assert heat["data"][0]["z"] == [list(row) for row in r.errors]
+    assert heat["data"][0]["x"] == list(r.kinds)
     # The setting now shows to a second session without a job.
     other = app_test("lessons/quantization.py", "zh", timeout=300,
                      state={"quantization.bits": 2, "quantization.group": "32"})
