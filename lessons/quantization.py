@@ -25,11 +25,8 @@ with st.expander(t("common.what_to_notice"), expanded=True):
 st.subheader(t("quantization.pi_header"))
 rows = qz.pi_table()
 left, right = st.columns([2, 3])
-left.dataframe(pd.DataFrame(
-    [(d, f"{p:.{max(d - 1, 0)}f}", f"{area:.{max(d - 1, 0)}f}", f"{err:.1e}")
-     for d, p, area, err in rows],
-    columns=[t("quantization.pi_digits"), "π", t("quantization.pi_area"),
-             t("quantization.pi_error")]), hide_index=True, width="stretch")
+left.dataframe(fig.pi_frame(rows, [t("quantization.pi_digits"), "π", t("quantization.pi_area"),
+                                   t("quantization.pi_error")]), hide_index=True, width="stretch")
 right.plotly_chart(fig.pi_error(rows, {k: t(f"quantization.pi_fig_{k}") for k in
                                        ("title", "x", "y", "hover")}), width="stretch")
 st.markdown(t("quantization.pi_explain"))
@@ -154,9 +151,5 @@ else:
                                             "y": t("quantization.kl"),
                                             "hover": t("quantization.tried_hover")}),
                     width="stretch")
-st.dataframe(pd.DataFrame([(r.bits, groups[r.group], round(r.size_mb), round(r.kl, 4),
-                            f"{r.top1_agreement:.0%}", round(r.perplexity, 1)) for r in tried],
-                          columns=[t("quantization.bits"), t("quantization.group"),
-                                   t("quantization.size"), t("quantization.kl"),
-                                   t("quantization.top1"), t("quantization.ppl")]),
-             hide_index=True, width="stretch")
+st.dataframe(fig.tried_frame(tried, groups, [t(f"quantization.{k}") for k in (
+    "bits", "group", "size", "kl", "top1", "ppl")]), hide_index=True, width="stretch")

@@ -2,6 +2,8 @@
 Strings arrive translated in one `labels` dict."""
 from __future__ import annotations
 
+import pandas as pd
+
 from ui.fig_common import figure, layer_kind_heatmap
 
 GREY = "#9aa5b1"
@@ -10,6 +12,19 @@ ORANGE = "#e67e22"
 # One colour per granularity, from the Okabe–Ito colour-blind-safe set.
 GROUP_COLOURS = {"tensor": "#D55E00", "channel": "#E69F00", "128": "#56B4E9",
                  "64": "#0072B2", "32": "#009E73"}
+
+
+def pi_frame(rows, columns: list[str]) -> pd.DataFrame:
+    """The π table: digits, π and the area at that many digits, relative error."""
+    return pd.DataFrame([(d, f"{p:.{max(d - 1, 0)}f}", f"{area:.{max(d - 1, 0)}f}", f"{err:.1e}")
+                         for d, p, area, err in rows], columns=columns)
+
+
+def tried_frame(reports, groups: dict, columns: list[str]) -> pd.DataFrame:
+    """One row per setting measured: bits, grouping, MB, KL, top-1 agreement, perplexity."""
+    return pd.DataFrame([(r.bits, groups[r.group], round(r.size_mb), round(r.kl, 4),
+                          f"{r.top1_agreement:.0%}", round(r.perplexity, 1)) for r in reports],
+                        columns=columns)
 
 
 def pi_error(rows, labels: dict) -> "figure":
