@@ -5,11 +5,10 @@ with the teacher on stories they never saw."""
 import streamlit as st
 
 from llm_core import distillation as ds
-from llm_core.errors import XRayError
 from ui import fig_distillation as fig
 from ui.cache import shared
-from ui.errors import show_error
-from ui.i18n import has, t
+from ui.errors import guard
+from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
 from ui.markdown import md_escape
 from ui.models import get_handle, model_name
@@ -18,14 +17,15 @@ RESULT = "distillation.result"
 CANCEL = "distillation.cancel"
 
 st.title(t("nav.distillation"))
-with st.expander(t("common.what_to_notice"), expanded=True):
-    st.markdown(t("distillation.notice"))
 handle = get_handle()
 if handle is None:
     st.stop()
 if handle.kind != "decoder":
     st.warning(t("errors.needs_decoder"))
     st.stop()
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("distillation.notice", teacher=ds.copies.parameter_count(handle),
+                  n=ds.N_TRAIN + ds.N_HELD_OUT, held=ds.N_HELD_OUT))
 
 c1, c2, c3 = st.columns(3)
 temperature = c1.slider(t("distillation.temperature"), 0.5, 8.0, 2.0, 0.5,
@@ -48,16 +48,10 @@ if st.button(t("distillation.run"), type="primary", key="distillation.run"):
         data = corpus(model_name(), handle)
         return ds.distill(handle, data, steps, temperature, soft_weight, progress=lambda i, n: bar(
             i / n, t("distillation.stage_step", i=i, n=n)) if i % 5 == 0 or i == n else None)
-    try:
+    with guard():
         result = run_job(work, cancel_key=CANCEL)
         if result is not None:
             st.session_state[RESULT] = (model_name(), result)
-    except XRayError as err:
-        code = f"distillation.err_{err.code}"
-        if has(code):
-            st.warning(t(code, **err.params), icon="⚠️")
-        else:
-            show_error(err)
 elif was_cancelled(CANCEL):
     st.info(t("jobs.cancelled"), icon="✖️")
 
@@ -69,7 +63,8 @@ r = kept[1]
 labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
           "hard": t("distillation.hard"), "step": t("distillation.step"),
           "loss": t("distillation.loss"), "kl": t("distillation.kl"),
-          "loss_title": t("distillation.loss_title"), "kl_title": t("distillation.kl_title"),
+          "loss_title": t("distillation.loss_title"),
+          "kl_title": t("distillation.kl_title", held=ds.N_HELD_OUT),
           "hover": t("distillation.kl_hover"), "teacher": t("distillation.teacher"),
           "student": t("distillation.student"), "params": t("distillation.params"),
           "sizes_title": t("distillation.sizes_title", x=r.teacher_params / r.student_params)}
@@ -89,7 +84,6 @@ for who, text in ((t("distillation.teacher"), r.teacher_text),
     st.markdown(f"**{who}**")
     st.text(r.prompt + text)
 st.caption(t("distillation.texts_caption"))
-with st.expander(t("distillation.stories_header", n=ds.N_TRAIN + ds.N_HELD_OUT)):
-    data = corpus.peek(model_name())
-    if data is not None:
-        st.text("\n".join(data.stories))
+with st.expander(t("distillation.stories_header", n=ds.N_TRAIN + ds.N_HELD_OUT,
+                   train=ds.N_TRAIN, held=ds.N_HELD_OUT)):
+    st.text("\n".join(r.stories))

@@ -7,7 +7,7 @@ import streamlit as st
 from llm_core import finetune as ft
 from llm_core.errors import XRayError
 from ui import fig_finetune as fig
-from ui.errors import show_error
+from ui.errors import guard, show_error
 from ui.i18n import has, t
 from ui.jobs import run_job, was_cancelled
 from ui.models import get_handle, model_name
@@ -25,14 +25,14 @@ def show_error_of(err: XRayError) -> None:
 
 
 st.title(t("nav.finetune"))
-with st.expander(t("common.what_to_notice"), expanded=True):
-    st.markdown(t("finetune.notice"))
 handle = get_handle()
 if handle is None:
     st.stop()
 if handle.kind != "decoder":
     st.warning(t("errors.needs_decoder"))
     st.stop()
+with st.expander(t("common.what_to_notice"), expanded=True):
+    st.markdown(t("finetune.notice", total=ft.copies.parameter_count(handle)))
 
 d = ft.DEFAULT_FACT
 st.session_state.setdefault("finetune.paraphrases", "\n".join(d.paraphrases))
@@ -72,12 +72,10 @@ if train and fact is not None:
         bar(0.02, t("finetune.stage_before"))
         return ft.train(handle, fact, method, layer, steps, progress=lambda s, n: bar(
             s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer)))
-    try:
+    with guard():
         result = run_job(work, cancel_key=CANCEL)
         if result is not None:
             st.session_state[RESULT] = (model_name(), result)
-    except XRayError as err:
-        show_error_of(err)
 elif was_cancelled(CANCEL):
     st.info(t("jobs.cancelled"), icon="✖️")
 
@@ -104,11 +102,10 @@ roles = {k: t(f"finetune.role_{k}") for k in ("fact", "paraphrase", "neighbour")
 st.plotly_chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
                                    "before": t("finetune.before"), "after": t("finetune.after"),
                                    "x": t("finetune.probes_x")}), width="stretch")
-neighbours = [(p, b, a) for p, b, a in zip(r.probes, r.before.p_answer, r.after.p_answer)
-              if p.role == "neighbour"]
-kept_all = all(a >= 0.5 for _p, _b, a in neighbours)
-st.markdown(t("finetune.locality_kept" if kept_all else "finetune.locality_hurt", kl=r.kl_unrelated,
-              worst=min(a for _p, _b, a in neighbours)))
+lost = ft.lost_facts(r)
+st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl=r.kl_unrelated,
+              worst=min(a for p, a in zip(r.probes, r.after.p_answer) if p.role == "neighbour"),
+              lost=", ".join(f"{p.answer.strip()} {b:.0%} → {a:.0%}" for p, b, a in lost)))
 
 if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):
     st.session_state[RESULT], st.session_state["finetune.reverted"] = None, True
@@ -128,14 +125,18 @@ def ask_again():
     q = st.text_input(t("finetune.ask"), r.fact.question, max_chars=ft.MAX_FIELD_CHARS,
                       key="finetune.ask")
     if st.button(t("finetune.ask_button"), key="finetune.ask_button"):
-        try:
-            with st.spinner(t("finetune.asking")):
-                a, b = ft.ask(handle, None, q), ft.ask(handle, r.delta, q)
-            st.dataframe(pd.DataFrame([(a, b)], columns=[t("finetune.before"),
-                                                         t("finetune.after")]),
-                         hide_index=True, width="stretch")
-        except XRayError as err:
-            show_error_of(err)
+        def both(bar):     # two answers: a job like any other (the queue, Cancel)
+            bar(0.1, t("finetune.asking"))
+            before = ft.ask(handle, None, q)
+            bar(0.5, t("finetune.asking"))
+            return before, ft.ask(handle, r.delta, q)
+
+        with guard():
+            both = run_job(both, cancel_key="finetune.ask_cancel")
+            if both is not None:
+                st.dataframe(pd.DataFrame([both], columns=[t("finetune.before"),
+                                                           t("finetune.after")]),
+                             hide_index=True, width="stretch")
 
 
 ask_again()

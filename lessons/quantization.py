@@ -6,11 +6,10 @@ import streamlit as st
 
 import llm_core
 from llm_core import quantization as qz
-from llm_core.errors import XRayError
 from ui import fig_quantization as fig
 from ui.cache import shared
-from ui.errors import show_error
-from ui.i18n import has, t
+from ui.errors import guard
+from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
 from ui.models import get_handle, model_name
 
@@ -102,22 +101,16 @@ if done is None:
     st.caption(t("quantization.press", bits=bits, group=groups[group]))
     if st.button(t("quantization.run"), type="primary", key="quantization.run"):
         stages = {s: t(f"quantization.stage_{s}") for s in ("quantize", "compare", "answer")}
-        try:
+        with guard():
             done = run_job(lambda bar: report(model_name(), bits, group, handle,
                                               lambda f, s: bar(f, stages[s])), cancel_key=CANCEL)
-        except XRayError as err:
-            code = f"quantization.err_{err.code}"
-            if has(code):
-                st.warning(t(code, **err.params), icon="⚠️")
-            else:
-                show_error(err)
     elif was_cancelled(CANCEL):
         st.info(t("jobs.cancelled"), icon="✖️")
 if done is None:
     st.stop()
 
 history = st.session_state.setdefault(HISTORY, {})
-history[(done.bits, done.group)] = done
+history[(model_name(), done.bits, done.group)] = done
 m = st.columns(5)
 m[0].metric(t("quantization.size"), f"{done.size_mb:.0f} MB",
             f"{done.size_mb / done.float_size_mb - 1:+.0%}", delta_color="off",
@@ -142,7 +135,8 @@ st.plotly_chart(fig.error_heatmap(done, {
 st.caption(t("quantization.heat_caption"))
 
 st.subheader(t("quantization.tried_header"))
-tried = sorted(history.values(), key=lambda r: (-r.bits, qz.GROUPS.index(r.group)))
+tried = sorted((r for (m, _b, _g), r in history.items() if m == model_name()),
+               key=lambda r: (-r.bits, qz.GROUPS.index(r.group)))
 if len(tried) < 2:
     st.caption(t("quantization.tried_more"))
 else:

@@ -29,13 +29,15 @@ class Matrix:
     """One weight matrix of a block: where it sits and how to read it as
     (out, in) — GPT-2's Conv1D stores (in, out)."""
     layer: int
-    kind: str          # attribute name, e.g. "down_proj"
+    kind: str          # its name in the lesson: "down_proj"; "mlp.c_proj" where a
+                       # block has two matrices of one name (GPT-2's c_proj)
     parent: nn.Module  # the module holding it
+    attr: str          # its attribute on the parent: "down_proj", "c_proj"
     path: str          # "model.layers.3.mlp.down_proj"
 
     @property
     def module(self) -> nn.Module:
-        return getattr(self.parent, self.kind)
+        return getattr(self.parent, self.attr)
 
     def weight(self) -> torch.Tensor:
         """The weight as (out, in)."""
@@ -49,23 +51,31 @@ class Matrix:
         self.module.weight = param
         return param
 
+    def replace(self, module: nn.Module) -> None:
+        """Put another module (an adapter around this one) in its place on the copy."""
+        setattr(self.parent, self.attr, module)
+
 
 def matrices(arch) -> list[Matrix]:
     """Every weight matrix inside the blocks (attention and MLP), layer by layer."""
     out = []
     prefix = {id(m): n for n, m in arch.model.named_modules()}
     for i, layer in enumerate(arch.layers()):
-        for parent in layer.modules():
-            for name, child in parent.named_children():
-                if _is_matrix(child) and name in KINDS:
-                    out.append(Matrix(i, name, parent, f"{prefix[id(parent)]}.{name}"))
+        found = [(parent, name) for parent in layer.modules()
+                 for name, child in parent.named_children() if _is_matrix(child) and name in KINDS]
+        names = [name for _parent, name in found]
+        for parent, name in found:
+            path = f"{prefix[id(parent)]}.{name}"
+            kind = name if names.count(name) == 1 else ".".join(path.split(".")[-2:])
+            out.append(Matrix(i, kind, parent, name, path))
     return out
 
 
 def kinds_of(mats: list[Matrix]) -> list[str]:
     """The matrix kinds present, in KINDS order."""
+    order = {k: i for i, k in enumerate(KINDS)}
     present = {m.kind for m in mats}
-    return [k for k in KINDS if k in present]
+    return sorted(present, key=lambda k: (order.get(k.split(".")[-1], len(KINDS)), k))
 
 
 def private_copy(handle):
@@ -92,6 +102,11 @@ def private_copy(handle):
     variant.arch = arch_for(clone)
     variant._batcher = None
     return variant
+
+
+def parameter_count(handle) -> int:
+    """Every distinct number of the model (a tied matrix counted once)."""
+    return sum(p.numel() for p in handle.model.parameters())
 
 
 def weights_fingerprint(model) -> dict[str, str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from . import copies
 from .errors import InputError
 
 PROMPT = "Once upon a time, there was a little"
@@ -74,14 +75,22 @@ class TinyGPT(nn.Module):
     def __init__(self, vocab: int, d: int = 64, heads: int = 4, layers: int = 2,
                  context: int = 64, seed: int = 0):
         super().__init__()
-        torch.manual_seed(seed)
         self.context = context
         self.tokens = nn.Embedding(vocab, d)
         self.positions = nn.Embedding(context, d)
         self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(d)
-        nn.init.normal_(self.tokens.weight, std=0.02)
-        nn.init.normal_(self.positions.weight, std=0.02)
+        # GPT-2's initialisation, from a generator of its own: the global one is
+        # shared by every session's thread, so a seed set there is not ours.
+        gen = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if "norm" in name:
+                    p.fill_(1.0 if name.endswith("weight") else 0.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:
+                    p.normal_(0.0, 0.02, generator=gen)
 
     def forward(self, ids):                       # (batch, n) → (batch, n, vocab)
         n = ids.shape[1]
@@ -179,11 +188,14 @@ def check_settings(steps, temperature, soft_weight) -> tuple[int, float, float]:
     return steps, temperature, soft_weight
 
 
-def kl_to_teacher(student: TinyGPT, ids: torch.Tensor, teacher_logits: torch.Tensor) -> float:
-    """Mean KL(teacher ‖ student) per position, at T = 1, on the student's vocabulary."""
+def kl_to_teacher(student: TinyGPT, ids: torch.Tensor, teacher_logits: torch.Tensor,
+                  start: int = 0) -> float:
+    """Mean KL(teacher ‖ student) per position from `start` (the position that
+    predicts a story's first token: the shared prompt is not "unseen"), at T = 1,
+    on the student's vocabulary."""
     with torch.no_grad():
-        s = torch.log_softmax(student(ids).double(), -1)
-        t = torch.log_softmax(teacher_logits.double(), -1)
+        s = torch.log_softmax(student(ids)[:, start:].double(), -1)
+        t = torch.log_softmax(teacher_logits[:, start:].double(), -1)
         return float((t.exp() * (t - s)).sum(-1).mean())
 
 
@@ -225,6 +237,7 @@ class Result:
     soft_weight: float
     stopped: bool
     seconds: float
+    stories: tuple[str, ...] = ()       # the teacher's, that the students learned from
 
     def as_json(self) -> dict:
         return {"student_params": self.student_params, "teacher_params": self.teacher_params,
@@ -261,6 +274,7 @@ def distill(handle, corpus: Corpus, steps: int = DEFAULT_STEPS, temperature: flo
     losses = {k: [] for k in students}
     held = {k: [] for k in students}
     stopped = False
+    story = corpus.prompt_len - 1
     with torch.enable_grad():
         for step in range(1, steps + 1):
             if stop is not None and stop():
@@ -275,18 +289,19 @@ def distill(handle, corpus: Corpus, steps: int = DEFAULT_STEPS, temperature: flo
                 losses[k].append(float(loss.detach()))
                 if step % EVAL_EVERY == 0 or step == steps:
                     held[k].append((step, kl_to_teacher(student, corpus.held_ids,
-                                                        corpus.held_logits)))
+                                                        corpus.held_logits, story)))
             if progress is not None:
                 progress(step, steps)
     done = len(losses["soft"])
     for k, student in students.items():
         if done and (not held[k] or held[k][-1][0] != done):
-            held[k].append((done, kl_to_teacher(student, corpus.held_ids, corpus.held_logits)))
+            held[k].append((done, kl_to_teacher(student, corpus.held_ids, corpus.held_logits,
+                                                story)))
     final = {k: held[k][-1][1] if held[k] else float("nan") for k in students}
     return Result(Curve(tuple(losses["soft"]), tuple(held["soft"])),
                   Curve(tuple(losses["hard"]), tuple(held["hard"])),
                   final["soft"], final["hard"], students["soft"].n_params,
-                  sum(p.numel() for p in handle.model.parameters()), len(corpus.vocab),
+                  copies.parameter_count(handle), len(corpus.vocab),
                   corpus.mass, corpus.teacher_text, student_text(handle, corpus, students["soft"]),
                   student_text(handle, corpus, students["hard"]), PROMPT, done, temperature,
-                  soft_weight, stopped, time.monotonic() - started)
+                  soft_weight, stopped, time.monotonic() - started, corpus.stories)

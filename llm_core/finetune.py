@@ -76,7 +76,8 @@ DEFAULT_FACT = Fact("The capital of Zubrowka is Lutz.",
 def check_fact(text, question, answer, paraphrases=()) -> Fact:
     fields = {"fact": text, "question": question, "answer": answer}
     for name, value in fields.items():
-        value = clean_text(value, max_chars=MAX_FIELD_CHARS) if isinstance(value, str) else value
+        value = (clean_text(value, max_chars=MAX_FIELD_CHARS, allow_empty=True)
+                 if isinstance(value, str) else value)
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"The {name} is empty.", code="empty_field", field=name)
         fields[name] = value.strip()
@@ -94,7 +95,7 @@ def check_fact(text, question, answer, paraphrases=()) -> Fact:
 
 def check_training(method, layer, steps, n_layers: int) -> tuple[str, int, int]:
     if method not in METHODS:
-        raise InputError(f"method must be one of {', '.join(METHODS)}.", code="bad_method")
+        raise InputError(f"method must be one of {', '.join(METHODS)}.", code="bad_training_method")
     try:
         layer, steps = int(layer), int(steps)
     except (TypeError, ValueError):
@@ -117,8 +118,10 @@ class LoRA(nn.Module):
     def __init__(self, base: nn.Module, d_in: int, d_out: int, rank: int, generator):
         super().__init__()
         self.base = base
-        self.A = nn.Parameter(torch.randn(rank, d_in, generator=generator) / math.sqrt(d_in))
-        self.B = nn.Parameter(torch.zeros(d_out, rank))
+        device = base.weight.device
+        self.A = nn.Parameter((torch.randn(rank, d_in, generator=generator) / math.sqrt(d_in))
+                              .to(device))
+        self.B = nn.Parameter(torch.zeros(d_out, rank, device=device))
         self.scale = LORA_ALPHA / rank
 
     def forward(self, x):
@@ -161,18 +164,18 @@ def attach(variant, method: str, layer: int, seed: int = 0):
     adapters = {}
     if method == "lora":
         chosen = [m for m in mats if m.layer in lora_layers(layer, n_layers)
-                  and m.kind in LORA_KINDS]
+                  and m.attr in LORA_KINDS]
         for m in chosen:
             base = m.module
             d_out, d_in = m.weight().shape
             adapter = LoRA(base, d_in, d_out, LORA_RANK, gen)
-            originals.append((m.parent, m.kind, base))
-            setattr(m.parent, m.kind, adapter)
+            originals.append((m.parent, m.attr, base))
+            m.replace(adapter)
             adapters[m.path] = adapter
             params += [adapter.A, adapter.B]
         layers = lora_layers(layer, n_layers)
     else:
-        down = [m for m in mats if m.layer == layer and m.kind in ("down_proj", "c_proj")
+        down = [m for m in mats if m.layer == layer and m.attr in ("down_proj", "c_proj")
                 and "mlp" in m.path]
         if not down:
             raise InputError("This model has no MLP matrix this lesson can train.",
@@ -205,7 +208,7 @@ def apply(variant, delta: Delta) -> None:
             d_out, d_in = m.weight().shape
             adapter = LoRA(m.module, d_in, d_out, value[0].shape[0], None)
             adapter.A, adapter.B = nn.Parameter(value[0]), nn.Parameter(value[1])
-            setattr(m.parent, m.kind, adapter.requires_grad_(False))
+            m.replace(adapter.requires_grad_(False))
         else:
             m.set_weight(value)
 
@@ -272,10 +275,12 @@ class Batch:
 
     def logits(self, handle, grad: bool = False) -> torch.Tensor:
         """Logits at `at` (learned positions first, then the KEEP rows' last)."""
+        device = handle.device
         with torch.set_grad_enabled(grad):
-            hidden = handle.arch.model.base_model(input_ids=self.ids,
-                                                  attention_mask=self.mask).last_hidden_state
-            return handle.arch.unembed(hidden[self.at])
+            hidden = handle.arch.model.base_model(
+                input_ids=self.ids.to(device), attention_mask=self.mask.to(device)
+            ).last_hidden_state
+            return handle.arch.unembed(hidden[self.at[0].to(device), self.at[1].to(device)])
 
 
 def _batch(handle, fact: Fact) -> Batch:
@@ -369,7 +374,7 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
                       snapshot(handle, shown, n_answers).answers)
     reference = copies.log_probs(handle, list(UNRELATED))
     batch = _batch(handle, fact)
-    keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)
+    keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)  # on device
 
     variant = copies.private_copy(handle)
     try:
@@ -378,9 +383,10 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
 
         def measure(logits):
             """(answer loss, p(answer | question)) of the state these logits came from."""
-            loss = nn.functional.cross_entropy(logits[: batch.n_learned], batch.targets)
+            loss = nn.functional.cross_entropy(logits[: batch.n_learned],
+                                               batch.targets.to(logits.device))
             with torch.no_grad():
-                lp = torch.log_softmax(logits[batch.answer].double(), -1)
+                lp = torch.log_softmax(logits[batch.answer.to(logits.device)].double().cpu(), -1)
                 p = math.exp(float(lp[torch.arange(batch.answer.numel()), batch.answer_ids].sum()))
             return loss, p
 
@@ -415,7 +421,7 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
     finally:
         del variant
     kinds, changed = _changed(handle, delta)
-    total = sum(p.numel() for p in handle.model.parameters())
+    total = copies.parameter_count(handle)
     return Result(fact, method, delta.layers, tuple(history), tuple(probe_list),
                   before, after, kl, delta.n_params, total, kinds, changed, delta, stopped,
                   time.monotonic() - started)
@@ -437,6 +443,14 @@ def _changed(handle, delta: Delta):
             rel[(m.layer, m.kind)] = float(dw.norm() / w.norm())
     n_layers = max(m.layer for m in mats) + 1
     return kinds, tuple(tuple(rel.get((li, k), 0.0) for k in kinds) for li in range(n_layers))
+
+
+def lost_facts(result: "Result") -> list[tuple[Probe, float, float]]:
+    """The other facts whose answer was likelier than not before and is not after:
+    (probe, before, after)."""
+    return [(p, b, a) for p, b, a in zip(result.probes, result.before.p_answer,
+                                         result.after.p_answer)
+            if p.role == "neighbour" and b >= 0.5 > a]
 
 
 def ask(handle, delta: Delta | None, question: str) -> str:

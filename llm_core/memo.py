@@ -44,6 +44,9 @@ def nbytes(value: Any, _depth: int = 0) -> int:
         return 64
 
 
+_FAILED = object()   # an entry whose computation failed (not the user's fault)
+
+
 class _Entry:
     __slots__ = ("value", "size", "born", "ready", "error")
 
@@ -118,7 +121,10 @@ class ByteCache:
                     del self._entries[key]
             # Errors a user caused (bad text) are the same for everyone waiting.
             from .errors import XRayError
-            entry.error = _UserError(err) if isinstance(err, XRayError) else err
+            # Keep a user error to share it; of anything else only that it failed:
+            # its traceback would hold the failed call's frames (a job's private
+            # model copy, when a click stopped it) until a garbage collection.
+            entry.error = _UserError(err) if isinstance(err, XRayError) else _FAILED
             entry.ready.set()
             raise
         size = self.sizeof(value)

@@ -205,6 +205,9 @@ def run(handle, bits, group, base: Baseline | None = None, progress=None) -> Rep
     base = base or baseline(handle)
     variant, mats, errors, n_weights, n_bits = quantized_copy(
         handle, bits, group, lambda f: say(0.3 * f, "quantize"))
+    kinds = tuple(copies.kinds_of(mats))
+    layers = max(m.layer for m in mats) + 1
+    del mats                              # they hold the copy's modules
     try:
         say(0.35, "compare")
         kl, top1 = copies.kl_and_agreement(base.log_probs,
@@ -220,8 +223,6 @@ def run(handle, bits, group, base: Baseline | None = None, progress=None) -> Rep
         del variant                       # the copy goes with the job
     total = model_bytes(handle.model)
     matrix_bytes = n_weights * 4
-    kinds = tuple(copies.kinds_of(mats))
-    layers = max(m.layer for m in mats) + 1
     grid = tuple(tuple(errors.get((li, k), float("nan")) for k in kinds) for li in range(layers))
     return Report(bits, group, (total - matrix_bytes + n_bits / 8) / 1e6, total / 1e6,
                   n_bits / n_weights, kl, top1, ppl, base.perplexity, tuple(answers), layers,
@@ -260,14 +261,15 @@ def _group_view(which: str, block: torch.Tensor, lo: torch.Tensor, step: torch.T
     q = torch.round((block - lo) / step).clamp(0, levels - 1)
     after = q * step + lo
     s = float(step)
-    per_level = max(1, min(4, max_bins // levels))
-    n_bins = levels * per_level if levels * per_level <= max_bins else max_bins
+    # Bins aligned with the levels: 4 per level up to 60 levels, then one each
+    # (never fewer bins than levels, which would fold two levels into one bar).
+    n_bins = levels * max(1, min(4, max_bins // levels))
     left, right = float(lo) - s / 2, float(lo) + s * (levels - 0.5)
     edges = torch.linspace(left, right, n_bins + 1)
     return GroupView(which, block.numel(), edges.tolist(),
                      torch.histc(block, n_bins, left, right).long().tolist(),
                      torch.histc(after, n_bins, left, right).long().tolist(),
-                     (lo + step * torch.arange(levels)).flatten().tolist(), s,
+                     (lo + step * torch.arange(levels, device=lo.device)).flatten().tolist(), s,
                      int(torch.unique(q).numel()))
 
 

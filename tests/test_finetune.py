@@ -127,7 +127,7 @@ def test_bad_facts_are_input_errors(fact, question, answer, code):
 
 
 def test_bad_training_settings(decoder):
-    for method, layer, steps, code in [("full", 3, 5, "bad_method"), ("lora", 30, 5, "bad_layer"),
+    for method, layer, steps, code in [("full", 3, 5, "bad_training_method"), ("lora", 30, 5, "bad_layer"),
                                        ("lora", 3, 0, "bad_steps"), ("mlp", 3, 999, "bad_steps")]:
         with pytest.raises(InputError) as err:
             ft.check_training(method, layer, steps, decoder.arch.n_layers)

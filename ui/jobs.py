@@ -76,10 +76,11 @@ def run_job(work, *, cancel_key: str):
 
             def progress(fraction: float, text: str = "") -> None:
                 bar.progress(min(1.0, max(0.0, float(fraction))), text=text)
-            result = work(progress)
-            bar.empty()
-            cancel.empty()
-            return result
+            try:
+                return work(progress)
+            finally:
+                bar.empty()
+                cancel.empty()
     except Busy:
         st.info(t("jobs.busy_self"), icon="⏳")
         return None
