@@ -141,8 +141,9 @@ def cmd_finetune(args) -> dict:
     fact = ft.check_fact(args.fact or d.text, args.question or d.question, args.answer or d.answer,
                          args.paraphrase if args.paraphrase is not None else d.paraphrases)
     handle = _load(args.model)
-    ft.check_training(args.method, args.layer, args.steps, handle.arch.n_layers)
-    result = ft.train(handle, fact, args.method, args.layer, args.steps, seed=args.seed,
+    steps = ft.DEFAULT_STEPS if args.steps is None else args.steps
+    ft.check_training(args.method, args.layer, steps, handle.arch.n_layers)
+    result = ft.train(handle, fact, args.method, args.layer, steps, seed=args.seed,
                       progress=lambda s, n: _progress(
                           f"step {s.step}/{n}: loss {s.loss:.3f}, p(answer) {s.p_answer:.3f}"))
     return result.as_json() | {"model": handle.name, "fact": fact.text,
@@ -152,7 +153,8 @@ def cmd_finetune(args) -> dict:
 def cmd_distill(args) -> dict:
     from . import distillation as ds
 
-    steps, temperature, soft_weight = ds.check_settings(args.steps, args.temperature, args.mix)
+    steps, temperature, soft_weight = ds.check_settings(
+        ds.DEFAULT_STEPS if args.steps is None else args.steps, args.temperature, args.mix)
     handle = _load(args.model)
     _progress(f"The teacher is writing {ds.N_TRAIN + ds.N_HELD_OUT} stories…")
     corpus = ds.teacher_corpus(handle)
@@ -264,10 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the question in other words (repeat for more, up to 3)")
     sp.add_argument("--method", choices=["lora", "mlp"], default="lora")
     sp.add_argument("--layer", type=int, default=8)
-    sp.add_argument("--steps", type=int, default=12)
+    sp.add_argument("--steps", type=int, default=None,
+                    help="at most this many gradient steps (default: the page's)")
     sp.add_argument("--seed", type=int, default=0)
     sp = add("distill", cmd_distill, "distil the model into two tiny students (soft vs hard labels)")
-    sp.add_argument("--steps", type=int, default=150)
+    sp.add_argument("--steps", type=int, default=None, help="training steps (default: the page's)")
     sp.add_argument("--temperature", default=2.0)
     sp.add_argument("--mix", default=1.0, help="soft share of the loss, 0..1")
     sp.add_argument("--seed", type=int, default=0)
