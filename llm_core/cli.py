@@ -56,6 +56,7 @@ def cmd_tokens(args) -> dict:
 
 
 def cmd_next(args) -> dict:
+    from .generation import next_token_logits
     from .sampling import check_temperature, check_top_k, check_top_p, distribution
     from .text import clean_text
 
@@ -63,7 +64,10 @@ def cmd_next(args) -> dict:
     t, k, p = check_temperature(args.temperature), check_top_k(args.top_k), check_top_p(args.top_p)
     n = _count(args.n, "--n", 1, 1000)
     handle = _load(args.model)
-    dist = distribution(handle.next_token_logits(text), t, k, p)
+    # The pages' one function; the CLI takes texts up to the trace limit, and a
+    # longer one is refused with a message, never cut silently.
+    _ids, logits = next_token_logits(handle, text, limit=handle.max_tokens)
+    dist = distribution(logits, t, k, p)
     cands = [{"token": handle.decode([tid]), "id": tid, "logit": logit, "prob": prob}
              for tid, logit, prob in dist.top(n)]
     return {"model": handle.name, "temperature": t, "candidates": cands, "entropy": dist.entropy}

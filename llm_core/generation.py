@@ -63,7 +63,7 @@ def prompt_ids(handle, text: str, *, chat: bool = False, limit: int = PROMPT_TOK
         _tokens, ids, truncated_from = handle.encode(text, max_tokens=limit)
         n = truncated_from or ids.numel()
     if n > limit:
-        raise InputError(f"The prompt has {n} tokens; this page takes at most {limit}.",
+        raise InputError(f"The prompt has {n:,} tokens; at most {limit:,} are taken.",
                          code="prompt_too_long", n=n, limit=limit)
     return ids
 

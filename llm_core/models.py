@@ -171,10 +171,6 @@ class ModelHandle:
         out = self.model(input_ids=ids.reshape(1, -1).to(self.device), logits_to_keep=1)
         return out.logits[0, -1].float().cpu()
 
-    def next_token_logits(self, text: str) -> torch.Tensor:
-        _, ids, _ = self.encode(text)
-        return self.forward_logits(ids)
-
     # --- chat ------------------------------------------------------------------
     def chat_ids(self, user_text: str) -> torch.Tensor:
         """Token ids of a one-turn chat prompt, ending where the assistant speaks.

@@ -22,6 +22,7 @@ import torch
 from conftest import app_test, shown
 
 import llm_core
+from llm_core import generation as gen
 from llm_core.errors import InputError, ModelUnavailable, XRayError
 from llm_core.text import clean_text
 
@@ -198,7 +199,7 @@ def test_chat_prompt_keeps_typed_control_tokens_as_text(decoder, user_text):
 
 @pytest.fixture(scope="module")
 def logits(decoder):
-    return decoder.next_token_logits("The capital of France is")
+    return gen.next_token_logits(decoder, "The capital of France is")[1]
 
 
 SAMPLING = [

@@ -115,6 +115,12 @@ def test_attention():
         assert abs(sum(row) - 1) < 1e-4 and all(w == 0 for w in row[i + 1:])
 
 
+def test_next_refuses_a_text_past_the_limit_instead_of_cutting_it():
+    proc = cli("next", "word " * 5000)          # 5,001 tokens: "word", then " word" × 4,999 and " "
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == "error: The prompt has 5,001 tokens; at most 4,096 are taken."
+
+
 @pytest.mark.parametrize("args", [
     ["tokens", ""],
     ["next", "   "],

@@ -11,6 +11,7 @@ import torch
 
 from conftest import ROOT, app_test, assert_clean, shown
 
+from llm_core import generation as gen
 from llm_core import hallucination as hal
 from llm_core.vectors import analogy, analogy_rank, model_word_space
 
@@ -163,7 +164,7 @@ def test_percent_ticks_never_repeat(upper):
 def test_next_token_axis_keeps_its_scale_across_temperatures(decoder):
     from llm_core.sampling import top_view
     from ui.fig_predict import next_token_bars
-    logits = decoder.next_token_logits("The capital of France is")
+    logits = gen.next_token_logits(decoder, "The capital of France is")[1]
     names = dict(title="", logit_axis="", prob_axis="", token_axis="", kept_name="", cut_name="",
                  hover_logit="", hover_prob="", hover_final="")
     ranges = []

@@ -21,7 +21,7 @@ STORY = "Once upon a time, in a small village,"
 
 @pytest.fixture(scope="module")
 def logits(decoder):
-    return decoder.next_token_logits(PROMPT)
+    return gen.next_token_logits(decoder, PROMPT)[1]
 
 
 @pytest.fixture(scope="module")
