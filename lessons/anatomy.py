@@ -4,21 +4,16 @@ import pandas as pd
 import streamlit as st
 
 from llm_core.anatomy import GPT3_REFERENCE, anatomy
-from llm_core.models import EMBEDDED
 from llm_core.weights import is_per_layer, matrix_kinds, matrix_view
 from ui import fig_anatomy
 from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
-from ui.models import encoder, get_handle
+from ui.models import encoder, get_handle, short_model_name
 
 st.title(t("nav.anatomy"))
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("anatomy.notice"))
-
-
-def short(name: str) -> str:
-    return EMBEDDED.get(name, name).split(" (")[0]
 
 
 @shared(max_mb=2)
@@ -33,15 +28,15 @@ def view_of(model: str, kind: str, layer: int, corner: bool, _handle):
 
 decoder = get_handle()
 which_labels = {"decoder": t("anatomy.which_decoder",
-                             model=short(decoder.name) if decoder else ""),
-                "encoder": t("anatomy.which_encoder", model=short("minilm"))}
+                             model=short_model_name(decoder.name) if decoder else ""),
+                "encoder": t("anatomy.which_encoder", model=short_model_name("minilm"))}
 which = st.radio(t("anatomy.which"), list(which_labels), horizontal=True, key="anatomy.which",
                  format_func=which_labels.get)
 handle = decoder if which == "decoder" else encoder()
 if handle is None:
     st.stop()
 anat, kinds_2d = counted(handle.name, handle)
-model = short(handle.name)
+model = short_model_name(handle.name)
 
 # --- the table, and its sum ---------------------------------------------------
 st.subheader(t("anatomy.table_header"))

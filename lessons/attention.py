@@ -10,17 +10,13 @@ from ui.fig_attention import (head_grid, md_token, overview_heatmap, pattern_hea
                               token_labels)
 from ui.i18n import t
 from ui.models import attention_cap_note, get_trace
+from ui.widgets import keep_in_range
 
 st.title(t("nav.attention"))
 st.markdown(t("attention.intro"))
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("attention.notice"))
 
-
-def keep_in_range(key: str, options, default) -> None:
-    """A value left from another text or model must not break the widget."""
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
 
 
 @shared(max_mb=32)

@@ -11,6 +11,7 @@ from ui.errors import guard
 from ui.fig_attention import md_token, token_bars, token_labels, vector_strips
 from ui.i18n import t
 from ui.models import attention_cap_note, get_handle, get_trace, layer_detail
+from ui.widgets import keep_in_range
 
 N_DIMS = 64  # dimensions shown of a d_model vector (a head's vectors are shown whole)
 N_SHOWN = 6  # numbers shown per vector in the tables
@@ -20,10 +21,6 @@ st.markdown(t("attention_step.intro"))
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("attention_step.notice"))
 
-
-def keep_in_range(key: str, options, default) -> None:
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
 
 
 @shared(max_mb=96)

@@ -2,22 +2,17 @@
 and the norms."""
 import streamlit as st
 
-from llm_core.models import EMBEDDED
 from llm_core.weights import histogram, mlp_shape, norm_demo, residual_stats
 from ui import fig_block
 from ui.cache import FIGURE_BYTES, shared
 from ui.errors import guard
 from ui.fig_lens import code_label, label
 from ui.i18n import t
-from ui.models import encoder, get_handle, get_trace, layer_detail
+from ui.models import encoder, get_handle, get_trace, layer_detail, short_model_name
 
 st.title(t("nav.block"))
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("block.notice"))
-
-
-def short(name: str) -> str:
-    return EMBEDDED.get(name, name).split(" (")[0]
 
 
 def panel(handle_, shape, colour):
@@ -27,8 +22,8 @@ def panel(handle_, shape, colour):
                ("step_act_swiglu", shape.d_mlp)] if gated else
               [("step_up", shape.d_mlp), ("step_act_gelu", shape.d_mlp)])
     steps = [("step_in", shape.d_model)] + middle + [("step_out", shape.d_model)]
-    title = t("block.mlp_panel", model=short(handle_.name), kind=shape.kind, d=shape.d_model,
-              d_mlp=shape.d_mlp)
+    title = t("block.mlp_panel", model=short_model_name(handle_.name), kind=shape.kind,
+              d=shape.d_model, d_mlp=shape.d_mlp)
     return title, tuple((t(f"block.{key}"), width) for key, width in steps), colour
 
 
@@ -79,9 +74,9 @@ panels = (panel(handle, dec, fig_block.DECODER_COLOUR),) + (
     (panel(enc_handle, enc, fig_block.ENCODER_COLOUR),) if enc is not None else ())
 st.plotly_chart(shapes_figure(panels, t("block.mlp_y")), key="block.fig_mlp")
 if enc is not None:
-    st.markdown(t("block.mlp_classic", model=short(enc_handle.name), d=enc.d_model,
+    st.markdown(t("block.mlp_classic", model=short_model_name(enc_handle.name), d=enc.d_model,
                   d_mlp=enc.d_mlp, ratio=enc.ratio, params=enc.parameters))
-dec_args = dict(model=short(handle.name), kind=dec.kind, d=dec.d_model, d_mlp=dec.d_mlp,
+dec_args = dict(model=short_model_name(handle.name), kind=dec.kind, d=dec.d_model, d_mlp=dec.d_mlp,
                 ratio=dec.ratio, params=dec.parameters, four_x=4 * dec.d_model,
                 swiglu=3 * dec.d_model * dec.d_mlp, classic=2 * dec.d_model * 4 * dec.d_model)
 st.markdown(t("block.mlp_swiglu" if swiglu else "block.mlp_other", **dec_args))
@@ -133,8 +128,8 @@ else:
 
 # --- norms -----------------------------------------------------------------------
 st.subheader(t("block.norm_header"))
-st.markdown(t("block.norm_explain", encoder=short("minilm"), enc_d=enc.d_model if enc else 384,
-              decoder=short(handle.name)))
+st.markdown(t("block.norm_explain", encoder=short_model_name("minilm"),
+              enc_d=enc.d_model if enc else 384, decoder=short_model_name(handle.name)))
 with guard():
     position = token if 0 <= token < trace.attention_kept else trace.attention_kept - 1
     demo = norm_demo(layer_detail(handle, trace, layer), position)

@@ -10,7 +10,7 @@ from ui import fig_hallucination as fig
 from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import has, lang, t
-from ui.models import get_handle, model_name
+from ui.models import get_handle, model_name, short_model_name
 
 handle = get_handle()
 if handle is None:
@@ -20,7 +20,7 @@ if handle.kind != "decoder":
     st.warning(t("errors.needs_decoder"))
     st.stop()
 context = handle.arch.max_positions
-st.info(t("context_window.limit", model=(handle.description or handle.name).split(" (")[0], n=context), icon="🪟")
+st.info(t("context_window.limit", model=short_model_name(), n=context), icon="🪟")
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("context_window.notice"))
 if lang() == "zh":

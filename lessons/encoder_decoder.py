@@ -3,22 +3,18 @@ attention_pattern) and a causal decoder (lower-triangular), side by side."""
 import streamlit as st
 
 from llm_core.attention import future_share
-from llm_core.models import EMBEDDED
 from ui.cache import shared
 from ui.errors import guard
 from ui.fig_attention import md_token, pattern_heatmap, token_labels
 from ui.i18n import t
-from ui.models import ENCODER, attention_cap_note, get_trace, model_name
+from ui.models import ENCODER, attention_cap_note, get_trace, short_model_name
+from ui.widgets import keep_in_range
 
 st.title(t("nav.encoder_decoder"))
 st.markdown(t("encoder_decoder.intro"))
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("encoder_decoder.notice"))
 
-
-def keep_in_range(key: str, options, default) -> None:
-    if st.session_state.get(key) not in options:
-        st.session_state[key] = default
 
 
 @shared(max_mb=1)
@@ -62,7 +58,7 @@ with left, guard():
 with right, guard():
     dec = get_trace(text)
     if dec is not None:
-        name = EMBEDDED.get(model_name(), model_name()).split(" (")[0]
+        name = short_model_name()
         side(dec, "encoder_decoder.dec", t("encoder_decoder.decoder", name=name))
         if dec.causal:
             st.caption(t("encoder_decoder.mask_note"))

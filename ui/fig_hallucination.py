@@ -3,26 +3,18 @@ Figure or escaped HTML, no streamlit. Strings arrive translated; token text is
 escaped before plotly or HTML sees it."""
 from __future__ import annotations
 
-import html
 import math
 from types import SimpleNamespace
 
 import plotly.graph_objects as go
 
 from ui.chips import chips_html
+from ui.fig_common import token_label
 
 BLUE = "#2e86de"
 ORANGE = "#e67e22"
 GREY = "#c8c8c8"
 RED = "#c0392b"
-
-
-def label(text: str, limit: int = 16) -> str:
-    """A token as a plotly label: whitespace visible, cut to `limit`, escaped."""
-    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
-    if len(shown) > limit:
-        shown = shown[: limit - 1] + "…"
-    return html.escape(shown)
 
 
 # --- hallucination ------------------------------------------------------------------
@@ -55,7 +47,8 @@ def softmax_sum(piece, vocab_size: int, *, title: str, chosen: str, others: str,
                 prob_axis: str, token_axis: str) -> go.Figure:
     """One step's probability split: chosen token, runner-ups, everything else
     (all from the model's softmax at that step). The bars add up to 1: the point."""
-    names = [f"{label(piece.text)} ({chosen})"] + [label(a) for a, _ in piece.alternatives]
+    names = [f"{token_label(piece.text, 16)} ({chosen})"] + [token_label(a, 16)
+                                                             for a, _ in piece.alternatives]
     probs = [piece.step_probs[0]] + [q for _, q in piece.alternatives]
     names.append(f"{others} ({vocab_size - len(probs):,})")
     probs.append(piece.rest)
@@ -101,7 +94,7 @@ def window_strip(tokens, window, *, title: str, position_axis: str, names: dict)
             continue
         fig.add_bar(x=xs, y=[1] * len(xs), width=1, marker_color=palette[kind],
                     marker_line_width=0, name=names[kind],
-                    customdata=[label(tokens[i].text, 24) for i in xs],
+                    customdata=[token_label(tokens[i].text, 24) for i in xs],
                     hovertemplate="#%{x}: %{customdata}<extra>" + names[kind] + "</extra>")
     fig.add_vline(x=window.start - 0.5, line_dash="dash", line_color="#333")
     fig.update_layout(title=title, height=200, bargap=0, margin=dict(l=10, r=10, t=50, b=10),
@@ -115,7 +108,7 @@ def answer_token_probs(expected_tokens, runs: dict, *, title: str, token_axis: s
                        prob_axis: str) -> go.Figure:
     """Probability of each token of the right answer, for each window (log axis:
     after the cut they drop by orders of magnitude)."""
-    x = [f"{i + 1}: {label(tok)}" for i, tok in enumerate(expected_tokens)]
+    x = [f"{i + 1}: {token_label(tok, 16)}" for i, tok in enumerate(expected_tokens)]
     fig = go.Figure()
     probs = [p for run in runs.values() for p in run.answer_probs if p > 0] or [1.0]
     low = math.floor(math.log10(min(probs))) - 0.5      # log axis: room for the smallest bar

@@ -38,6 +38,12 @@ def model_name() -> str:
     return st.session_state.get(MODEL_KEY) or llm_core.DEFAULT_MODEL
 
 
+def short_model_name(name: str | None = None) -> str:
+    """The model as a sentence names it: "SmolLM2-135M-Instruct", not its whole label."""
+    name = name or model_name()
+    return EMBEDDED.get(name, name).split(" (")[0]
+
+
 def get_handle(name: str | None = None):
     """The model handle, or None after showing why it could not be loaded."""
     name = name or model_name()
