@@ -67,13 +67,25 @@ if fact is not None and not fact.paraphrases:
 train = st.button(t("finetune.train"), type="primary", key="finetune.train", disabled=fact is None)
 if st.session_state.pop("finetune.reverted", False):
     st.success(t("finetune.reverted"), icon="↩️")
+curve_labels = {"title": t("finetune.curve_title"), "loss": t("finetune.loss"),
+                "p_answer": t("finetune.p_answer", answer=answer.strip()), "step": t("finetune.step")}
 if train and fact is not None:
+    live, so_far = st.empty(), []
+
+    def step_done(s, n, bar):
+        """The bar, and the curve drawn anew after every step: training, live."""
+        so_far.append(s)
+        bar(s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer))
+        live.plotly_chart(fig.training_curve(so_far, curve_labels), width="stretch",
+                          key=f"finetune.live_{s.step}")   # one id per step: the final chart may equal the last
+
     def work(bar):
         bar(0.02, t("finetune.stage_before"))
-        return ft.train(handle, fact, method, layer, steps, progress=lambda s, n: bar(
-            s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer)))
+        return ft.train(handle, fact, method, layer, steps,
+                        progress=lambda s, n: step_done(s, n, bar))
     with guard():
         result = run_job(work, cancel_key=CANCEL)
+        live.empty()
         if result is not None:
             st.session_state[RESULT] = (model_name(), result)
 elif was_cancelled(CANCEL):
@@ -86,9 +98,7 @@ if kept is None or kept[0] != model_name():
 r = kept[1]
 st.subheader(t("finetune.result_header", answer=r.fact.answer))
 st.plotly_chart(fig.training_curve(r.steps, {
-    "title": t("finetune.curve_title"), "loss": t("finetune.loss"),
-    "p_answer": t("finetune.p_answer", answer=r.fact.answer), "step": t("finetune.step")}),
-    width="stretch")
+    **curve_labels, "p_answer": t("finetune.p_answer", answer=r.fact.answer)}), width="stretch")
 st.caption(t("finetune.curve_caption", n=r.steps[-1].step, s=r.seconds, p=ft.STOP_AT))
 
 st.markdown(f"**{t('finetune.answers_header')}**")

@@ -1,4 +1,4 @@
-"""A training job in a real browser: it shows progress, Cancel stops it (the
+"""A training job in a real browser: it shows progress and its curve live, Cancel stops it (the
 page says so and shows no result), the slot is free again at once, and a
 student on another page is served while a job runs."""
 from __future__ import annotations
@@ -24,6 +24,8 @@ def test_cancel_stops_a_training_job(page, server):
     # Wait for a training step (not only the measurements before training).
     page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stProgress"]')]
         .some(e => /After [1-9]/.test(e.innerText))""", timeout=120_000, polling=250)
+    # The curve is drawn live, step by step, while the job runs.
+    page.wait_for_selector(f'{MAIN} [data-testid="stPlotlyChart"]', timeout=30_000)
     page.click(f'{MAIN} button:has-text("Cancel")')
     wait_idle(page, timeout=120)
     assert_no_exception(page)
