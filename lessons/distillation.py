@@ -11,18 +11,13 @@ from ui.errors import guard
 from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
 from ui.markdown import md_escape
-from ui.models import get_handle, model_name
+from ui.models import decoder_or_stop, model_name
 
 RESULT = "distillation.result"
 CANCEL = "distillation.cancel"
 
 st.title(t("nav.distillation"))
-handle = get_handle()
-if handle is None:
-    st.stop()
-if handle.kind != "decoder":
-    st.warning(t("errors.needs_decoder"))
-    st.stop()
+handle = decoder_or_stop()
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("distillation.notice", teacher=ds.copies.parameter_count(handle),
                   n=ds.N_TRAIN + ds.N_HELD_OUT, held=ds.N_HELD_OUT))

@@ -10,7 +10,7 @@ from ui import fig_finetune as fig
 from ui.errors import guard, show_error
 from ui.i18n import has, t
 from ui.jobs import run_job, was_cancelled
-from ui.models import get_handle, model_name
+from ui.models import decoder_or_stop, model_name
 
 RESULT = "finetune.result"
 CANCEL = "finetune.cancel"
@@ -25,12 +25,7 @@ def show_error_of(err: XRayError) -> None:
 
 
 st.title(t("nav.finetune"))
-handle = get_handle()
-if handle is None:
-    st.stop()
-if handle.kind != "decoder":
-    st.warning(t("errors.needs_decoder"))
-    st.stop()
+handle = decoder_or_stop()
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("finetune.notice", total=ft.copies.parameter_count(handle)))
 

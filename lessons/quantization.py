@@ -11,7 +11,7 @@ from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
-from ui.models import get_handle, model_name
+from ui.models import decoder_or_stop, model_name
 
 HISTORY = "quantization.history"
 CANCEL = "quantization.cancel"
@@ -32,12 +32,7 @@ st.markdown(t("quantization.pi_explain"))
 
 # --- 2. The real model -------------------------------------------------------------
 st.subheader(t("quantization.model_header"))
-handle = get_handle()
-if handle is None:
-    st.stop()
-if handle.kind != "decoder":
-    st.warning(t("errors.needs_decoder"))
-    st.stop()
+handle = decoder_or_stop()
 if handle.name == "smollm2":
     stored = qz.stored_format()
     st.info(t("quantization.stored", mb=stored.file_mb, bpw=stored.bits_per_weight,

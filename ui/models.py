@@ -61,6 +61,17 @@ def get_handle(name: str | None = None):
         return None
 
 
+def decoder_or_stop():
+    """The sidebar's decoder; otherwise the reason is shown and the page ends."""
+    handle = get_handle()
+    if handle is None:
+        st.stop()
+    if handle.kind != "decoder":
+        st.warning(t("errors.needs_decoder"))
+        st.stop()
+    return handle
+
+
 def encoder():
     return get_handle(ENCODER)
 
