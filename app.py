@@ -1,5 +1,6 @@
-"""LLM X-Ray: entry point. Page config, navigation over lessons/, and the shared
-sidebar (language, model)."""
+"""LLM X-Ray: entry point. Page config, navigation over lessons/, the shared
+sidebar (language, model, class room, presenter mode, lesson path) and what a
+link carries (ui/links.py)."""
 from __future__ import annotations
 
 import os
@@ -10,41 +11,35 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import streamlit as st
 
 from llm_core.models import EMBEDDED
-from ui.i18n import LANG_KEY, LANGS, t
-from ui.models import MODEL_KEY
+from ui import classroom, lesson_path, links
+from ui.export import PRESENT_KEY, presenting
+from ui.i18n import LANG_KEY, LANGS, lang, t
+from ui.models import MODEL_KEY, model_label
+from ui.pages import PAGES
 
 ROOT = Path(__file__).parent
 
-# (section key, page file, url path, icon). One page per concept of the curriculum.
-PAGES = [
-    ("start", "home.py", "pipeline", "🔬"),
-    ("text", "vectors.py", "vectors", "📐"),
-    ("text", "tokens.py", "tokens", "🧩"),
-    ("text", "embeddings.py", "embeddings", "🧭"),
-    ("text", "positions.py", "positions", "📍"),
-    ("text", "context.py", "context", "🍎"),
-    ("inside", "anatomy.py", "anatomy", "🧮"),
-    ("inside", "attention.py", "attention", "👀"),
-    ("inside", "attention_step.py", "attention-step", "🔎"),
-    ("inside", "encoder_decoder.py", "encoder-decoder", "↔️"),
-    ("inside", "block.py", "block", "🧱"),
-    ("inside", "logit_lens.py", "logit-lens", "🔭"),
-    ("predict", "next_token.py", "next-token", "🎲"),
-    ("predict", "generate.py", "generate", "✍️"),
-    ("predict", "hallucination.py", "hallucination", "👻"),
-    ("predict", "context_window.py", "context-window", "🪟"),
-    ("change", "quantization.py", "quantization", "🗜️"),
-    ("change", "finetune.py", "finetune", "🎯"),
-    ("change", "distillation.py", "distillation", "🧪"),
-]
+first = links.opened_with()
+if PRESENT_KEY not in st.session_state:
+    st.session_state[PRESENT_KEY] = first.get(links.PRESENT) == "1"
+if lesson_path.STEP_KEY not in st.session_state:
+    st.session_state[lesson_path.STEP_KEY] = lesson_path.parse_step(first.get(links.STEP))
+st.set_page_config(page_title="LLM X-Ray", page_icon="🔬", layout="wide",
+                   initial_sidebar_state="collapsed" if presenting() else "auto")
+links.first_lang()
+st.session_state.setdefault(MODEL_KEY, links.link_model("smollm2"))
 
-st.set_page_config(page_title="LLM X-Ray", page_icon="🔬", layout="wide")
-
-# A link may carry ?lang=zh so a classroom opens in Chinese; a new link value wins.
-_wanted = st.query_params.get("lang")
-if _wanted in LANGS and st.session_state.get("shared.lang_from_link") != _wanted:
-    st.session_state[LANG_KEY] = st.session_state["shared.lang_from_link"] = _wanted
-st.session_state.setdefault(LANG_KEY, "en")
+# Presenter mode: type and the room code readable from the back of a room.
+STYLE = """<style>
+.xray-room-code {font: 800 2.4rem/1.1 ui-monospace, monospace; letter-spacing: .25em;}
+%s
+</style>"""
+PRESENTER = """
+html {font-size: 21px;}
+.stMainBlockContainer {max-width: 100%; padding: 1.5rem 2.5rem;}
+.xray-room-code {font-size: 4.5rem;}
+"""
+st.html(STYLE % (PRESENTER if presenting() else ""))
 
 
 def sidebar() -> None:
@@ -53,10 +48,10 @@ def sidebar() -> None:
                  horizontal=True)
         choices = list(k for k in EMBEDDED if k != "minilm") + ["hub"]
         current = st.session_state.get(MODEL_KEY, "smollm2")
+        labels = {k: model_label(k) if k != "hub" else t("sidebar.hub_option") for k in choices}
         choice = st.selectbox(
             t("sidebar.model"), choices, index=0 if current in EMBEDDED else len(choices) - 1,
-            format_func=lambda k: EMBEDDED.get(k) if k != "hub" else t("sidebar.hub_option"),
-            key="sidebar.model_choice")
+            format_func=labels.get, key="sidebar.model_choice")  # labels fixed in this run's language
         if choice == "hub":
             hub_id = st.text_input(t("sidebar.hub_id"), value="" if current in EMBEDDED else current,
                                    placeholder="gpt2", max_chars=96, key="sidebar.hub_id")
@@ -64,6 +59,11 @@ def sidebar() -> None:
             st.session_state[MODEL_KEY] = hub_id.strip() or "smollm2"
         else:
             st.session_state[MODEL_KEY] = choice
+        st.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"))
+        with st.expander(t("sidebar.path"), expanded=False):
+            lesson_path.sidebar_panel(lang(), st.session_state[MODEL_KEY], presenting())
+        with st.expander(t("sidebar.room"), expanded=classroom.teacher_room() is not None):
+            classroom.sidebar_panel()
         st.caption(t("sidebar.about"))
 
 
@@ -74,4 +74,12 @@ for section, file, url, icon in PAGES:
                 url_path=url, default=(file == "home.py")))
 
 sidebar()
-st.navigation(pages, expanded=True).run()
+links.follow(lang(), st.session_state[MODEL_KEY], presenting(),
+             st.session_state[lesson_path.STEP_KEY])
+current = st.navigation(pages, expanded=True)
+lesson_path.banner(current.url_path or "pipeline", lang(), st.session_state[MODEL_KEY],
+                   presenting())
+try:
+    current.run()
+finally:
+    links.announce_dropped()

@@ -10,6 +10,8 @@ from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import encoder, get_handle, short_model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 st.title(t("nav.anatomy"))
 with st.expander(t("common.what_to_notice"), expanded=True):
@@ -72,7 +74,7 @@ segments = getattr(getattr(handle.model, "embeddings", None), "token_type_embedd
 if segments is not None:
     rows_seg, d_seg = segments.weight.shape
     st.caption(t("anatomy.segment_note", rows=rows_seg, d=d_seg))
-st.plotly_chart(fig_anatomy.parameter_treemap(
+chart(fig_anatomy.parameter_treemap(
     [(k.kind, t(f"anatomy.kind_{k.kind}"), k.parameters) for k in anat.kinds],
     root=t("anatomy.treemap_root", model=model, total=anat.total), total=anat.total,
     share_word=t("anatomy.share_word")), key="anatomy.fig_treemap")
@@ -104,7 +106,7 @@ kind = c1.selectbox(t("anatomy.matrix_kind"), kinds_2d, key="anatomy.kind",
 kind = kind if kind in kinds_2d else kinds_2d[0]
 layer = 0
 if is_per_layer(handle, kind):
-    layer = c2.slider(t("anatomy.matrix_layer"), 0, anat.n_layers - 1, 0, key="anatomy.layer")
+    layer = c2.slider(t("anatomy.matrix_layer"), 0, anat.n_layers - 1, 0, key="anatomy.layer", **LINKED)
     layer = min(layer, anat.n_layers - 1)
 corner = c3.radio(t("anatomy.matrix_view"), [False, True], key="anatomy.view",
                   format_func={False: t("anatomy.view_whole"), True: t("anatomy.view_corner")}.get)
@@ -112,7 +114,7 @@ with guard():
     view = view_of(handle.name, kind, layer, corner, handle)
     rows_n, cols_n = view.shape
     lookup = kind in ("embedding", "position_embedding")  # tables: one row per token/position
-    st.plotly_chart(fig_anatomy.matrix_heatmap(
+    chart(fig_anatomy.matrix_heatmap(
         view, title=t("anatomy.matrix_title", name=view.name, rows=rows_n, cols=cols_n),
         x_title=t("anatomy.matrix_x_embedding" if lookup else "anatomy.matrix_x"),
         y_title=t(f"anatomy.matrix_y_{kind}" if lookup else "anatomy.matrix_y"),

@@ -5,12 +5,14 @@ import streamlit as st
 
 from llm_core.attention import METRICS, entropy_bound, head_summary
 from ui.cache import shared
+from ui.classroom import predict_reveal
 from ui.errors import guard
 from ui.fig_attention import (head_grid, md_token, overview_heatmap, pattern_heatmap, token_bars,
                               token_labels)
 from ui.i18n import t
 from ui.models import attention_cap_note, get_trace
-from ui.widgets import keep_in_range
+from ui.widgets import LINKED, keep_in_range
+from ui.export import chart
 
 st.title(t("nav.attention"))
 st.markdown(t("attention.intro"))
@@ -25,7 +27,7 @@ def summary(model: str, text: str, _trace):
     return head_summary(_trace.attention_pattern)
 
 
-text = st.text_area(t("common.text"), value=t("attention.default_text"), key="attention.text",
+text = st.text_area(t("common.text"), value=t("attention.default_text"), key="attention.text", **LINKED,
                     height=90)
 trace = get_trace(text)
 if trace is None:
@@ -39,8 +41,8 @@ if n == 1:
 col_layer, col_head = st.columns(2)
 keep_in_range("attention.layer", range(trace.n_layers), trace.n_layers // 2)
 keep_in_range("attention.head", range(trace.n_heads), 0)
-layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention.layer")
-head = col_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention.head")
+layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention.layer", **LINKED)
+head = col_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention.head", **LINKED)
 views = ["head", "grid", "overview"]
 view = st.radio(t("attention.view"), views, format_func=lambda v: t(f"attention.view_{v}"),
                 horizontal=True, key="attention.view")
@@ -51,26 +53,30 @@ pattern = trace.attention_pattern[layer]          # head query key
 with guard():
     if view == "head":
         keep_in_range("attention.token", range(n), n - 1)
-        query = st.selectbox(t("attention.token_pick"), range(n), key="attention.token",
+        query = st.selectbox(t("attention.token_pick"), range(n), key="attention.token", **LINKED,
                              format_func=labels.__getitem__)
-        st.plotly_chart(pattern_heatmap(pattern[head], labels, causal=trace.causal,
-                                        title=t("attention.head_title", layer=layer, head=head),
-                                        highlight_query=query, **axes), width="stretch")
-        if trace.causal:
-            st.caption(t("attention.mask_note"))
         visible = query + 1 if trace.causal else n      # a decoder token sees 0..query only
         row = pattern[head, query, :visible]
         top = int(row.argmax())
-        st.plotly_chart(token_bars(row, labels[:visible], value_title=t("attention.weight"),
+        if not predict_reveal("attention", t("attention.guess_question", token=md_token(
+                labels[query]), layer=layer, head=head), labels[top], labels[:visible]):
+            st.stop()
+        chart(pattern_heatmap(pattern[head], labels, causal=trace.causal,
+                                        title=t("attention.head_title", layer=layer, head=head),
+                                        highlight_query=query, **axes),
+              width="stretch", key="attention.chart0")
+        if trace.causal:
+            st.caption(t("attention.mask_note"))
+        chart(token_bars(row, labels[:visible], value_title=t("attention.weight"),
                                    x_title=t("attention.key"), highlight=query),
-                        width="stretch")
+                        width="stretch", key="attention.chart1")
         st.caption(t("attention.token_bars_caption", token=md_token(labels[query]), layer=layer,
                      head=head, top=md_token(labels[top]), weight=float(row[top])))
 
     elif view == "grid":
         titles = [t("attention.grid_head", head=h) for h in range(trace.n_heads)]
-        st.plotly_chart(head_grid(pattern, labels, causal=trace.causal, head_titles=titles,
-                                  **axes), width="stretch")
+        chart(head_grid(pattern, labels, causal=trace.causal, head_titles=titles,
+                                  **axes), width="stretch", key="attention.chart2")
         st.caption(t("attention.grid_caption", n=trace.n_heads, layer=layer))
 
     else:
@@ -81,9 +87,9 @@ with guard():
         zmax = {"entropy": max(entropy_bound(n), 1e-6), "strongest_key_distance": None}.get(
             metric, 1.0)
         short = t(f"attention.metric_short_{metric}")
-        st.plotly_chart(overview_heatmap(values, metric_title=short, x_title=t("common.head"),
+        chart(overview_heatmap(values, metric_title=short, x_title=t("common.head"),
                                          y_title=t("common.layer"), selected=(layer, head),
-                                         zmax=zmax), width="stretch")
+                                         zmax=zmax), width="stretch", key="attention.chart3")
         st.caption(t("attention.overview_caption", layers=trace.n_layers, heads=trace.n_heads))
         flat = values.flatten()
         best = flat.argsort(descending=True)[:5]

@@ -11,7 +11,8 @@ from ui.errors import guard
 from ui.fig_attention import md_token, token_bars, token_labels, vector_strips
 from ui.i18n import t
 from ui.models import attention_cap_note, get_handle, get_trace, layer_detail
-from ui.widgets import keep_in_range
+from ui.widgets import LINKED, keep_in_range
+from ui.export import chart
 
 N_DIMS = 64  # dimensions shown of a d_model vector (a head's vectors are shown whole)
 N_SHOWN = 6  # numbers shown per vector in the tables
@@ -29,10 +30,11 @@ def layer_weights(model: str, layer: int, _arch):
 
 
 def strips(rows, n_dims: int = N_DIMS, boundaries: int | None = None) -> None:
+    key = "attention_step.strips_" + "_".join(name[:12] for name, _ in rows)
     """Vectors as colour strips, then their first numbers and their length."""
-    st.plotly_chart(vector_strips(rows, n_dims=n_dims, x_title=t("attention_step.dim"),
+    chart(vector_strips(rows, n_dims=n_dims, x_title=t("attention_step.dim"),
                                   color_title=t("attention_step.value"), boundaries=boundaries),
-                    width="stretch")
+                    width="stretch", key=key)
     table = {name: [*(round(float(x), 3) for x in vec[:N_SHOWN]), round(float(vec.norm()), 3)]
              for name, vec in rows}
     st.dataframe(pd.DataFrame.from_dict(table, orient="index", columns=[
@@ -40,7 +42,7 @@ def strips(rows, n_dims: int = N_DIMS, boundaries: int | None = None) -> None:
 
 
 text = st.text_area(t("common.text"), value=t("attention_step.default_text"),
-                    key="attention_step.text", height=90)
+                    key="attention_step.text", **LINKED, height=90)
 trace = get_trace(text)
 handle = get_handle()
 if trace is None or handle is None:
@@ -52,10 +54,10 @@ c_layer, c_head, c_token = st.columns(3)
 keep_in_range("attention_step.layer", range(trace.n_layers), trace.n_layers // 2)
 keep_in_range("attention_step.head", range(trace.n_heads), 0)
 keep_in_range("attention_step.token", range(n), n // 2)  # mid-text: the mask shows
-layer = c_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention_step.layer")
-head = c_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention_step.head")
+layer = c_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention_step.layer", **LINKED)
+head = c_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention_step.head", **LINKED)
 query = c_token.selectbox(t("attention_step.query"), range(n), format_func=labels.__getitem__,
-                          key="attention_step.token")
+                          key="attention_step.token", **LINKED)
 
 with guard():
     detail = layer_detail(handle, trace, layer)        # shared per trace and layer
@@ -113,9 +115,9 @@ with guard():
         t("attention_step.col_weight"): s.pattern.numpy().round(4),
     }), hide_index=True, height=min(420, 40 + 35 * (n + 1)))
     visible = query + 1 if s.causal else n
-    st.plotly_chart(token_bars(s.pattern[:visible], labels[:visible], highlight=query,
+    chart(token_bars(s.pattern[:visible], labels[:visible], highlight=query,
                                value_title=t("attention.weight"), x_title=t("attention.key")),
-                    width="stretch")
+                    width="stretch", key="attention_step.chart1")
     diff = float((s.pattern - trace.attention_pattern[layer, head, query]).abs().max())
     st.caption(t("attention_step.s4_check", diff=diff))
 
@@ -130,10 +132,10 @@ with guard():
     st.markdown(t("attention_step.s6_text", n_heads=s.n_heads, d_head=s.d_head, width=width,
                   d_model=s.d_model))
     contributions = head_contributions(detail, weights, query).norm(dim=-1)   # head
-    st.plotly_chart(token_bars(contributions, [f"{t('common.head')} {h}" for h in
+    chart(token_bars(contributions, [f"{t('common.head')} {h}" for h in
                                                range(s.n_heads)], highlight=head,
                                value_title=t("attention_step.contrib"),
-                               x_title=t("common.head")), width="stretch")
+                               x_title=t("common.head")), width="stretch", key="attention_step.chart2")
     strips([(t("attention_step.row_concat"), s.concat)], n_dims=width, boundaries=s.d_head)
     strips([(t("attention_step.row_attn_out"), s.attn_out),
             (t("attention_step.row_x_raw"), s.residual),

@@ -9,6 +9,8 @@ from ui.errors import guard
 from ui.fig_lens import code_label, label
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail, short_model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 st.title(t("nav.block"))
 with st.expander(t("common.what_to_notice"), expanded=True):
@@ -45,7 +47,7 @@ def shapes_figure(panels: tuple, y_title: str):
     return fig_block.mlp_shapes(panels, y_title=y_title)
 
 
-text = st.text_area(t("common.text"), value=t("block.default_text"), key="block.text",
+text = st.text_area(t("common.text"), value=t("block.default_text"), key="block.text", **LINKED,
                     max_chars=20_000)
 handle = get_handle()
 trace = get_trace(text) if handle is not None else None
@@ -54,7 +56,7 @@ if trace is None:
 
 col_layer, col_token = st.columns([2, 1])
 layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, min(3, trace.n_layers - 1),
-                         key="block.layer")
+                         key="block.layer", **LINKED)
 # labels are made here, not inside format_func: that may run outside this script run
 token_labels = {-1: t("block.token_median")} | {
     i: t("block.token_option", i=i, text=label(tok, 16, escape=False))
@@ -72,7 +74,7 @@ swiglu = "mlp_gate" in dict(dec.matrices)
 
 panels = (panel(handle, dec, fig_block.DECODER_COLOUR),) + (
     (panel(enc_handle, enc, fig_block.ENCODER_COLOUR),) if enc is not None else ())
-st.plotly_chart(shapes_figure(panels, t("block.mlp_y")), key="block.fig_mlp")
+chart(shapes_figure(panels, t("block.mlp_y")), key="block.fig_mlp")
 if enc is not None:
     st.markdown(t("block.mlp_classic", model=short_model_name(enc_handle.name), d=enc.d_model,
                   d_mlp=enc.d_mlp, ratio=enc.ratio, params=enc.parameters))
@@ -92,7 +94,7 @@ log_y = col_log.toggle(t("block.act_log"), value=True, key="block.act_log")
 with guard():
     hist = act_histogram(handle.name, trace.text, layer, which, handle, trace)
     kept = min(trace.attention_kept, trace.n_tokens)
-    st.plotly_chart(fig_block.activation_histogram(
+    chart(fig_block.activation_histogram(
         hist, title=t("block.act_title", n=hist.n, tokens=kept, width=hist.n // kept),
         x_title=t("block.act_x"), y_title=t("block.act_y"), log_y=log_y), key="block.fig_act")
     st.markdown(t("block.act_stats", near=hist.near_zero, max=hist.max_abs, mean=hist.mean,
@@ -106,7 +108,7 @@ st.markdown(t("block.resid_explain"))
 stats = residual_stats(trace)
 log_resid = st.toggle(t("block.log_scale"), value=True, key="block.resid_log")
 token_text = label(trace.token_texts[token], 16) if token >= 0 else ""
-st.plotly_chart(fig_block.residual_norms(
+chart(fig_block.residual_norms(
     stats.median_norm(), stats.norm[:, token] if token >= 0 else None, layer=layer,
     title=t("block.resid_title"), x_title=t("block.resid_x"),
     y_title=t("block.resid_y" if log_resid else "block.resid_y_linear"),
@@ -118,7 +120,7 @@ if outlier is not None:
 added = stats.added(token)
 if added is not None:
     who = t("block.who_token", text=token_text) if token >= 0 else t("block.who_median")
-    st.plotly_chart(fig_block.contributions(
+    chart(fig_block.contributions(
         *added, layer=layer,
         title=t("block.contrib_title", who=who), x_title=t("block.contrib_x"),
         y_title=t("block.contrib_y"), attn_name=t("block.attn_name"),

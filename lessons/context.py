@@ -11,6 +11,8 @@ from ui.errors import guard
 from ui.i18n import LANGS, t, table
 from ui.markdown import md_escape
 from ui.models import get_handle, get_trace
+from ui.widgets import LINKED
+from ui.export import chart
 
 MAX_SENTENCES = 6      # per sense: one forward pass each
 MAX_TOKENS = 64        # a sentence longer than this is cut (the word must come early)
@@ -72,12 +74,12 @@ if handle is None:
 
 st.selectbox(t("context.preset"), list(PRESETS), key="context.preset", on_change=load_preset,
              format_func=option_labels("context.preset_", PRESETS))
-word = st.text_input(t("context.word"), key="context.word", max_chars=40)
+word = st.text_input(t("context.word"), key="context.word", **LINKED, max_chars=40)
 col_a, col_b = st.columns(2)
 name_a = col_a.text_input(t("context.sense_name"), key="context.name_a", max_chars=30)
-text_a = col_a.text_area(t("context.sentences"), key="context.text_a", height=120)
+text_a = col_a.text_area(t("context.sentences"), key="context.text_a", **LINKED, height=120)
 name_b = col_b.text_input(t("context.sense_name"), key="context.name_b", max_chars=30)
-text_b = col_b.text_area(t("context.sentences"), key="context.text_b", height=120)
+text_b = col_b.text_area(t("context.sentences"), key="context.text_b", **LINKED, height=120)
 c1, c2 = st.columns(2)
 mode = c1.radio(t("context.mode"), MODES, key="context.mode", horizontal=True,
                 format_func=option_labels("context.mode_", MODES))
@@ -118,18 +120,18 @@ with guard():
 
     st.subheader(t("context.lines_header"))
     labels = {"layer": t("common.layer"), "cosine": t("context.cosine"), "reference": t("context.reference")}
-    st.plotly_chart(similarity_lines(exp.similarity, exp.sentences, senses, [name_a, name_b], labels),
-                    width="stretch")
+    chart(similarity_lines(exp.similarity, exp.sentences, senses, [name_a, name_b], labels),
+                    width="stretch", key="context.chart0")
     same_layer0 = all(exp.same_token)
     st.caption(t("context.layer0_same" if same_layer0 else "context.layer0_diff",
                  n=exp.n_layers) + " " + t("context.lines_explain"))
 
     st.subheader(t("context.proj_header"))
     layer = st.slider(t("common.layer"), 0, exp.n_layers, min(exp.n_layers, 2 * exp.n_layers // 3),
-                      key="context.layer")
+                      key="context.layer", **LINKED)
     points = projection(exp.at_layer(layer), "pca", 2)
-    st.plotly_chart(sense_projection(points, exp.sentences, senses, [name_a, name_b],
-                                     {"axis": "PCA"}), width="stretch")
+    chart(sense_projection(points, exp.sentences, senses, [name_a, name_b],
+                                     {"axis": "PCA"}), width="stretch", key="context.chart1")
     st.caption(t("context.proj_explain", layer=layer))
 
 st.subheader(t("common.what_to_notice"))

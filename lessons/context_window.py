@@ -11,6 +11,8 @@ from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import has, lang, t
 from ui.models import get_handle, model_name, short_model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 handle = get_handle()
 if handle is None:
@@ -31,7 +33,7 @@ code = c1.text_input(t("context_window.code"), "7492", max_chars=8, key="context
                      help=t("context_window.code_help"))
 n_filler = c2.slider(t("context_window.filler"), 0, win.MAX_FILLER, 8, key="context_window.filler")
 size = c3.slider(t("context_window.window"), 32, min(1024, context), 128, 16,
-                 key="context_window.window", help=t("context_window.window_help", n=context))
+                 key="context_window.window", **LINKED, help=t("context_window.window_help", n=context))
 
 
 @shared(max_mb=64)
@@ -61,9 +63,9 @@ params = dict(n=w.n_tokens, kept=w.kept, start=w.start, last=w.n_tokens - 1, f0=
 state = "inside" if w.fact_inside else ("partly" if w.fact_tokens_inside else "outside")
 st.markdown(t(f"context_window.status_{state}", **params))
 names = {k: t(f"context_window.kind_{k}") for k in ("out", "in", "fact_in", "fact_out")}
-st.plotly_chart(fig.window_strip(tokens, w, title=t("context_window.strip_title"),
+chart(fig.window_strip(tokens, w, title=t("context_window.strip_title"),
                                  position_axis=t("context_window.position_axis"), names=names),
-                width="stretch")
+                width="stretch", key="context_window.chart0")
 with st.expander(t("context_window.cut_header"), expanded=True):
     st.caption(t("context_window.start_label"))
     st.html(fig.window_chips(tokens, w, range(0, min(len(tokens), f1 + 6))))
@@ -96,11 +98,11 @@ with left, st.spinner(t("loading.trace")):
     whole = cut if w.start == 0 else run_or_stop(context)
 show_run(left, whole.run, t("context_window.full_header", n=w.n_tokens))
 
-st.plotly_chart(fig.answer_token_probs(
+chart(fig.answer_token_probs(
     cut.expected_tokens, {t("context_window.full_header", n=w.n_tokens): whole.run,
                           t("context_window.cut_header_run", w=w.kept): cut.run},
     title=t("context_window.probs_title"), token_axis=t("context_window.token_axis"),
-    prob_axis=t("context_window.prob_axis")), width="stretch")
+    prob_axis=t("context_window.prob_axis")), width="stretch", key="context_window.chart1")
 with st.expander(t("context_window.seen_text")):
     st.text(handle.decode([tok.id for tok in tokens[w.start:]]))
 st.markdown(t("context_window.explain", n=context))

@@ -12,6 +12,8 @@ from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
 from ui.markdown import md_escape
 from ui.models import decoder_or_stop, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 RESULT = "distillation.result"
 CANCEL = "distillation.cancel"
@@ -24,11 +26,11 @@ with st.expander(t("common.what_to_notice"), expanded=True):
 
 c1, c2, c3 = st.columns(3)
 temperature = c1.slider(t("distillation.temperature"), 0.5, 8.0, 2.0, 0.5,
-                        key="distillation.temperature", help=t("distillation.temperature_help"))
-soft_weight = c2.slider(t("distillation.mix"), 0.0, 1.0, 1.0, 0.1, key="distillation.mix",
+                        key="distillation.temperature", **LINKED, help=t("distillation.temperature_help"))
+soft_weight = c2.slider(t("distillation.mix"), 0.0, 1.0, 1.0, 0.1, key="distillation.mix", **LINKED,
                         help=t("distillation.mix_help"))
 steps = c3.slider(t("distillation.steps"), 10, ds.MAX_STEPS, ds.DEFAULT_STEPS, 10,
-                  key="distillation.steps")
+                  key="distillation.steps", **LINKED)
 
 
 @shared(max_mb=16)
@@ -66,10 +68,10 @@ labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
 closer = "soft" if r.kl_soft < r.kl_hard else "hard"
 st.markdown(t(f"distillation.verdict_{closer}", soft=r.kl_soft, hard=r.kl_hard, n=r.steps))
 left, right = st.columns(2)
-left.plotly_chart(fig.held_out_kl(r, labels), width="stretch")
-right.plotly_chart(fig.loss_curves(r, labels), width="stretch")
+chart(where=left, fig=fig.held_out_kl(r, labels), width="stretch", key="distillation.chart0")
+chart(where=right, fig=fig.loss_curves(r, labels), width="stretch", key="distillation.chart1")
 st.caption(t("distillation.loss_caption"))
-st.plotly_chart(fig.sizes(r.teacher_params, r.student_params, labels), width="stretch")
+chart(fig.sizes(r.teacher_params, r.student_params, labels), width="stretch", key="distillation.chart2")
 st.caption(t("distillation.vocab", v=r.vocab, mass=r.mass))
 
 st.markdown(f"**{t('distillation.texts_header')}**")

@@ -10,11 +10,14 @@ from llm_core.embedding_views import (analogy_view, direction_view, known_words,
 from llm_core.errors import InputError
 from llm_core.vectors import analogy_rank, load_word_vectors, model_word_space
 from ui import fig_embeddings as fig
+from ui.classroom import predict_reveal
 from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.markdown import md_escape
 from ui.models import get_handle, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 # The seeds' analogies (002, 003) plus one about capitals; extra words make the picture.
 PRESETS = {"king": ("king", "man", "woman", "prince princess boy girl father mother husband wife"),
@@ -107,8 +110,8 @@ if token_id is not None:
     m3.metric(t("embeddings.metric_norm"), f"{row.norm:.3f}")
     shown = st.slider(t("embeddings.dims_shown"), 8, int(d_model), min(64, int(d_model)),
                       key="embeddings.dims")
-    st.plotly_chart(fig.row_strip(row.vector[:shown], row.text, {
-        "dim": t("embeddings.dim"), "value": t("embeddings.value")}), width="stretch")
+    chart(fig.row_strip(row.vector[:shown], row.text, {
+        "dim": t("embeddings.dim"), "value": t("embeddings.value")}), width="stretch", key="embeddings.chart0")
     st.caption(t("embeddings.row_explain", id=row.id, d=d_model, shown=shown))
 
 # --- 2. similarity between tokens ----------------------------------------------------------
@@ -124,8 +127,8 @@ if unknown:
     st.caption(t("embeddings.skipped", words=md_escape(", ".join(unknown)[:300])))
 if len(known) >= 2:
     sim = similarity(known, vectors_of(mspace, known))
-    st.plotly_chart(fig.similarity_heatmap(known, sim.cosine if measure == "cosine" else sim.dot, {
-        "value": t(f"embeddings.measure_{measure}")}), width="stretch")
+    chart(fig.similarity_heatmap(known, sim.cosine if measure == "cosine" else sim.dot, {
+        "value": t(f"embeddings.measure_{measure}")}), width="stretch", key="embeddings.chart1")
     st.caption(t("embeddings.sim_explain"))
 else:
     st.info(t("embeddings.need_two"))
@@ -136,18 +139,25 @@ st.caption(t("embeddings.arith_intro"))
 st.selectbox(t("embeddings.preset"), list(PRESETS), key="embeddings.preset", on_change=load_preset,
              format_func=option_labels("embeddings.preset_", PRESETS))
 ca, cb, cc = st.columns(3)
-a = ca.text_input("A", key="embeddings.a")
-b = cb.text_input("− B", key="embeddings.b")
-c = cc.text_input("+ C", key="embeddings.c")
+a = ca.text_input("A", key="embeddings.a", **LINKED)
+b = cb.text_input("− B", key="embeddings.b", **LINKED)
+c = cc.text_input("+ C", key="embeddings.c", **LINKED)
 best, ranks = {}, {}
 preset = st.session_state.get("embeddings.preset")
 expected = EXPECTED.get(preset) if PRESETS.get(preset, ())[:3] == (a, b, c) else None
+answer = None
+with words_guard():   # the class guesses the classic word vectors' answer
+    answer = cached_analogy(f"{SPACES[0]}:{model_name()}", a, b, c, (), "pca", 2,
+                            space(SPACES[0])).results[0][0]
+if answer is not None and not predict_reveal("embeddings", t(
+        "embeddings.guess_question", a=md_escape(a), b=md_escape(b), c=md_escape(c)), answer):
+    st.stop()
 for col, kind in zip(st.columns(2), SPACES):
     with col:
         st.markdown(f"**{t(f'embeddings.space_{kind}')}**")
         with words_guard():
             view = cached_analogy(f"{kind}:{model_name()}", a, b, c, (), "pca", 2, space(kind))
-            st.plotly_chart(fig.neighbours_bar(view.results, {"score": t("embeddings.cosine")}),
+            chart(fig.neighbours_bar(view.results, {"score": t("embeddings.cosine")}),
                             width="stretch", key=f"embeddings.bars_{kind}")
             best[kind] = view.results[0][0]
             if expected:
@@ -176,9 +186,9 @@ with words_guard():
     if skipped:
         st.caption(t("embeddings.skipped", words=md_escape(", ".join(skipped)[:300])))
     view = cached_analogy(f"{kind}:{model_name()}", a, b, c, words, method, dims, chosen)
-    st.plotly_chart(fig.analogy_projection(view, {
+    chart(fig.analogy_projection(view, {
         "axis": t(f"embeddings.method_{method}"), "words": t("embeddings.other_words"),
-        "corners": t("embeddings.corners"), "computed": f"{a} − {b} + {c}"}), width="stretch")
+        "corners": t("embeddings.corners"), "computed": f"{a} − {b} + {c}"}), width="stretch", key="embeddings.chart3")
     st.caption(t("embeddings.proj_explain_pca" if method == "pca" else "embeddings.proj_explain_tsne"))
 
 # --- 5. the plural direction ----------------------------------------------------------------
@@ -195,9 +205,9 @@ with words_guard():
     view = cached_direction(f"{kind}:{model_name()}", "cats", "cat", tuple(pairs), tuple(sing[:8]),
                             space(kind))
     groups = [0 if w in sing else 1 for w in view.words]
-    st.plotly_chart(fig.direction_bars(view.words, view.scores, groups, {
+    chart(fig.direction_bars(view.words, view.scores, groups, {
         0: t("embeddings.singular"), 1: t("embeddings.plural"), "score": t("embeddings.plural_score")}),
-        width="stretch")
+        width="stretch", key="embeddings.chart4")
     means = [sum(s for s, g in zip(view.scores, groups) if g == k) / max(1, groups.count(k)) for k in (0, 1)]
     st.caption(t("embeddings.plural_means", singular=f"{means[0]:.2f}", plural=f"{means[1]:.2f}"))
     if view.applied:

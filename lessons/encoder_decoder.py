@@ -8,7 +8,8 @@ from ui.errors import guard
 from ui.fig_attention import md_token, pattern_heatmap, token_labels
 from ui.i18n import t
 from ui.models import ENCODER, attention_cap_note, get_trace, short_model_name
-from ui.widgets import keep_in_range
+from ui.widgets import LINKED, keep_in_range
+from ui.export import chart
 
 st.title(t("nav.encoder_decoder"))
 st.markdown(t("encoder_decoder.intro"))
@@ -35,7 +36,7 @@ def side(trace, prefix: str, heading: str) -> None:
     layer = c1.slider(t("common.layer"), 0, trace.n_layers - 1, key=f"{prefix}_layer")
     head = c2.slider(t("common.head"), 0, trace.n_heads - 1, key=f"{prefix}_head")
     pattern = trace.attention_pattern[layer, head]           # query key
-    st.plotly_chart(pattern_heatmap(
+    chart(pattern_heatmap(
         pattern, labels, causal=trace.causal, x_title=t("attention.key"),
         y_title=t("attention.query"), color_title=t("attention.weight"),
         height=min(640, max(360, 120 + 24 * n))), width="stretch",
@@ -49,7 +50,7 @@ def side(trace, prefix: str, heading: str) -> None:
 
 
 text = st.text_area(t("common.text"), value=t("encoder_decoder.default_text"),
-                    key="encoder_decoder.text", height=80)
+                    key="encoder_decoder.text", **LINKED, height=80)
 left, right = st.columns(2, gap="large")
 with left, guard():
     enc = get_trace(text, name=ENCODER)

@@ -11,6 +11,8 @@ from ui.errors import guard, show_error
 from ui.i18n import has, t
 from ui.jobs import run_job, was_cancelled
 from ui.models import decoder_or_stop, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 RESULT = "finetune.result"
 CANCEL = "finetune.cancel"
@@ -32,10 +34,10 @@ with st.expander(t("common.what_to_notice"), expanded=True):
 d = ft.DEFAULT_FACT
 st.session_state.setdefault("finetune.paraphrases", "\n".join(d.paraphrases))
 # No max_chars on the boxes: the core's limit answers an overlong paste with a message.
-fact_text = st.text_input(t("finetune.fact"), d.text, key="finetune.fact")
+fact_text = st.text_input(t("finetune.fact"), d.text, key="finetune.fact", **LINKED)
 c1, c2 = st.columns([3, 1])
-question = c1.text_input(t("finetune.question"), d.question, key="finetune.question")
-answer = c2.text_input(t("finetune.answer"), d.answer, key="finetune.answer",
+question = c1.text_input(t("finetune.question"), d.question, key="finetune.question", **LINKED)
+answer = c2.text_input(t("finetune.answer"), d.answer, key="finetune.answer", **LINKED,
                        help=t("finetune.answer_help"))
 paraphrases = st.text_area(t("finetune.paraphrases"), height=80, key="finetune.paraphrases")
 
@@ -92,8 +94,8 @@ if kept is None or kept[0] != model_name():
     st.stop()
 r = kept[1]
 st.subheader(t("finetune.result_header", answer=r.fact.answer))
-st.plotly_chart(fig.training_curve(r.steps, {
-    **curve_labels, "p_answer": t("finetune.p_answer", answer=r.fact.answer)}), width="stretch")
+chart(fig.training_curve(r.steps, {
+    **curve_labels, "p_answer": t("finetune.p_answer", answer=r.fact.answer)}), width="stretch", key="finetune.chart1")
 st.caption(t("finetune.curve_caption", n=r.steps[-1].step, s=r.seconds, p=ft.STOP_AT))
 
 st.markdown(f"**{t('finetune.answers_header')}**")
@@ -104,9 +106,9 @@ st.dataframe(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),
                           columns=[t("finetune.question"), t("finetune.before"),
                                    t("finetune.after")]), hide_index=True, width="stretch")
 roles = {k: t(f"finetune.role_{k}") for k in ("fact", "paraphrase", "neighbour")}
-st.plotly_chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
+chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
                                    "before": t("finetune.before"), "after": t("finetune.after"),
-                                   "x": t("finetune.probes_x")}), width="stretch")
+                                   "x": t("finetune.probes_x")}), width="stretch", key="finetune.chart2")
 lost = ft.lost_facts(r)
 st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl=r.kl_unrelated,
               worst=min(a for p, a in zip(r.probes, r.after.p_answer) if p.role == "neighbour"),
@@ -119,9 +121,9 @@ m1, m2, m3 = st.columns(3)
 m1.metric(t("finetune.trainable"), f"{r.trainable:,}")
 m2.metric(t("finetune.total"), f"{r.total:,}")
 m3.metric(t("finetune.share"), f"{r.trainable / r.total:.2%}")
-st.plotly_chart(fig.changed_heatmap(r, {
+chart(fig.changed_heatmap(r, {
     "title": t("finetune.heat_title"), "colorbar": t("finetune.heat_colorbar"),
-    "hover": t("finetune.heat_hover"), "layer": t("finetune.layer")}), width="stretch")
+    "hover": t("finetune.heat_hover"), "layer": t("finetune.layer")}), width="stretch", key="finetune.chart3")
 
 
 @st.fragment

@@ -13,6 +13,8 @@ from ui.errors import show_error
 from ui.i18n import t
 from ui.jobs import Busy, heavy_job
 from ui.models import get_handle
+from ui.widgets import LINKED
+from ui.export import chart
 
 PENDING, STOPPED, RESULT, STEP, PROBLEM = ("generate.pending", "generate.stopped",
                                            "generate.result", "generate.step", "generate.problem")
@@ -33,7 +35,7 @@ def stop():
 
 busy = bool(st.session_state.get(PENDING))  # this run generates: the controls stay disabled
 modes = {m: t(f"generate.mode_{m}") for m in ("chat", "plain")}  # labels fixed per run
-mode = st.radio(t("generate.mode"), list(modes), horizontal=True, key="generate.mode",
+mode = st.radio(t("generate.mode"), list(modes), horizontal=True, key="generate.mode", **LINKED,
                 format_func=modes.get, disabled=busy)
 prompt = st.text_area(t("generate.prompt"), value=t(f"generate.default_{mode}"),
                       key=f"generate.prompt_{mode}", max_chars=20_000, height=90, disabled=busy)
@@ -44,14 +46,14 @@ except XRayError as err:
     show_error(err)
     prompt_ok = False
 c1, c2, c3, c4 = st.columns(4)
-temperature = c1.slider(t("generate.temperature"), 0.0, 2.0, 0.7, 0.05, key="generate.temperature",
+temperature = c1.slider(t("generate.temperature"), 0.0, 2.0, 0.7, 0.05, key="generate.temperature", **LINKED,
                         help=t("generate.temperature_help"), disabled=busy)
-top_k = c2.slider(t("generate.top_k"), 0, 100, 0, key="generate.top_k", disabled=busy)
-top_p = c3.slider(t("generate.top_p"), 0.01, 1.0, 1.0, 0.01, key="generate.top_p", disabled=busy)
-seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, 0, key="generate.seed", disabled=busy,
+top_k = c2.slider(t("generate.top_k"), 0, 100, 0, key="generate.top_k", **LINKED, disabled=busy)
+top_p = c3.slider(t("generate.top_p"), 0.01, 1.0, 1.0, 0.01, key="generate.top_p", **LINKED, disabled=busy)
+seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, 0, key="generate.seed", **LINKED, disabled=busy,
                        help=t("generate.seed_help"))
 c1, c2, c3, c4 = st.columns(4)
-max_new = c1.slider(t("generate.max_new"), 1, gen.MAX_NEW_TOKENS, 40, key="generate.max_new",
+max_new = c1.slider(t("generate.max_new"), 1, gen.MAX_NEW_TOKENS, 40, key="generate.max_new", **LINKED,
                     disabled=busy)
 samples = c2.slider(t("generate.samples"), 1, 5, 1, key="generate.samples", disabled=busy,
                     help=t("generate.samples_help"))
@@ -160,13 +162,13 @@ steps = list(answer.steps)
 if st.session_state.get(STEP, 1) > len(steps):
     st.session_state[STEP] = len(steps)
 chosen = (st.slider(t("generate.step"), 1, len(steps), key=STEP) if len(steps) > 1 else 1) - 1
-st.plotly_chart(fig.steps_line(
+chart(fig.steps_line(
     steps, chosen, title=t("generate.line_title"), step_axis=t("generate.step_axis"),
     prob_name=t("generate.prob_name"), entropy_name=t("generate.entropy_name"),
     entropy_axis=t("generate.entropy_axis"), model_name=t("common.model_prob")),
     key="generate.fig_line")
 step = steps[chosen]
-st.plotly_chart(fig.next_token_bars(
+chart(fig.next_token_bars(
     step.top, step.top_tokens, title=t("generate.bars_title", i=chosen + 1, T=cfg["T"]),
     logit_axis=t("common.logit"), prob_axis=t("generate.prob_axis"),
     token_axis=t("generate.token_axis"), kept_name=t("generate.kept"), cut_name=t("generate.cut"),

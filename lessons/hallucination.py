@@ -12,10 +12,14 @@ from llm_core import hallucination as hal
 from llm_core.errors import XRayError
 from ui import fig_hallucination as fig
 from ui.cache import shared
+from ui.classroom import predict_reveal
 from ui.errors import show_error
 from ui.i18n import has, lang, t
+from ui.markdown import md_escape
 from ui.jobs import Busy, heavy_job
 from ui.models import get_handle, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 RESULTS = "hallucination.results"
 
@@ -57,18 +61,18 @@ if "hallucination.question" not in st.session_state:
 labels = {k: t(f"hallucination.preset_{k}") for k in keys}  # bound now, in this session's language
 preset = st.selectbox(t("hallucination.preset"), keys, key="hallucination.preset",
                       on_change=use_preset, format_func=labels.get)
-question = st.text_area(t("hallucination.question"), key="hallucination.question", height=70,
+question = st.text_area(t("hallucination.question"), key="hallucination.question", **LINKED, height=70,
                         max_chars=20_000, help=t("hallucination.question_help"),
                         on_change=question_edited)
 if st.session_state.pop("hallucination.fact_cleared", False):
     st.info(t("hallucination.fact_cleared"), icon="🧹")
-fact = st.text_input(t("hallucination.fact"), key="hallucination.fact", max_chars=400,
+fact = st.text_input(t("hallucination.fact"), key="hallucination.fact", **LINKED, max_chars=400,
                      help=t("hallucination.fact_help"))
 if preset.startswith("zh_") or lang() == "zh":
     st.caption(t("hallucination.zh_note"))
 c1, c2, c3 = st.columns(3)
 temperature = c1.slider(t("hallucination.temperature"), 0.1, 2.0, 1.0, 0.1,
-                        key="hallucination.temperature", help=t("hallucination.temperature_help"))
+                        key="hallucination.temperature", **LINKED, help=t("hallucination.temperature_help"))
 n_samples = c2.slider(t("hallucination.n_samples"), 2, len(hal.SAMPLE_SEEDS), 5,
                       key="hallucination.n_samples")
 max_tokens = c3.slider(t("hallucination.max_tokens"), 8, hal.MAX_ANSWER_TOKENS, 48, 8,
@@ -137,6 +141,10 @@ def show_answer(answer) -> None:
 
 
 greedy = result.greedy
+bins = [t(f"hallucination.guess_{b}") for b in ("low", "mid", "high")]   # mean confidence
+if not predict_reveal("hallucination", t("hallucination.guess_question", question=md_escape(
+        question[:120])), bins[sum(greedy.mean_confidence >= x for x in (0.3, 0.6))], bins):
+    st.stop()
 st.subheader(t("hallucination.greedy_header"))
 show_answer(greedy)
 st.caption(t("hallucination.chips_caption") + ("" if greedy.finished else " " + t("hallucination.capped")))
@@ -149,10 +157,10 @@ worst = fig.least_sure(greedy)
 if worst is not None:
     st.subheader(t("hallucination.sum_header"))
     piece = greedy.pieces[worst]
-    st.plotly_chart(fig.softmax_sum(
+    chart(fig.softmax_sum(
         piece, vocab, title=t("hallucination.sum_title"), chosen=t("hallucination.chosen"),
         others=t("hallucination.others"), prob_axis=t("hallucination.prob_axis"),
-        token_axis=t("hallucination.token_axis")), width="stretch")
+        token_axis=t("hallucination.token_axis")), width="stretch", key="hallucination.chart0")
     st.caption(t("hallucination.sum_caption", i=worst + 1, rest=vocab - 1 - len(piece.alternatives),
                  total=piece.total))
 
@@ -191,9 +199,9 @@ else:
     way = "up" if after > before else "down" if after < before else "same"   # as the numbers read
     st.markdown(t(f"hallucination.grounded_claim_{way}", before=before, after=after,
                   min_before=greedy.min_confidence, min_after=grounded.min_confidence))
-    st.plotly_chart(fig.confidence_bars(
+    chart(fig.confidence_bars(
         greedy, grounded, title=t("hallucination.conf_title"), plain_name=t("hallucination.plain_name"),
         grounded_name=t("hallucination.grounded_name"), mean_name=t("hallucination.mean_conf"),
         min_name=t("hallucination.min_conf"), axis=t("hallucination.conf_axis")),
-        width="stretch")
+        width="stretch", key="hallucination.chart1")
 st.markdown(t("hallucination.explain", vocab=vocab))

@@ -9,6 +9,8 @@ from ui.chips import chips_html
 from ui.errors import guard
 from ui.i18n import lang, t
 from ui.models import attention_cap_note, get_handle, get_trace, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 st.title("🔬 " + t("home.title"))
 st.markdown(t("home.intro"))
@@ -19,7 +21,7 @@ preset = st.pills(t("home.presets"), PRESETS, key="home.preset")
 if preset and st.session_state.get("home.last_preset") != preset:
     st.session_state["home.text"] = preset
     st.session_state["home.last_preset"] = preset
-text = st.text_area(t("common.text"), key="home.text", height=80,
+text = st.text_area(t("common.text"), key="home.text", **LINKED, height=80,
                     max_chars=50_000, help=t("home.text_help"))
 
 
@@ -59,7 +61,7 @@ with guard():
             st.caption(t("home.shown_last", n=len(p.token_texts), total=trace.n_tokens))
         st.header("② " + t("home.vectors_title"))
         st.markdown(t("home.vectors_text", d=p.d_model, shown=p.embedding_strip.shape[1]))
-        st.plotly_chart(figs["embed"], key="home.fig_embed")
+        chart(figs["embed"], key="home.fig_embed")
         st.page_link("lessons/embeddings.py", label=t("home.more_embeddings"), icon="🧭")
 
         st.header("③ " + t("home.layers_title"))
@@ -67,16 +69,16 @@ with guard():
         left, right = st.columns(2)
         with left:
             attention_cap_note(trace)
-            st.plotly_chart(figs["attn"], key="home.fig_attn")
+            chart(figs["attn"], key="home.fig_attn")
         with right:
-            st.plotly_chart(figs["resid"], key="home.fig_resid")
-            st.plotly_chart(figs["sim"], key="home.fig_sim")
+            chart(figs["resid"], key="home.fig_resid")
+            chart(figs["sim"], key="home.fig_sim")
         st.page_link("lessons/attention.py", label=t("home.more_attention"), icon="👀")
 
         st.header("④ " + t("home.predict_title"))
         st.markdown(t("home.predict_text", vocab=f"{handle.arch.token_embedding_matrix().shape[0]:,}",
                       entropy=p.entropy))
-        st.plotly_chart(figs["next"], key="home.fig_next")
+        chart(figs["next"], key="home.fig_next")
         st.page_link("lessons/next_token.py", label=t("home.more_next"), icon="🎲")
 
         st.header("⑤ " + t("home.sample_title"))

@@ -10,9 +10,12 @@ import llm_core
 from llm_core import generation as gen
 from ui import fig_predict as fig
 from ui.cache import shared
+from ui.classroom import predict_reveal
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import get_handle, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 st.title(t("nav.next_token"))
 with st.expander(t("common.what_to_notice"), expanded=True):
@@ -36,13 +39,13 @@ def cached_curve(model: str, text: str, chat: bool):
 
 
 modes = {m: t(f"next_token.mode_{m}") for m in ("model", "toy")}  # labels fixed per run
-mode = st.radio(t("next_token.mode"), list(modes), horizontal=True, key="next_token.mode",
+mode = st.radio(t("next_token.mode"), list(modes), horizontal=True, key="next_token.mode", **LINKED,
                 format_func=modes.get)
 logits = names = curve = None
 if mode == "model":
     text = st.text_area(t("next_token.prompt"), value=t("next_token.default_prompt"),
-                        key="next_token.prompt", max_chars=20_000, height=90)
-    chat = st.toggle(t("next_token.chat"), key="next_token.chat", help=t("next_token.chat_help"))
+                        key="next_token.prompt", **LINKED, max_chars=20_000, height=90)
+    chat = st.toggle(t("next_token.chat"), key="next_token.chat", **LINKED, help=t("next_token.chat_help"))
     handle = get_handle()
     if handle is None:
         st.stop()
@@ -80,10 +83,10 @@ else:
 # --- controls: none of them re-runs the model ----------------------------------------
 c1, c2, c3, c4 = st.columns(4)
 temperature = c1.slider(t("next_token.temperature"), 0.0, 2.0, 1.0, 0.05,
-                        key="next_token.temperature", help=t("next_token.temperature_help"))
-top_k = c2.slider(t("next_token.top_k"), 0, 100, 0, key="next_token.top_k",
+                        key="next_token.temperature", **LINKED, help=t("next_token.temperature_help"))
+top_k = c2.slider(t("next_token.top_k"), 0, 100, 0, key="next_token.top_k", **LINKED,
                   help=t("next_token.top_k_help"))
-top_p = c3.slider(t("next_token.top_p"), 0.01, 1.0, 1.0, 0.01, key="next_token.top_p",
+top_p = c3.slider(t("next_token.top_p"), 0.01, 1.0, 1.0, 0.01, key="next_token.top_p", **LINKED,
                   help=t("next_token.top_p_help"))
 n_bars = c4.slider(t("next_token.n_bars"), 3, 30, 12, key="next_token.n_bars",
                    disabled=mode == "toy")
@@ -97,8 +100,12 @@ with guard():
 if view is None:
     st.stop()
 tokens = names_for(view)
+if mode == "model" and not predict_reveal(
+        "next_token", t("next_token.guess_question", text=fig.code_label(text[-60:], 64)),
+        tokens[0]):
+    st.stop()
 
-st.plotly_chart(fig.next_token_bars(
+chart(fig.next_token_bars(
     view, tokens, title=t("next_token.bars_title", T=temperature), logit_axis=t("common.logit"),
     prob_axis=t("next_token.prob_axis"), token_axis=t("next_token.token_axis"),
     kept_name=t("next_token.kept"), cut_name=t("next_token.cut"),
@@ -122,7 +129,7 @@ if mode == "toy" and len(view.ids) >= 2 and temperature > 0 and view.kept[1]:
                   ratio=view.final[0] / max(view.final[1], 1e-300), za=float(logits[a]),
                   zb=float(logits[b]), T=temperature))
 
-st.plotly_chart(fig.temperature_curve(
+chart(fig.temperature_curve(
     curve, temperature, title=t("next_token.curve_title"), t_axis=t("next_token.curve_t"),
     top_name=t("next_token.curve_top"), entropy_name=t("next_token.curve_entropy"),
     entropy_axis=t("next_token.curve_entropy_axis")), key="next_token.fig_curve")

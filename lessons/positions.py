@@ -13,6 +13,8 @@ from ui.fig_positions import (matrix_heatmap, order_cosines, rope_angle_heatmap,
 from ui.markdown import md_escape
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail
+from ui.widgets import LINKED
+from ui.export import chart
 
 PAIRS = [("The dog bites the man", "The man bites the dog"), ("我喜欢你", "你喜欢我"),
          ("dog bites man", "man bites dog")]
@@ -40,9 +42,9 @@ with sin_tab:
                          key="positions.d_model")
     pe = sinusoidal(n_pos, d)
     left, right = st.columns(2)
-    left.plotly_chart(matrix_heatmap(pe, dim_t, pos_t, t("positions.value"), zmin=-1, zmax=1),
+    chart(where=left, fig=matrix_heatmap(pe, dim_t, pos_t, t("positions.value"), zmin=-1, zmax=1),
                       key="positions.sin_heat")
-    right.plotly_chart(matrix_heatmap(cosine_matrix(pe), pos_t, pos_t, cos_t, zmin=-1, zmax=1),
+    chart(where=right, fig=matrix_heatmap(cosine_matrix(pe), pos_t, pos_t, cos_t, zmin=-1, zmax=1),
                        key="positions.sin_cos")
     st.caption(t("positions.similarity_caption"))
 
@@ -59,9 +61,9 @@ with learned_tab:
                               key="positions.n_learned")
         left, right = st.columns(2)
         bound = robust_abs_max(table[:n_learned])  # a few outliers would wash out the colours
-        left.plotly_chart(matrix_heatmap(table[:n_learned], dim_t, pos_t, t("positions.value"),
+        chart(where=left, fig=matrix_heatmap(table[:n_learned], dim_t, pos_t, t("positions.value"),
                                          zmin=-bound, zmax=bound), key="positions.learned_heat")
-        right.plotly_chart(matrix_heatmap(cosine_matrix(table[:n_learned]), pos_t, pos_t, cos_t,
+        chart(where=right, fig=matrix_heatmap(cosine_matrix(table[:n_learned]), pos_t, pos_t, cos_t,
                                           zmin=-1, zmax=1), key="positions.learned_cos")
         st.caption(t("positions.learned_note"))
 
@@ -77,7 +79,7 @@ with rope_tab:
         st.latex(r"\begin{bmatrix} q'_j \\ q'_{j+d/2} \end{bmatrix} = \begin{bmatrix} \cos p\theta_j"
                  r" & -\sin p\theta_j \\ \sin p\theta_j & \cos p\theta_j \end{bmatrix}"
                  r"\begin{bmatrix} q_j \\ q_{j+d/2} \end{bmatrix}")
-        st.plotly_chart(rope_angle_heatmap(rope_angles(params, 64) * 180 / math.pi,
+        chart(rope_angle_heatmap(rope_angles(params, 64) * 180 / math.pi,
                                            t("positions.pair"), pos_t, t("positions.angle")),
                         key="positions.rope_heat")
         st.subheader(t("positions.rope_demo_header"))
@@ -107,7 +109,7 @@ with rope_tab:
             labels = {"before": t("positions.before"), "after": t("positions.after"),
                       "position": pos_t, "x": t("positions.pair_x", a=a),
                       "y": t("positions.pair_y", b=b)}
-            st.plotly_chart(rope_pair_arrows(detail.q_before_rope[head][:, [a, b]],
+            chart(rope_pair_arrows(detail.q_before_rope[head][:, [a, b]],
                                              detail.q[head][:, [a, b]], trace.token_texts,
                                              position, labels), key="positions.rope_arrows")
             step = math.degrees(float(rope_angles(params, 2)[1, pair]))
@@ -123,8 +125,8 @@ st.session_state.setdefault("positions.text_b", PAIRS[0][1])
 st.selectbox(t("positions.pair_preset"), range(len(PAIRS)), format_func=lambda i: " / ".join(PAIRS[i]),
              key="positions.pair", on_change=use_pair)
 ca, cb = st.columns(2)
-text_a = ca.text_input(t("positions.text_a"), key="positions.text_a")
-text_b = cb.text_input(t("positions.text_b"), key="positions.text_b")
+text_a = ca.text_input(t("positions.text_a"), key="positions.text_a", **LINKED)
+text_b = cb.text_input(t("positions.text_b"), key="positions.text_b", **LINKED)
 if decoder is not None and decoder.kind != "decoder":
     st.info(t("positions.no_decoder_order"))
     st.stop()
@@ -151,7 +153,7 @@ st.caption(t("positions.cos_layers"))
 if result.matched:
     series = [(f"{visible(ta.tokens[m.pos_a].text)} ({m.pos_a}→{m.pos_b})", m.cosine_by_layer)
               for m in result.matched]
-    st.plotly_chart(order_cosines(series, {"x": t("positions.layer_axis"), "y": t("positions.cos_axis"),
+    chart(order_cosines(series, {"x": t("positions.layer_axis"), "y": t("positions.cos_axis"),
                                            "legend": t("positions.legend")}), key="positions.order_cos")
     if not decoder.arch.has_position_embedding:  # layer 0 = token embeddings alone
         st.caption(t("positions.matched_note", cos=min(m.cosine_by_layer[0] for m in result.matched)))
@@ -165,7 +167,7 @@ st.caption(t("positions.next_caption", n=TOP_N))
 label = lambda tid: make_tokens(decoder.tokenizer, [tid], [(0, 0)])[0]
 top_a = [(label(i).text, p) for i, p in result.top_a]
 top_b = [(label(i).text, p) for i, p in result.top_b]
-st.plotly_chart(top_tokens_pair(top_a, top_b, (f"A: {text_a[:40]}", f"B: {text_b[:40]}"),
+chart(top_tokens_pair(top_a, top_b, (f"A: {text_a[:40]}", f"B: {text_b[:40]}"),
                                 t("positions.probability")), key="positions.order_top")
 if top_a[0][0] == top_b[0][0]:
     st.caption(t("positions.same_top"))

@@ -12,6 +12,8 @@ from ui.errors import guard
 from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
 from ui.models import decoder_or_stop, model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 HISTORY = "quantization.history"
 CANCEL = "quantization.cancel"
@@ -26,8 +28,8 @@ rows = qz.pi_table()
 left, right = st.columns([2, 3])
 left.dataframe(fig.pi_frame(rows, [t("quantization.pi_digits"), "π", t("quantization.pi_area"),
                                    t("quantization.pi_error")]), hide_index=True, width="stretch")
-right.plotly_chart(fig.pi_error(rows, {k: t(f"quantization.pi_fig_{k}") for k in
-                                       ("title", "x", "y", "hover")}), width="stretch")
+chart(where=right, fig=fig.pi_error(rows, {k: t(f"quantization.pi_fig_{k}") for k in
+                                       ("title", "x", "y", "hover")}), width="stretch", key="quantization.chart0")
 st.markdown(t("quantization.pi_explain"))
 
 # --- 2. The real model -------------------------------------------------------------
@@ -41,11 +43,11 @@ if handle.name == "smollm2":
                              for name, n, w, b in stored.rows)), icon="📦")
 
 c1, c2 = st.columns(2)
-bits = c1.select_slider(t("quantization.bits"), list(qz.BITS), 4, key="quantization.bits",
+bits = c1.select_slider(t("quantization.bits"), list(qz.BITS), 4, key="quantization.bits", **LINKED,
                         help=t("quantization.bits_help"))
 groups = {g: t(f"quantization.group_{g}") for g in qz.GROUPS}
 group = c2.radio(t("quantization.group"), list(groups), index=3, format_func=groups.get,
-                 horizontal=True, key="quantization.group", help=t("quantization.group_help"))
+                 horizontal=True, key="quantization.group", **LINKED, help=t("quantization.group_help"))
 
 
 @shared(max_mb=4)
@@ -66,11 +68,11 @@ def one_matrix():
     st.caption(t("quantization.matrix_caption", kind=kind, layer=layer, max=v.max_abs,
                  p999=v.p999_abs, ratio=v.max_abs / max(v.p999_abs, 1e-12), err=v.rel_error))
     for col, g in zip(st.columns(len(v.groups)), v.groups):
-        col.plotly_chart(fig.weight_histogram(g, {
+        chart(where=col, fig=fig.weight_histogram(g, {
             "title": t(f"quantization.hist_{g.which}", n=g.size),
             "before": t("quantization.hist_before"), "after": t("quantization.hist_after"),
             "x": t("quantization.hist_x"), "y": t("quantization.hist_y"),
-            "y_log": t("quantization.hist_y_log")}), width="stretch")
+            "y_log": t("quantization.hist_y_log")}), width="stretch", key=f"quantization.hist_{g.which}")
         col.caption(t("quantization.hist_caption", levels=len(g.grid), used=g.levels_used,
                       step=g.step, lines=t("quantization.lines_drawn") if len(g.grid) <= 16
                       else t("quantization.lines_dense")))
@@ -123,10 +125,10 @@ st.dataframe(pd.DataFrame([(q, a, b) for q, a, b in done.answers],
                           columns=[t("quantization.question"), t("quantization.float_answer"),
                                    t("quantization.quant_answer", bits=done.bits)]),
              hide_index=True, width="stretch")
-st.plotly_chart(fig.error_heatmap(done, {
+chart(fig.error_heatmap(done, {
     "title": t("quantization.heat_title", bits=done.bits, group=groups[done.group]),
     "colorbar": t("quantization.heat_colorbar"), "hover": t("quantization.heat_hover"),
-    "layer": t("quantization.layer")}), width="stretch")
+    "layer": t("quantization.layer")}), width="stretch", key="quantization.chart2")
 st.caption(t("quantization.heat_caption"))
 
 st.subheader(t("quantization.tried_header"))
@@ -135,10 +137,10 @@ tried = sorted((r for (m, _b, _g), r in history.items() if m == model_name()),
 if len(tried) < 2:
     st.caption(t("quantization.tried_more"))
 else:
-    st.plotly_chart(fig.tried_chart(tried, {**groups, "title": t("quantization.tried_title"),
+    chart(fig.tried_chart(tried, {**groups, "title": t("quantization.tried_title"),
                                             "x": t("quantization.bits"),
                                             "y": t("quantization.kl"),
                                             "hover": t("quantization.tried_hover")}),
-                    width="stretch")
+                    width="stretch", key="quantization.chart3")
 st.dataframe(fig.tried_frame(tried, groups, [t(f"quantization.{k}") for k in (
     "bits", "group", "size", "kl", "top1", "ppl")]), hide_index=True, width="stretch")

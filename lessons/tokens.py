@@ -12,7 +12,9 @@ from ui.errors import guard
 from ui.fig_tokens import byte_rows, counts_bar, is_content
 from ui.markdown import md_escape
 from ui.i18n import t
-from ui.models import ENCODER, encoder, get_handle, model_name
+from ui.models import ENCODER, encoder, get_handle, model_label, model_name, short_model_name
+from ui.widgets import LINKED
+from ui.export import chart
 
 PRESETS = ["The cat sat on the mat", "Hello, world! This is a tokenization demo.",
            "大语言模型,一个巨大的矩阵", "我有一只小猫", "I ❤️ 🍎 and 🐱! 👋🏽"]
@@ -44,7 +46,7 @@ st.info(t("tokens.notice"), icon="👀")
 st.session_state.setdefault("tokens.text", PRESETS[0])
 st.selectbox(t("tokens.preset"), PRESETS, index=None, placeholder=t("tokens.preset_placeholder"),
              key="tokens.preset", on_change=use_preset)
-text = st.text_area(t("tokens.text"), key="tokens.text", height=100)
+text = st.text_area(t("tokens.text"), key="tokens.text", **LINKED, height=100)
 
 decoder, enc = get_handle(), encoder()
 result = None
@@ -104,7 +106,7 @@ names, n_content, n_special = [], [], []
 for col, handle in zip(cols, [h for h in handles if h.name in results]):
     h_clean, h_tokens, h_ids, h_decoded = results[handle.name]
     with col:
-        st.markdown(f"**{handle.description or handle.name}**")
+        st.markdown(f"**{md_escape(model_label(handle.name))}**")
         st.caption(t("tokens.vocab", kind=tokenizer_kind(handle), size=f"{len(handle.tokenizer):,}"))
         st.html(chips_html(h_tokens[:MAX_CHIPS], source_text=h_clean))
         unk = getattr(handle.tokenizer, "unk_token_id", None)
@@ -116,10 +118,10 @@ for col, handle in zip(cols, [h for h in handles if h.name in results]):
                 st.caption(t("tokens.lowercase", preview=md_escape(h_decoded[:120])))
             else:
                 st.caption(t("tokens.encoder_round_trip_ok"))
-    names.append(handle.name)
+    names.append(short_model_name(handle.name))
     n_content.append(sum(1 for tok in h_tokens if is_content(tok)))
     n_special.append(len(h_tokens) - n_content[-1])
-st.plotly_chart(counts_bar(names, n_content, n_special,
+chart(counts_bar(names, n_content, n_special,
                            {"content": t("tokens.content"), "special": t("tokens.special"),
                             "x": t("tokens.count_axis")}), key="tokens.counts")
 

@@ -8,6 +8,8 @@ from llm_core.linalg import compare, rotate, rotation_matrix
 from ui.markdown import md_escape
 from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
+from ui.widgets import LINKED
+from ui.export import chart
 
 DIMS = ("sweetness", "sourness", "hardness")
 # Apple and lemon are the lesson's vectors; the others are made-up examples.
@@ -65,7 +67,7 @@ else:
             st.success(t("vectors.verdict", a=md_escape(a_name), b=md_escape(b_name),
                          cos=c.cosine, angle=c.angle_deg, dist=c.distance))
     with left:
-        st.plotly_chart(vectors_3d(names, list(vectors.values()), axis_titles,
+        chart(vectors_3d(names, list(vectors.values()), axis_titles,
                                    highlight=(a_name, b_name)), key="vectors.fig3d")
     vec = lambda v: r"\begin{bmatrix}" + r" & ".join(fmt(x) for x in v) + r"\end{bmatrix}"
     st.latex(rf"a = {vec(a)},\quad b = {vec(b)}")
@@ -92,7 +94,7 @@ st.header(t("vectors.matrix_header"))
 st.caption(t("vectors.matrix_intro"))
 controls, figure = st.columns([2, 3])
 with controls:
-    angle = st.slider(t("vectors.angle_slider"), -180, 180, 30, step=5, key="vectors.angle")
+    angle = st.slider(t("vectors.angle_slider"), -180, 180, 30, step=5, key="vectors.angle", **LINKED)
     px_col, py_col = st.columns(2)
     px = px_col.number_input(t("vectors.point_x"), -2.0, 2.0, 0.7, 0.1, key="vectors.px")
     py = py_col.number_input(t("vectors.point_y"), -2.0, 2.0, 0.3, 0.1, key="vectors.py")
@@ -102,7 +104,7 @@ mp = rotate(p, angle).numpy()
 with figure:
     labels = {k: t(f"vectors.{k}") for k in ("before", "after", "shape_before", "shape_after")}
     labels.update(x=t("vectors.axis_x"), y=t("vectors.axis_y"))
-    st.plotly_chart(rotation_2d(p, mp, SHAPE, rotate(SHAPE, angle).numpy(), angle, labels),
+    chart(rotation_2d(p, mp, SHAPE, rotate(SHAPE, angle).numpy(), angle, labels),
                     key="vectors.fig2d")
 c_, s_ = m[0, 0], m[1, 0]
 st.latex(rf"M = \begin{{bmatrix}} \cos\theta & -\sin\theta \\ \sin\theta & \cos\theta "

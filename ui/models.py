@@ -44,6 +44,12 @@ def short_model_name(name: str | None = None) -> str:
     return EMBEDDED.get(name, name).split(" (")[0]
 
 
+def model_label(name: str | None = None) -> str:
+    """The model as the sidebar lists it, in the user's language."""
+    name = name or model_name()
+    return t(f"sidebar.model_{name}") if name in EMBEDDED else name
+
+
 def get_handle(name: str | None = None):
     """The model handle, or None after showing why it could not be loaded."""
     name = name or model_name()
@@ -53,7 +59,7 @@ def get_handle(name: str | None = None):
         first_time = (name == "smollm2" and not is_loaded(name)
                       and not (smollm2_cache_path() / "config.json").exists())
         label = (t("loading.convert") if first_time
-                 else t("loading.model", name=md_escape(EMBEDDED.get(name, name))))
+                 else t("loading.model", name=md_escape(model_label(name))))
         with st.spinner(label):
             return llm_core.load_model(name)
     except XRayError as err:

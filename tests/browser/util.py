@@ -31,17 +31,17 @@ CHROMIUM_ARGS = [
 PORTS = range(8620, 8661)
 VIEWPORT = {"width": 1280, "height": 720}
 
-# --- the page list comes from app.py itself, so it never drifts ----------------
+# --- the page list comes from the app itself (ui/pages.py), so it never drifts -
 
 
 def app_pages() -> list[tuple[str, str, str, str]]:
-    """PAGES from app.py: (section, file, url path, icon), read without running it."""
-    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    """PAGES from ui/pages.py: (section, file, url path, icon), read without importing the app."""
+    tree = ast.parse((ROOT / "ui" / "pages.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == "PAGES" for t in node.targets):
             return [tuple(p) for p in ast.literal_eval(node.value)]
-    raise AssertionError("app.py has no PAGES list")
+    raise AssertionError("ui/pages.py has no PAGES list")
 
 
 def page_url_path(file: str, url: str) -> str:

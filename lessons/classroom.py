@@ -1,0 +1,72 @@
+"""The students' side of a class room: join with the code on the projector and
+a nickname, answer the teacher's question, see the class's guesses beside the
+model's answer when the teacher reveals it."""
+import streamlit as st
+
+from ui import classroom
+from ui.errors import guard
+from ui.fig_common import code_label
+from ui.i18n import t
+from ui.rooms import normalize_code, normalize_guess
+from ui.export import chart
+
+st.title("🙋 " + t("nav.classroom"))
+joined = st.session_state.get(classroom.STUDENT_KEY)
+
+if joined is None:
+    st.markdown(t("classroom.student_intro"))
+    with st.form("classroom.join_form"):
+        code = st.text_input(t("classroom.code"), max_chars=12, key="classroom.code",
+                             value=normalize_code(st.query_params.get("room", "")),
+                             placeholder="ABC234")
+        nickname = st.text_input(t("classroom.nickname"), max_chars=24, key="classroom.nickname")
+        st.caption(t("classroom.privacy"))
+        if st.form_submit_button(t("classroom.join"), type="primary"):
+            with guard():
+                student = classroom.store().join(code, nickname, *classroom.client())
+                st.session_state[classroom.STUDENT_KEY] = (normalize_code(code), student)
+                st.rerun()
+    st.stop()
+
+
+@st.fragment(run_every=classroom.LIVE_EVERY)
+def board(code: str, student: str) -> None:
+    """The room as this student sees it, refreshed every few seconds."""
+    view = classroom.store().view(code, student)
+    if view is None:
+        st.warning(t("errors.room_closed"), icon="⚠️")
+        return
+    st.caption(t("classroom.joined_as", code=code, name=view["nickname"], n=view["members"]))
+    question = view["question"]
+    if question is None:
+        st.info(t("classroom.waiting_question"), icon="⏳")
+        return
+    st.markdown(f"**{t('classroom.question')}** {question['text']}")
+    if view["answer"] is None and view["mine"] is None:
+        with st.form(f"classroom.guess_form.{question['id']}"):
+            if question["options"]:
+                guess = st.radio(t("classroom.your_guess"), question["options"], index=None)
+            else:
+                guess = st.text_input(t("classroom.your_guess"), max_chars=40)
+            if st.form_submit_button(t("classroom.send"), type="primary"):
+                with guard():
+                    classroom.store().guess(code, student, question["id"], guess or "")
+                    st.rerun(scope="fragment")
+        return
+    if view["answer"] is None:
+        st.info(t("classroom.waiting_reveal", guess=code_label(view["mine"], 40),
+                  n=view["answered"]), icon="⏳")
+        return
+    st.success(t("classroom.model_answer", answer=code_label(view["answer"], 40)), icon="🤖")
+    if view["mine"] is not None:
+        right = normalize_guess(view["mine"]) == normalize_guess(view["answer"])
+        st.markdown(t("classroom.you_right" if right else "classroom.you_other",
+                      guess=code_label(view["mine"], 40)))
+    chart(classroom.histogram(view, normalize_guess(view["answer"])),
+                    key=f"classroom.guesses.{question['id']}")
+
+
+board(*joined)
+if st.button(t("classroom.leave"), key="classroom.leave"):
+    st.session_state.pop(classroom.STUDENT_KEY, None)
+    st.rerun()

@@ -1,0 +1,132 @@
+"""Predict, then reveal: a page hides its answer until the class has guessed.
+
+Alone, a student guesses on their own screen. With a class room open (the
+teacher's sidebar), the page's question goes to every student who joined with
+the room's code; the teacher's screen counts the answers live and, on Reveal,
+shows the model's answer beside the histogram of the class's guesses. The
+store is ui/rooms.py; the students' page is lessons/classroom.py."""
+from __future__ import annotations
+
+import uuid
+
+import streamlit as st
+
+from ui import fig_classroom
+from ui.export import chart
+from ui.errors import guard
+from ui.fig_common import code_label
+from ui.i18n import t
+from ui.rooms import MemoryStore, normalize_guess, question_id
+
+TEACHER_KEY = "room.teacher"   # (code, teacher key) of the room this session opened
+STUDENT_KEY = "room.student"   # (code, student id) of the room this session joined
+CLIENT_KEY = "room.client"     # this session's id for the join rate limit
+LIVE_EVERY = 2.0               # seconds between live updates of a count or a board
+
+_STORE = MemoryStore()
+
+
+def store() -> MemoryStore:
+    """The one room store of this process (shared by every session)."""
+    return _STORE
+
+
+def client() -> tuple[str, str]:
+    """(session id, network address) for the join rate limit."""
+    session = st.session_state.setdefault(CLIENT_KEY, uuid.uuid4().hex)
+    return session, str(getattr(st.context, "ip_address", "") or "")
+
+
+def teacher_room() -> tuple[str, str] | None:
+    """The room this session opened, while it is open."""
+    room = st.session_state.get(TEACHER_KEY)
+    if room and store().view(room[0]) is None:
+        st.session_state.pop(TEACHER_KEY, None)
+        return None
+    return room
+
+
+def show_code(code: str) -> None:
+    """The room code, large enough to read from the back of a class."""
+    st.markdown(f"<div class='xray-room-code'>{code}</div>", unsafe_allow_html=True)
+    st.caption(t("classroom.join_hint", code=code))
+
+
+def sidebar_panel() -> None:
+    """Open or close a class room (for the teacher)."""
+    room = teacher_room()
+    if room is None:
+        if st.button(t("classroom.open"), key="classroom.open", help=t("classroom.open_help")):
+            with guard():
+                st.session_state[TEACHER_KEY] = store().open_room()
+                st.rerun()
+        return
+    show_code(room[0])
+    if st.button(t("classroom.close"), key="classroom.close"):
+        store().close(*room)
+        st.session_state.pop(TEACHER_KEY, None)
+        st.rerun()
+
+
+def histogram(view: dict, answer: str | None):
+    return fig_classroom.guess_histogram(
+        view["counts"], answer, title=t("classroom.histogram_title", n=view["answered"]),
+        count_axis=t("classroom.count_axis"), other=t("classroom.other"),
+        answer_name=t("classroom.model_bar"))
+
+
+@st.fragment(run_every=LIVE_EVERY)
+def _live_count(code: str) -> None:
+    view = store().view(code)
+    if view is None:
+        st.warning(t("errors.room_closed"), icon="⚠️")
+        return
+    st.metric(t("classroom.answered"), f"{view['answered']} / {view['members']}")
+
+
+def predict_reveal(ns: str, question: str, answer: str, options: list[str] | None = None) -> bool:
+    """Ask `question` before the answer is shown. Returns True when the page may
+    show its answer: guessing is off, or the answer has been revealed.
+    `question` is markdown the page built (user text inside code_label);
+    `answer` is what the model says, compared with guesses case-blind."""
+    if not st.toggle(t("classroom.guess_first"), key=f"{ns}.guess_first",
+                     help=t("classroom.guess_first_help")):
+        return True
+    qid = question_id(ns, question, answer, options)
+    revealed = st.session_state.get(f"{ns}.revealed") == qid
+    room = teacher_room()
+    with st.container(border=True):
+        st.markdown(f"**{t('classroom.question')}** {question}")
+        if room is not None:
+            with guard():
+                store().ask(*room, {"id": qid, "text": question, "options": options})
+            left, right = st.columns([1, 2])
+            with left:
+                show_code(room[0])
+            with right:
+                if not revealed:
+                    _live_count(room[0])
+        elif options:
+            st.radio(t("classroom.your_guess"), options, index=None, key=f"{ns}.guess.{qid}",
+                     horizontal=len(options) <= 8)
+        else:
+            st.text_input(t("classroom.your_guess"), key=f"{ns}.guess.{qid}", max_chars=40)
+        if not revealed:
+            if not st.button(t("classroom.reveal"), key=f"{ns}.reveal", type="primary"):
+                return False
+            st.session_state[f"{ns}.revealed"] = qid
+            if room is not None:
+                with guard():
+                    store().reveal(*room, answer)
+        st.success(t("classroom.model_answer", answer=code_label(answer, 40)), icon="🤖")
+        if room is not None:
+            view = store().view(room[0])
+            if view is not None:
+                chart(histogram(view, normalize_guess(answer)), key=f"{ns}.class_guesses")
+        else:
+            mine = st.session_state.get(f"{ns}.guess.{qid}")
+            if mine:
+                right = normalize_guess(mine) == normalize_guess(answer)
+                st.markdown(t("classroom.you_right" if right else "classroom.you_other",
+                              guess=code_label(mine, 40)))
+    return True

@@ -1,0 +1,32 @@
+"""The class's guesses beside the model's answer: pure, data → plotly Figure."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from ui.fig_common import figure, token_label
+
+MODEL_COLOR = "#d95f02"    # orange and blue stay apart for every common colour blindness
+GUESS_COLOR = "#1b9e77"
+MAX_BARS = 12
+
+
+def guess_histogram(counts: dict[str, int], answer: str | None, *, title: str,
+                    count_axis: str, other: str, answer_name: str) -> go.Figure:
+    """One bar per guess (most frequent first, the rest summed as `other`); the
+    bar equal to the model's answer is coloured and named as such."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown, rest = ranked[:MAX_BARS], ranked[MAX_BARS:]
+    if rest:
+        shown.append((other, sum(n for _, n in rest)))
+    target = (answer or "").strip().casefold()
+    labels = [token_label(g, 18) for g, _ in shown]
+    colors = [MODEL_COLOR if g == target else GUESS_COLOR for g, _ in shown]
+    names = [answer_name if g == target else "" for g, _ in shown]
+    bars = dict(type="bar", x=labels, y=[n for _, n in shown], marker=dict(color=colors),
+                text=[f"{n} {m}".strip() for (_, n), m in zip(shown, names)],
+                textposition="outside", hovertemplate="%{x}: %{y}<extra></extra>",
+                cliponaxis=False)
+    top = max([n for _, n in shown] or [1])
+    return figure([bars], title=title, height=340, showlegend=False,
+                  yaxis=dict(title=count_axis, range=[0, top * 1.25 + 0.5], dtick=max(1, top // 5)),
+                  xaxis=dict(type="category"))
