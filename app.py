@@ -42,7 +42,7 @@ html {font-size: 21px;}
 st.html(STYLE % (PRESENTER if presenting() else ""))
 
 
-def sidebar() -> None:
+def sidebar(here: str) -> None:
     with st.sidebar:
         st.radio(t("sidebar.language"), list(LANGS), format_func=LANGS.get, key=LANG_KEY,
                  horizontal=True)
@@ -61,7 +61,7 @@ def sidebar() -> None:
             st.session_state[MODEL_KEY] = choice
         st.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"))
         with st.expander(t("sidebar.path"), expanded=False):
-            lesson_path.sidebar_panel(lang(), st.session_state[MODEL_KEY], presenting())
+            lesson_path.sidebar_panel(lang(), st.session_state[MODEL_KEY], presenting(), here)
         with st.expander(t("sidebar.room"), expanded=classroom.teacher_room() is not None):
             classroom.sidebar_panel()
         st.caption(t("sidebar.about"))
@@ -73,12 +73,12 @@ for section, file, url, icon in PAGES:
         st.Page(str(ROOT / "lessons" / file), title=t(f"nav.{url.replace('-', '_')}"), icon=icon,
                 url_path=url, default=(file == "home.py")))
 
-sidebar()
+current = st.navigation(pages, expanded=True)
+here = current.url_path or "pipeline"
+sidebar(here)
 links.follow(lang(), st.session_state[MODEL_KEY], presenting(),
              st.session_state[lesson_path.STEP_KEY])
-current = st.navigation(pages, expanded=True)
-lesson_path.banner(current.url_path or "pipeline", lang(), st.session_state[MODEL_KEY],
-                   presenting())
+lesson_path.banner(here, lang(), st.session_state[MODEL_KEY], presenting())
 try:
     current.run()
 finally:

@@ -10,9 +10,9 @@ from ui.errors import guard
 from ui.fig_attention import (head_grid, md_token, overview_heatmap, pattern_heatmap, token_bars,
                               token_labels)
 from ui.i18n import t
-from ui.models import attention_cap_note, get_trace
+from ui.models import attention_cap_note, get_handle, get_trace
 from ui.widgets import LINKED, keep_in_range
-from ui.export import chart
+from ui.export import chart, trace_button
 
 st.title(t("nav.attention"))
 st.markdown(t("attention.intro"))
@@ -44,7 +44,8 @@ keep_in_range("attention.head", range(trace.n_heads), 0)
 layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, key="attention.layer", **LINKED)
 head = col_head.slider(t("common.head"), 0, trace.n_heads - 1, key="attention.head", **LINKED)
 views = ["head", "grid", "overview"]
-view = st.radio(t("attention.view"), views, format_func=lambda v: t(f"attention.view_{v}"),
+view_labels = {v: t(f"attention.view_{v}") for v in views}    # fixed in this run's language
+view = st.radio(t("attention.view"), views, format_func=view_labels.get,
                 horizontal=True, key="attention.view")
 axes = dict(x_title=t("attention.key"), y_title=t("attention.query"),
             color_title=t("attention.weight"))
@@ -100,6 +101,8 @@ with guard():
             t("attention.col_value"): [round(float(flat[i]), 3) for i in best],
         }), hide_index=True)
 
+if trace.last_logits is not None:
+    trace_button(get_handle(), trace, layer, head, key="attention.trace_json")
 with st.expander(t("attention.explain_title")):
     st.markdown(t("attention.explain"))
 st.page_link("lessons/attention_step.py", label=t("attention.step_link"), icon="🔎")

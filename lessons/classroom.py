@@ -3,14 +3,15 @@ a nickname, answer the teacher's question, see the class's guesses beside the
 model's answer when the teacher reveals it."""
 import streamlit as st
 
+from llm_core.errors import XRayError
 from ui import classroom
-from ui.errors import guard
+from ui.errors import guard, show_error
+from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import t
 from ui.rooms import normalize_code, normalize_guess
-from ui.export import chart
 
-st.title("🙋 " + t("nav.classroom"))
+st.title("🙋 " + t("nav.class"))
 joined = st.session_state.get(classroom.STUDENT_KEY)
 
 if joined is None:
@@ -29,6 +30,17 @@ if joined is None:
     st.stop()
 
 
+SEND_ERROR = "classroom.send_error"
+
+
+def send(code: str, student: str, qid: str, field: str) -> None:
+    """Before the board is drawn again, so it shows the guess as sent."""
+    try:
+        classroom.store().guess(code, student, qid, st.session_state.get(field) or "")
+    except XRayError as err:
+        st.session_state[SEND_ERROR] = err
+
+
 @st.fragment(run_every=classroom.LIVE_EVERY)
 def board(code: str, student: str) -> None:
     """The room as this student sees it, refreshed every few seconds."""
@@ -43,15 +55,16 @@ def board(code: str, student: str) -> None:
         return
     st.markdown(f"**{t('classroom.question')}** {question['text']}")
     if view["answer"] is None and view["mine"] is None:
+        field = f"classroom.guess.{question['id']}"
         with st.form(f"classroom.guess_form.{question['id']}"):
             if question["options"]:
-                guess = st.radio(t("classroom.your_guess"), question["options"], index=None)
+                st.radio(t("classroom.your_guess"), question["options"], index=None, key=field)
             else:
-                guess = st.text_input(t("classroom.your_guess"), max_chars=40)
-            if st.form_submit_button(t("classroom.send"), type="primary"):
-                with guard():
-                    classroom.store().guess(code, student, question["id"], guess or "")
-                    st.rerun(scope="fragment")
+                st.text_input(t("classroom.your_guess"), max_chars=40, key=field)
+            st.form_submit_button(t("classroom.send"), type="primary", on_click=send,
+                                  args=(code, student, question["id"], field))
+        if SEND_ERROR in st.session_state:
+            show_error(st.session_state.pop(SEND_ERROR))
         return
     if view["answer"] is None:
         st.info(t("classroom.waiting_reveal", guess=code_label(view["mine"], 40),

@@ -127,3 +127,36 @@ def settles_at(lens: Lens, index: int) -> int:
     while depth > 0 and ranks[depth - 1] == 0:
         depth -= 1
     return depth
+
+
+def trace_export(handle, trace, lens: Lens, layer: int, head: int, top_n: int = 10) -> dict:
+    """The current text's trace as plain JSON for worksheets: tokens and ids, the
+    lens's top predictions per layer at the last position, the shown head's
+    attention, and the next-token distribution's top N (from the model's own
+    last-position logits). Numbers are rounded to 6 decimals (float32 carries ~7)."""
+    if not (0 <= layer < trace.n_layers and 0 <= head < trace.n_heads):
+        raise InputError(f"layer must be 0–{trace.n_layers - 1} and head 0–{trace.n_heads - 1}.")
+    last = len(lens.positions) - 1
+    logits = trace.last_logits
+    probs = torch.softmax(logits.float(), -1)
+    values, ids = probs.topk(min(top_n, probs.numel()))
+    with handle._lock:
+        texts = [t.text for t in make_tokens(handle.tokenizer, ids.tolist(),
+                                             [(0, 0)] * len(ids))]
+    kept = trace.attention_kept
+    return {
+        "model": trace.model_name, "text": trace.text, "n_tokens": trace.n_tokens,
+        "tokens": [t.to_json() for t in trace.tokens],
+        # depth 0 is the token embeddings; depth d is the residual stream after block d-1
+        "lens_last_position": [
+            {"depth": d, "top": [{"text": lens.top_texts[d][last][j],
+                                  "id": int(lens.top_ids[d, last, j]),
+                                  "p": round(float(lens.top_probs[d, last, j]), 6)}
+                                 for j in range(lens.top_ids.shape[-1])]}
+            for d in range(lens.top_ids.shape[0])],
+        "attention": {"layer": layer, "head": head, "tokens_kept": kept,
+                      "weights": [[round(float(w), 6) for w in row]
+                                  for row in trace.attention_pattern[layer, head]]},
+        "next_token_top": [{"text": text, "id": int(i), "p": round(float(p), 6)}
+                           for text, i, p in zip(texts, ids, values)],
+    }

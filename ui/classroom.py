@@ -8,12 +8,13 @@ store is ui/rooms.py; the students' page is lessons/classroom.py."""
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit
 
 import streamlit as st
 
 from ui import fig_classroom
-from ui.export import chart
 from ui.errors import guard
+from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import t
 from ui.rooms import MemoryStore, normalize_guess, question_id
@@ -50,6 +51,9 @@ def show_code(code: str) -> None:
     """The room code, large enough to read from the back of a class."""
     st.markdown(f"<div class='xray-room-code'>{code}</div>", unsafe_allow_html=True)
     st.caption(t("classroom.join_hint", code=code))
+    parts = urlsplit(str(getattr(st.context, "url", "") or ""))
+    if parts.scheme and parts.netloc:   # a link students can type or scan
+        st.code(f"{parts.scheme}://{parts.netloc}/class?room={code}", language=None)
 
 
 def sidebar_panel() -> None:

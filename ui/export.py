@@ -112,3 +112,15 @@ def chart(fig: go.Figure, *, key: str, table: pd.DataFrame | None = None, where=
         figure_table(fig) if table is None else table), file_name=f"{stem}.csv", mime="text/csv",
         key=f"{key}.csv", on_click="ignore", type="tertiary", icon=":material/download:",
         help=t("common.download_csv_help"))
+
+
+def trace_button(handle, trace, layer: int, head: int, *, key: str) -> None:
+    """The text's trace as JSON (tokens, ids, per-layer top predictions, this
+    head's attention, the next-token top 10), built only when clicked."""
+    from llm_core.lens import logit_lens, trace_export
+
+    st.download_button(
+        t("common.download_trace"), file_name=f"llm-xray-trace-L{layer}-H{head}.json",
+        data=lambda: json_bytes(trace_export(handle, trace, logit_lens(handle, trace), layer, head)),
+        mime="application/json", key=key, on_click="ignore", icon=":material/data_object:",
+        help=t("common.download_trace_help"))

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.i18n import t
 from ui import links
+from ui.i18n import t
 from ui.links import LANG, MODEL, PRESENT, STEP
 from ui.pages import FILES
 
@@ -67,10 +67,16 @@ def link_params(step: int, lang: str, model: str, present: bool) -> dict[str, st
     return params
 
 
-def go(step: int, lang: str, model: str, present: bool) -> None:
+def go(step: int, lang: str, model: str, present: bool, here: str) -> None:
+    """To step `step` from the page at url `here`."""
     st.session_state[STEP_KEY] = step
-    url = STEPS[step][0]
-    st.switch_page(FILES[url], query_params=link_params(step, lang, model, present))
+    url, _, preset = STEPS[step]
+    params = link_params(step, lang, model, present)
+    if url == here:  # this page's widgets are bound to the URL now: Streamlit refuses
+        for key, value in preset.items():  # to set those parameters, session state may
+            st.session_state[key] = value
+            params.pop(key)
+    st.switch_page(FILES[url], query_params=params)
 
 
 def step_title(step: int) -> str:
@@ -88,7 +94,7 @@ def banner(current_url: str, lang: str, model: str, present: bool) -> None:
         left, right = st.columns([4, 1])
         left.caption(t("path.elsewhere", k=step + 1, n=len(STEPS), title=step_title(step)))
         if right.button(t("path.back_to"), key="path.back_to"):
-            go(step, lang, model, present)
+            go(step, lang, model, present, current_url)
         return
     with st.container(border=True, key="path_banner"):
         st.progress((step + 1) / len(STEPS),
@@ -97,19 +103,19 @@ def banner(current_url: str, lang: str, model: str, present: bool) -> None:
         st.markdown(f"**{t('path.ask')}** {t(f'path.s{step}_question')}")
         back, forward, leave = st.columns([1, 1, 4])
         if back.button(t("path.back"), key="path.back", disabled=step == 0):
-            go(step - 1, lang, model, present)
+            go(step - 1, lang, model, present, current_url)
         if forward.button(t("path.next"), key="path.next", type="primary",
                           disabled=step == len(STEPS) - 1):
-            go(step + 1, lang, model, present)
+            go(step + 1, lang, model, present, current_url)
         if leave.button(t("path.leave"), key="path.leave", type="tertiary"):
             st.session_state[STEP_KEY] = None
             st.rerun()
 
 
-def sidebar_panel(lang: str, model: str, present: bool) -> None:
+def sidebar_panel(lang: str, model: str, present: bool, here: str) -> None:
     """Start the path at any step."""
     titles = {k: f"{k + 1}. {step_title(k)}" for k in range(len(STEPS))}  # fixed in this run's language
     start = st.selectbox(t("path.start_at"), list(titles), key="path.start_at",
                          format_func=titles.get)
     if st.button(t("path.start"), key="path.start", type="primary"):
-        go(start, lang, model, present)
+        go(start, lang, model, present, here)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.i18n import LANG_KEY, LANGS, t
-from ui.markdown import md_escape
 
 # The app's own parameters (not widget keys).
 LANG, MODEL, PRESENT, STEP, ROOM = "lang", "model", "present", "step", "room"
@@ -60,6 +59,17 @@ def follow(lang: str, model: str, present: bool, step: int | None) -> None:
             st.query_params[key] = value
 
 
+def _same(value, text: str) -> bool:
+    if isinstance(value, bool):
+        return str(value).lower() == str(text).lower()
+    if isinstance(value, (int, float)):
+        try:
+            return float(text) == float(value)
+        except ValueError:
+            return False
+    return str(value) == text
+
+
 def announce_dropped() -> None:
     """After the session's first page has run: a parameter of its link that no
     widget took (Streamlit drops ?temperature=abc or a layer past the last, and
@@ -72,12 +82,13 @@ def announce_dropped() -> None:
     for key, value in first.items():
         if key in OWN:
             ok = VALID.get(key, lambda v: True)(value)
-        else:
-            ok = key in st.session_state and now.get(key) == value
+        else:   # taken: still in the URL, or gone from it because it equals the default
+            ok = key in st.session_state and (now.get(key) == value or (
+                key not in now and _same(st.session_state[key], value)))
         if not ok:
             dropped.append(key)
     st.session_state[FIRST_KEY] = {}   # a 1 MB hostile text is not kept for the session
     if dropped:
-        shown = ", ".join(f"`{md_escape(k[:40])}`" for k in dropped[:MAX_SHOWN])
+        shown = ", ".join("`" + k[:40].replace("`", "") + "`" for k in dropped[:MAX_SHOWN])
         more = len(dropped) - MAX_SHOWN
         st.toast(t("links.dropped", keys=shown + (f" +{more}" if more > 0 else "")), icon="🔗")

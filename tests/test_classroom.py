@@ -1,0 +1,493 @@
+"""The classroom: class rooms (codes, joins, guesses, reveal, expiry, isolation,
+many students at once), predict-then-reveal on the pages, the lesson path, links
+that carry the state (and hostile ones), exports, the language."""
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from conftest import app_test, assert_clean, figures
+
+from ui import rooms
+from ui.rooms import ALPHABET, CODE_LENGTH, MemoryStore, RoomError
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_000.0
+
+    def __call__(self):
+        return self.now
+
+
+# --- the room store -------------------------------------------------------------------
+
+
+def test_codes_are_random_and_of_the_safe_alphabet():
+    store = MemoryStore()
+    codes = {store.open_room()[0] for _ in range(300)}
+    assert len(codes) == 300
+    assert all(len(c) == CODE_LENGTH and set(c) <= set(ALPHABET) for c in codes)
+    assert not set(ALPHABET) & set("01OIL")
+    # every character is used: codes are not a counter or a word list
+    assert set("".join(codes)) == set(ALPHABET)
+
+
+def test_a_room_from_question_to_reveal_counts_the_guesses():
+    store = MemoryStore()
+    code, teacher = store.open_room()
+    ana, bo, cy = (store.join(code.lower(), name, f"s{i}") for i, name in enumerate("abc"))
+    store.ask(code, teacher, {"id": "q1", "text": "Which token?", "options": None})
+    view = store.view(code, ana)
+    assert view["question"]["text"] == "Which token?" and view["answer"] is None
+    store.guess(code, ana, "q1", "Paris")
+    store.guess(code, bo, "q1", "  paris ")
+    store.guess(code, cy, "q1", "London")
+    store.guess(code, cy, "q1", "Lyon")          # a student may change their mind
+    view = store.view(code)
+    assert view["answered"] == 3 and view["members"] == 3
+    assert view["counts"] == {"paris": 2, "lyon": 1}
+    assert view["answer"] is None                  # hidden until Reveal
+    store.reveal(code, teacher, " Paris")
+    assert store.view(code, cy)["answer"] == " Paris"
+    assert store.view(code, cy)["mine"] == "Lyon"
+    with pytest.raises(RoomError) as err:          # no guessing after the reveal
+        store.guess(code, ana, "q1", "Rome")
+    assert err.value.code == "room_moved_on"
+    # a new question starts empty; asking the same one again keeps its guesses
+    store.ask(code, teacher, {"id": "q2", "text": "Next?", "options": ["a", "b"]})
+    store.guess(code, ana, "q2", "a")
+    store.ask(code, teacher, {"id": "q2", "text": "Next?", "options": ["a", "b"]})
+    assert store.view(code)["counts"] == {"a": 1}
+    with pytest.raises(RoomError):                 # a guess for the old question
+        store.guess(code, bo, "q1", "b")
+
+
+def test_only_the_teacher_asks_reveals_and_closes_and_the_key_never_shows():
+    store = MemoryStore()
+    code, teacher = store.open_room()
+    student = store.join(code, "eve", "s")
+    for action in (lambda k: store.ask(code, k, {"id": "x", "text": "?", "options": None}),
+                   lambda k: store.reveal(code, k, "answer"), lambda k: store.close(code, k)):
+        with pytest.raises(RoomError):
+            action(student)
+        with pytest.raises(RoomError):
+            action("")
+    assert teacher not in json.dumps(store.view(code, student))
+    store.close(code, teacher)
+    assert store.view(code) is None
+    with pytest.raises(RoomError) as err:
+        store.guess(code, student, "x", "a")
+    assert err.value.code == "room_closed"
+
+
+def test_rooms_are_isolated():
+    store = MemoryStore()
+    (a, ta), (b, tb) = store.open_room(), store.open_room()
+    sa, sb = store.join(a, "ana", "1"), store.join(b, "bo", "2")
+    store.ask(a, ta, {"id": "q", "text": "A?", "options": None})
+    store.ask(b, tb, {"id": "q", "text": "B?", "options": None})
+    store.guess(a, sa, "q", "alpha")
+    store.guess(b, sb, "q", "beta")
+    assert store.view(a)["counts"] == {"alpha": 1}
+    assert store.view(b)["counts"] == {"beta": 1}
+    assert store.view(a, sb) is None               # a student of B cannot read A
+    with pytest.raises(RoomError):
+        store.guess(a, sb, "q", "sneaky")
+    with pytest.raises(RoomError):                 # nor can A's teacher steer B
+        store.reveal(b, ta, "x")
+
+
+def test_joins_are_rate_limited_per_session_and_bad_codes_refused():
+    clock = Clock()
+    store = MemoryStore(clock)
+    code, _ = store.open_room()
+    for wrong in ("", "ABC", "ZZZZZZ", "<script>", "🙂" * 6):
+        with pytest.raises(RoomError) as err:
+            store.join(wrong, "kim", "guesser")
+        assert err.value.code == "room_unknown"
+    for _ in range(rooms.JOINS_PER_MINUTE - 5):
+        with pytest.raises(RoomError):
+            store.join("QQQQQQ", "kim", "guesser")
+    with pytest.raises(RoomError) as err:          # the right code too, once over the limit
+        store.join(code, "kim", "guesser")
+    assert err.value.code == "room_rate_limited"
+    assert store.join(code, "lee", "another session")  # other students are not held up
+    clock.now += 61
+    assert store.join(code, "kim", "guesser")
+
+
+def test_a_class_behind_one_address_can_join_at_once():
+    store = MemoryStore()
+    code, _ = store.open_room()
+    for i in range(40):
+        store.join(code, f"s{i}", client=f"session{i}", address="10.0.0.1")
+    assert store.view(code)["members"] == 40
+
+
+def test_nicknames_and_guesses_are_plain_bounded_text():
+    store = MemoryStore()
+    code, teacher = store.open_room()
+    with pytest.raises(RoomError) as err:
+        store.join(code, " \n\t\x00 ", "s")
+    assert err.value.code == "room_nickname"
+    student = store.join(code, "<b>Bo</b>\x00\u202e" + "x" * 100, "s")
+    nick = store.view(code, student)["nickname"]
+    assert len(nick) == rooms.NICKNAME_CHARS and "\x00" not in nick and "\u202e" not in nick
+    store.ask(code, teacher, {"id": "q", "text": "?", "options": None})
+    with pytest.raises(RoomError):
+        store.guess(code, student, "q", "\n ")
+    store.guess(code, student, "q", "y" * 500 + "\x07")
+    assert list(store.view(code)["counts"]) == ["y" * rooms.GUESS_CHARS]
+
+
+def test_idle_rooms_expire_and_the_store_is_bounded(monkeypatch):
+    clock = Clock()
+    store = MemoryStore(clock)
+    code, teacher = store.open_room()
+    student = store.join(code, "ana", "s")
+    clock.now += rooms.ROOM_TTL_S - 10
+    assert store.view(code, student) is not None   # a read does not keep a room alive …
+    store.ask(code, teacher, {"id": "q", "text": "?", "options": None})   # … activity does
+    clock.now += rooms.ROOM_TTL_S - 10
+    assert store.view(code) is not None
+    clock.now += 11
+    assert store.view(code) is None
+    monkeypatch.setattr(rooms, "MAX_ROOMS", 3)
+    for _ in range(3):
+        store.open_room()
+    with pytest.raises(RoomError) as err:
+        store.open_room()
+    assert err.value.code == "room_full"
+    clock.now += rooms.ROOM_TTL_S + 1              # expired rooms make space again
+    assert store.open_room()
+
+
+def test_thirty_students_in_two_rooms_at_once_are_counted_exactly():
+    store = MemoryStore()
+    (a, ta), (b, tb) = store.open_room(), store.open_room()
+    store.ask(a, ta, {"id": "qa", "text": "?", "options": None})
+    store.ask(b, tb, {"id": "qb", "text": "?", "options": None})
+    start = threading.Barrier(30)
+    errors = []
+
+    def student(i):
+        try:
+            code, qid = (a, "qa") if i % 2 else (b, "qb")
+            start.wait()
+            sid = store.join(code, f"n{i}", f"session{i}")
+            for _ in range(20):                          # re-sending keeps one guess each
+                store.guess(code, sid, qid, f"word{i % 3}")
+                store.view(code, sid)
+        except Exception as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(30)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    va, vb = store.view(a), store.view(b)
+    assert va["members"] == va["answered"] == 15 and vb["members"] == vb["answered"] == 15
+    expect_a = {f"word{k}": sum(1 for i in range(1, 30, 2) if i % 3 == k) for k in range(3)}
+    expect_b = {f"word{k}": sum(1 for i in range(0, 30, 2) if i % 3 == k) for k in range(3)}
+    assert va["counts"] == expect_a and vb["counts"] == expect_b
+
+
+# --- predict, then reveal on the pages --------------------------------------------------
+
+
+def _hidden_then_revealed(at, fig_key):
+    at.toggle(key=f"{fig_key.split('.')[0]}.guess_first").set_value(True).run()
+    assert_clean(at)
+    assert fig_key not in {c.key for c in at.get("plotly_chart")}
+    reveal = at.button(key=f"{fig_key.split('.')[0]}.reveal")
+    reveal.click().run()
+    assert_clean(at)
+    return at
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_next_token_hides_the_bars_until_reveal_and_names_the_models_top_token(lang, decoder):
+    from llm_core import generation as gen
+
+    at = app_test("lessons/next_token.py", lang=lang)
+    at.text_area(key="next_token.prompt").input("The capital of France is").run()
+    _hidden_then_revealed(at, "next_token.fig_bars")
+    _, logits = gen.next_token_logits(decoder, "The capital of France is")
+    top = gen.readable(decoder, [int(logits.argmax())])[0]
+    success = [s.value for s in at.success]
+    assert any(top.replace(" ", "␣") in s for s in success), (top, success)
+    assert at.get("plotly_chart"), "the bars are shown after Reveal"
+
+
+def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer(decoder):
+    from ui import classroom
+
+    store = classroom.store()
+    code, teacher = store.open_room()
+    at = app_test("lessons/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
+    at.text_area(key="next_token.prompt").input("The capital of France is").run()
+    at.toggle(key="next_token.guess_first").set_value(True).run()
+    assert_clean(at)
+    question = store.view(code)["question"]
+    assert question is not None and "capital" in question["text"]
+    assert code in "".join(m.value for m in at.markdown)        # the code on the projector
+    students = [store.join(code, name, f"t{name}") for name in ("ana", "bo", "cy")]
+    for sid, guess in zip(students, ("Paris", " paris", "London")):
+        store.guess(code, sid, question["id"], guess)
+    assert store.view(code)["answer"] is None
+    at.button(key="next_token.reveal").click().run()
+    assert_clean(at)
+    assert store.view(code)["answer"].strip() == "Paris"
+    hist = [f for f in figures(at) if f["data"][0]["type"] == "bar"
+            and f["layout"]["yaxis"]["title"]["text"] == "students"]
+    assert len(hist) == 1
+    bars = dict(zip(hist[0]["data"][0]["x"], hist[0]["data"][0]["y"]))
+    assert bars == {"paris": 2, "london": 1}
+    colors = dict(zip(hist[0]["data"][0]["x"], hist[0]["data"][0]["marker"]["color"]))
+    assert colors["paris"] != colors["london"]          # the model's answer stands out
+    store.close(code, teacher)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_student_joins_guesses_and_sees_the_reveal(lang):
+    from ui import classroom
+    from ui.i18n import table
+
+    words = table(lang)
+    store = classroom.store()
+    code, teacher = store.open_room()
+    at = app_test("lessons/classroom.py", lang=lang)
+    at.text_input(key="classroom.code").input(code.lower())
+    at.text_input(key="classroom.nickname").input("ana")
+    next(b for b in at.button if b.label == words["classroom.join"]).click().run()
+    assert_clean(at)
+    assert at.session_state[classroom.STUDENT_KEY][0] == code
+    assert any(words["classroom.waiting_question"] in i.value for i in at.info)
+    store.ask(code, teacher, {"id": "q", "text": "Which **word**?", "options": ["cat", "dog"]})
+    at.run()
+    next(r for r in at.radio if r.label == words["classroom.your_guess"]).set_value("dog")
+    next(b for b in at.button if b.label == words["classroom.send"]).click().run()
+    assert_clean(at)
+    assert store.view(code)["counts"] == {"dog": 1}
+    store.reveal(code, teacher, "dog")
+    at.run()
+    assert any("dog" in s.value for s in at.success)
+    assert any(f["data"][0]["type"] == "bar" for f in figures(at))
+    store.close(code, teacher)
+    at.run()
+    assert any(words["errors.room_closed"] in w.value for w in at.warning)
+
+
+def test_a_wrong_code_gets_a_message_in_the_users_language():
+    from ui.i18n import table
+
+    at = app_test("lessons/classroom.py", lang="zh")
+    at.text_input(key="classroom.code").input("WRONG1")
+    at.text_input(key="classroom.nickname").input("小明")
+    next(b for b in at.button if b.label == table("zh")["classroom.join"]).click().run()
+    assert_clean(at)
+    assert [w.value for w in at.warning] == [table("zh")["errors.room_unknown"]]
+
+
+@pytest.mark.parametrize("page,key", [("lessons/attention.py", "attention"),
+                                      ("lessons/embeddings.py", "embeddings")])
+def test_attention_and_analogy_hide_their_answer_until_reveal(page, key):
+    at = app_test(page)
+    before = len(at.get("plotly_chart"))
+    at.toggle(key=f"{key}.guess_first").set_value(True).run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) < before
+    at.button(key=f"{key}.reveal").click().run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == before
+    assert at.success
+
+
+# --- the lesson path ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_lesson_path_visits_every_step_with_next(lang):
+    from ui.i18n import table
+    from ui.lesson_path import STEP_KEY, STEPS
+
+    words = table(lang)
+    at = app_test(lang=lang)
+    at.button(key="path.start").click().run()        # the sidebar starts at step 1
+    for step, (url, _, preset) in enumerate(STEPS):
+        assert_clean(at)
+        assert at.session_state[STEP_KEY] == step
+        text = "".join(m.value for m in at.markdown)
+        assert words[f"path.s{step}_text"][:30] in text, (step, url)
+        assert words[f"path.s{step}_question"][:20] in text
+        for key, value in preset.items():
+            assert at.session_state[key] == value, (step, key)
+        if step < len(STEPS) - 1:
+            at.button(key="path.next").click().run()
+    assert at.button(key="path.next").disabled
+
+
+def test_next_and_back_move_along_the_path():
+    from ui.lesson_path import STEP_KEY
+
+    at = app_test(state={STEP_KEY: 0})
+    at.button(key="path.next").click().run()
+    assert at.session_state[STEP_KEY] == 1
+    assert_clean(at)
+    at.button(key="path.next").click().run()      # step 3 is on the same page (vectors)
+    assert at.session_state[STEP_KEY] == 2 and at.session_state["vectors.angle"] == 90
+    at.button(key="path.back").click().run()
+    assert at.session_state[STEP_KEY] == 1
+    at.button(key="path.leave").click().run()
+    assert at.session_state[STEP_KEY] is None
+    assert not [b for b in at.button if b.key == "path.next"]
+
+
+# --- links carry the state -------------------------------------------------------------
+
+
+def _with_link(page: str, params: dict, first_run_on_page: bool = True):
+    """A session opened with a link to `page`. AppTest finds a page before its
+    first run by file name only, so pages whose url differs run the home page first."""
+    from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update(params)
+    if not first_run_on_page:
+        at.run()
+    at.switch_page(page)
+    at.run()
+    return at
+
+
+def test_a_link_restores_the_page_state():
+    at = _with_link("lessons/next_token.py", {
+        "lang": "zh", "next_token.prompt": "Hello world", "next_token.temperature": "0.3",
+        "next_token.top_k": "5", "present": "1"}, first_run_on_page=False)
+    assert_clean(at)
+    assert at.session_state["shared.lang"] == "zh"
+    assert at.text_area(key="next_token.prompt").value == "Hello world"
+    assert at.slider(key="next_token.temperature").value == pytest.approx(0.3)
+    assert at.slider(key="next_token.top_k").value == 5
+    assert at.session_state["shared.present"] is True
+    assert not at.toast
+
+
+def test_hostile_link_values_are_dropped_with_one_notice():
+    at = _with_link("lessons/attention.py", {
+        "attention.layer": "999", "attention.head": "abc", "lang": "xx", "step": "99",
+        "present": "yes", "<script>alert(1)</script>": "1"})
+    assert_clean(at)
+    assert at.slider(key="attention.layer").value == 15          # the page's default
+    assert at.slider(key="attention.head").value == 0
+    assert at.session_state["shared.lang"] in ("en", "zh")
+    assert at.session_state["path.step"] is None
+    toasts = [t.value for t in at.toast]
+    assert len(toasts) == 1
+    for key in ("attention.layer", "attention.head", "lang", "step"):
+        assert f"`{key}`" in toasts[0]
+    assert "+2" in toasts[0] and "<script>" not in toasts[0]    # 4 named, then the count
+    at.run()
+    assert len(at.toast) == 0                                     # said once
+
+
+@pytest.mark.parametrize("page,key", [("lessons/tokens.py", "tokens.text"),
+                                      ("lessons/attention.py", "attention.text")])
+def test_a_long_text_in_a_link_gets_the_too_long_message(page, key):
+    from ui.i18n import table
+
+    at = _with_link(page, {key: "x" * 200_000})
+    assert_clean(at)
+    expected = table("en")["errors.too_long"].format(n=200_000, limit=50_000)
+    assert [w.value for w in at.warning] == [expected]
+
+
+def test_a_link_over_streamlits_512k_limit_is_ignored_whole():
+    # "猫" is 9 characters in a URL: 200,000 of them pass the 512 Ki limit, so
+    # Streamlit drops the whole query string and the page opens as usual.
+    at = _with_link("lessons/tokens.py", {"tokens.text": "猫" * 200_000})
+    assert_clean(at)
+    assert len(at.text_area(key="tokens.text").value) < 100
+
+
+def test_a_link_to_a_model_the_server_does_not_have_is_a_message():
+    at = _with_link("lessons/attention.py", {"model": "no-such/model-here"})
+    assert_clean(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "no\\-such/model\\-here" in warnings or "no-such/model-here" in warnings
+    assert at.selectbox(key="sidebar.model_choice").value == "hub"
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def test_figure_tables_hold_the_numbers_drawn():
+    from ui.export import csv_bytes, figure_table, file_stem
+
+    bar = go.Figure([go.Bar(x=["␣Paris", "的"], y=[0.61, 0.02], name="p"),
+                     go.Scatter(x=[0, 1, 2], y=[3.0, 2.5, 1.0], name="curve")],
+                    layout={"title": {"text": "下一个 Token <b>T = 1.0</b>"}})
+    frame = pd.read_csv(io.BytesIO(csv_bytes(figure_table(bar))), encoding="utf-8-sig")
+    assert frame[frame.trace == "p"].y.tolist() == [0.61, 0.02]
+    assert frame[frame.trace == "p"].x.tolist() == ["␣Paris", "的"]
+    assert frame[frame.trace == "curve"].y.tolist() == [3.0, 2.5, 1.0]
+    heat = go.Figure([go.Heatmap(z=[[1, 2, 3], [4, 5, 6]], x=["a", "b", "c"], y=["r0", "r1"])])
+    cells = figure_table(heat)
+    assert len(cells) == 6
+    assert cells[(cells.row == "r1") & (cells.column == "b")].value.item() == 5
+    stem = file_stem(bar, "next_token.fig_bars")
+    assert stem.startswith("llm-xray-下一个-Token") and "<" not in stem and " " not in stem
+
+
+def test_the_next_token_csv_is_what_the_bars_show():
+    from ui.export import figure_table
+
+    at = app_test("lessons/next_token.py")
+    spec = next(f for f in figures(at) if f["data"] and f["data"][0]["type"] == "bar")
+    table = figure_table(go.Figure(spec))
+    first = spec["data"][0]
+    rows = table[table.trace == (first.get("name") or "bar0")]
+    assert rows.y.tolist() == pytest.approx(list(first["y"]), abs=0)
+    csv = [b for b in at.get("download_button") if b.proto.label == "CSV"]
+    assert len(csv) == len(at.get("plotly_chart"))        # every figure has its data
+
+
+def test_the_trace_export_holds_the_trace(decoder):
+    import torch
+
+    from llm_core.lens import logit_lens, trace_export
+
+    trace = decoder.trace("The capital of France is")
+    data = json.loads(json.dumps(trace_export(decoder, trace, logit_lens(decoder, trace), 3, 2)))
+    assert [t["id"] for t in data["tokens"]] == trace.ids.tolist()
+    assert len(data["lens_last_position"]) == trace.n_layers + 1
+    weights = torch.tensor(data["attention"]["weights"])
+    # rounded to 6 decimals: each row still sums to 1 within n · 5e-7
+    assert torch.allclose(weights.sum(-1), torch.ones(weights.shape[0]), atol=weights.shape[1] * 5e-7)
+    assert torch.allclose(weights, trace.attention_pattern[3, 2], atol=5e-7)
+    top = data["next_token_top"]
+    assert top[0]["id"] == int(trace.last_logits.argmax()) and len(top) == 10
+    assert [p["p"] for p in top] == sorted((p["p"] for p in top), reverse=True)
+    final = data["lens_last_position"][-1]["top"][0]
+    assert final["id"] == top[0]["id"]          # the lens's last depth is the model's output
+    with pytest.raises(Exception):
+        trace_export(decoder, trace, logit_lens(decoder, trace), 99, 0)
+
+
+def test_presenter_mode_enlarges_the_figures_without_touching_the_shared_one():
+    at = app_test("lessons/next_token.py")
+    normal = [f["layout"].get("font", {}).get("size") for f in figures(at)]
+    at.toggle(key="shared.present").set_value(True).run()
+    assert_clean(at)
+    big = [f["layout"]["font"]["size"] for f in figures(at)]
+    assert all(b > (n or 12) for b, n in zip(big, normal))
+    at.toggle(key="shared.present").set_value(False).run()
+    assert [f["layout"].get("font", {}).get("size") for f in figures(at)] == normal
