@@ -9,6 +9,7 @@ from ui.errors import guard, show_error
 from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import t
+from ui.markdown import md_escape
 from ui.rooms import normalize_code, normalize_guess
 
 st.title("🙋 " + t("nav.class"))
@@ -48,7 +49,8 @@ def board(code: str, student: str) -> None:
     if view is None:
         st.warning(t("errors.room_closed"), icon="⚠️")
         return
-    st.caption(t("classroom.joined_as", code=code, name=view["nickname"], n=view["members"]))
+    st.caption(t("classroom.joined_as", code=code, name=md_escape(view["nickname"]),
+                 n=view["members"]))
     question = view["question"]
     if question is None:
         st.info(t("classroom.waiting_question"), icon="⏳")

@@ -296,6 +296,31 @@ def test_a_wrong_code_gets_a_message_in_the_users_language():
     assert [w.value for w in at.warning] == [table("zh")["errors.room_unknown"]]
 
 
+@pytest.mark.parametrize("nickname,code,error", [
+    ("", None, "room_nickname"), ("\x00\u202e", None, "room_nickname"),
+    ("ana", "", "room_unknown"), ("ana", "<img src=x onerror=alert(1)>", "room_unknown"),
+    ("ana", "x" * 12, "room_unknown")])
+def test_bad_joins_get_a_message_and_the_page_keeps_serving(nickname, code, error):
+    from ui import classroom
+    from ui.i18n import table
+
+    store = classroom.store()
+    real, teacher = store.open_room()
+    at = app_test("lessons/classroom.py")
+    at.text_input(key="classroom.code").input(real if code is None else code)
+    at.text_input(key="classroom.nickname").input(nickname)
+    next(b for b in at.button if b.label == "Join").click().run()
+    assert_clean(at)
+    assert [w.value for w in at.warning] == [table("en")[f"errors.{error}"]]
+    at.text_input(key="classroom.code").input(real)
+    at.text_input(key="classroom.nickname").input("<b>**bo**</b>")
+    next(b for b in at.button if b.label == "Join").click().run()
+    assert_clean(at)
+    caption = next(c.value for c in at.caption if "bo" in c.value)
+    assert "\\<b\\>\\*\\*bo\\*\\*\\</b\\>" in caption      # escaped: shown as typed
+    store.close(real, teacher)
+
+
 @pytest.mark.parametrize("page,key", [("lessons/attention.py", "attention"),
                                       ("lessons/embeddings.py", "embeddings")])
 def test_attention_and_analogy_hide_their_answer_until_reveal(page, key):
@@ -424,6 +449,25 @@ def test_a_link_to_a_model_the_server_does_not_have_is_a_message():
     warnings = " ".join(w.value for w in at.warning)
     assert "no\\-such/model\\-here" in warnings or "no-such/model-here" in warnings
     assert at.selectbox(key="sidebar.model_choice").value == "hub"
+
+
+def test_the_language_follows_the_browser_then_the_sidebar():
+    from conftest import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.context["locale"] = "zh-CN"
+    at.run()
+    assert at.session_state["shared.lang"] == "zh"
+    assert at.title[0].value == "🔬 LLM X-Ray：完整流程"
+    assert at.query_params["lang"] == "zh"
+    at.radio(key="shared.lang").set_value("en").run()
+    assert "lang" not in at.query_params           # a copied link opens in English
+    assert at.title[0].value == "🔬 LLM X-Ray: the whole pipeline"
+    en = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    en.context["locale"] = "en-GB"
+    en.run()
+    assert en.session_state["shared.lang"] == "en"
 
 
 # --- export -------------------------------------------------------------------------------

@@ -89,3 +89,16 @@ def test_no_machine_paths_in_the_project():
             text = path.read_text(encoding="utf-8", errors="ignore")
             for needle in ("/" + "work/", "/" + "root/", "/" + "home/"):
                 assert needle not in text, (path, needle)
+
+
+def test_every_heatmap_uses_a_colour_blind_safe_scale():
+    """Sequential single-hue (Blues), perceptually uniform (Viridis, Cividis,
+    Twilight for angles) or ColorBrewer's blue-red diverging scale: all readable
+    with the common colour blindnesses and on a projector. No rainbow (Jet)."""
+    safe = {"Blues", "Viridis", "Cividis", "Twilight", "RdBu", "RdBu_r"}
+    found = set()
+    for path in (ROOT / "ui").glob("fig_*.py"):
+        source = path.read_text(encoding="utf-8")
+        found |= set(re.findall(r'colorscale="(\w+)"', source))
+        found |= set(re.findall(r'^DIVERGING = "(\w+)"', source, re.M))
+    assert found and found <= safe, found - safe
