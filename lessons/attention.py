@@ -34,7 +34,7 @@ if trace is None:
     st.stop()
 attention_cap_note(trace)
 n = trace.attention_kept
-labels = token_labels(trace.tokens[:n])
+labels = token_labels(trace.token_texts[:n])
 if n == 1:
     st.info(t("attention.one_token"), icon="☝️")
 

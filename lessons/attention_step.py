@@ -49,7 +49,7 @@ if trace is None or handle is None:
     st.stop()
 attention_cap_note(trace)
 n = trace.attention_kept
-labels = token_labels(trace.tokens[:n])
+labels = token_labels(trace.token_texts[:n])
 c_layer, c_head, c_token = st.columns(3)
 keep_in_range("attention_step.layer", range(trace.n_layers), trace.n_layers // 2)
 keep_in_range("attention_step.head", range(trace.n_heads), 0)

@@ -10,7 +10,7 @@ from ui.fig_context import sense_projection, similarity_lines
 from ui.errors import guard
 from ui.i18n import LANGS, t, table
 from ui.markdown import md_escape
-from ui.models import get_handle, get_trace
+from ui.models import ENCODER, get_handle, get_trace
 from ui.widgets import LINKED
 from ui.export import chart
 
@@ -27,6 +27,11 @@ PRESETS = {
     "pingguo": ("苹果", ("fruit", "company"),
                 ["这个又红又甜的苹果很好吃。", "果园里挂满了成熟的苹果。", "妈妈削了一个苹果。"],
                 ["乔布斯创立的苹果公司。", "这部手机的品牌是苹果。", "科技巨头苹果发布了新手机。"]),
+    # The word first (like the lesson's 苹果手机很好用 / 苹果很好吃): only the encoder can tell
+    # these apart, and its vocabulary has no Chinese characters, so the example is English.
+    "apple_first": ("apple", ("company", "fruit"),
+                    ["Apple makes the iPhone.", "Apple sells laptops and phones."],
+                    ["Apple pie is sweet.", "Apple trees grow in the orchard."]),
     "bank": ("bank", ("river", "money"),
              ["We sat on the bank of the river.", "The boat drifted toward the muddy bank.",
               "Fish swim near the bank of the lake."],
@@ -80,6 +85,10 @@ name_a = col_a.text_input(t("context.sense_name"), key="context.name_a", max_cha
 text_a = col_a.text_area(t("context.sentences"), key="context.text_a", **LINKED, height=120)
 name_b = col_b.text_input(t("context.sense_name"), key="context.name_b", max_chars=30)
 text_b = col_b.text_area(t("context.sentences"), key="context.text_b", **LINKED, height=120)
+readers = {r: t(f"context.reader_{r}") for r in ("decoder", "encoder")}
+reader = st.radio(t("context.reader"), list(readers), format_func=readers.get, horizontal=True,
+                  key="context.reader", **LINKED, help=t("context.reader_help"))
+st.caption(t(f"context.reader_note_{reader}"))
 c1, c2 = st.columns(2)
 mode = c1.radio(t("context.mode"), MODES, key="context.mode", horizontal=True,
                 format_func=option_labels("context.mode_", MODES))
@@ -90,7 +99,8 @@ st.caption(t("context.limits", n=MAX_SENTENCES, tokens=MAX_TOKENS))
 traces, senses, missing = [], [], []
 if word.strip():
     for sense, sentence in [(name_a or "A", s) for s in lines(text_a)] + [(name_b or "B", s) for s in lines(text_b)]:
-        trace = get_trace(sentence, max_tokens=MAX_TOKENS)
+        trace = get_trace(sentence, name=ENCODER if reader == "encoder" else None,
+                          max_tokens=MAX_TOKENS)
         if trace is None:
             continue
         try:

@@ -29,7 +29,7 @@ def side(trace, prefix: str, heading: str) -> None:
     st.subheader(heading)
     attention_cap_note(trace)
     n = trace.attention_kept
-    labels = token_labels(trace.tokens[:n])
+    labels = token_labels(trace.token_texts[:n])
     keep_in_range(f"{prefix}_layer", range(trace.n_layers), 0)
     keep_in_range(f"{prefix}_head", range(trace.n_heads), 0)
     c1, c2 = st.columns(2)

@@ -30,7 +30,7 @@ def cached_logits(model: str, text: str, chat: bool):
     read-only, shared; a slider never re-runs the model."""
     handle = llm_core.load_model(model)
     ids, logits = gen.next_token_logits(handle, text, chat=chat)
-    return ids, logits, gen.readable(handle, ids)
+    return ids, logits, gen.readable(handle, ids), gen.top_completions(handle, ids, logits)
 
 
 @shared(max_mb=4)
@@ -51,14 +51,14 @@ if mode == "model":
         st.stop()
     with guard():
         with st.spinner(t("loading.trace")):
-            _ids, logits, prompt_tokens = cached_logits(model_name(), text, chat)
+            _ids, logits, prompt_tokens, completed = cached_logits(model_name(), text, chat)
             curve = cached_curve(model_name(), text, chat)
     if logits is None:
         st.stop()
     st.caption(t("next_token.last_vector", n=len(prompt_tokens),
                  last=fig.code_label(prompt_tokens[-1]), vocab=logits.numel(),
                  limit=gen.PROMPT_TOKEN_LIMIT))
-    names_for = lambda view: gen.readable(handle, view.ids)  # noqa: E731
+    names_for = lambda view: gen.candidate_texts(handle, view.ids, completed)  # noqa: E731
 else:
     st.markdown(t("next_token.toy_intro"))
     base = pd.DataFrame({"token": t("next_token.toy_tokens").split("|"),

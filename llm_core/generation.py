@@ -12,8 +12,9 @@ from typing import Callable, Iterator
 import torch
 
 from .errors import InputError
-from .sampling import (SHOWN_TOP, Step, TopView, check_generation, check_temperature,  # noqa: F401
-                       decode_batch, entropy, draw, generate_steps, readable, step_chooser, top_view)
+from .sampling import (SHOWN_TOP, Step, TopView, candidate_texts,  # noqa: F401
+                       check_generation, check_temperature, complete_characters, decode_batch,
+                       draw, entropy, generate_steps, readable, step_chooser, top_view)
 
 # Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
 # context window: one forward pass over 1,024 tokens already takes seconds on a
@@ -66,6 +67,12 @@ def prompt_ids(handle, text: str, *, chat: bool = False, limit: int = PROMPT_TOK
         raise InputError(f"The prompt has {n:,} tokens; at most {limit:,} are taken.",
                          code="prompt_too_long", n=n, limit=limit)
     return ids
+
+
+def top_completions(handle, ids: torch.Tensor, logits: torch.Tensor, n: int = 30
+                    ) -> dict[int, str]:
+    """`complete_characters` for the `n` most likely next tokens (the most a page shows)."""
+    return complete_characters(handle, ids, logits.topk(min(n, logits.numel())).indices.tolist())
 
 
 def next_token_logits(handle, text: str, *, chat: bool = False,

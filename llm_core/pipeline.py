@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .sampling import distribution
+from .sampling import candidate_texts, complete_characters, distribution
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ def pipeline(handle, trace, n_dims: int = 48, n_top: int = 10, max_shown: int = 
     attention = trace.attention_pattern[-1, :, a_start:kept, a_start:kept].mean(0)  # query key
     similarity = torch.nn.functional.cosine_similarity(last, last[-1:].expand_as(last), dim=-1)
     dist = distribution(trace.last_logits, 1.0)
-    cands = [(handle.decode([tid]), tid, logit, prob) for tid, logit, prob in dist.top(n_top)]
+    top = dist.top(n_top)
+    ids = [tid for tid, _, _ in top]
+    texts = candidate_texts(handle, ids, complete_characters(handle, trace.ids, ids))
+    cands = [(text, tid, logit, prob) for text, (tid, logit, prob) in zip(texts, top)]
     return Pipeline(
         token_texts=trace.token_texts[start:], shown_from=start,
         token_ids=trace.ids[start:].tolist(), attention_from=a_start,

@@ -279,6 +279,56 @@ def readable(handle, ids) -> list[str]:
     return [tok.text for tok in tokens]
 
 
+def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_extra: int = 3
+                        ) -> dict[int, str]:
+    """For each candidate next token that starts a split character: the
+    character(s) the model completes it to, greedily (T = 0) — ‹e8 af› → 语. All
+    such candidates run as one batch, through the one decode loop; candidates
+    that are whole text (or a character's tail) are left out."""
+    ids = [int(i) for i in candidate_ids]
+    with handle._lock:
+        tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
+    starts = [tok for tok in tokens if tok.partial and tok.byte_values
+              and tok.byte_values[0] >= 0xC0]          # a lead byte: a character begins here
+    if not starts:
+        return {}
+    raw = [bytearray(tok.byte_values) for tok in starts]
+    done: dict[int, str] = {}
+
+    def forced(a):
+        def choose(i, logits):
+            return _Chosen(starts[a].id if i == 0 else int(logits.argmax()))
+        return choose
+
+    steps = decode_batch(handle, prompt_ids, [forced(a) for a in range(len(starts))],
+                         1 + max_extra, stop=lambda: len(done) == len(starts))
+    for i, row in enumerate(steps):
+        for a, step in enumerate(row):
+            if step is None or starts[a].id in done or i == 0:
+                continue
+            with handle._lock:
+                (tok,) = make_tokens(handle.tokenizer, [step.token_id], [(0, 0)])
+            raw[a].extend(tok.byte_values or b"")
+            text = raw[a].decode("utf-8", errors="ignore")
+            if text:
+                done[starts[a].id] = text[:2]
+    return done
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    token_id: int
+
+
+def candidate_texts(handle, ids, completed: dict[int, str]) -> list[str]:
+    """Candidates as a student reads them; one that starts a split character shows
+    what the model completes it to (`complete_characters`): ‹e8 af›→语. Unique,
+    since no two vocabulary entries have the same bytes."""
+    ids = [int(i) for i in ids]
+    return [f"{text}→{completed[i]}" if i in completed else text
+            for i, text in zip(ids, readable(handle, ids))]
+
+
 MAX_NEW_TOKENS = 512
 
 

@@ -83,6 +83,29 @@ def show_bytes(raw: bytes) -> str:
     return text.replace("›‹", " ")
 
 
+def readable_texts(tokens, text: str) -> list[str]:
+    """Each token of `text` as a student reads it. A piece of a split character
+    shows the character it belongs to and which part it is, "语[1/2]" and
+    "语[2/2]" for ‹e8 af› ‹ad› (the tokens' character spans say where they are
+    in the text); every other token is its own text."""
+    out = [tok.text for tok in tokens]
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.partial or not (0 <= tok.start < tok.end <= len(text)):
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens) and tokens[j + 1].partial and (
+                tokens[j + 1].start, tokens[j + 1].end) == (tok.start, tok.end):
+            j += 1
+        chars = text[tok.start:tok.end]
+        for k in range(i, j + 1):
+            out[k] = f"{chars}[{k - i + 1}/{j - i + 1}]"
+        i = j + 1
+    return out
+
+
 def make_tokens(tokenizer, ids: list[int], offsets: list[tuple[int, int]]) -> tuple[Token, ...]:
     byte_level = is_byte_level(tokenizer)
     special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])

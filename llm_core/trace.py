@@ -16,6 +16,7 @@ once costs a few forward passes, not thirty.
 from __future__ import annotations
 
 import contextvars
+import functools
 import queue
 import threading
 import time
@@ -27,7 +28,7 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from .arch import Arch, LayerDetail
-from .tokens import Token
+from .tokens import Token, readable_texts
 
 ATTENTION_CAP = 256
 LOGITS_KEEP = 64
@@ -69,9 +70,10 @@ class Trace:
     def last_logits(self) -> torch.Tensor | None:
         return None if self.logits is None else self.logits[-1]
 
-    @property
+    @functools.cached_property   # read-only once made; computed at most once per thread
     def token_texts(self) -> list[str]:
-        return [t.text for t in self.tokens]
+        """Readable: a piece of a split character shows that character ("语[1/2]")."""
+        return readable_texts(self.tokens, self.text)
 
     @property
     def attention_truncated(self) -> bool:

@@ -535,3 +535,46 @@ def test_presenter_mode_enlarges_the_figures_without_touching_the_shared_one():
     assert all(b > (n or 12) for b, n in zip(big, normal))
     at.toggle(key="shared.present").set_value(False).run()
     assert [f["layout"].get("font", {}).get("size") for f in figures(at)] == normal
+
+
+# --- Chinese pieces read as characters --------------------------------------------------
+
+
+def test_split_characters_show_the_character_and_their_part(decoder):
+    trace = decoder.trace("大语言模型是一个巨大的🙂")
+    texts = trace.token_texts
+    assert texts[:3] == ["大", "语[1/2]", "语[2/2]"]
+    assert texts[-2:] == ["🙂[1/2]", "🙂[2/2]"]
+    assert len(set(texts) - {"大"}) == len(texts) - 2       # 大 twice; every piece unique
+    assert all("‹" not in x for x in texts)
+    english = decoder.trace("The cat sat")
+    assert english.token_texts == [t.text for t in english.tokens]
+
+
+def test_a_candidate_that_starts_a_character_shows_what_the_model_completes(decoder):
+    import torch
+
+    from llm_core import generation as gen
+
+    ids, logits = gen.next_token_logits(decoder, "大语言模型是一个巨大的")
+    top = logits.topk(30).indices.tolist()
+    done = gen.complete_characters(decoder, ids, top)
+    assert done, "a Chinese prompt has candidates that start a character"
+    texts = gen.candidate_texts(decoder, top, done)
+    assert len(set(texts)) == len(texts)                     # labels always unique
+    first = next(i for i in top if i in done)
+    # the completion is the model's own greedy continuation after that candidate
+    seq = torch.cat([ids, torch.tensor([first])])
+    out = [first]
+    for _ in range(3):
+        nxt = decoder.forward_logits(seq)
+        out.append(int(nxt.argmax()))
+        seq = torch.cat([seq, torch.tensor([out[-1]])])
+        text = decoder.tokenizer.decode(out)
+        if "\ufffd" not in text[:1]:
+            break
+    assert text.startswith(done[first][0])
+    label = texts[top.index(first)]
+    assert label.startswith("‹") and label.endswith("→" + done[first])
+    ids, logits = gen.next_token_logits(decoder, "The cat sat on the")
+    assert gen.top_completions(decoder, ids, logits) == {}  # English: nothing to complete, no run

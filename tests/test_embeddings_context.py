@@ -250,3 +250,18 @@ def test_context_page_empty_single_and_long(lang):
     at.text_input(key="context.word").input("<img src=x onerror=alert(1)>").run(timeout=TIMEOUT)
     assert_clean(at)
     assert _charts(at) == 0
+
+
+def test_a_word_first_is_the_same_vector_in_the_decoder_and_not_in_the_encoder(decoder, encoder):
+    """The lesson's 苹果手机很好用 / 苹果很好吃 has the word first: a decoder's token sees
+    nothing after it, so its vectors are identical at every layer; the encoder's
+    token sees the whole sentence. (English: MiniLM's vocabulary has no Chinese.)"""
+    from llm_core.context import experiment
+
+    sentences = ["Apple makes the iPhone.", "Apple pie is sweet."]
+    dec = experiment([decoder.trace(s) for s in sentences], ["a", "b"], "apple")
+    enc = experiment([encoder.trace(s) for s in sentences], ["a", "b"], "apple")
+    # float32 cosine of identical vectors: 1 within a few ulps of the sums (1e-5)
+    assert np.allclose(dec.similarity[1], 1.0, atol=1e-5)
+    assert enc.similarity[1][-1] < 0.95
+    assert [t.text for t in encoder.trace("苹果很好吃").tokens[1:6]] == ["[UNK]"] * 5
