@@ -35,9 +35,16 @@ STYLE = """<style>
 %s
 </style>"""
 PRESENTER = """
-html {font-size: 21px;}
-.stMainBlockContainer {max-width: 100%; padding: 1.5rem 2.5rem;}
-.xray-room-code {font-size: 4.5rem;}
+.stMainBlockContainer {max-width: 100%; padding: 3.5rem 2.5rem 2rem;}
+.stMainBlockContainer [data-testid="stMarkdownContainer"] :is(p, li, td, th, code),
+.stMainBlockContainer [data-testid="stWidgetLabel"] p,
+.stMainBlockContainer [data-testid="stCaptionContainer"] p,
+.stMainBlockContainer [data-testid="stMetricLabel"] p {font-size: 1.45rem; line-height: 1.45;}
+.stMainBlockContainer [data-testid="stMetricValue"] {font-size: 3.2rem;}
+.stMainBlockContainer h1 {font-size: 3.4rem;}
+.stMainBlockContainer :is(h2, h3) {font-size: 2.3rem;}
+.stMainBlockContainer :is(textarea, input) {font-size: 1.4rem;}
+.xray-room-code {font-size: 5rem;}
 """
 st.html(STYLE % (PRESENTER if presenting() else ""))
 

@@ -90,7 +90,10 @@ def _presenter_copy(fig: go.Figure) -> go.Figure:
     larger type."""
     big = go.Figure(fig)
     title = big.layout.title.font.size or 15
-    big.update_layout(font_size=PRESENTER_FONT, hoverlabel_font_size=PRESENTER_FONT,
+    # Streamlit's chart theme fixes every font at 12 px, so the copy is drawn
+    # without it (theme=None below) on plotly's white template.
+    big.update_layout(template="plotly_white", font_size=PRESENTER_FONT,
+                      hoverlabel_font_size=PRESENTER_FONT,
                       title_font_size=max(title, PRESENTER_FONT + 3))
     if big.layout.height:
         big.update_layout(height=int(big.layout.height * 1.15))
@@ -106,8 +109,10 @@ def chart(fig: go.Figure, *, key: str, table: pd.DataFrame | None = None, where=
     stem = file_stem(fig, key)
     config = {"displaylogo": False,
               "toImageButtonOptions": {"format": "png", "filename": stem, "scale": 2}}
-    where.plotly_chart(_presenter_copy(fig) if presenting() else fig, key=key, config=config,
-                    **kwargs)
+    if presenting():
+        where.plotly_chart(_presenter_copy(fig), key=key, config=config, theme=None, **kwargs)
+    else:
+        where.plotly_chart(fig, key=key, config=config, **kwargs)
     where.download_button(t("common.download_csv"), data=lambda: csv_bytes(
         figure_table(fig) if table is None else table), file_name=f"{stem}.csv", mime="text/csv",
         key=f"{key}.csv", on_click="ignore", type="tertiary", icon=":material/download:",
