@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test bench bench-peers setup clean-venv
+.PHONY: run test bench bench-peers school setup clean-venv
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ $(STAMP): requirements.txt requirements-models.txt
 
 run: $(STAMP)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+# A school on this machine: Redis, 2 replicas and HAProxy (apt-get install haproxy redis-server).
+school: $(STAMP)
+	$(PY) deploy/school.py --replicas $(or $(REPLICAS),2) --port $(or $(SCHOOL_PORT),8600)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

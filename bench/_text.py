@@ -1,4 +1,4 @@
-"""The benchmark text, shared by bench/trace.py and bench/peers.py (no llm_core
+"""The benchmark text and timing, shared by bench/trace.py and bench/peers.py (no llm_core
 import: the peers' virtualenv may not run it)."""
 from __future__ import annotations
 
@@ -17,3 +17,20 @@ def text_of(count, n_tokens: int) -> str:
         else:
             hi = mid - 1
     return " ".join(words[:lo])
+
+
+def median_times(fns, repeat: int) -> list[float]:
+    """Median seconds of each function, run in turns (one warm-up each first), so
+    a drift of the machine's load touches them all alike."""
+    import statistics
+    import time
+
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, kept in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            kept.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]

@@ -431,7 +431,7 @@ def main(argv=None) -> int:
         if out.gen_latencies:
             g50, g95 = pct(out.gen_latencies, 0.5), pct(out.gen_latencies, 0.95)
             print(f"load_generate_n{n}: ratio={g95 / max(g50, 1e-9):.2f}  (p95 vs p50 generate "
-                  f"latency at N={n}, {g50:.2f} s vs {g95:.2f} s, {GEN_TOKENS} new tokens each, "
+                  f"latency at N={n}, {g95:.2f} s vs {g50:.2f} s, {GEN_TOKENS} new tokens each, "
                   f"{out.queued} waited in the queue, {out.gave_up} gave up waiting)")
         total = len(out.latencies) + len(out.gen_latencies)
         print(f"load_errors_n{n}: ratio={len(out.errors) / max(1, n):.2f}  (errors per session at "

@@ -18,10 +18,8 @@ from __future__ import annotations
 import ctypes
 import importlib.util
 import os
-import statistics
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -38,7 +36,7 @@ TOOLS = ("tlens", "tlens_filtered", "nnsight", "ours")
 PEERS = (("transformer_lens", "transformer-lens"), ("nnsight", "nnsight"))
 
 from _memory import peak_rise_mb  # noqa: E402
-from _text import text_of  # noqa: E402
+from _text import median_times, text_of  # noqa: E402
 
 
 def model_dir() -> Path:
@@ -61,19 +59,6 @@ def tune_allocator() -> None:
         libc.mallopt(-8, 2)            # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
-
-
-def median_times(fns, repeat: int) -> list[float]:
-    """Median seconds of each function, run in turns after one warm-up each."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, kept in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            kept.append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 # --- the tools ---------------------------------------------------------------

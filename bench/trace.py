@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,25 +21,11 @@ from llm_core.trace import LOGITS_KEEP  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from _memory import peak_rise  # noqa: E402
-from _text import text_of as shared_text  # noqa: E402
+from _text import median_times, text_of as shared_text  # noqa: E402
 
 def text_of(handle, n_tokens: int) -> str:
     """A text of at most n_tokens tokens for this handle's tokenizer."""
     return shared_text(lambda t: handle.encode(t)[1].numel(), n_tokens)
-
-
-def median_times(fns, repeat: int) -> list[float]:
-    """Median seconds of each function, run in turns (one warm-up each first), so
-    a drift of the machine's load touches them all alike."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, kept in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            kept.append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
 
 
 def plain_model(handle, path: Path | None = None, implementation: str = "sdpa"):

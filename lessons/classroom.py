@@ -13,7 +13,7 @@ from ui.markdown import md_escape
 from ui.rooms import normalize_code, normalize_guess
 
 st.title("🙋 " + t("nav.class"))
-joined = st.session_state.get(classroom.STUDENT_KEY)
+joined = classroom.joined_room()
 
 if joined is None:
     st.markdown(t("classroom.student_intro"))
@@ -26,7 +26,7 @@ if joined is None:
         if st.form_submit_button(t("classroom.join"), type="primary"):
             with guard():
                 student = classroom.store().join(code, nickname, *classroom.client())
-                st.session_state[classroom.STUDENT_KEY] = (normalize_code(code), student)
+                classroom.remember_student(normalize_code(code), student)
                 st.rerun()
     st.stop()
 
@@ -45,7 +45,11 @@ def send(code: str, student: str, qid: str, field: str) -> None:
 @st.fragment(run_every=classroom.LIVE_EVERY)
 def board(code: str, student: str) -> None:
     """The room as this student sees it, refreshed every few seconds."""
-    view = classroom.store().view(code, student)
+    try:
+        view = classroom.store().view(code, student)
+    except XRayError as err:   # the room store is unreachable for a moment
+        show_error(err)
+        return
     if view is None:
         st.warning(t("errors.room_closed"), icon="⚠️")
         return
@@ -83,5 +87,5 @@ def board(code: str, student: str) -> None:
 
 board(*joined)
 if st.button(t("classroom.leave"), key="classroom.leave"):
-    st.session_state.pop(classroom.STUDENT_KEY, None)
+    classroom.forget_student()
     st.rerun()

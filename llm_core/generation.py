@@ -14,7 +14,8 @@ import torch
 from .errors import InputError
 from .sampling import (SHOWN_TOP, Step, TopView, candidate_texts,  # noqa: F401
                        check_generation, check_temperature, complete_characters, decode_batch,
-                       draw, entropy, generate_steps, readable, step_chooser, top_view)
+                       draw, entropy, generate_steps, readable, readable_sequence, step_chooser,
+                       top_view)
 
 # Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
 # context window: one forward pass over 1,024 tokens already takes seconds on a

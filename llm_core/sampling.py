@@ -22,7 +22,7 @@ from typing import Iterator
 import torch
 
 from .errors import InputError
-from .tokens import make_tokens
+from .tokens import make_tokens, readable_texts
 
 MAX_TEMPERATURE = 100.0
 SHOWN_TOP = 20                # candidates a Step keeps (for bars and alternatives)
@@ -272,11 +272,20 @@ class Step:
 
 
 def readable(handle, ids) -> list[str]:
-    """Each token as a student should read it (split characters as ‹e5 a4›)."""
+    """Each token alone as a student should read it (split characters as ‹e5 a4›)."""
     ids = [int(i) for i in ids]
     with handle._lock:  # the Rust tokenizer is not safe to share across threads
         tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
     return [tok.text for tok in tokens]
+
+
+def readable_sequence(handle, ids) -> list[str]:
+    """Tokens in a row (a generated answer): pieces of one character read as
+    that character and their part, 巴[1/2] 巴[2/2] (`tokens.readable_texts`)."""
+    ids = [int(i) for i in ids]
+    with handle._lock:
+        tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
+    return readable_texts(tokens)
 
 
 def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_extra: int = 3

@@ -83,25 +83,30 @@ def show_bytes(raw: bytes) -> str:
     return text.replace("›‹", " ")
 
 
-def readable_texts(tokens, text: str) -> list[str]:
-    """Each token of `text` as a student reads it. A piece of a split character
-    shows the character it belongs to and which part it is, "语[1/2]" and
-    "语[2/2]" for ‹e8 af› ‹ad› (the tokens' character spans say where they are
-    in the text); every other token is its own text."""
+def readable_texts(tokens) -> list[str]:
+    """Tokens in a row as a student reads them. Consecutive pieces of one split
+    character show the character and which part each is — ‹e8 af› ‹ad› read
+    "语[1/2]" "语[2/2]" — found from their bytes, so it works the same for a
+    traced text and for generated tokens; every other token is its own text."""
     out = [tok.text for tok in tokens]
     i = 0
     while i < len(tokens):
-        tok = tokens[i]
-        if not tok.partial or not (0 <= tok.start < tok.end <= len(text)):
+        if not tokens[i].partial or tokens[i].byte_values is None:
             i += 1
             continue
-        j = i
-        while j + 1 < len(tokens) and tokens[j + 1].partial and (
-                tokens[j + 1].start, tokens[j + 1].end) == (tok.start, tok.end):
-            j += 1
-        chars = text[tok.start:tok.end]
+        raw, j, text = bytearray(), i, None
+        while j < len(tokens) and j - i < 4 and tokens[j].byte_values is not None:
+            raw.extend(tokens[j].byte_values)
+            try:
+                text = raw.decode("utf-8")
+                break
+            except UnicodeDecodeError:
+                j += 1
+        if text is None or j == i:      # a lone tail of a character cut off before it
+            i += 1
+            continue
         for k in range(i, j + 1):
-            out[k] = f"{chars}[{k - i + 1}/{j - i + 1}]"
+            out[k] = f"{text}[{k - i + 1}/{j - i + 1}]"
         i = j + 1
     return out
 

@@ -73,7 +73,7 @@ class Trace:
     @functools.cached_property   # read-only once made; computed at most once per thread
     def token_texts(self) -> list[str]:
         """Readable: a piece of a split character shows that character ("语[1/2]")."""
-        return readable_texts(self.tokens, self.text)
+        return readable_texts(self.tokens)
 
     @property
     def attention_truncated(self) -> bool:

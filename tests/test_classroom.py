@@ -24,11 +24,62 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(scope="module")
+def redis_url():
+    """A private redis-server on a free port, empty, without persistence. Where
+    redis-server is missing the Redis cases are skipped on a developer machine;
+    CI installs it, so there they fail instead."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (CI installs it in .ci/run)")
+        pytest.skip("redis-server is not installed: the Redis room store is tested in CI")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request):
+    """A factory of empty stores of each kind: the classroom works the same on both."""
+    if request.param == "memory":
+        yield lambda clock=None: MemoryStore(clock or Clock())
+        return
+    import redis
+
+    from ui.rooms import RedisStore
+
+    url = request.getfixturevalue("redis_url")
+    redis.Redis.from_url(url).flushdb()
+    yield lambda clock=None: RedisStore(url, clock or Clock())
+
+
 # --- the room store -------------------------------------------------------------------
 
 
-def test_codes_are_random_and_of_the_safe_alphabet():
-    store = MemoryStore()
+def test_codes_are_random_and_of_the_safe_alphabet(make_store):
+    store = make_store()
     codes = {store.open_room()[0] for _ in range(300)}
     assert len(codes) == 300
     assert all(len(c) == CODE_LENGTH and set(c) <= set(ALPHABET) for c in codes)
@@ -37,8 +88,8 @@ def test_codes_are_random_and_of_the_safe_alphabet():
     assert set("".join(codes)) == set(ALPHABET)
 
 
-def test_a_room_from_question_to_reveal_counts_the_guesses():
-    store = MemoryStore()
+def test_a_room_from_question_to_reveal_counts_the_guesses(make_store):
+    store = make_store()
     code, teacher = store.open_room()
     ana, bo, cy = (store.join(code.lower(), name, f"s{i}") for i, name in enumerate("abc"))
     store.ask(code, teacher, {"id": "q1", "text": "Which token?", "options": None})
@@ -67,8 +118,8 @@ def test_a_room_from_question_to_reveal_counts_the_guesses():
         store.guess(code, bo, "q1", "b")
 
 
-def test_only_the_teacher_asks_reveals_and_closes_and_the_key_never_shows():
-    store = MemoryStore()
+def test_only_the_teacher_asks_reveals_and_closes_and_the_key_never_shows(make_store):
+    store = make_store()
     code, teacher = store.open_room()
     student = store.join(code, "eve", "s")
     for action in (lambda k: store.ask(code, k, {"id": "x", "text": "?", "options": None}),
@@ -85,8 +136,8 @@ def test_only_the_teacher_asks_reveals_and_closes_and_the_key_never_shows():
     assert err.value.code == "room_closed"
 
 
-def test_rooms_are_isolated():
-    store = MemoryStore()
+def test_rooms_are_isolated(make_store):
+    store = make_store()
     (a, ta), (b, tb) = store.open_room(), store.open_room()
     sa, sb = store.join(a, "ana", "1"), store.join(b, "bo", "2")
     store.ask(a, ta, {"id": "q", "text": "A?", "options": None})
@@ -102,9 +153,9 @@ def test_rooms_are_isolated():
         store.reveal(b, ta, "x")
 
 
-def test_joins_are_rate_limited_per_session_and_bad_codes_refused():
+def test_joins_are_rate_limited_per_session_and_bad_codes_refused(make_store):
     clock = Clock()
-    store = MemoryStore(clock)
+    store = make_store(clock)
     code, _ = store.open_room()
     for wrong in ("", "ABC", "ZZZZZZ", "<script>", "🙂" * 6):
         with pytest.raises(RoomError) as err:
@@ -121,16 +172,16 @@ def test_joins_are_rate_limited_per_session_and_bad_codes_refused():
     assert store.join(code, "kim", "guesser")
 
 
-def test_a_class_behind_one_address_can_join_at_once():
-    store = MemoryStore()
+def test_a_class_behind_one_address_can_join_at_once(make_store):
+    store = make_store()
     code, _ = store.open_room()
     for i in range(40):
         store.join(code, f"s{i}", client=f"session{i}", address="10.0.0.1")
     assert store.view(code)["members"] == 40
 
 
-def test_nicknames_and_guesses_are_plain_bounded_text():
-    store = MemoryStore()
+def test_nicknames_and_guesses_are_plain_bounded_text(make_store):
+    store = make_store()
     code, teacher = store.open_room()
     with pytest.raises(RoomError) as err:
         store.join(code, " \n\t\x00 ", "s")
@@ -167,8 +218,8 @@ def test_idle_rooms_expire_and_the_store_is_bounded(monkeypatch):
     assert store.open_room()
 
 
-def test_thirty_students_in_two_rooms_at_once_are_counted_exactly():
-    store = MemoryStore()
+def test_thirty_students_in_two_rooms_at_once_are_counted_exactly(make_store):
+    store = make_store()
     (a, ta), (b, tb) = store.open_room(), store.open_room()
     store.ask(a, ta, {"id": "qa", "text": "?", "options": None})
     store.ask(b, tb, {"id": "qb", "text": "?", "options": None})
@@ -197,6 +248,35 @@ def test_thirty_students_in_two_rooms_at_once_are_counted_exactly():
     expect_a = {f"word{k}": sum(1 for i in range(1, 30, 2) if i % 3 == k) for k in range(3)}
     expect_b = {f"word{k}": sum(1 for i in range(0, 30, 2) if i % 3 == k) for k in range(3)}
     assert va["counts"] == expect_a and vb["counts"] == expect_b
+
+
+def test_two_replicas_share_a_room_through_redis_and_rooms_expire_there(redis_url):
+    import redis
+
+    from ui.rooms import RedisStore
+
+    first, second = RedisStore(redis_url), RedisStore(redis_url)   # two app processes
+    code, teacher = first.open_room()
+    student = second.join(code, "ana", "s")
+    first.ask(code, teacher, {"id": "q", "text": "?", "options": None})
+    second.guess(code, student, "q", "Paris")
+    assert first.view(code)["counts"] == {"paris": 1}
+    assert second.rejoin(code, student) and not second.rejoin(code, "someone else")
+    ttl = redis.Redis.from_url(redis_url).ttl(RedisStore.PREFIX + code)
+    assert rooms.ROOM_TTL_S - 5 <= ttl <= rooms.ROOM_TTL_S     # Redis drops it when idle
+    first.close(code, teacher)
+    assert second.view(code) is None
+
+
+def test_an_unreachable_room_store_is_a_message():
+    from ui.rooms import RedisStore
+
+    store = RedisStore("redis://127.0.0.1:1/0")     # nothing listens on port 1
+    with pytest.raises(RoomError) as err:
+        store.open_room()
+    assert err.value.code == "room_store_down"
+    with pytest.raises(RoomError):
+        store.join("ABCDEF", "ana", "s")
 
 
 # --- predict, then reveal on the pages --------------------------------------------------
@@ -578,3 +658,50 @@ def test_a_candidate_that_starts_a_character_shows_what_the_model_completes(deco
     assert label.startswith("‹") and label.endswith("→" + done[first])
     ids, logits = gen.next_token_logits(decoder, "The cat sat on the")
     assert gen.top_completions(decoder, ids, logits) == {}  # English: nothing to complete, no run
+
+
+def test_a_room_store_that_goes_down_is_a_message_on_every_classroom_screen(monkeypatch):
+    from ui import classroom
+    from ui.i18n import table
+    from ui.rooms import RedisStore
+
+    store = classroom.store()
+    code, teacher = store.open_room()
+    student = store.join(code, "ana", "s")
+    at = app_test("lessons/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
+    pupil = app_test("lessons/classroom.py", state={classroom.STUDENT_KEY: (code, student)})
+    monkeypatch.setattr(classroom, "_STORE", RedisStore("redis://127.0.0.1:1/0"))
+    at.toggle(key="next_token.guess_first").set_value(True).run()
+    pupil.run()
+    down = table("en")["errors.room_store_down"]
+    for screen in (at, pupil):
+        assert_clean(screen)
+        assert down in [w.value for w in screen.warning]
+    assert at.session_state[classroom.TEACHER_KEY] == (code, teacher)   # the room is kept
+
+
+# --- both languages on every page -----------------------------------------------------------
+
+RAW_KEY = __import__("re").compile(r"[a-z_]+\.[a-z_0-9]+(\.[a-z_0-9]+)*")
+
+
+def _visible_texts(at) -> list[str]:
+    texts = [e.value for kind in ("title", "header", "subheader", "markdown", "caption", "info",
+                                  "warning", "success") for e in at.get(kind)]
+    for kind in ("button", "toggle", "radio", "selectbox", "slider", "text_area", "text_input",
+                 "checkbox", "number_input", "select_slider"):
+        for widget in at.get(kind):
+            texts.append(getattr(widget, "label", "") or "")
+            texts.extend(str(o) for o in getattr(widget, "options", []) or [])
+    return texts
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_page_shows_a_raw_key_in_either_language(lang):
+    from ui.pages import PAGES
+
+    for _, file, _, _ in PAGES:
+        at = app_test(f"lessons/{file}", lang=lang)
+        assert_clean(at)
+        raw = [x for x in _visible_texts(at) if RAW_KEY.fullmatch(x.strip())]
+        assert not raw, (file, raw)

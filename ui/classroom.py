@@ -7,28 +7,31 @@ shows the model's answer beside the histogram of the class's guesses. The
 store is ui/rooms.py; the students' page is lessons/classroom.py."""
 from __future__ import annotations
 
+import os
 import uuid
 from urllib.parse import urlsplit
 
 import streamlit as st
 
 from ui import fig_classroom
-from ui.errors import guard
+from ui.errors import guard, show_error
 from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import t
-from ui.rooms import MemoryStore, normalize_guess, question_id
+from ui.links import ME, ROOM
+from ui.rooms import RoomError, RoomStore, normalize_code, normalize_guess, open_store, question_id
 
 TEACHER_KEY = "room.teacher"   # (code, teacher key) of the room this session opened
 STUDENT_KEY = "room.student"   # (code, student id) of the room this session joined
 CLIENT_KEY = "room.client"     # this session's id for the join rate limit
 LIVE_EVERY = 2.0               # seconds between live updates of a count or a board
 
-_STORE = MemoryStore()
+_STORE = open_store(os.environ.get("LLM_XRAY_REDIS_URL"))
 
 
-def store() -> MemoryStore:
-    """The one room store of this process (shared by every session)."""
+def store() -> RoomStore:
+    """The one room store of this process (shared by every session): Redis when
+    LLM_XRAY_REDIS_URL is set (replicas of one school share it), else memory."""
     return _STORE
 
 
@@ -41,10 +44,41 @@ def client() -> tuple[str, str]:
 def teacher_room() -> tuple[str, str] | None:
     """The room this session opened, while it is open."""
     room = st.session_state.get(TEACHER_KEY)
-    if room and store().view(room[0]) is None:
-        st.session_state.pop(TEACHER_KEY, None)
-        return None
+    try:
+        if room and store().view(room[0]) is None:
+            st.session_state.pop(TEACHER_KEY, None)
+            return None
+    except RoomError:   # the store is down for a moment: the room is not gone
+        pass
     return room
+
+
+def remember_student(code: str, student: str) -> None:
+    """This session is `student` of room `code`; the link says so too, so a
+    browser whose server went away comes back into its room on another."""
+    st.session_state[STUDENT_KEY] = (code, student)
+    st.query_params[ROOM], st.query_params[ME] = code, student
+
+
+def forget_student() -> None:
+    st.session_state.pop(STUDENT_KEY, None)
+    for key in (ROOM, ME):
+        if key in st.query_params:
+            del st.query_params[key]
+
+
+def joined_room() -> tuple[str, str] | None:
+    """(code, student id) of the room this session is in; a link that carries a
+    member's id (?room=…&me=…) rejoins it."""
+    joined = st.session_state.get(STUDENT_KEY)
+    if joined is None:
+        code, student = st.query_params.get(ROOM, ""), st.query_params.get(ME, "")
+        if code and student:
+            with guard():
+                if store().rejoin(code, student):
+                    joined = (normalize_code(code), student)
+                    st.session_state[STUDENT_KEY] = joined
+    return joined
 
 
 def show_code(code: str) -> None:
@@ -67,9 +101,10 @@ def sidebar_panel() -> None:
         return
     show_code(room[0])
     if st.button(t("classroom.close"), key="classroom.close"):
-        store().close(*room)
-        st.session_state.pop(TEACHER_KEY, None)
-        st.rerun()
+        with guard():
+            store().close(*room)
+            st.session_state.pop(TEACHER_KEY, None)
+            st.rerun()
 
 
 def histogram(view: dict, answer: str | None):
@@ -81,7 +116,11 @@ def histogram(view: dict, answer: str | None):
 
 @st.fragment(run_every=LIVE_EVERY)
 def _live_count(code: str) -> None:
-    view = store().view(code)
+    try:
+        view = store().view(code)
+    except RoomError as err:
+        show_error(err)
+        return
     if view is None:
         st.warning(t("errors.room_closed"), icon="⚠️")
         return
@@ -124,7 +163,9 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
                     store().reveal(*room, answer)
         st.success(t("classroom.model_answer", answer=code_label(answer, 40)), icon="🤖")
         if room is not None:
-            view = store().view(room[0])
+            view = None
+            with guard():
+                view = store().view(room[0])
             if view is not None:
                 chart(histogram(view, normalize_guess(answer)), key=f"{ns}.class_guesses")
         else:

@@ -8,8 +8,8 @@ import streamlit as st
 from ui.i18n import LANG_KEY, LANGS, t
 
 # The app's own parameters (not widget keys).
-LANG, MODEL, PRESENT, STEP, ROOM = "lang", "model", "present", "step", "room"
-OWN = (LANG, MODEL, PRESENT, STEP, ROOM)
+LANG, MODEL, PRESENT, STEP, ROOM, ME = "lang", "model", "present", "step", "room", "me"
+OWN = (LANG, MODEL, PRESENT, STEP, ROOM, ME)
 # How each of them is checked (ui.lesson_path adds the step's check).
 VALID = {LANG: lambda v: v in LANGS, PRESENT: lambda v: v in ("0", "1")}
 FIRST_KEY = "links.first"      # the query parameters the session was opened with

@@ -3,13 +3,16 @@ students join it with the code and a nickname, the teacher asks the page's
 question, students guess, the teacher reveals the model's answer beside the
 class's guesses.
 
-A room is a small JSON-able dict behind one store interface: `MemoryStore` in
-this process (one process serves a class, the default). Nothing but a nickname
-and the guesses is kept, and a room expires when idle. No streamlit here: the
-widgets are in ui/classroom.py."""
+A room is a small JSON-able dict behind one store interface (`RoomStore`):
+`MemoryStore` in this process (one process serves a class, the default) or
+`RedisStore`, shared by the replicas of a school's deployment. Nothing but a
+nickname and the guesses is kept, and a room expires when idle. No streamlit
+here: the widgets are in ui/classroom.py."""
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import secrets
 import threading
 import time
@@ -98,9 +101,112 @@ class RateLimiter:
             return True
 
 
-class MemoryStore:
-    """Rooms in this process. Every method takes the lock briefly and returns
-    plain data, so concurrent sessions never share a mutable object."""
+class RoomStore:
+    """What the classroom does with rooms, over four primitives a store
+    implements atomically: `_get`, `_update` (read, change, write back as one
+    step), `_create` (only if the code is free) and `_delete`; plus `_count` and
+    `_allow_join`. Every method returns plain data, so concurrent sessions never
+    share a mutable object."""
+
+    def open_room(self) -> tuple[str, str]:
+        """A new room: (code, teacher key). The key proves who may ask and reveal."""
+        if self._count() >= MAX_ROOMS:
+            raise RoomError("Too many class rooms are open on this server.", "room_full")
+        room = new_room(self._clock())
+        while True:
+            code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+            if self._create(code, room):
+                return code, room["teacher"]
+
+    def join(self, code: str, nickname: str, client: str, address: str = "") -> str:
+        """Join with a code: a student id (random, known only to that session).
+        Tries are limited per client (session) and per network address."""
+        nickname = _clean(nickname, NICKNAME_CHARS)
+        if not nickname:
+            raise RoomError("Type a nickname to join.", "room_nickname")
+        if not self._allow_join(client, address):
+            raise RoomError("Too many tries to join; wait a minute.", "room_rate_limited")
+        code = normalize_code(code)
+        student = secrets.token_urlsafe(12)
+
+        def add(room):
+            if len(room["members"]) >= MAX_MEMBERS:
+                raise RoomError("This class room is full.", "room_full")
+            room["members"][student] = nickname
+
+        if len(code) != CODE_LENGTH or not self._update(code, add):
+            raise RoomError("No class room has this code.", "room_unknown")
+        return student
+
+    def rejoin(self, code: str, student: str) -> bool:
+        """True when `student` is still a member of the room (a browser that lost
+        its server comes back with the id in its link)."""
+        room = self._get(normalize_code(code))
+        return room is not None and student in room["members"]
+
+    def ask(self, code: str, teacher: str, question: dict) -> None:
+        """Put a question to the room (its guesses and answer start empty). Asking
+        the question already on the board keeps its guesses."""
+        def put(room):
+            self._check_teacher(room, teacher)
+            if (room["question"] or {}).get("id") != question["id"]:
+                room["question"], room["guesses"], room["answer"] = dict(question), {}, None
+
+        self._owned_update(code, put)
+
+    def guess(self, code: str, student: str, qid: str, guess: str) -> None:
+        guess = _clean(guess, GUESS_CHARS)
+        if not guess:
+            raise RoomError("Type or pick a guess first.", "room_empty_guess")
+
+        def put(room):
+            if student not in room["members"]:
+                raise RoomError("This class room has closed.", "room_closed")
+            if (room["question"] or {}).get("id") != qid or room["answer"] is not None:
+                raise RoomError("The teacher has moved on to another question.", "room_moved_on")
+            room["guesses"][student] = guess
+
+        if not self._update(code, put):
+            raise RoomError("This class room has closed.", "room_closed")
+
+    def reveal(self, code: str, teacher: str, answer: str) -> None:
+        def put(room):
+            self._check_teacher(room, teacher)
+            room["answer"] = str(answer)
+
+        self._owned_update(code, put)
+
+    def close(self, code: str, teacher: str) -> None:
+        room = self._get(code)
+        if room is None:
+            raise RoomError("This class room has closed.", "room_closed")
+        self._check_teacher(room, teacher)
+        self._delete(code)
+
+    def view(self, code: str, student: str | None = None) -> dict | None:
+        """The room as its members see it (None once it is gone); with `student`,
+        also that student's own guess and nickname."""
+        room = self._get(code)
+        if room is None or (student is not None and student not in room["members"]):
+            return None
+        out = room_view(room)
+        if student is not None:
+            out["mine"] = room["guesses"].get(student)
+            out["nickname"] = room["members"][student]
+        return out
+
+    @staticmethod
+    def _check_teacher(room: dict, teacher: str) -> None:
+        if not secrets.compare_digest(room["teacher"], str(teacher)):
+            raise RoomError("This class room has closed.", "room_closed")
+
+    def _owned_update(self, code: str, change) -> None:
+        if not self._update(code, change):
+            raise RoomError("This class room has closed.", "room_closed")
+
+
+class MemoryStore(RoomStore):
+    """Rooms in this process (one process serves a class: the default)."""
 
     def __init__(self, clock=time.time):
         self._rooms: dict[str, dict] = {}
@@ -109,110 +215,130 @@ class MemoryStore:
         self.joins = RateLimiter()
         self.joins_per_address = RateLimiter(JOINS_PER_ADDRESS_MINUTE)
 
-    # --- the store's primitives (a Redis store implements these three) ----------
-    def _load(self, code: str) -> dict | None:
+    def _live(self, code: str) -> dict | None:
         room = self._rooms.get(code)
         if room is not None and self._clock() - room["touched"] > ROOM_TTL_S:
             del self._rooms[code]
             return None
         return room
 
-    def _save(self, code: str, room: dict) -> None:
-        room["touched"] = self._clock()
-        self._rooms[code] = room
-
-    def _drop(self, code: str) -> None:
-        self._rooms.pop(code, None)
-
-    def _expire(self) -> None:
-        now = self._clock()
-        for code in [c for c, r in self._rooms.items() if now - r["touched"] > ROOM_TTL_S]:
-            del self._rooms[code]
-
-    # --- what the classroom does -------------------------------------------------
-    def open_room(self) -> tuple[str, str]:
-        """A new room: (code, teacher key). The key proves who may ask and reveal."""
+    def _get(self, code: str) -> dict | None:
         with self._lock:
-            self._expire()
-            if len(self._rooms) >= MAX_ROOMS:
-                raise RoomError("Too many class rooms are open on this server.", "room_full")
-            while True:
-                code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-                if code not in self._rooms:
-                    break
-            room = new_room(self._clock())
-            self._save(code, room)
-            return code, room["teacher"]
+            room = self._live(code)
+            return copy.deepcopy(room) if room is not None else None
 
-    def join(self, code: str, nickname: str, client: str, address: str = "") -> str:
-        """Join with a code: a student id (random, known only to that session).
-        Tries are limited per client (session) and per network address."""
-        nickname = _clean(nickname, NICKNAME_CHARS)
-        if not nickname:
-            raise RoomError("Type a nickname to join.", "room_nickname")
-        now = self._clock()
-        if not (self.joins.allow(client, now) and self.joins_per_address.allow(address, now)):
-            raise RoomError("Too many tries to join; wait a minute.", "room_rate_limited")
-        code = normalize_code(code)
+    def _update(self, code: str, change) -> bool:
         with self._lock:
-            room = self._load(code) if len(code) == CODE_LENGTH else None
+            room = self._live(code)
             if room is None:
-                raise RoomError("No class room has this code.", "room_unknown")
-            if len(room["members"]) >= MAX_MEMBERS:
-                raise RoomError("This class room is full.", "room_full")
-            student = secrets.token_urlsafe(12)
-            room["members"][student] = nickname
-            self._save(code, room)
-            return student
+                return False
+            work = copy.deepcopy(room)
+            change(work)                  # may raise: then nothing is written
+            work["touched"] = self._clock()
+            self._rooms[code] = work
+            return True
 
-    def ask(self, code: str, teacher: str, question: dict) -> None:
-        """Put a question to the room (its guesses and answer start empty). Asking
-        the question already on the board keeps its guesses."""
+    def _create(self, code: str, room: dict) -> bool:
         with self._lock:
-            room = self._owned(code, teacher)
-            if (room["question"] or {}).get("id") != question["id"]:
-                room["question"], room["guesses"], room["answer"] = dict(question), {}, None
-            self._save(code, room)
+            if self._live(code) is not None:
+                return False
+            self._rooms[code] = dict(room, touched=self._clock())
+            return True
 
-    def guess(self, code: str, student: str, qid: str, guess: str) -> None:
-        guess = _clean(guess, GUESS_CHARS)
-        if not guess:
-            raise RoomError("Type or pick a guess first.", "room_empty_guess")
+    def _delete(self, code: str) -> None:
         with self._lock:
-            room = self._load(code)
-            if room is None or student not in room["members"]:
-                raise RoomError("This class room has closed.", "room_closed")
-            if (room["question"] or {}).get("id") != qid or room["answer"] is not None:
-                raise RoomError("The teacher has moved on to another question.", "room_moved_on")
-            room["guesses"][student] = guess
-            self._save(code, room)
+            self._rooms.pop(code, None)
 
-    def reveal(self, code: str, teacher: str, answer: str) -> None:
+    def _count(self) -> int:
         with self._lock:
-            room = self._owned(code, teacher)
-            room["answer"] = str(answer)
-            self._save(code, room)
+            now = self._clock()
+            for code in [c for c, r in self._rooms.items() if now - r["touched"] > ROOM_TTL_S]:
+                del self._rooms[code]
+            return len(self._rooms)
 
-    def close(self, code: str, teacher: str) -> None:
-        with self._lock:
-            self._owned(code, teacher)
-            self._drop(code)
+    def _allow_join(self, client: str, address: str) -> bool:
+        now = self._clock()
+        return self.joins.allow(client, now) and self.joins_per_address.allow(address, now)
 
-    def view(self, code: str, student: str | None = None) -> dict | None:
-        """The room as its members see it (None once it is gone); with `student`,
-        also that student's own guess and nickname."""
-        with self._lock:
-            room = self._load(code)
-            if room is None or (student is not None and student not in room["members"]):
-                return None
-            out = room_view(room)
-            if student is not None:
-                out["mine"] = room["guesses"].get(student)
-                out["nickname"] = room["members"][student]
-            return out
 
-    def _owned(self, code: str, teacher: str) -> dict:
-        room = self._load(code)
-        if room is None or not secrets.compare_digest(room["teacher"], teacher):
-            raise RoomError("This class room has closed.", "room_closed")
-        return room
+class RedisStore(RoomStore):
+    """Rooms in Redis, shared by every replica of a school's deployment: one key
+    per room holding its JSON, written with optimistic transactions (WATCH …
+    MULTI) and expiring ROOM_TTL_S after its last change. Join limits are
+    per-minute counters that expire with their minute."""
+
+    PREFIX = "llm-xray:room:"
+
+    def __init__(self, url: str, clock=time.time):
+        import redis  # noqa: PLC0415  (only a school's deployment needs it)
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                           decode_responses=True)
+        self._watch_error = redis.WatchError
+        self._clock = clock
+        for name in ("_get", "_update", "_create", "_delete", "_count", "_allow_join"):
+            setattr(self, name, _reachable(getattr(self, name), redis.RedisError))
+
+    def _key(self, code: str) -> str:
+        return self.PREFIX + code
+
+    def _get(self, code: str) -> dict | None:
+        raw = self._redis.get(self._key(code))
+        return json.loads(raw) if raw else None
+
+    def _update(self, code: str, change) -> bool:
+        key = self._key(code)
+        with self._redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if not raw:
+                        pipe.unwatch()
+                        return False
+                    room = json.loads(raw)
+                    change(room)          # may raise: then nothing is written
+                    room["touched"] = self._clock()
+                    pipe.multi()
+                    pipe.set(key, json.dumps(room), ex=ROOM_TTL_S)
+                    pipe.execute()
+                    return True
+                except self._watch_error:  # another replica changed it meanwhile: again
+                    continue
+
+    def _create(self, code: str, room: dict) -> bool:
+        room = dict(room, touched=self._clock())
+        return bool(self._redis.set(self._key(code), json.dumps(room), ex=ROOM_TTL_S, nx=True))
+
+    def _delete(self, code: str) -> None:
+        self._redis.delete(self._key(code))
+
+    def _count(self) -> int:
+        return sum(1 for _ in self._redis.scan_iter(self.PREFIX + "*", count=500))
+
+    def _allow_join(self, client: str, address: str) -> bool:
+        minute = int(self._clock() // 60)
+        for who, limit in ((f"c:{client}", JOINS_PER_MINUTE),
+                           (f"a:{address}", JOINS_PER_ADDRESS_MINUTE)):
+            key = f"llm-xray:joins:{who}:{minute}"
+            with self._redis.pipeline() as pipe:
+                count, _ = pipe.incr(key).expire(key, 120).execute()
+            if count > limit:
+                return False
+        return True
+
+
+def _reachable(method, redis_error):
+    """A store that cannot be reached is a message, never a traceback."""
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except redis_error as err:
+            raise RoomError("The class rooms are not reachable right now; try again in a "
+                            "moment.", "room_store_down") from err
+    return call
+
+
+def open_store(redis_url: str | None = None) -> RoomStore:
+    """Redis when a URL is given (LLM_XRAY_REDIS_URL), else this process's memory."""
+    return RedisStore(redis_url) if redis_url else MemoryStore()

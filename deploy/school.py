@@ -1,0 +1,164 @@
+"""A school on one machine, for a try-out: Redis (the class rooms), N replicas of
+`streamlit run app.py` and HAProxy in front with cookie affinity.
+
+    python deploy/school.py [--replicas 2] [--port 8600]      (or: make school)
+
+Open http://localhost:8600. Ctrl-C stops everything. Needs Debian's `haproxy` and
+`redis-server`. The replicas share one cookie secret, so a browser that moves to
+another replica after a failure is accepted there (Streamlit signs its XSRF token
+with it). The same class is used by the school test and bench/school.py."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = Path(__file__).resolve().parent / "haproxy.cfg"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def haproxy_config(replicas: list[int]) -> str:
+    """deploy/haproxy.cfg with one `server` line per replica port."""
+    text = CONFIG.read_text(encoding="utf-8")
+    text = re.sub(r"^\s*presetenv XRAY_APP\d .*\n", "", text, flags=re.M)
+    lines = "".join(f"    server app{i} 127.0.0.1:{port} cookie app{i}\n"
+                    for i, port in enumerate(replicas, 1))
+    return re.sub(r"(^\s*server app\d .*\n)+", lines, text, flags=re.M)
+
+
+class School:
+    def __init__(self, replicas: int = 2, port: int | None = None, log_dir: Path | None = None,
+                 extra_env: dict | None = None):
+        self.n = replicas
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.redis_port = free_port()
+        self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.replica_ports = [free_port() for _ in range(replicas)]
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="llm-xray-school-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.extra_env = extra_env or {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._cookie_secret = secrets.token_hex(32)
+
+    def replica_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.replica_ports[i]}"
+
+    def _spawn(self, name: str, cmd: list[str], env: dict | None = None) -> None:
+        log = open(self.log_dir / f"{name}.log", "w", encoding="utf-8")
+        self.procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_replica(self, i: int) -> None:
+        env = dict(os.environ, LLM_XRAY_REDIS_URL=self.redis_url, HF_HUB_OFFLINE="1",
+                   TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+                   STREAMLIT_SERVER_COOKIE_SECRET=self._cookie_secret, **self.extra_env)
+        self._spawn(f"app{i + 1}", [sys.executable, "-m", "streamlit", "run", "app.py",
+                                    "--server.port", str(self.replica_ports[i]),
+                                    "--server.address", "127.0.0.1"], env)
+
+    def start(self, timeout: float = 240) -> "School":
+        for tool in ("haproxy", "redis-server"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"{tool} is not installed (Debian: apt-get install {tool})")
+        self._spawn("redis", ["redis-server", "--port", str(self.redis_port), "--bind",
+                              "127.0.0.1", "--save", "", "--appendonly", "no"])
+        for i in range(self.n):
+            self.start_replica(i)
+        config = self.log_dir / "haproxy.cfg"
+        config.write_text(haproxy_config(self.replica_ports), encoding="utf-8")
+        env = dict(os.environ, XRAY_BIND=f"127.0.0.1:{self.port}")
+        self._spawn("haproxy", ["haproxy", "-db", "-f", str(config)], env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [name for name, p in self.procs.items() if p.poll() is not None]
+            if dead:
+                self.stop()
+                raise RuntimeError(f"{dead} exited; logs in {self.log_dir}")
+            if all(healthy(self.replica_url(i)) for i in range(self.n)) and healthy(self.url):
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the school did not become healthy in {timeout:.0f} s; "
+                           f"logs in {self.log_dir}")
+
+    def kill_replica(self, i: int) -> None:
+        """A replica failing: killed at once, as a crash would."""
+        proc = self.procs.get(f"app{i + 1}")
+        if proc is not None and proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def pids(self) -> list[int]:
+        return [p.pid for name, p in self.procs.items() if name.startswith("app")
+                and p.poll() is None]
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in self.procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.clear()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8600)
+    args = parser.parse_args(argv)
+    if not 1 <= args.replicas <= 16:
+        parser.error("--replicas is between 1 and 16")
+    school = School(args.replicas, args.port)
+    print(f"starting Redis, {args.replicas} replicas and HAProxy (logs in {school.log_dir}) …")
+    school.start()
+    print(f"LLM X-Ray for a school: {school.url}   (Ctrl-C stops it)")
+    try:
+        while all(p.poll() is None for p in school.procs.values()):
+            time.sleep(1)
+        print("a process stopped; stopping the school", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        school.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
