@@ -33,14 +33,6 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def healthy(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as reply:
-            return reply.status == 200
-    except OSError:
-        return False
-
-
 def haproxy_config(replicas: list[int]) -> str:
     """deploy/haproxy.cfg with one `server` line per replica port."""
     text = CONFIG.read_text(encoding="utf-8")
@@ -57,6 +49,7 @@ class School:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.redis_port = free_port()
+        self.stats_url = f"http://127.0.0.1:{free_port()}/stats"
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.replica_ports = [free_port() for _ in range(replicas)]
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="llm-xray-school-"))
@@ -91,7 +84,8 @@ class School:
             self.start_replica(i)
         config = self.log_dir / "haproxy.cfg"
         config.write_text(haproxy_config(self.replica_ports), encoding="utf-8")
-        env = dict(os.environ, XRAY_BIND=f"127.0.0.1:{self.port}")
+        env = dict(os.environ, XRAY_BIND=f"127.0.0.1:{self.port}",
+                   XRAY_STATS=self.stats_url.split("//")[1].split("/")[0])
         self._spawn("haproxy", ["haproxy", "-db", "-f", str(config)], env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -99,12 +93,24 @@ class School:
             if dead:
                 self.stop()
                 raise RuntimeError(f"{dead} exited; logs in {self.log_dir}")
-            if all(healthy(self.replica_url(i)) for i in range(self.n)) and healthy(self.url):
+            if self.replicas_up() == self.n:   # HAProxy itself has marked every replica UP
                 return self
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"the school did not become healthy in {timeout:.0f} s; "
                            f"logs in {self.log_dir}")
+
+    def replicas_up(self) -> int:
+        """How many replicas HAProxy routes to now (its stats, as CSV)."""
+        try:
+            with urllib.request.urlopen(self.stats_url + ";csv", timeout=2) as reply:
+                rows = reply.read().decode().splitlines()
+        except OSError:
+            return 0
+        header = rows[0].lstrip("# ").split(",")
+        status, name, kind = header.index("status"), header.index("svname"), header.index("pxname")
+        return sum(1 for row in rows[1:] if row.split(",")[kind] == "replicas"
+                   and row.split(",")[name].startswith("app") and row.split(",")[status] == "UP")
 
     def kill_replica(self, i: int) -> None:
         """A replica failing: killed at once, as a crash would."""

@@ -68,9 +68,10 @@ def test_the_image_command_serves_and_its_health_check_passes():
     cmd = [port if a == "8501" else "127.0.0.1" if a == "0.0.0.0" else a
            for a in _exec_form(_instruction("CMD")[-1])]
     assert cmd[:5] == ["python", "-m", "streamlit", "run", "app.py"]
-    health = _exec_form(_instruction("HEALTHCHECK")[0])
-    assert health[0] == "CMD"
-    check = [a.replace(":8501/", f":{port}/") for a in health[1:]]
+    healthcheck = _instruction("HEALTHCHECK")[0]
+    assert " CMD [" in healthcheck
+    check = [a.replace(":8501/", f":{port}/") for a in _exec_form(healthcheck)]
+    assert check[0] == "python" and f":{port}/_stcore/health" in check[-1]
     proc = subprocess.Popen([sys.executable, *cmd[1:]], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True,
                             env=dict(os.environ, HF_HUB_OFFLINE="1"))

@@ -60,6 +60,7 @@ def _answered(tab, expected: str, timeout: float = 30) -> str:
 
 def test_a_class_across_two_replicas_survives_one_failing(browser, school):
     contexts = []
+    tabs = {}
     try:
         ctx, teacher = _pinned(browser, school, "app1")
         contexts.append(ctx)
@@ -69,6 +70,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
         wait_idle(teacher)
         code = re.search(r"[A-Z2-9]{6}",
                          teacher.wait_for_selector(f"{SIDEBAR} .xray-room-code").inner_text()).group(0)
+        tabs["teacher"] = teacher
         teacher.click(f'{SIDEBAR} a[href$="next-token"]')
         wait_idle(teacher)
         teacher.get_by_text("Guess first (hide the answer)").click()
@@ -86,7 +88,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
             tab.get_by_label("Your guess").fill(guess)
             tab.get_by_role("button", name="Send my guess").click()
             tab.wait_for_selector(f'{MAIN} :text("waiting for the teacher to reveal")')
-            students[name] = tab
+            students[name] = tabs[name] = tab
         # a fourth student on app2 explores the tokens page with a text of their own
         ctx, explorer = _pinned(browser, school, "app2")
         contexts.append(ctx)
@@ -104,6 +106,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
                        return t && t.value === 'Zebras on replica two'; }""", timeout=90_000)
         assert "/tokens" in explorer.url
         assert _answered(teacher, "3 / 3") == "3 / 3"   # the guesses are kept
+        assert teacher.query_selector(f"{MAIN} .xray-room-code"), "the teacher kept the room"
 
         teacher.get_by_role("button", name="Reveal the answer").click()
         wait_idle(teacher)
@@ -112,6 +115,14 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
             students[name].wait_for_selector(f'{MAIN} :text("{verdict}")', timeout=60_000)
         text = students["cy"].wait_for_selector(f'{MAIN} [data-testid="stPlotlyChart"]').inner_text()
         assert "paris" in text and "london" in text
+    except Exception:
+        import redis
+        print("rooms in Redis:", redis.Redis.from_url(school.redis_url).keys("*"))
+        print("teacher sidebar:", tabs["teacher"].inner_text(SIDEBAR)[-400:].replace("\n", " | "))
+        print("teacher url:", tabs["teacher"].url)
+        for name, tab in tabs.items():   # what each screen showed, for the CI artifacts
+            tab.screenshot(path=str(ARTIFACTS / "school" / f"failed-{name}.png"))
+        raise
     finally:
         for ctx in contexts:
             ctx.close()
