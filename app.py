@@ -12,7 +12,7 @@ import streamlit as st
 
 from llm_core.models import EMBEDDED
 from ui import classroom, lesson_path, links
-from ui.export import PRESENT_KEY, presenting
+from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t
 from ui.models import MODEL_KEY, model_label
 from ui.pages import PAGES
@@ -67,6 +67,8 @@ def sidebar(here: str) -> None:
         else:
             st.session_state[MODEL_KEY] = choice
         st.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"))
+        st.radio(t("sidebar.figure_format"), FORMATS, format_func=str.upper, horizontal=True,
+                 key=FORMAT_KEY, help=t("sidebar.figure_format_help"))
         with st.expander(t("sidebar.path"), expanded=False):
             lesson_path.sidebar_panel(lang(), st.session_state[MODEL_KEY], presenting(), here)
         with st.expander(t("sidebar.room"), expanded=classroom.teacher_room() is not None):

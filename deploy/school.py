@@ -6,7 +6,7 @@
 Open http://localhost:8600. Ctrl-C stops everything. Needs Debian's `haproxy` and
 `redis-server`. The replicas share one cookie secret, so a browser that moves to
 another replica after a failure is accepted there (Streamlit signs its XSRF token
-with it). The same class is used by the school test and bench/school.py."""
+with it). The same class is used by the school test and bench/replicas.py."""
 from __future__ import annotations
 
 import argparse
@@ -67,7 +67,11 @@ class School:
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_replica(self, i: int) -> None:
+        # Replicas on one machine share its cores: each gets its share of torch's threads
+        # (two replicas with a thread per core each ran the pipeline page 4-5x slower).
+        threads = str(max(1, (os.cpu_count() or 1) // self.n))
         env = dict(os.environ, LLM_XRAY_REDIS_URL=self.redis_url, HF_HUB_OFFLINE="1",
+                   LLM_XRAY_THREADS=os.environ.get("LLM_XRAY_THREADS", threads),
                    TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                    STREAMLIT_SERVER_COOKIE_SECRET=self._cookie_secret, **self.extra_env)
         self._spawn(f"app{i + 1}", [sys.executable, "-m", "streamlit", "run", "app.py",

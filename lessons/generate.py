@@ -72,7 +72,8 @@ if handle is None:
 
 def show_steps(box, steps):
     box.html(fig.steps_html(steps, hover_prob=t("generate.hover_prob"),
-                            hover_alts=t("generate.hover_alts"), hover_model=t("common.model_prob")))
+                            hover_alts=t("generate.hover_alts"), hover_model=t("common.model_prob"),
+                            texts=gen.readable_sequence(handle, [s.token_id for s in steps])))
 
 
 def run() -> None:

@@ -705,3 +705,15 @@ def test_no_page_shows_a_raw_key_in_either_language(lang):
         assert_clean(at)
         raw = [x for x in _visible_texts(at) if RAW_KEY.fullmatch(x.strip())]
         assert not raw, (file, raw)
+
+
+def test_the_figure_button_saves_png_or_svg_with_a_readable_name():
+    at = app_test("lessons/next_token.py")
+    configs = [json.loads(c.proto.config) for c in at.get("plotly_chart")]
+    assert configs and all(c["toImageButtonOptions"]["format"] == "png" for c in configs)
+    assert configs[0]["toImageButtonOptions"]["filename"].startswith("llm-xray-The-next-token")
+    at.radio(key="shared.figure_format").set_value("svg").run()
+    assert_clean(at)
+    svg = [json.loads(c.proto.config)["toImageButtonOptions"]["format"]
+           for c in at.get("plotly_chart")]
+    assert svg and set(svg) == {"svg"}

@@ -1,5 +1,5 @@
-"""Every figure on a page is drawn by `chart`: a PNG button in its toolbar with a
-readable file name, the data behind it as CSV, and large type in presenter
+"""Every figure on a page is drawn by `chart`: a PNG (or SVG) button in its
+toolbar with a readable file name, the data behind it as CSV, and large type in presenter
 mode. A download is made when it is clicked, from what the page already has: it
 never re-runs the model or the page."""
 from __future__ import annotations
@@ -16,6 +16,8 @@ import streamlit as st
 from ui.i18n import t
 
 PRESENT_KEY = "shared.present"
+FORMAT_KEY = "shared.figure_format"   # what a figure's camera button saves: png or svg
+FORMATS = ("png", "svg")
 # Presenter mode: type readable from the back of a room (plotly's 13 px → 19 px).
 PRESENTER_FONT = 19
 _AXES = ("x", "y", "z", "text", "customdata", "values", "labels", "r", "theta")
@@ -107,8 +109,9 @@ def chart(fig: go.Figure, *, key: str, table: pd.DataFrame | None = None, where=
     than the traces."""
     where = where or st
     stem = file_stem(fig, key)
-    config = {"displaylogo": False,
-              "toImageButtonOptions": {"format": "png", "filename": stem, "scale": 2}}
+    fmt = st.session_state.get(FORMAT_KEY, "png")
+    config = {"displaylogo": False, "toImageButtonOptions": {
+        "format": fmt if fmt in FORMATS else "png", "filename": stem, "scale": 2}}
     if presenting():
         where.plotly_chart(_presenter_copy(fig), key=key, config=config, theme=None, **kwargs)
     else:

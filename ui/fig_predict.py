@@ -135,11 +135,14 @@ def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entr
 
 
 def steps_html(steps, *, hover_prob: str, hover_alts: str, hover_model: str = "",
-               n_alts: int = 3) -> str:
+               n_alts: int = 3, texts: list[str] | None = None) -> str:
     """Generated tokens as chips shaded by the probability each had when chosen
     (by the model's own probability at T = 1 where T = 0 made them all 1); hover
-    shows both and the runner-up alternatives (all text escaped by chips_html)."""
-    chips = [SimpleNamespace(text=s.token, id=s.token_id, partial="‹" in s.token) for s in steps]
+    shows both and the runner-up alternatives (all text escaped by chips_html).
+    `texts`: the tokens as read in a row (a split character as 语[1/2] 语[2/2])."""
+    texts = texts if texts is not None else [s.token for s in steps]
+    chips = [SimpleNamespace(text=text, id=s.token_id, partial="‹" in s.token)
+             for s, text in zip(steps, texts)]
     greedy = bool(steps) and all(s.top.temperature == 0 for s in steps)
 
     def title(i, _tok):

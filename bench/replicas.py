@@ -1,5 +1,5 @@
 """A school through the balancer: N concurrent sessions (bench/load.py's
-websocket clients, each typing its own text on the tokens page) against
+websocket clients, each typing its own text on one page, tokens by default) against
 HAProxy in front of 2 replicas, and against the same with 1 replica, on this
 machine, in one run. Each websocket is one browser session; HAProxy spreads new
 ones over the replicas (leastconn) and keeps each on its replica.
@@ -9,7 +9,7 @@ errors per session, and each replica's memory (RSS after warm-up and peak).
 Two cores cannot show much speed-up from a second replica: the point is zero
 errors and the numbers for sizing a school. Needs haproxy and redis-server.
 
-    python bench/school.py [--levels 30,60]
+    python bench/replicas.py [--levels 30,60]
 """
 from __future__ import annotations
 
@@ -27,23 +27,20 @@ sys.path.insert(0, str(ROOT / "bench"))
 import load  # noqa: E402
 from school import School  # noqa: E402
 
-PAGE = "tokens"
-
-
-def run(replicas: int, levels: list[int]) -> dict:
+def run(replicas: int, levels: list[int], page: str) -> dict:
     results = {}
     with School(replicas, log_dir=ROOT / "test-artifacts" / f"bench-school-{replicas}") as school:
         samplers = [load.RssSampler(pid) for pid in school.pids()]
         for s in samplers:
             s.start()
-        warm = asyncio.run(load.level(max(2, replicas), school.url, PAGE, None))  # every replica loads
+        warm = asyncio.run(load.level(max(2, replicas), school.url, page, None))  # every replica loads
         if warm.errors:
             raise SystemExit(f"warm-up errors: {warm.errors[:3]}")
         time.sleep(2)
         baseline = [s.rss() for s in samplers]
         for n in levels:
             t0 = time.monotonic()
-            out = asyncio.run(load.level(n, school.url, PAGE, None))
+            out = asyncio.run(load.level(n, school.url, page, None))
             results[n] = (out, time.monotonic() - t0, [s.peak(t0) for s in samplers])
         for s in samplers:
             s.stop_event.set()
@@ -53,6 +50,8 @@ def run(replicas: int, levels: list[int]) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="30,60")
+    parser.add_argument("--page", default="tokens",
+                        help="the page every session types on ('' is the pipeline page)")
     args = parser.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     missing = [t for t in ("haproxy", "redis-server") if shutil.which(t) is None]
@@ -60,12 +59,13 @@ def main(argv=None) -> int:
         print(f"school: not run: {', '.join(missing)} not installed "
               f"(apt-get install {' '.join(missing)})", file=sys.stderr)
         return 0
-    one, two = run(1, levels), run(2, levels)
+    one, two = run(1, levels, args.page), run(2, levels, args.page)
     failed = False
     for n in levels:
         (o1, w1, _), (o2, w2, peaks) = one["levels"][n], two["levels"][n]
         p1, p2 = load.pct(o1.latencies, 0.95), load.pct(o2.latencies, 0.95)
-        print(f"school_p95_n{n}: ratio={p2 / p1:.2f}  (p95 text-update latency, {n} sessions, 2 "
+        print(f"school_p95_n{n}: ratio={p2 / p1:.2f}  (p95 text-update latency on the "
+              f"'{args.page or 'pipeline'}' page, {n} sessions, 2 "
               f"replicas vs 1 behind HAProxy: {p2:.2f} s vs {p1:.2f} s; p50 "
               f"{load.pct(o2.latencies, 0.5):.2f} vs {load.pct(o1.latencies, 0.5):.2f} s; "
               f"{w2:.0f} vs {w1:.0f} s wall)")
