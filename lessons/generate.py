@@ -53,7 +53,7 @@ top_p = c3.slider(t("generate.top_p"), 0.01, 1.0, 1.0, 0.01, key="generate.top_p
 seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, 0, key="generate.seed", **LINKED, disabled=busy,
                        help=t("generate.seed_help"))
 c1, c2, c3, c4 = st.columns(4)
-max_new = c1.slider(t("generate.max_new"), 1, gen.MAX_NEW_TOKENS, 40, key="generate.max_new", **LINKED,
+max_new = c1.slider(t("generate.max_new"), 1, gen.PAGE_MAX_NEW_TOKENS, 40, key="generate.max_new", **LINKED,
                     disabled=busy)
 samples = c2.slider(t("generate.samples"), 1, 5, 1, key="generate.samples", disabled=busy,
                     help=t("generate.samples_help"))
@@ -62,7 +62,7 @@ c3.button(t("generate.run"), type="primary", on_click=request, disabled=busy or 
           use_container_width=True)
 c4.button(t("generate.stop"), on_click=stop, disabled=not busy, key="generate.stop_button",
           use_container_width=True)
-st.caption(t("generate.limits", max=gen.MAX_NEW_TOKENS, s=int(gen.TIME_LIMIT),
+st.caption(t("generate.limits", max=gen.PAGE_MAX_NEW_TOKENS, s=int(gen.TIME_LIMIT),
              limit=gen.PROMPT_TOKEN_LIMIT))
 
 handle = get_handle()

@@ -17,13 +17,7 @@ from .sampling import (SHOWN_TOP, Step, TopView, candidate_texts,  # noqa: F401
                        draw, entropy, generate_steps, readable, readable_sequence, step_chooser,
                        top_view)
 
-# Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
-# context window: one forward pass over 1,024 tokens already takes seconds on a
-# shared 2-core CPU.
-PROMPT_TOKEN_LIMIT = 1024
-MAX_NEW_TOKENS = 200          # the pages' cap on new tokens per answer
-TIME_LIMIT = 60.0             # seconds, the pages' cap on one generation
-MAX_SAMPLES = 8               # answers generated side by side
+from .limits import MAX_SAMPLES, PAGE_MAX_NEW_TOKENS, PROMPT_TOKEN_LIMIT, TIME_LIMIT  # noqa: F401
 
 
 def toy_logits(values) -> torch.Tensor:
@@ -107,10 +101,10 @@ def generate(handle, prompt: torch.Tensor, *, max_new_tokens: int = 40,
              temperature: float = 0.7, top_k=None, top_p=None, seed: int | None = 0,
              n_show: int = SHOWN_TOP, stop: Callable[[], bool] | None = None,
              time_limit: float | None = TIME_LIMIT) -> Iterator[Step]:
-    """`sampling.generate_steps` under the pages' caps (MAX_NEW_TOKENS, TIME_LIMIT)."""
+    """`sampling.generate_steps` under the pages' caps (PAGE_MAX_NEW_TOKENS, TIME_LIMIT)."""
     return generate_steps(handle, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, seed=seed, n_show=n_show, stop=stop,
-                          time_limit=time_limit, limit=MAX_NEW_TOKENS)
+                          time_limit=time_limit, limit=PAGE_MAX_NEW_TOKENS)
 
 
 def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 40,
@@ -126,7 +120,7 @@ def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 
         raise InputError(f"Between 1 and {MAX_SAMPLES} answers at a time.", code="bad_samples",
                          max=MAX_SAMPLES)
     max_new_tokens, temperature, top_k, top_p = check_generation(
-        handle, prompt, max_new_tokens, temperature, top_k, top_p, limit=MAX_NEW_TOKENS)
+        handle, prompt, max_new_tokens, temperature, top_k, top_p, limit=PAGE_MAX_NEW_TOKENS)
     chooses = [step_chooser(handle, temperature, top_k, top_p, s, n_show) for s in seeds]
     yield from decode_batch(handle, prompt, chooses, max_new_tokens, stop, time_limit)
 

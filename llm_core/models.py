@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 
 from .errors import InputError, ModelUnavailable
+from .limits import MAX_TRACE_TOKENS
 from .text import clean_text
 
 DEFAULT_MODEL = "smollm2"
@@ -109,7 +110,7 @@ class ModelHandle:
     def max_tokens(self) -> int:
         """Longest input a trace takes: the context window, capped so a trace
         of that length still fits in memory comfortably."""
-        return min(self.arch.max_positions, 4096)
+        return min(self.arch.max_positions, MAX_TRACE_TOKENS)
 
     def encode(self, text: str, *, max_tokens: int | None = None):
         """(tokens, ids tensor, count before truncation or None). User text is

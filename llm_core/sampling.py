@@ -22,9 +22,9 @@ from typing import Iterator
 import torch
 
 from .errors import InputError
+from .limits import MAX_NEW_TOKENS, MAX_TEMPERATURE
 from .tokens import make_tokens, readable_texts
 
-MAX_TEMPERATURE = 100.0
 SHOWN_TOP = 20                # candidates a Step keeps (for bars and alternatives)
 LN2 = math.log(2.0)
 
@@ -338,7 +338,6 @@ def candidate_texts(handle, ids, completed: dict[int, str]) -> list[str]:
             for i, text in zip(ids, readable(handle, ids))]
 
 
-MAX_NEW_TOKENS = 512
 
 
 def check_generation(handle, prompt_ids: torch.Tensor, max_new_tokens, temperature, top_k, top_p,

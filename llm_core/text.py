@@ -5,9 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from .errors import InputError
-
-# More than a context window of text; stops a huge paste from tying up a worker.
-MAX_CHARS = 50_000
+from .limits import MAX_CHARS  # noqa: F401  (more than a context window; text.MAX_CHARS for callers)
 
 
 def clean_text(text, *, allow_empty: bool = False, max_chars: int = MAX_CHARS) -> str:

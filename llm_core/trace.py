@@ -28,10 +28,9 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from .arch import Arch, LayerDetail
+from .limits import ATTENTION_CAP, LOGITS_KEEP
 from .tokens import Token, readable_texts
 
-ATTENTION_CAP = 256
-LOGITS_KEEP = 64
 RECORDING_ATTENTION = "llm_xray_recording"
 
 

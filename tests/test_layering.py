@@ -102,3 +102,17 @@ def test_every_heatmap_uses_a_colour_blind_safe_scale():
         found |= set(re.findall(r'colorscale="(\w+)"', source))
         found |= set(re.findall(r'^DIVERGING = "(\w+)"', source, re.M))
     assert found and found <= safe, found - safe
+
+
+def test_the_limits_on_user_input_are_set_in_one_place():
+    """MAX_CHARS, the token caps, the generation caps …: defined in llm_core/limits.py
+    only (other modules import them), so a page, the core and the CLI agree."""
+    names = {n for n in re.findall(r"^([A-Z_]+) = ", (ROOT / "llm_core" / "limits.py").read_text(
+        encoding="utf-8"), re.M)}
+    assert {"MAX_CHARS", "PAGE_MAX_TOKENS", "MAX_NEW_TOKENS", "PAGE_MAX_NEW_TOKENS"} <= names
+    for folder in ("llm_core", "ui", "lessons"):
+        for path in (ROOT / folder).glob("*.py"):
+            if path.name == "limits.py":
+                continue
+            defined = set(re.findall(r"^([A-Z_]+) = ", path.read_text(encoding="utf-8"), re.M))
+            assert not defined & names, (path.name, defined & names)

@@ -177,7 +177,7 @@ def test_bad_settings_are_input_errors(logits, decoder):
             gen.top_view(logits, **{"temperature": 1.0, **kwargs})
     ids = gen.prompt_ids(decoder, STORY)
     with pytest.raises(InputError) as err:
-        list(gen.generate(decoder, ids, max_new_tokens=gen.MAX_NEW_TOKENS + 1))
+        list(gen.generate(decoder, ids, max_new_tokens=gen.PAGE_MAX_NEW_TOKENS + 1))
     assert err.value.code == "bad_max_new"
 
 

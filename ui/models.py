@@ -10,6 +10,7 @@ import streamlit as st
 
 import llm_core
 from llm_core.errors import XRayError
+from llm_core.limits import PAGE_MAX_TOKENS
 from llm_core.memo import ByteCache
 from llm_core.models import EMBEDDED, is_loaded, smollm2_cache_path
 from ui.errors import show_error
@@ -20,7 +21,6 @@ MODEL_KEY = "shared.model"
 ENCODER = "minilm"
 # Pages trace at most this many tokens (announced when a text is cut): a trace of
 # the model's full 4,096 would hold a 2-core CPU for a minute while others wait.
-PAGE_MAX_TOKENS = 1024
 _MB = 2**20
 # Texts shorter than this trace in well under a second (~100 tokens: 0.2 s on two
 # cores), so they get no spinner: each spinner starts a timer thread, which with a

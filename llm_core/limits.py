@@ -1,0 +1,23 @@
+"""Every limit on what a user may ask, in one place. The pages and the CLI
+announce the one they hit (a cut text, a refused number), never silently."""
+from __future__ import annotations
+
+# --- text -------------------------------------------------------------------------------
+MAX_CHARS = 50_000            # characters of one text (a 200,000-character paste is cut)
+MAX_TRACE_TOKENS = 4_096      # tokens one trace takes at most (the CLI; memory stays comfortable)
+PAGE_MAX_TOKENS = 1_024       # tokens a page traces: a longer trace would hold two cores a minute
+# Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token
+# context window: one forward pass over 1,024 tokens already takes seconds on a
+# shared 2-core CPU.
+PROMPT_TOKEN_LIMIT = 1_024
+
+# --- what a trace keeps -----------------------------------------------------------------
+ATTENTION_CAP = 256           # attention weights of the first 256 tokens (exact for a decoder)
+LOGITS_KEEP = 64              # logits of the last 64 positions
+
+# --- generation -------------------------------------------------------------------------
+MAX_NEW_TOKENS = 512          # new tokens per answer: the CLI and llm_core's own checks
+PAGE_MAX_NEW_TOKENS = 200     # new tokens per answer on the pages
+TIME_LIMIT = 60.0             # seconds, the pages' cap on one generation
+MAX_SAMPLES = 8               # answers generated side by side
+MAX_TEMPERATURE = 100.0
