@@ -81,12 +81,13 @@ def joined_room() -> tuple[str, str] | None:
     return joined
 
 
-def show_code(code: str) -> None:
-    """The room code, large enough to read from the back of a class."""
+def show_code(code: str, link: bool = True) -> None:
+    """The room code, large enough to read from the back of a class (and the
+    students' link, where there is room for it)."""
     st.markdown(f"<div class='xray-room-code'>{code}</div>", unsafe_allow_html=True)
     st.caption(t("classroom.join_hint", code=code))
     parts = urlsplit(str(getattr(st.context, "url", "") or ""))
-    if parts.scheme and parts.netloc:   # a link students can type or scan
+    if link and parts.scheme and parts.netloc:
         st.code(f"{parts.scheme}://{parts.netloc}/class?room={code}", language=None)
 
 
@@ -145,7 +146,7 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
                 store().ask(*room, {"id": qid, "text": question, "options": options})
             left, right = st.columns([1, 2])
             with left:
-                show_code(room[0])
+                show_code(room[0], link=False)
             with right:
                 if not revealed:
                     _live_count(room[0])
@@ -161,6 +162,7 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
             if room is not None:
                 with guard():
                     store().reveal(*room, answer)
+            st.rerun()   # drawn again without the button (nothing is recomputed: all cached)
         st.success(t("classroom.model_answer", answer=code_label(answer, 40)), icon="🤖")
         if room is not None:
             view = None
