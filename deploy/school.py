@@ -33,6 +33,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=timeout) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
 def haproxy_config(replicas: list[int]) -> str:
     """deploy/haproxy.cfg with one `server` line per replica port."""
     text = CONFIG.read_text(encoding="utf-8")
@@ -97,7 +105,10 @@ class School:
             if dead:
                 self.stop()
                 raise RuntimeError(f"{dead} exited; logs in {self.log_dir}")
-            if self.replicas_up() == self.n:   # HAProxy itself has marked every replica UP
+            # Every replica answers, and HAProxy itself has checked each one (2.6 counts a
+            # server UP at start until its checks fail, so its word alone is not enough).
+            if all(healthy(self.replica_url(i)) for i in range(self.n)) \
+                    and self.replicas_up() == self.n:
                 return self
             time.sleep(0.5)
         self.stop()
@@ -113,8 +124,10 @@ class School:
             return 0
         header = rows[0].lstrip("# ").split(",")
         status, name, kind = header.index("status"), header.index("svname"), header.index("pxname")
-        return sum(1 for row in rows[1:] if row.split(",")[kind] == "replicas"
-                   and row.split(",")[name].startswith("app") and row.split(",")[status] == "UP")
+        check = header.index("check_status")
+        return sum(1 for row in map(lambda r: r.split(","), rows[1:]) if row[kind] == "replicas"
+                   and row[name].startswith("app") and row[status] == "UP"
+                   and row[check] == "L7OK")
 
     def kill_replica(self, i: int) -> None:
         """A replica failing: killed at once, as a crash would."""

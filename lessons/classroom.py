@@ -64,7 +64,8 @@ def board(code: str, student: str) -> None:
         field = f"classroom.guess.{question['id']}"
         with st.form(f"classroom.guess_form.{question['id']}"):
             if question["options"]:
-                st.radio(t("classroom.your_guess"), question["options"], index=None, key=field)
+                st.radio(t("classroom.your_guess"), question["options"], index=None, key=field,
+                         format_func=md_escape)
             else:
                 st.text_input(t("classroom.your_guess"), max_chars=40, key=field)
             st.form_submit_button(t("classroom.send"), type="primary", on_click=send,

@@ -143,7 +143,7 @@ def show_answer(answer) -> None:
 greedy = result.greedy
 bins = [t(f"hallucination.guess_{b}") for b in ("low", "mid", "high")]   # mean confidence
 if not predict_reveal("hallucination", t("hallucination.guess_question", question=md_escape(
-        question[:120])), bins[sum(greedy.mean_confidence >= x for x in (0.3, 0.6))], bins):
+        " ".join(question.split())[:120])), bins[sum(greedy.mean_confidence >= x for x in (0.3, 0.6))], bins):
     st.stop()
 st.subheader(t("hallucination.greedy_header"))
 show_answer(greedy)

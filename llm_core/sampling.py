@@ -318,9 +318,10 @@ def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_ext
             with handle._lock:
                 (tok,) = make_tokens(handle.tokenizer, [step.token_id], [(0, 0)])
             raw[a].extend(tok.byte_values or b"")
-            text = raw[a].decode("utf-8", errors="ignore")
-            if text:
-                done[starts[a].id] = text[:2]
+            try:   # strict: the candidate's own bytes must be part of what decodes
+                done[starts[a].id] = raw[a].decode("utf-8")[:2]
+            except UnicodeDecodeError:
+                continue
     return done
 
 

@@ -497,9 +497,15 @@ def test_hostile_link_values_are_dropped_with_one_notice():
     assert at.session_state["path.step"] is None
     toasts = [t.value for t in at.toast]
     assert len(toasts) == 1
-    for key in ("attention.layer", "attention.head", "lang", "step"):
-        assert f"`{key}`" in toasts[0]
+    for key in ("attention\\.layer", "attention\\.head", "lang", "step"):   # md-escaped
+        assert key in toasts[0]
     assert "+2" in toasts[0] and "<script>" not in toasts[0]    # 4 named, then the count
+
+
+def test_a_parameter_name_cannot_write_markdown_into_the_notice():
+    at = _with_link("lessons/attention.py", {"x\n\n[Log in](https://evil.example)": "1"})
+    toast = at.toast[0].value
+    assert "[Log in](https" not in toast and "\n" not in toast
     at.run()
     assert len(at.toast) == 0                                     # said once
 
@@ -717,3 +723,32 @@ def test_the_figure_button_saves_png_or_svg_with_a_readable_name():
     svg = [json.loads(c.proto.config)["toImageButtonOptions"]["format"]
            for c in at.get("plotly_chart")]
     assert svg and set(svg) == {"svg"}
+
+
+def test_review_fixes_hold(make_store):
+    """Opening rooms is limited like joining; a room nobody joined expires sooner;
+    a piece's completion counts as its answer; CSV cells are never formulas; equal
+    histogram labels stay apart."""
+    from ui.export import csv_bytes
+    from ui.fig_classroom import guess_histogram
+
+    clock = Clock()
+    store = make_store(clock)
+    for _ in range(rooms.JOINS_PER_MINUTE):
+        store.open_room("one session", "10.0.0.9")
+    with pytest.raises(RoomError) as err:
+        store.open_room("one session", "10.0.0.9")
+    assert err.value.code == "room_rate_limited"
+    if isinstance(store, MemoryStore):      # Redis keeps time itself (its TTL is checked above)
+        code, _ = store.open_room()
+        clock.now += rooms.EMPTY_ROOM_TTL_S + 1
+        assert store.view(code) is None
+    assert rooms.normalize_guess("‹e8 af›→语") == rooms.normalize_guess(" 语 ")
+    frame = pd.DataFrame({"guess": ["=HYPERLINK(\"x\")", "+1", "Paris"], "n": [-1, 2, 3]})
+    cells = pd.read_csv(io.BytesIO(csv_bytes(frame)), encoding="utf-8-sig")
+    assert cells.guess.tolist() == ["'=HYPERLINK(\"x\")", "'+1", "Paris"]
+    assert cells.n.tolist() == [-1, 2, 3]
+    same = "x" * 17
+    fig = guess_histogram({same + "a": 2, same + "b": 1}, None, title="", count_axis="",
+                          other="other", answer_name="")
+    assert len(set(fig.data[0].x)) == 2

@@ -18,6 +18,7 @@ from ui.errors import guard, show_error
 from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import t
+from ui.markdown import md_escape
 from ui.links import ME, ROOM
 from ui.rooms import RoomError, RoomStore, normalize_code, normalize_guess, open_store, question_id
 
@@ -36,9 +37,14 @@ def store() -> RoomStore:
 
 
 def client() -> tuple[str, str]:
-    """(session id, network address) for the join rate limit."""
+    """(session id, network address) for the join rate limit. Behind a balancer the
+    address is the one it forwards (deploy/haproxy.cfg sets X-Forwarded-For; the
+    last entry is the balancer's own, so a browser cannot choose it)."""
     session = st.session_state.setdefault(CLIENT_KEY, uuid.uuid4().hex)
-    return session, str(getattr(st.context, "ip_address", "") or "")
+    headers = getattr(st.context, "headers", None)
+    forwarded = ",".join(headers.get_all("X-Forwarded-For")) if headers is not None else ""
+    address = forwarded.split(",")[-1].strip() if forwarded else ""
+    return session, address or str(getattr(st.context, "ip_address", "") or "")
 
 
 def teacher_room() -> tuple[str, str] | None:
@@ -97,7 +103,7 @@ def sidebar_panel() -> None:
     if room is None:
         if st.button(t("classroom.open"), key="classroom.open", help=t("classroom.open_help")):
             with guard():
-                st.session_state[TEACHER_KEY] = store().open_room()
+                st.session_state[TEACHER_KEY] = store().open_room(*client())
                 st.rerun()
         return
     show_code(room[0])
@@ -136,7 +142,10 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
     if not st.toggle(t("classroom.guess_first"), key=f"{ns}.guess_first",
                      help=t("classroom.guess_first_help")):
         return True
-    qid = question_id(ns, question, answer, options)
+    # salted per session: students see the id, and an unsalted hash of the answer
+    # would let them try each option before Reveal
+    salt = st.session_state.setdefault("room.salt", uuid.uuid4().hex)
+    qid = question_id(ns, question, answer, options, salt)
     revealed = st.session_state.get(f"{ns}.revealed") == qid
     room = teacher_room()
     with st.container(border=True):
@@ -144,6 +153,9 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
         if room is not None:
             with guard():
                 store().ask(*room, {"id": qid, "text": question, "options": options})
+                board = store().view(room[0])    # a room's reveal is the room's, not the page's
+                revealed = bool(board and (board["question"] or {}).get("id") == qid
+                                and board["answer"] is not None)
             left, right = st.columns([1, 2])
             with left:
                 show_code(room[0], link=False)
@@ -152,7 +164,7 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
                     _live_count(room[0])
         elif options:
             st.radio(t("classroom.your_guess"), options, index=None, key=f"{ns}.guess.{qid}",
-                     horizontal=len(options) <= 8)
+                     horizontal=len(options) <= 8, format_func=md_escape)
         else:
             st.text_input(t("classroom.your_guess"), key=f"{ns}.guess.{qid}", max_chars=40)
         if not revealed:

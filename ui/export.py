@@ -77,7 +77,11 @@ def figure_table(fig: go.Figure) -> pd.DataFrame:
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8 with a byte-order mark, so a spreadsheet opens Chinese labels right."""
+    """UTF-8 with a byte-order mark, so a spreadsheet opens Chinese labels right.
+    A text cell that a spreadsheet would run as a formula (=, +, -, @ first: a
+    guess or a token can be anything) gets a leading apostrophe."""
+    frame = frame.apply(lambda column: column.map(
+        lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v))
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")

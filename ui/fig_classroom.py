@@ -10,6 +10,16 @@ GUESS_COLOR = "#1b9e77"
 MAX_BARS = 12
 
 
+def unique_texts(labels: list[str]) -> list[str]:
+    """A category axis stacks equal labels into one bar: a repeat gets " (2)", " (3)" …"""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
 def guess_histogram(counts: dict[str, int], answer: str | None, *, title: str,
                     count_axis: str, other: str, answer_name: str) -> go.Figure:
     """One bar per guess (most frequent first, the rest summed as `other`); the
@@ -19,7 +29,7 @@ def guess_histogram(counts: dict[str, int], answer: str | None, *, title: str,
     if rest:
         shown.append((other, sum(n for _, n in rest)))
     target = (answer or "").strip().casefold()
-    labels = [token_label(g, 18) for g, _ in shown]
+    labels = unique_texts([token_label(g, 18) for g, _ in shown])
     colors = [MODEL_COLOR if g == target else GUESS_COLOR for g, _ in shown]
     names = [answer_name if g == target else "" for g, _ in shown]
     bars = dict(type="bar", x=labels, y=[n for _, n in shown], marker=dict(color=colors),

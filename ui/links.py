@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.i18n import LANG_KEY, LANGS, t
+from ui.markdown import md_escape
 
 # The app's own parameters (not widget keys).
 LANG, MODEL, PRESENT, STEP, ROOM, ME = "lang", "model", "present", "step", "room", "me"
@@ -89,6 +90,6 @@ def announce_dropped() -> None:
             dropped.append(key)
     st.session_state[FIRST_KEY] = {}   # a 1 MB hostile text is not kept for the session
     if dropped:
-        shown = ", ".join("`" + k[:40].replace("`", "") + "`" for k in dropped[:MAX_SHOWN])
+        shown = ", ".join(md_escape(" ".join(k.split())[:40]) for k in dropped[:MAX_SHOWN])
         more = len(dropped) - MAX_SHOWN
         st.toast(t("links.dropped", keys=shown + (f" +{more}" if more > 0 else "")), icon="🔗")

@@ -27,6 +27,7 @@ from llm_core.errors import InputError
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 ROOM_TTL_S = 3 * 3600          # an idle room is gone after a long lesson
+EMPTY_ROOM_TTL_S = 15 * 60     # … one nobody joined, sooner: opening rooms cannot fill the server
 MAX_ROOMS = 500
 MAX_MEMBERS = 200
 JOINS_PER_MINUTE = 8           # per browser session
@@ -50,8 +51,9 @@ def normalize_code(code: str) -> str:
 
 def normalize_guess(guess: str) -> str:
     """Guesses are counted together when they differ only in case or spaces
-    ("Paris", " paris")."""
-    return _clean(guess, GUESS_CHARS).casefold()
+    ("Paris", " paris"); an answer shown as a piece and its completion
+    ("‹e8 af›→语") is compared by the character it completes to."""
+    return _clean(str(guess).rsplit("→", 1)[-1], GUESS_CHARS).casefold()
 
 
 def question_id(*parts) -> str:
@@ -62,6 +64,10 @@ def question_id(*parts) -> str:
 def new_room(now: float) -> dict:
     return {"created": now, "touched": now, "teacher": secrets.token_urlsafe(16),
             "members": {}, "question": None, "guesses": {}, "answer": None}
+
+
+def room_ttl(room: dict) -> int:
+    return ROOM_TTL_S if room["members"] else EMPTY_ROOM_TTL_S
 
 
 def room_view(room: dict) -> dict:
@@ -108,8 +114,12 @@ class RoomStore:
     `_allow_join`. Every method returns plain data, so concurrent sessions never
     share a mutable object."""
 
-    def open_room(self) -> tuple[str, str]:
-        """A new room: (code, teacher key). The key proves who may ask and reveal."""
+    def open_room(self, client: str | None = None, address: str = "") -> tuple[str, str]:
+        """A new room: (code, teacher key). The key proves who may ask and reveal.
+        From a session (`client`), opening counts against the same per-session and
+        per-address limits as joining."""
+        if client is not None and not self._allow_join(client, address):
+            raise RoomError("Too many tries; wait a minute.", "room_rate_limited")
         if self._count() >= MAX_ROOMS:
             raise RoomError("Too many class rooms are open on this server.", "room_full")
         room = new_room(self._clock())
@@ -217,7 +227,7 @@ class MemoryStore(RoomStore):
 
     def _live(self, code: str) -> dict | None:
         room = self._rooms.get(code)
-        if room is not None and self._clock() - room["touched"] > ROOM_TTL_S:
+        if room is not None and self._clock() - room["touched"] > room_ttl(room):
             del self._rooms[code]
             return None
         return room
@@ -252,7 +262,7 @@ class MemoryStore(RoomStore):
     def _count(self) -> int:
         with self._lock:
             now = self._clock()
-            for code in [c for c, r in self._rooms.items() if now - r["touched"] > ROOM_TTL_S]:
+            for code in [c for c, r in self._rooms.items() if now - r["touched"] > room_ttl(r)]:
                 del self._rooms[code]
             return len(self._rooms)
 
@@ -300,7 +310,7 @@ class RedisStore(RoomStore):
                     change(room)          # may raise: then nothing is written
                     room["touched"] = self._clock()
                     pipe.multi()
-                    pipe.set(key, json.dumps(room), ex=ROOM_TTL_S)
+                    pipe.set(key, json.dumps(room), ex=room_ttl(room))
                     pipe.execute()
                     return True
                 except self._watch_error:  # another replica changed it meanwhile: again
@@ -308,7 +318,7 @@ class RedisStore(RoomStore):
 
     def _create(self, code: str, room: dict) -> bool:
         room = dict(room, touched=self._clock())
-        return bool(self._redis.set(self._key(code), json.dumps(room), ex=ROOM_TTL_S, nx=True))
+        return bool(self._redis.set(self._key(code), json.dumps(room), ex=room_ttl(room), nx=True))
 
     def _delete(self, code: str) -> None:
         self._redis.delete(self._key(code))
