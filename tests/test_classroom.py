@@ -752,3 +752,25 @@ def test_review_fixes_hold(make_store):
     fig = guess_histogram({same + "a": 2, same + "b": 1}, None, title="", count_axis="",
                           other="other", answer_name="")
     assert len(set(fig.data[0].x)) == 2
+
+
+def test_a_question_asked_again_after_another_is_open_again_for_the_room():
+    """Reveal A, ask B, go back to A: the room asks A afresh (its guesses and answer
+    start empty), so the teacher's page must offer Reveal again, not show A's answer."""
+    from ui import classroom
+
+    store = classroom.store()
+    code, teacher = store.open_room()
+    at = app_test("lessons/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
+    box = at.text_area(key="next_token.prompt")
+    box.input("The capital of France is").run()
+    at.toggle(key="next_token.guess_first").set_value(True).run()
+    at.button(key="next_token.reveal").click().run()
+    assert store.view(code)["answer"] is not None
+    at.text_area(key="next_token.prompt").input("The cat sat on the").run()
+    at.text_area(key="next_token.prompt").input("The capital of France is").run()
+    assert_clean(at)
+    assert store.view(code)["answer"] is None
+    assert [b for b in at.button if b.key == "next_token.reveal"]
+    assert not at.success
+    store.close(code, teacher)
