@@ -8,7 +8,7 @@ import streamlit as st
 
 from ui import links
 from ui.i18n import t
-from ui.links import LANG, MODEL, PRESENT, STEP
+from ui.links import STEP
 from ui.pages import FILES
 
 STEP_KEY = "path.step"   # the step (0-based) this session is on, None when off the path
@@ -55,13 +55,8 @@ links.VALID[STEP] = lambda value: parse_step(value) is not None
 
 def link_params(step: int, lang: str, model: str, present: bool) -> dict[str, str]:
     """The query parameters of a step: its preset plus what the session carries."""
-    params = {STEP: str(step + 1)}
-    if lang != "en":
-        params[LANG] = lang
-    if model != "smollm2":
-        params[MODEL] = model
-    if present:
-        params[PRESENT] = "1"
+    params = {k: v for k, v in links.own_params(lang, model, present, step).items()
+              if v is not None}
     for key, value in STEPS[step][2].items():
         params[key] = str(value)
     return params

@@ -45,14 +45,18 @@ def link_model(default: str) -> str:
     return wanted[:96] if wanted else default
 
 
-def follow(lang: str, model: str, present: bool, step: int | None) -> None:
-    """Keep the URL equal to what is on screen: a copied link opens the same view
-    (the language switch included: English drops ?lang=zh)."""
-    want = {LANG: lang if lang != "en" else None,
+def own_params(lang: str, model: str, present: bool, step: int | None) -> dict[str, str | None]:
+    """The app's own parameters of a view; None where the default needs none."""
+    return {LANG: lang if lang != "en" else None,
             MODEL: model if model != "smollm2" else None,
             PRESENT: "1" if present else None,
             STEP: str(step + 1) if step is not None else None}
-    for key, value in want.items():
+
+
+def follow(lang: str, model: str, present: bool, step: int | None) -> None:
+    """Keep the URL equal to what is on screen: a copied link opens the same view
+    (the language switch included: English drops ?lang=zh)."""
+    for key, value in own_params(lang, model, present, step).items():
         if value is None:
             if key in st.query_params:
                 del st.query_params[key]
