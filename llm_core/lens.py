@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .errors import InputError
+from .sampling import readable
 from .tokens import make_tokens
 
 DEFAULT_POSITIONS = 16
@@ -140,9 +141,7 @@ def trace_export(handle, trace, lens: Lens, layer: int, head: int, top_n: int = 
     logits = trace.last_logits
     probs = torch.softmax(logits.float(), -1)
     values, ids = probs.topk(min(top_n, probs.numel()))
-    with handle._lock:
-        texts = [t.text for t in make_tokens(handle.tokenizer, ids.tolist(),
-                                             [(0, 0)] * len(ids))]
+    texts = readable(handle, ids.tolist())
     kept = trace.attention_kept
     return {
         "model": trace.model_name, "text": trace.text, "n_tokens": trace.n_tokens,

@@ -271,21 +271,22 @@ class Step:
         return out[:n]
 
 
-def readable(handle, ids) -> list[str]:
-    """Each token alone as a student should read it (split characters as ‹e5 a4›)."""
+def tokens_of(handle, ids) -> tuple:
+    """Tokens of ids without a text (no character spans), bytes included."""
     ids = [int(i) for i in ids]
     with handle._lock:  # the Rust tokenizer is not safe to share across threads
-        tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
-    return [tok.text for tok in tokens]
+        return make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
+
+
+def readable(handle, ids) -> list[str]:
+    """Each token alone as a student should read it (split characters as ‹e5 a4›)."""
+    return [tok.text for tok in tokens_of(handle, ids)]
 
 
 def readable_sequence(handle, ids) -> list[str]:
     """Tokens in a row (a generated answer): pieces of one character read as
     that character and their part, 巴[1/2] 巴[2/2] (`tokens.readable_texts`)."""
-    ids = [int(i) for i in ids]
-    with handle._lock:
-        tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
-    return readable_texts(tokens)
+    return readable_texts(tokens_of(handle, ids))
 
 
 def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_extra: int = 3
@@ -294,10 +295,7 @@ def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_ext
     character(s) the model completes it to, greedily (T = 0) — ‹e8 af› → 语. All
     such candidates run as one batch, through the one decode loop; candidates
     that are whole text (or a character's tail) are left out."""
-    ids = [int(i) for i in candidate_ids]
-    with handle._lock:
-        tokens = make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
-    starts = [tok for tok in tokens if tok.partial and tok.byte_values
+    starts = [tok for tok in tokens_of(handle, candidate_ids) if tok.partial and tok.byte_values
               and tok.byte_values[0] >= 0xC0]          # a lead byte: a character begins here
     if not starts:
         return {}
@@ -315,8 +313,7 @@ def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_ext
         for a, step in enumerate(row):
             if step is None or starts[a].id in done or i == 0:
                 continue
-            with handle._lock:
-                (tok,) = make_tokens(handle.tokenizer, [step.token_id], [(0, 0)])
+            (tok,) = tokens_of(handle, [step.token_id])
             raw[a].extend(tok.byte_values or b"")
             try:   # strict: the candidate's own bytes must be part of what decodes
                 done[starts[a].id] = raw[a].decode("utf-8")[:2]
