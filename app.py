@@ -1,4 +1,4 @@
-"""LLM X-Ray: entry point. Page config, navigation over lessons/, the shared
+"""LLM X-Ray: entry point. Page config, navigation over pages/, the shared
 sidebar (language, model, class room, presenter mode, lesson path) and what a
 link carries (ui/links.py)."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ui import classroom, lesson_path, links
 from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t
 from ui.models import MODEL_KEY, model_label
-from ui.pages import PAGES
+from ui.pages import DEFAULT, navigation, running_app
 
 ROOT = Path(__file__).parent
 
@@ -76,19 +76,15 @@ def sidebar(here: str) -> None:
         st.caption(t("sidebar.about"))
 
 
-pages: dict[str, list] = {}
-for section, file, url, icon in PAGES:
-    pages.setdefault(t(f"nav.section_{section}"), []).append(
-        st.Page(str(ROOT / "lessons" / file), title=t(f"nav.{url.replace('-', '_')}"), icon=icon,
-                url_path=url, default=(file == "home.py")))
-
-current = st.navigation(pages, expanded=True)
-here = current.url_path or "pipeline"
+current = st.navigation(navigation(lambda name: t(f"nav.{name}"), lambda key: t(f"nav.section_{key}")),
+                       expanded=True)
+here = current.url_path or DEFAULT
 sidebar(here)
 links.follow(lang(), st.session_state[MODEL_KEY], presenting(),
              st.session_state[lesson_path.STEP_KEY])
 lesson_path.banner(here, lang(), st.session_state[MODEL_KEY], presenting())
 try:
-    current.run()
+    with running_app():
+        current.run()
 finally:
     links.announce_dropped()

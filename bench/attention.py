@@ -41,10 +41,10 @@ def main() -> None:
     n = len(handle.encode(text)[0])
 
     # warm-up: imports and the app's first run are not what is measured
-    check(app("lessons/attention.py", {"attention.text": "Warm up."}).run())
+    check(app("pages/attention.py", {"attention.text": "Warm up."}).run())
 
     # --- attention overview page -------------------------------------------------------
-    at = app("lessons/attention.py", {"attention.text": text})
+    at = app("pages/attention.py", {"attention.text": text})
     first = timed(at.run)                      # runs the model (trace not cached yet)
     check(at)
     switches = []
@@ -85,7 +85,7 @@ def main() -> None:
           f"{one * 1000:.0f} ms)")
 
     # --- one head, step by step ----------------------------------------------------------
-    at = app("lessons/attention_step.py", {"attention_step.text": text + " "})
+    at = app("pages/attention_step.py", {"attention_step.text": text + " "})
     first = timed(at.run)                      # a new text: the model runs again
     check(at)
     head_token, new_layer = [], []

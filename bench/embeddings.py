@@ -32,7 +32,7 @@ def main() -> None:
     from llm_core.vectors import load_word_vectors, project
 
     # warm-up: imports, the model, GloVe and the default analogy are not what is measured
-    at = app("lessons/embeddings.py")
+    at = app("pages/embeddings.py")
     at.run()
     check(at)
 
@@ -79,7 +79,7 @@ def main() -> None:
           f"{default:.2f} s)")
 
     # --- context --------------------------------------------------------------------------
-    at = app("lessons/context.py")
+    at = app("pages/context.py")
     at.run()
     check(at)
     first = timed(at.selectbox(key="context.preset").select("bank").run)   # six new traces

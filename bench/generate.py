@@ -106,7 +106,7 @@ def bench_temperature(handle) -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     at.session_state["shared.lang"] = "en"
     at.run()
-    at.switch_page("lessons/next_token.py")
+    at.switch_page("pages/next_token.py")
     at.session_state["next_token.prompt"] = "The cat sat on the"   # not cached yet
     _, first_s = timed(at.run)
     page = []

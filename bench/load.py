@@ -50,7 +50,7 @@ GEN_TOKENS = 8         # new tokens per generated answer
 
 # Pages that show the typed text whole (others split it into token labels): there
 # a session's own marker must appear; on every page no other session's may.
-SHOWS_TEXT = {"home", "tokens"}
+SHOWS_TEXT = {"pipeline", "tokens"}
 LEVEL = {"n": 0}   # which level runs: texts differ per level, so none is already cached
 
 
@@ -233,7 +233,7 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         await client.connect()
         first = await client.rerun(text_page)
         out.errors += [f"session {i}: {e}" for e in first.errors]
-        prefix = text_page.replace("-", "_") if text_page else "home"
+        prefix = text_page or "pipeline"
         wid = _text_widget(first, prefix)
         if wid is None:
             out.errors.append(f"session {i}: no text box on '{text_page}'")
@@ -242,9 +242,9 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         run = await client.rerun(text_page, [state])
         out.latencies.append(run.seconds)
         out.errors += [f"session {i}: {e}" for e in run.errors]
-        _check_view(i, n, run, text_page or "home", out,
-                    own_text=(text_page or "home") in SHOWS_TEXT)
-        shown = chart_data(run, "home.fig_resid", "customdata")   # pos layer+1, the pipeline page
+        _check_view(i, n, run, text_page or "pipeline", out,
+                    own_text=(text_page or "pipeline") in SHOWS_TEXT)
+        shown = chart_data(run, "pipeline.fig_resid", "customdata")   # pos layer+1, the pipeline page
         if shown is not None:
             out.numbers[i] = shown
         # Everyone types before anyone generates: the text latencies are not
@@ -381,7 +381,7 @@ def main(argv=None) -> int:
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     gen_levels = {int(x) for x in args.generate_levels.split(",") if x.strip()}
 
-    existing = {url: file for _s, file, url, _i in app_pages() if (ROOT / "lessons" / file).exists()}
+    existing = {name for _s, name, _i in app_pages() if (ROOT / "pages" / f"{name}.py").exists()}
     text_page = args.page if args.page is not None else ("tokens" if "tokens" in existing else "")
     gen_page = "generate" if "generate" in existing and not args.no_generate else None
 
@@ -419,7 +419,7 @@ def main(argv=None) -> int:
         sampler.stop_event.set()
         server.stop()
 
-    what = f"'{text_page or 'home'}' page" + ("s" if "," in text_page else "")
+    what = f"'{text_page or 'pipeline'}' page" + ("s" if "," in text_page else "")
     ref_n = levels[0]
     ref_p95 = pct(results[ref_n][0].latencies, 0.95)
     for n in levels:

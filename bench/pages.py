@@ -47,12 +47,12 @@ def main() -> None:
 
     handle = llm_core.load_model("smollm2")
     llm_core.load_model("minilm")
-    check(app("lessons/block.py", {"block.text": "Warm up."}).run())   # imports, first run
+    check(app("pages/block.py", {"block.text": "Warm up."}).run())   # imports, first run
 
     # --- the block ----------------------------------------------------------------------
     text = text_of(handle, N_TOKENS, "Block.")
     n = len(handle.encode(text)[0])
-    at = app("lessons/block.py", {"block.text": text})
+    at = app("pages/block.py", {"block.text": text})
     first = timed(at.run)
     check(at)
     new, seen = [], []
@@ -69,7 +69,7 @@ def main() -> None:
 
     # --- the logit lens -------------------------------------------------------------------
     text = text_of(handle, N_TOKENS, "Lens.")
-    at = app("lessons/logit_lens.py", {"logit_lens.text": text})
+    at = app("pages/logit_lens.py", {"logit_lens.text": text})
     first = timed(at.run)                     # the trace and the lens of 16 positions
     check(at)
     runs = []
@@ -86,7 +86,7 @@ def main() -> None:
           f"forward pass, {n} tokens: {lens_s:.2f} s vs {trace_s:.2f} s; cached per text)")
 
     # --- anatomy -------------------------------------------------------------------------------
-    at = app("lessons/anatomy.py", {"anatomy.kind": "mlp_up"})
+    at = app("pages/anatomy.py", {"anatomy.kind": "mlp_up"})
     first = timed(at.run)                     # no model run here: counting + first matrix
     check(at)
     runs = []

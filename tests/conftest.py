@@ -35,7 +35,7 @@ def glove():
 
 def app_test(page: str | None = None, lang: str = "en", state: dict | None = None,
              timeout: float = 120):
-    """An AppTest of the whole app, switched to `page` (e.g. "lessons/tokens.py"),
+    """An AppTest of the whole app, switched to `page` (e.g. "pages/tokens.py"),
     with session state preset, already run once."""
     from streamlit.testing.v1 import AppTest
 

@@ -16,7 +16,7 @@ from llm_core.errors import InputError
 
 TEXT = "The cat sat on the mat because it was tired."
 LONG = "The cat sat on the mat, and the dog watched it from the door. " * 30   # > 256 tokens
-PAGES = ["lessons/attention.py", "lessons/attention_step.py", "lessons/encoder_decoder.py"]
+PAGES = ["pages/attention.py", "pages/attention_step.py", "pages/encoder_decoder.py"]
 
 
 @pytest.fixture(scope="module")
@@ -224,16 +224,16 @@ def test_page_renders(page, lang):
     text = _all_text(at)
     if lang == "zh":
         assert re.search(r"[\u4e00-\u9fff]", text)
-    if page == "lessons/attention_step.py":
+    if page == "pages/attention_step.py":
         diff = re.search(r"(?:largest difference|最大差别) ([0-9.e+-]+)", text)
         assert diff and float(diff.group(1).rstrip("。.")) < 1e-4
-    if page == "lessons/encoder_decoder.py":
+    if page == "pages/encoder_decoder.py":
         shares = re.findall(r"\*\*([0-9.]+)%\*\*", text)
         assert len(shares) == 2 and float(shares[0]) > 0 and float(shares[1]) == 0.0
 
 
 def test_attention_page_controls():
-    at = app_test("lessons/attention.py", "en", timeout=600)
+    at = app_test("pages/attention.py", "en", timeout=600)
     at.slider(key="attention.layer").set_value(3).run()
     at.slider(key="attention.head").set_value(8).run()
     at.selectbox(key="attention.token").set_value(2).run()
@@ -249,7 +249,7 @@ def test_attention_page_controls():
 
 
 def test_step_page_controls():
-    at = app_test("lessons/attention_step.py", "zh", timeout=600)
+    at = app_test("pages/attention_step.py", "zh", timeout=600)
     at.slider(key="attention_step.layer").set_value(0).run()
     at.slider(key="attention_step.head").set_value(5).run()
     at.selectbox(key="attention_step.token").set_value(1).run()
@@ -274,7 +274,7 @@ def test_page_one_token(page):
     at = app_test(page, "zh", state={key: "Hi"}, timeout=600)
     assert_clean(at)
     assert _charts(at)
-    if page == "lessons/attention.py":
+    if page == "pages/attention.py":
         assert any("只有一个 Token" in i.value for i in at.info)
 
 

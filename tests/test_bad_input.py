@@ -439,7 +439,7 @@ def test_cli(name, argv, stdin, expect):
 
 # --- the pages ----------------------------------------------------------------------------------
 
-PAGE_FILES = sorted(p.name for p in (ROOT / "lessons").glob("*.py"))
+PAGE_FILES = sorted(p.name for p in (ROOT / "pages").glob("*.py"))
 PAGE_TEXTS = [c for c in TEXTS if c.page]
 # On every page with a text box: the rows most likely to break a page.
 CORE_PAGE_IDS = {"empty", "huge_200k", "nul", "html_img", "latex", "im_start_system",
@@ -451,7 +451,7 @@ def _page_app(file: str):
     """One AppTest per page, reused across rows (each row is a new input)."""
     at = _APPS.get(file)
     if at is None or not at.main.text_area and not at.main.text_input:
-        at = app_test(f"lessons/{file}", timeout=240)
+        at = app_test(f"pages/{file}", timeout=240)
         _APPS[file] = at
     return at
 
@@ -480,7 +480,7 @@ def _text_widget(at):
 def _page_cases():
     cases = []
     for file in PAGE_FILES:
-        src = (ROOT / "lessons" / file).read_text(encoding="utf-8")
+        src = (ROOT / "pages" / file).read_text(encoding="utf-8")
         if "text_area(" not in src and "text_input(" not in src:
             continue
         if "st.form(" in src:   # typed text is only sent with the form (test_classroom.py)
@@ -513,8 +513,8 @@ def test_page_text(file, case):
                 f"{file} {case.id}: user text rendered as markdown in a {kind}: {body[:200]}"
 
 
-@pytest.mark.parametrize("file", [f for f in ("tokens.py", "home.py", "attention.py")
-                                  if (ROOT / "lessons" / f).exists()])
+@pytest.mark.parametrize("file", [f for f in ("tokens.py", "pipeline.py", "attention.py")
+                                  if (ROOT / "pages" / f).exists()])
 def test_page_still_serves_after_hostile_rows(file):
     """After the hostile rows (if they ran), an ordinary text still works."""
     at = _page_app(file)
@@ -532,9 +532,9 @@ HUB_IDS = [("traversal", "../../etc/passwd"), ("url", "https://evil.example/x"),
 
 @pytest.mark.parametrize("name,hub_id", HUB_IDS, ids=[h[0] for h in HUB_IDS])
 def test_sidebar_hostile_model_id(name, hub_id):
-    file = next((f for f in ("tokens.py", "attention.py", "home.py") if (ROOT / "lessons" / f).exists()))
+    file = next((f for f in ("tokens.py", "attention.py", "pipeline.py") if (ROOT / "pages" / f).exists()))
     # The sidebar's widgets, preset through their session-state keys.
-    at = app_test(f"lessons/{file}", timeout=240,
+    at = app_test(f"pages/{file}", timeout=240,
                   state={"sidebar.model_choice": "hub", "sidebar.hub_id": hub_id})
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
@@ -550,7 +550,7 @@ MARKDOWN_IDS = ["![x](http://198.51.100.7/hub.png)", "[a](http://198.51.100.7/)"
 def test_sidebar_model_id_is_never_markup(hub_id):
     """The warning names the id, escaped: its body never holds the raw markup,
     and what a reader sees is the id as typed."""
-    at = app_test("lessons/tokens.py", timeout=240,
+    at = app_test("pages/tokens.py", timeout=240,
                   state={"sidebar.model_choice": "hub", "sidebar.hub_id": hub_id})
     assert not at.exception and not at.error
     bodies = [w.value for w in at.warning]

@@ -176,7 +176,7 @@ def _count_traces(monkeypatch):
 def test_page(page, lang, monkeypatch):
     text_key, widget = PAGES[page]
     calls = _count_traces(monkeypatch)
-    at = app_test(f"lessons/{page}.py", lang, timeout=600)
+    at = app_test(f"pages/{page}.py", lang, timeout=600)
     assert_clean(at)
     assert TITLES[(page, lang)] in at.title[0].value
     assert at.get("plotly_chart"), "the page draws figures"
@@ -199,7 +199,7 @@ def test_page(page, lang, monkeypatch):
 
 
 def test_anatomy_page_encoder(monkeypatch):
-    at = app_test("lessons/anatomy.py", "en", timeout=600)
+    at = app_test("pages/anatomy.py", "en", timeout=600)
     at.selectbox(key="anatomy.kind").set_value("mlp_gate").run()
     at.radio(key="anatomy.which").set_value("encoder").run()
     assert_clean(at)

@@ -342,7 +342,7 @@ def _sessions(server, page: str, texts: list[str]):
         for c in clients:
             await c.connect()
         firsts = await asyncio.gather(*(c.rerun(page) for c in clients))
-        widget = load._text_widget(firsts[0], page.replace("-", "_") or "home")
+        widget = load._text_widget(firsts[0], page or "pipeline")
         runs = await asyncio.gather(*(
             c.rerun(page, [WidgetState(id=widget, string_value=text)])
             for c, text in zip(clients, texts)))
@@ -374,7 +374,7 @@ def test_a_fresh_server_serves_a_mix_of_pages_at_once():
     import load
     from browser.util import Server
 
-    pages = ["", "attention", "tokens", "block", "next-token", "logit-lens"] * 2
+    pages = ["", "attention", "tokens", "block", "next_token", "logit_lens"] * 2
     srv = Server(log_name="streamlit-class-fresh.log").start()
     try:
         async def main():
@@ -389,8 +389,8 @@ def test_a_fresh_server_serves_a_mix_of_pages_at_once():
     finally:
         srv.stop()
     for page, run in zip(pages, runs):
-        assert not run.errors, (page or "home", run.errors)
-        assert "plotly_chart" in run.kinds, page or "home"
+        assert not run.errors, (page or "pipeline", run.errors)
+        assert "plotly_chart" in run.kinds, page or "pipeline"
 
 
 def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, decoder):

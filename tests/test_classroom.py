@@ -296,7 +296,7 @@ def _hidden_then_revealed(at, fig_key):
 def test_next_token_hides_the_bars_until_reveal_and_names_the_models_top_token(lang, decoder):
     from llm_core import generation as gen
 
-    at = app_test("lessons/next_token.py", lang=lang)
+    at = app_test("pages/next_token.py", lang=lang)
     at.text_area(key="next_token.prompt").input("The capital of France is").run()
     _hidden_then_revealed(at, "next_token.fig_bars")
     _, logits = gen.next_token_logits(decoder, "The capital of France is")
@@ -311,7 +311,7 @@ def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer
 
     store = classroom.store()
     code, teacher = store.open_room()
-    at = app_test("lessons/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
+    at = app_test("pages/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
     at.text_area(key="next_token.prompt").input("The capital of France is").run()
     at.toggle(key="next_token.guess_first").set_value(True).run()
     assert_clean(at)
@@ -343,7 +343,7 @@ def test_a_student_joins_guesses_and_sees_the_reveal(lang):
     words = table(lang)
     store = classroom.store()
     code, teacher = store.open_room()
-    at = app_test("lessons/classroom.py", lang=lang)
+    at = app_test("pages/classroom.py", lang=lang)
     at.text_input(key="classroom.code").input(code.lower())
     at.text_input(key="classroom.nickname").input("ana")
     next(b for b in at.button if b.label == words["classroom.join"]).click().run()
@@ -368,7 +368,7 @@ def test_a_student_joins_guesses_and_sees_the_reveal(lang):
 def test_a_wrong_code_gets_a_message_in_the_users_language():
     from ui.i18n import table
 
-    at = app_test("lessons/classroom.py", lang="zh")
+    at = app_test("pages/classroom.py", lang="zh")
     at.text_input(key="classroom.code").input("WRONG1")
     at.text_input(key="classroom.nickname").input("小明")
     next(b for b in at.button if b.label == table("zh")["classroom.join"]).click().run()
@@ -386,7 +386,7 @@ def test_bad_joins_get_a_message_and_the_page_keeps_serving(nickname, code, erro
 
     store = classroom.store()
     real, teacher = store.open_room()
-    at = app_test("lessons/classroom.py")
+    at = app_test("pages/classroom.py")
     at.text_input(key="classroom.code").input(real if code is None else code)
     at.text_input(key="classroom.nickname").input(nickname)
     next(b for b in at.button if b.label == "Join").click().run()
@@ -401,8 +401,8 @@ def test_bad_joins_get_a_message_and_the_page_keeps_serving(nickname, code, erro
     store.close(real, teacher)
 
 
-@pytest.mark.parametrize("page,key", [("lessons/attention.py", "attention"),
-                                      ("lessons/embeddings.py", "embeddings")])
+@pytest.mark.parametrize("page,key", [("pages/attention.py", "attention"),
+                                      ("pages/embeddings.py", "embeddings")])
 def test_attention_and_analogy_hide_their_answer_until_reveal(page, key):
     at = app_test(page)
     before = len(at.get("plotly_chart"))
@@ -474,7 +474,7 @@ def _with_link(page: str, params: dict, first_run_on_page: bool = True):
 
 
 def test_a_link_restores_the_page_state():
-    at = _with_link("lessons/next_token.py", {
+    at = _with_link("pages/next_token.py", {
         "lang": "zh", "next_token.prompt": "Hello world", "next_token.temperature": "0.3",
         "next_token.top_k": "5", "present": "1"}, first_run_on_page=False)
     assert_clean(at)
@@ -487,7 +487,7 @@ def test_a_link_restores_the_page_state():
 
 
 def test_hostile_link_values_are_dropped_with_one_notice():
-    at = _with_link("lessons/attention.py", {
+    at = _with_link("pages/attention.py", {
         "attention.layer": "999", "attention.head": "abc", "lang": "xx", "step": "99",
         "present": "yes", "<script>alert(1)</script>": "1"})
     assert_clean(at)
@@ -503,15 +503,15 @@ def test_hostile_link_values_are_dropped_with_one_notice():
 
 
 def test_a_parameter_name_cannot_write_markdown_into_the_notice():
-    at = _with_link("lessons/attention.py", {"x\n\n[Log in](https://evil.example)": "1"})
+    at = _with_link("pages/attention.py", {"x\n\n[Log in](https://evil.example)": "1"})
     toast = at.toast[0].value
     assert "[Log in](https" not in toast and "\n" not in toast
     at.run()
     assert len(at.toast) == 0                                     # said once
 
 
-@pytest.mark.parametrize("page,key", [("lessons/tokens.py", "tokens.text"),
-                                      ("lessons/attention.py", "attention.text")])
+@pytest.mark.parametrize("page,key", [("pages/tokens.py", "tokens.text"),
+                                      ("pages/attention.py", "attention.text")])
 def test_a_long_text_in_a_link_gets_the_too_long_message(page, key):
     from ui.i18n import table
 
@@ -524,13 +524,13 @@ def test_a_long_text_in_a_link_gets_the_too_long_message(page, key):
 def test_a_link_over_streamlits_512k_limit_is_ignored_whole():
     # "猫" is 9 characters in a URL: 200,000 of them pass the 512 Ki limit, so
     # Streamlit drops the whole query string and the page opens as usual.
-    at = _with_link("lessons/tokens.py", {"tokens.text": "猫" * 200_000})
+    at = _with_link("pages/tokens.py", {"tokens.text": "猫" * 200_000})
     assert_clean(at)
     assert len(at.text_area(key="tokens.text").value) < 100
 
 
 def test_a_link_to_a_model_the_server_does_not_have_is_a_message():
-    at = _with_link("lessons/attention.py", {"model": "no-such/model-here"})
+    at = _with_link("pages/attention.py", {"model": "no-such/model-here"})
     assert_clean(at)
     warnings = " ".join(w.value for w in at.warning)
     assert "no\\-such/model\\-here" in warnings or "no-such/model-here" in warnings
@@ -580,7 +580,7 @@ def test_figure_tables_hold_the_numbers_drawn():
 def test_the_next_token_csv_is_what_the_bars_show():
     from ui.export import figure_table
 
-    at = app_test("lessons/next_token.py")
+    at = app_test("pages/next_token.py")
     spec = next(f for f in figures(at) if f["data"] and f["data"][0]["type"] == "bar")
     table = figure_table(go.Figure(spec))
     first = spec["data"][0]
@@ -613,7 +613,7 @@ def test_the_trace_export_holds_the_trace(decoder):
 
 
 def test_presenter_mode_enlarges_the_figures_without_touching_the_shared_one():
-    at = app_test("lessons/next_token.py")
+    at = app_test("pages/next_token.py")
     normal = [f["layout"].get("font", {}).get("size") for f in figures(at)]
     at.toggle(key="shared.present").set_value(True).run()
     assert_clean(at)
@@ -674,8 +674,8 @@ def test_a_room_store_that_goes_down_is_a_message_on_every_classroom_screen(monk
     store = classroom.store()
     code, teacher = store.open_room()
     student = store.join(code, "ana", "s")
-    at = app_test("lessons/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
-    pupil = app_test("lessons/classroom.py", state={classroom.STUDENT_KEY: (code, student)})
+    at = app_test("pages/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
+    pupil = app_test("pages/classroom.py", state={classroom.STUDENT_KEY: (code, student)})
     monkeypatch.setattr(classroom, "_STORE", RedisStore("redis://127.0.0.1:1/0"))
     at.toggle(key="next_token.guess_first").set_value(True).run()
     pupil.run()
@@ -707,14 +707,14 @@ def test_no_page_shows_a_raw_key_in_either_language(lang):
     from ui.pages import PAGES
 
     for _, file, _, _ in PAGES:
-        at = app_test(f"lessons/{file}", lang=lang)
+        at = app_test(f"pages/{file}", lang=lang)
         assert_clean(at)
         raw = [x for x in _visible_texts(at) if RAW_KEY.fullmatch(x.strip())]
         assert not raw, (file, raw)
 
 
 def test_the_figure_button_saves_png_or_svg_with_a_readable_name():
-    at = app_test("lessons/next_token.py")
+    at = app_test("pages/next_token.py")
     configs = [json.loads(c.proto.config) for c in at.get("plotly_chart")]
     assert configs and all(c["toImageButtonOptions"]["format"] == "png" for c in configs)
     assert configs[0]["toImageButtonOptions"]["filename"].startswith("llm-xray-The-next-token")
@@ -761,7 +761,7 @@ def test_a_question_asked_again_after_another_is_open_again_for_the_room():
 
     store = classroom.store()
     code, teacher = store.open_room()
-    at = app_test("lessons/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
+    at = app_test("pages/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
     box = at.text_area(key="next_token.prompt")
     box.input("The capital of France is").run()
     at.toggle(key="next_token.guess_first").set_value(True).run()

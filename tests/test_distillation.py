@@ -99,7 +99,7 @@ def test_cli_distill_json():
 
 @pytest.mark.parametrize("lang,verdict", [("en", "closer to the teacher"), ("zh", "更接近教师")])
 def test_page_distils(lang, verdict):
-    at = app_test("lessons/distillation.py", lang, timeout=600,
+    at = app_test("pages/distillation.py", lang, timeout=600,
                   state={"distillation.steps": 60})
     assert_clean(at)
     at.button(key="distillation.run").click().run()

@@ -169,7 +169,7 @@ def _charts(at) -> int:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_embeddings_page_presets(lang):
-    at = app_test("lessons/embeddings.py", lang, timeout=TIMEOUT)
+    at = app_test("pages/embeddings.py", lang, timeout=TIMEOUT)
     assert_clean(at)
     assert _charts(at) == 6 and not at.warning       # row, heatmap, 2 × neighbours, projection, plural
     for preset in ("germany", "paris", "king"):
@@ -189,7 +189,7 @@ def test_embeddings_page_presets(lang):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_embeddings_page_empty_single_long_and_unknown(lang):
-    at = app_test("lessons/embeddings.py", lang, timeout=TIMEOUT)
+    at = app_test("pages/embeddings.py", lang, timeout=TIMEOUT)
     at.text_input(key="embeddings.a").input("").run(timeout=TIMEOUT)      # empty word
     assert_clean(at)
     assert at.warning                                                     # said, not crashed
@@ -215,7 +215,7 @@ def test_embeddings_page_empty_single_long_and_unknown(lang):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_context_page_presets(lang):
-    at = app_test("lessons/context.py", lang, timeout=TIMEOUT)
+    at = app_test("pages/context.py", lang, timeout=TIMEOUT)
     assert_clean(at)
     assert _charts(at) == 2
     for preset in ("pingguo", "bank", "apple"):
@@ -232,7 +232,7 @@ def test_context_page_presets(lang):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_context_page_empty_single_and_long(lang):
-    at = app_test("lessons/context.py", lang, timeout=TIMEOUT)
+    at = app_test("pages/context.py", lang, timeout=TIMEOUT)
     at.text_input(key="context.word").input("").run(timeout=TIMEOUT)
     assert_clean(at)
     assert _charts(at) == 0 and at.info

@@ -86,7 +86,7 @@ def test_encoder_input_is_layernorm_of_word_position_and_type(encoder):
 # --- captions describe the example on screen ---------------------------------------
 
 def test_analogy_caption_names_the_answers_on_screen():
-    at = app_test("lessons/embeddings.py", "en", timeout=300)
+    at = app_test("pages/embeddings.py", "en", timeout=300)
     at.selectbox(key="embeddings.preset").select("germany").run(timeout=300)
     assert_clean(at)
     captions = " ".join(shown(c.value) for c in at.caption)
@@ -108,7 +108,7 @@ SMALL = {"hallucination.max_tokens": 16, "hallucination.n_samples": 2}
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_grounding_claim_matches_the_numbers_shown(lang):
     from ui.i18n import table
-    at = app_test("lessons/hallucination.py", lang, state=SMALL, timeout=900)
+    at = app_test("pages/hallucination.py", lang, state=SMALL, timeout=900)
     at.selectbox(key="hallucination.preset").set_value("france").run()
     at.button(key="hallucination.ask").click().run()
     assert_clean(at)
@@ -126,7 +126,7 @@ def test_grounding_claim_matches_the_numbers_shown(lang):
 
 
 def test_editing_the_question_clears_the_examples_fact():
-    at = app_test("lessons/hallucination.py", "en", state=SMALL, timeout=900)
+    at = app_test("pages/hallucination.py", "en", state=SMALL, timeout=900)
     veltravia = hal.PRESETS_BY_KEY["veltravia"]
     assert at.text_input(key="hallucination.fact").value == veltravia.fact
     at.text_area(key="hallucination.question").input("Who was the first person to walk on Mars?").run()
@@ -213,6 +213,6 @@ def test_no_words_from_our_making_in_the_app():
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"seed article|the seed's|\barticles?\b", text, re.I), path.name
         assert "原文" not in text, path.name
-    for path in (ROOT / "lessons").glob("*.py"):
+    for path in (ROOT / "pages").glob("*.py"):
         assert "seed article" not in path.read_text(encoding="utf-8"), path.name
 

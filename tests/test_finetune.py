@@ -158,7 +158,7 @@ def test_cli_finetune_bad_answer():
 @pytest.mark.parametrize("lang,message", [
     ("en", "The answer must appear in the fact"), ("zh", "答案必须出现在事实里")])
 def test_page_says_a_bad_fact_at_once(lang, message):
-    at = app_test("lessons/finetune.py", lang, timeout=300)
+    at = app_test("pages/finetune.py", lang, timeout=300)
     assert_clean(at)
     assert not at.warning
     at.text_input(key="finetune.answer").input("Berlin").run()
@@ -167,7 +167,7 @@ def test_page_says_a_bad_fact_at_once(lang, message):
 
 
 def test_page_trains_shows_and_reverts(tuned):
-    at = app_test("lessons/finetune.py", "en", timeout=600)
+    at = app_test("pages/finetune.py", "en", timeout=600)
     at.button(key="finetune.train").click().run()
     assert_clean(at)
     r = tuned[2]           # same fact, method, layer, steps and seed as the page's defaults

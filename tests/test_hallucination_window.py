@@ -152,7 +152,7 @@ def _markdown(at) -> str:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_hallucination_page(lang):
-    at = app_test("lessons/hallucination.py", lang, state=SMALL, timeout=900)
+    at = app_test("pages/hallucination.py", lang, state=SMALL, timeout=900)
     assert_clean(at)
     assert at.text_area(key="hallucination.question").value == hal.PRESETS_BY_KEY[
         "veltravia"].question
@@ -194,7 +194,7 @@ def test_hallucination_page(lang):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_context_window_page(lang):
-    at = app_test("lessons/context_window.py", lang, timeout=900)
+    at = app_test("pages/context_window.py", lang, timeout=900)
     assert_clean(at)
     assert "8,192" in at.info[0].value
     assert at.get("plotly_chart")

@@ -31,7 +31,7 @@ def test_figures_are_pure():
 
 
 def test_pages_do_not_import_torch():
-    for path in sorted((ROOT / "lessons").glob("*.py")):
+    for path in sorted((ROOT / "pages").glob("*.py")):
         assert "torch" not in imports_of(path), f"{path.name}: tensor math belongs in llm_core"
 
 
@@ -70,7 +70,7 @@ def test_placeholders_match_between_languages():
 def test_every_translation_key_used_in_code_exists():
     en = set().union(*_keys("en").values())
     used = set()
-    for folder in ("lessons", "ui"):
+    for folder in ("pages", "ui"):
         for path in (ROOT / folder).glob("*.py"):
             used.update(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-z0-9_.]+)["']""",
                                    path.read_text(encoding="utf-8")))
@@ -110,7 +110,7 @@ def test_the_limits_on_user_input_are_set_in_one_place():
     names = {n for n in re.findall(r"^([A-Z_]+) = ", (ROOT / "llm_core" / "limits.py").read_text(
         encoding="utf-8"), re.M)}
     assert {"MAX_CHARS", "PAGE_MAX_TOKENS", "MAX_NEW_TOKENS", "PAGE_MAX_NEW_TOKENS"} <= names
-    for folder in ("llm_core", "ui", "lessons"):
+    for folder in ("llm_core", "ui", "pages"):
         for path in (ROOT / folder).glob("*.py"):
             if path.name == "limits.py":
                 continue

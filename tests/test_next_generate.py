@@ -263,7 +263,7 @@ def metrics(at) -> dict:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_next_token_page(lang, at_limit):
-    at = app_test("lessons/next_token.py", lang, timeout=600)
+    at = app_test("pages/next_token.py", lang, timeout=600)
     assert_clean(at)
     values = list(metrics(at).values())
     assert "Paris" in list(metrics(at))[0]          # the top token, in the first metric's label
@@ -321,7 +321,7 @@ def generate_once(at, **sliders):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_generate_page(lang, at_limit):
-    at = app_test("lessons/generate.py", lang, timeout=600)
+    at = app_test("pages/generate.py", lang, timeout=600)
     assert_clean(at)
     assert not at.button(key="generate.run").disabled and at.button(
         key="generate.stop_button").disabled

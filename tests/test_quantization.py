@@ -244,7 +244,7 @@ def test_cli_quantize_bad_bits():
 
 @pytest.mark.parametrize("lang,word", [("en", "Quantize a copy"), ("zh", "量化一个副本")])
 def test_page_before_running(lang, word):
-    at = app_test("lessons/quantization.py", lang, timeout=300)
+    at = app_test("pages/quantization.py", lang, timeout=300)
     assert_clean(at)
     assert any(word in b.label for b in at.button)
     # π error, and one matrix's two groups (the default groups of 64)
@@ -255,7 +255,7 @@ def test_page_before_running(lang, word):
 
 
 def test_page_runs_and_shows_what_it_costs(measured):
-    at = app_test("lessons/quantization.py", "en", timeout=300,
+    at = app_test("pages/quantization.py", "en", timeout=300,
                   state={"quantization.bits": 2, "quantization.group": "32"})
     at.button(key="quantization.run").click().run()
     assert_clean(at)
@@ -270,7 +270,7 @@ def test_page_runs_and_shows_what_it_costs(measured):
     assert heat["data"][0]["z"] == [list(row) for row in r.errors]
     assert heat["data"][0]["x"] == list(r.kinds)
     # The setting now shows to a second session without a job.
-    other = app_test("lessons/quantization.py", "zh", timeout=300,
+    other = app_test("pages/quantization.py", "zh", timeout=300,
                      state={"quantization.bits": 2, "quantization.group": "32"})
     assert_clean(other)
     assert not [b for b in other.button if b.key == "quantization.run"]

@@ -149,7 +149,7 @@ def markdown_bodies(at) -> list[str]:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_vectors_page(lang):
-    at = app_test("lessons/vectors.py", lang)
+    at = app_test("pages/vectors.py", lang)
     assert_clean(at)
     latex = " ".join(l.value for l in at.latex)
     assert "= 0.620" in latex and "0.698" in latex          # apple · lemon, cosine
@@ -161,7 +161,7 @@ def test_vectors_page(lang):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_tokens_page_presets(lang):
-    at = app_test("lessons/tokens.py", lang)
+    at = app_test("pages/tokens.py", lang)
     assert_clean(at)
     for preset in TOKEN_PRESETS:
         at.selectbox(key="tokens.preset").set_value(preset).run()
@@ -172,7 +172,7 @@ def test_tokens_page_presets(lang):
 
 
 def test_tokens_page_escapes_and_edge_cases():
-    at = app_test("lessons/tokens.py", "en")
+    at = app_test("pages/tokens.py", "en")
     at.text_area(key="tokens.text").input(XSS).run()
     assert_clean(at)
     bodies = " ".join(markdown_bodies(at))
@@ -195,7 +195,7 @@ def test_tokens_page_escapes_and_edge_cases():
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_positions_page_presets(lang):
-    at = app_test("lessons/positions.py", lang, timeout=600)
+    at = app_test("pages/positions.py", lang, timeout=600)
     assert_clean(at)
     assert len(at.success) >= 2                               # RoPE matches; same bag
     for index in (1, 2, 0):
@@ -206,7 +206,7 @@ def test_positions_page_presets(lang):
 
 
 def test_positions_page_edge_cases():
-    at = app_test("lessons/positions.py", "en", timeout=600)
+    at = app_test("pages/positions.py", "en", timeout=600)
     at.text_input(key="positions.text_a").input("").run()
     assert_clean(at)
     assert any("empty" in w.value.lower() for w in at.warning)

@@ -4,7 +4,7 @@ Alone, a student guesses on their own screen. With a class room open (the
 teacher's sidebar), the page's question goes to every student who joined with
 the room's code; the teacher's screen counts the answers live and, on Reveal,
 shows the model's answer beside the histogram of the class's guesses. The
-store is ui/rooms.py; the students' page is lessons/classroom.py."""
+store is ui/rooms.py; the students' page is pages/classroom.py."""
 from __future__ import annotations
 
 import os
@@ -94,7 +94,7 @@ def show_code(code: str, link: bool = True) -> None:
     st.caption(t("classroom.join_hint", code=code))
     parts = urlsplit(str(getattr(st.context, "url", "") or ""))
     if link and parts.scheme and parts.netloc:
-        st.code(f"{parts.scheme}://{parts.netloc}/class?room={code}", language=None)
+        st.code(f"{parts.scheme}://{parts.netloc}/classroom?room={code}", language=None)
 
 
 def sidebar_panel() -> None:

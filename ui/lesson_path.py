@@ -15,7 +15,7 @@ STEP_KEY = "path.step"   # the step (0-based) this session is on, None when off 
 
 # (page url, curriculum concept, preset widget values)
 STEPS: list[tuple[str, int, dict]] = [
-    ("pipeline", 20, {"home.text": "The capital of France is"}),
+    ("pipeline", 20, {"pipeline.text": "The capital of France is"}),
     ("vectors", 1, {}),
     ("vectors", 2, {"vectors.angle": 90}),
     ("anatomy", 3, {}),
@@ -25,19 +25,19 @@ STEPS: list[tuple[str, int, dict]] = [
     ("positions", 7, {"positions.text_a": "我喜欢你", "positions.text_b": "你喜欢我"}),
     ("context", 8, {}),
     ("attention", 9, {"attention.text": "The animal didn't cross the street because it was tired"}),
-    ("attention-step", 9, {}),
+    ("attention_step", 9, {}),
     ("block", 10, {}),
-    ("encoder-decoder", 11, {}),
-    ("next-token", 12, {"next_token.prompt": "The capital of France is", "next_token.temperature": 1.0}),
-    ("next-token", 13, {"next_token.prompt": "My favourite food is", "next_token.temperature": 0.0}),
-    ("logit-lens", 12, {}),
+    ("encoder_decoder", 11, {}),
+    ("next_token", 12, {"next_token.prompt": "The capital of France is", "next_token.temperature": 1.0}),
+    ("next_token", 13, {"next_token.prompt": "My favourite food is", "next_token.temperature": 0.0}),
+    ("logit_lens", 12, {}),
     ("generate", 14, {}),
-    ("context-window", 15, {}),
+    ("context_window", 15, {}),
     ("hallucination", 16, {}),
     ("quantization", 17, {}),
     ("finetune", 19, {}),
     ("distillation", 18, {}),
-    ("pipeline", 20, {"home.text": "我有一只小猫，它喜欢"}),
+    ("pipeline", 20, {"pipeline.text": "我有一只小猫，它喜欢"}),
 ]
 
 

@@ -1,28 +1,79 @@
-"""The app's pages in navigation order: (section key, file in lessons/, url path,
-icon). One page per concept of the curriculum, plus the students' class room."""
+"""The app's pages in navigation order, and the guard every page starts with.
+
+One page per concept of the curriculum, plus the students' class room. A page's
+url path is its file name in pages/ (pages/next_token.py → /next_token), so a deep
+link means the same page however Streamlit resolves it (see `inside_app`)."""
 from __future__ import annotations
 
-PAGES = [
-    ("start", "home.py", "pipeline", "🔬"),
-    ("start", "classroom.py", "class", "🙋"),
-    ("text", "vectors.py", "vectors", "📐"),
-    ("text", "tokens.py", "tokens", "🧩"),
-    ("text", "embeddings.py", "embeddings", "🧭"),
-    ("text", "positions.py", "positions", "📍"),
-    ("text", "context.py", "context", "🍎"),
-    ("inside", "anatomy.py", "anatomy", "🧮"),
-    ("inside", "attention.py", "attention", "👀"),
-    ("inside", "attention_step.py", "attention-step", "🔎"),
-    ("inside", "encoder_decoder.py", "encoder-decoder", "↔️"),
-    ("inside", "block.py", "block", "🧱"),
-    ("inside", "logit_lens.py", "logit-lens", "🔭"),
-    ("predict", "next_token.py", "next-token", "🎲"),
-    ("predict", "generate.py", "generate", "✍️"),
-    ("predict", "hallucination.py", "hallucination", "👻"),
-    ("predict", "context_window.py", "context-window", "🪟"),
-    ("change", "quantization.py", "quantization", "🗜️"),
-    ("change", "finetune.py", "finetune", "🎯"),
-    ("change", "distillation.py", "distillation", "🧪"),
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT = "pipeline"
+
+PAGES = [  # (section key, page name = file stem in pages/ = url path, icon)
+    ("start", "pipeline", "🔬"),
+    ("start", "classroom", "🙋"),
+    ("text", "vectors", "📐"),
+    ("text", "tokens", "🧩"),
+    ("text", "embeddings", "🧭"),
+    ("text", "positions", "📍"),
+    ("text", "context", "🍎"),
+    ("inside", "anatomy", "🧮"),
+    ("inside", "attention", "👀"),
+    ("inside", "attention_step", "🔎"),
+    ("inside", "encoder_decoder", "↔️"),
+    ("inside", "block", "🧱"),
+    ("inside", "logit_lens", "🔭"),
+    ("predict", "next_token", "🎲"),
+    ("predict", "generate", "✍️"),
+    ("predict", "hallucination", "👻"),
+    ("predict", "context_window", "🪟"),
+    ("change", "quantization", "🗜️"),
+    ("change", "finetune", "🎯"),
+    ("change", "distillation", "🧪"),
 ]
-# url path → the page's file, relative to app.py (what st.switch_page takes)
-FILES = {url: f"lessons/{file}" for _, file, url, _ in PAGES}
+# page name → its file, relative to app.py (what st.switch_page and st.page_link take)
+FILES = {name: f"pages/{name}.py" for _, name, _ in PAGES}
+
+_run = threading.local()
+
+
+def navigation(title=str, section=str) -> dict[str, list]:
+    """st.navigation's pages by section: url path = file name, the pipeline the
+    default. `title` and `section` translate a page name and a section key."""
+    pages: dict[str, list] = {}
+    for key, name, icon in PAGES:
+        pages.setdefault(section(key), []).append(
+            st.Page(str(ROOT / FILES[name]), title=title(name), icon=icon, url_path=name,
+                    default=(name == DEFAULT)))
+    return pages   # one script run is one thread: app.py → the page
+
+
+@contextmanager
+def running_app():
+    """app.py wraps the chosen page's run in this, so `inside_app` knows the shared
+    setup (language, model, sidebar, navigation) ran before the page."""
+    _run.app = True
+    try:
+        yield
+    finally:
+        _run.app = False
+
+
+def inside_app() -> None:
+    """Every page's first call. With a folder named pages/ beside app.py, Streamlit
+    serves the first session of a freshly started server from its own automatic
+    page list (the page file alone, no app.py) until some run calls st.navigation
+    (streamlit/runtime/pages_manager.py). So a page run without app.py calls
+    st.navigation itself, which turns that list off for the process, and runs
+    again: from then on app.py runs first and draws the page. The same pages under
+    the same url paths (the file names), so the rerun lands on this page with the
+    same parameters."""
+    if getattr(_run, "app", False):
+        return
+    st.navigation(navigation(), position="hidden")
+    st.rerun()

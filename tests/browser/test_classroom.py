@@ -25,7 +25,7 @@ def _open_room(page) -> str:
 
 
 def _ask_next_token(page, prompt: str) -> None:
-    page.click(f'{SIDEBAR} a[href$="next-token"]')      # same session: the room stays
+    page.click(f'{SIDEBAR} a[href$="next_token"]')      # same session: the room stays
     wait_idle(page)
     box = page.wait_for_selector(f'{MAIN} [data-testid="stTextArea"] textarea')
     box.fill(prompt)
@@ -39,7 +39,7 @@ def _student(browser, server, code: str, name: str):
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
     context.set_default_timeout(60_000)
     tab = context.new_page()
-    open_page(tab, server.url, "class", f"room={code}")
+    open_page(tab, server.url, "classroom", f"room={code}")
     tab.get_by_label("Nickname").fill(name)
     tab.get_by_role("button", name="Join").click()
     wait_idle(tab)
@@ -106,7 +106,7 @@ def test_a_teacher_and_three_students_from_question_to_reveal(page, browser, ser
 
 
 def test_a_link_restores_the_state_and_the_url_follows_the_language(page, server):
-    open_page(page, server.url, "next-token",
+    open_page(page, server.url, "next_token",
               "lang=zh&next_token.prompt=Hello%20world&next_token.temperature=0.3&layer=999")
     assert page.wait_for_selector(f'{MAIN} textarea').input_value() == "Hello world"
     assert "0.30" in page.query_selector(f'{MAIN} [data-testid="stSlider"]').inner_text()
@@ -116,7 +116,7 @@ def test_a_link_restores_the_state_and_the_url_follows_the_language(page, server
     # another page and back: the text and T are as they were
     page.click(f'{SIDEBAR} a[href$="tokens"]')
     wait_idle(page)
-    page.click(f'{SIDEBAR} a[href$="next-token"]')
+    page.click(f'{SIDEBAR} a[href$="next_token"]')
     wait_idle(page)
     assert page.wait_for_selector(f'{MAIN} textarea').input_value() == "Hello world"
     assert "0.30" in page.query_selector(f'{MAIN} [data-testid="stSlider"]').inner_text()

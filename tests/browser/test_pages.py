@@ -1,15 +1,16 @@
 """Every page in a real browser: open it, use its main controls, see the view
 (and its figure) update, no exception element, a 1280×720 screenshot under
-test-artifacts/screenshots/. Pages not written yet are skipped."""
+test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
 import tomllib
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .util import (ROOT, act, app_pages, assert_no_exception, open_page, page_url_path,
-                   screenshot)
+from .util import (ROOT, VIEWPORT, Server, act, app_pages, assert_no_exception, open_page,
+                   page_url_path, screenshot)
 
 pytestmark = pytest.mark.browser
 
@@ -27,16 +28,16 @@ PLANS: dict[str, list[tuple[str, object, bool]]] = {
     "context": [("select", 1, False), ("slider", 2, False), ("radio", None, False)],
     "anatomy": [("select", 1, True), ("radio", None, False)],
     "attention": [("text", TEXT, True), ("slider", 3, False), ("select", 1, False)],
-    "attention-step": [("text", TEXT, True), ("slider", 3, False)],
-    "encoder-decoder": [("text", TEXT, True), ("slider", 2, False)],
+    "attention_step": [("text", TEXT, True), ("slider", 3, False)],
+    "encoder_decoder": [("text", TEXT, True), ("slider", 2, False)],
     "block": [("text", TEXT, True), ("slider", 5, False)],
-    "logit-lens": [("text", "The capital of France is", True), ("select", 1, False)],
-    "next-token": [("text", "Once upon a time there was a", True), ("slider", 8, True)],
+    "logit_lens": [("text", "The capital of France is", True), ("select", 1, False)],
+    "next_token": [("text", "Once upon a time there was a", True), ("slider", 8, True)],
     # Short answers: the slider with the answer length first, then the button.
     "generate": [("slider_set", (3, 4), False), ("button", None, True)],
     "hallucination": [("slider_set", (1, 0), False), ("slider_set", (2, 0), False),
                       ("button", None, True)],
-    "context-window": [("slider", 3, True), ("slider2", 2, False)],
+    "context_window": [("slider", 3, True), ("slider2", 2, False)],
     # The layer slider redraws one matrix's histogram; the button quantizes a copy.
     "quantization": [("slider2", 2, True), ("button", None, True)],
     "finetune": [("button", None, True)],
@@ -67,15 +68,12 @@ def _no_error_box(page) -> None:
     assert not errors, f"error box on the page: {errors}"
 
 
-@pytest.mark.parametrize("section,file,url,icon", PAGES, ids=[p[2] for p in PAGES])
-def test_page(page, server, section, file, url, icon):
-    if not (ROOT / "lessons" / file).exists():
-        pytest.skip(f"lessons/{file} does not exist yet")
-    path = page_url_path(file, url)
+@pytest.mark.parametrize("section,name,icon", PAGES, ids=[p[1] for p in PAGES])
+def test_page(page, server, section, name, icon):
     try:
-        _exercise(page, server, url, path)
+        _exercise(page, server, name, page_url_path(name))
     except BaseException:
-        screenshot(page, f"FAILED-{url or 'home'}")
+        screenshot(page, f"FAILED-{name}")
         raise
 
 
@@ -122,3 +120,36 @@ def test_language_from_link(page, server, lang):
     assert bool(has_chinese) == (lang == "zh")
     if lang == "zh":
         screenshot(page, "home-zh")
+
+
+def _nav(lang: str) -> dict:
+    with open(ROOT / "ui" / "locales" / lang / "nav.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.mark.parametrize("name,lang", [("next_token", "zh"), ("attention_step", "en")])
+def test_deep_link_first_on_a_fresh_server(browser, name, lang):
+    """The first session of a freshly started server opens a deep link: Streamlit
+    serves that one from its automatic list of pages/ (the page file alone); the
+    page's guard (ui/pages.inside_app) must hand it to app.py, so it shows with the
+    shared sidebar, its own title in the link's language and no "Page not found"."""
+    fresh = Server(log_name=f"streamlit-fresh-{name}.log").start()
+    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+    try:
+        tab = context.new_page()
+        open_page(tab, fresh.url, name, query=f"lang={lang}")
+        title = tab.inner_text('[data-testid="stMain"] h1')
+        assert _nav(lang)[name] in title, title
+        nav = tab.inner_text('[data-testid="stSidebarNav"]')
+        for other in ("pipeline", "tokens", "distillation"):   # the app's translated list
+            assert _nav(lang)[other] in nav, nav
+        sidebar = tab.inner_text('[data-testid="stSidebar"]')
+        assert _nav(lang)["section_inside"] in sidebar
+        assert "Page not found" not in tab.inner_text("body")
+        url = urlsplit(tab.url)
+        assert url.path == f"/{name}", tab.url
+        assert parse_qs(url.query).get("lang", ["en"]) == [lang], tab.url   # English is unmarked
+        screenshot(tab, f"fresh-{name}-{lang}")
+    finally:
+        context.close()
+        fresh.stop()

@@ -71,7 +71,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
         code = re.search(r"[A-Z2-9]{6}",
                          teacher.wait_for_selector(f"{SIDEBAR} .xray-room-code").inner_text()).group(0)
         tabs["teacher"] = teacher
-        teacher.click(f'{SIDEBAR} a[href$="next-token"]')
+        teacher.click(f'{SIDEBAR} a[href$="next_token"]')
         wait_idle(teacher)
         teacher.get_by_text("Guess first (hide the answer)").click()
         wait_idle(teacher)
@@ -81,7 +81,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
                                      ("cy", "app2", "London")):
             ctx, tab = _pinned(browser, school, replica)
             contexts.append(ctx)
-            _open(tab, f"{school.url}/class?room={code}")
+            _open(tab, f"{school.url}/classroom?room={code}")
             tab.get_by_label("Nickname").fill(name)
             tab.get_by_role("button", name="Join").click()
             tab.wait_for_selector(f'{MAIN} :text("Question for the class")', timeout=60_000)

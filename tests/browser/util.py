@@ -34,8 +34,8 @@ VIEWPORT = {"width": 1280, "height": 720}
 # --- the page list comes from the app itself (ui/pages.py), so it never drifts -
 
 
-def app_pages() -> list[tuple[str, str, str, str]]:
-    """PAGES from ui/pages.py: (section, file, url path, icon), read without importing the app."""
+def app_pages() -> list[tuple[str, str, str]]:
+    """PAGES from ui/pages.py: (section, page name = url path, icon), read without importing the app."""
     tree = ast.parse((ROOT / "ui" / "pages.py").read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
@@ -44,9 +44,9 @@ def app_pages() -> list[tuple[str, str, str, str]]:
     raise AssertionError("ui/pages.py has no PAGES list")
 
 
-def page_url_path(file: str, url: str) -> str:
-    """The default page (home.py) is served at the root."""
-    return "" if file == "home.py" else url
+def page_url_path(name: str) -> str:
+    """The default page (pipeline) is served at the root."""
+    return "" if name == "pipeline" else name
 
 
 # --- the server ------------------------------------------------------------------

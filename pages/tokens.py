@@ -15,6 +15,9 @@ from ui.i18n import t
 from ui.models import ENCODER, encoder, get_handle, model_label, model_name, short_model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 PRESETS = ["The cat sat on the mat", "Hello, world! This is a tokenization demo.",
            "大语言模型,一个巨大的矩阵", "我有一只小猫", "I ❤️ 🍎 and 🐱! 👋🏽"]

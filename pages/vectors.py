@@ -10,6 +10,9 @@ from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 DIMS = ("sweetness", "sourness", "hardness")
 # Apple and lemon are the lesson's vectors; the others are made-up examples.

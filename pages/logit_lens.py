@@ -11,6 +11,9 @@ from ui.i18n import t
 from ui.models import get_handle, get_trace
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.logit_lens"))
 with st.expander(t("common.what_to_notice"), expanded=True):

@@ -15,6 +15,9 @@ from ui.jobs import Busy, heavy_job
 from ui.models import get_handle
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 PENDING, STOPPED, RESULT, STEP, PROBLEM = ("generate.pending", "generate.stopped",
                                            "generate.result", "generate.step", "generate.problem")

@@ -16,6 +16,9 @@ from ui.i18n import t
 from ui.models import get_handle, model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.next_token"))
 with st.expander(t("common.what_to_notice"), expanded=True):

@@ -11,8 +11,11 @@ from ui.fig_common import code_label
 from ui.i18n import t
 from ui.markdown import md_escape
 from ui.rooms import normalize_code, normalize_guess
+from ui.pages import inside_app
 
-st.title("🙋 " + t("nav.class"))
+inside_app()   # first: see ui/pages.py
+
+st.title("🙋 " + t("nav.classroom"))
 joined = classroom.joined_room()
 
 if joined is None:

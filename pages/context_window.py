@@ -13,6 +13,9 @@ from ui.i18n import has, lang, t
 from ui.models import get_handle, model_name, short_model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 handle = get_handle()
 if handle is None:

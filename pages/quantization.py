@@ -14,6 +14,9 @@ from ui.jobs import run_job, was_cancelled
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 HISTORY = "quantization.history"
 CANCEL = "quantization.cancel"

@@ -13,6 +13,9 @@ from ui.i18n import t
 from ui.models import attention_cap_note, get_handle, get_trace, layer_detail
 from ui.widgets import LINKED, keep_in_range
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 N_DIMS = 64  # dimensions shown of a d_model vector (a head's vectors are shown whole)
 N_SHOWN = 6  # numbers shown per vector in the tables

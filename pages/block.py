@@ -11,6 +11,9 @@ from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail, short_model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.block"))
 with st.expander(t("common.what_to_notice"), expanded=True):

@@ -12,6 +12,9 @@ from ui.i18n import t
 from ui.models import encoder, get_handle, short_model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.anatomy"))
 with st.expander(t("common.what_to_notice"), expanded=True):

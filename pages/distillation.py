@@ -14,6 +14,9 @@ from ui.markdown import md_escape
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 RESULT = "distillation.result"
 CANCEL = "distillation.cancel"

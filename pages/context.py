@@ -13,6 +13,9 @@ from ui.markdown import md_escape
 from ui.models import ENCODER, get_handle, get_trace
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 MAX_SENTENCES = 6      # per sense: one forward pass each
 MAX_TOKENS = 64        # a sentence longer than this is cut (the word must come early)

@@ -18,6 +18,9 @@ from ui.markdown import md_escape
 from ui.models import get_handle, model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 # The seeds' analogies (002, 003) plus one about capitals; extra words make the picture.
 PRESETS = {"king": ("king", "man", "woman", "prince princess boy girl father mother husband wife"),

@@ -20,6 +20,9 @@ from ui.jobs import Busy, heavy_job
 from ui.models import get_handle, model_name
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 RESULTS = "hallucination.results"
 

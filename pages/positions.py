@@ -15,6 +15,9 @@ from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail
 from ui.widgets import LINKED
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 PAIRS = [("The dog bites the man", "The man bites the dog"), ("我喜欢你", "你喜欢我"),
          ("dog bites man", "man bites dog")]

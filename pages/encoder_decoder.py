@@ -10,6 +10,9 @@ from ui.i18n import t
 from ui.models import ENCODER, attention_cap_note, get_trace, short_model_name
 from ui.widgets import LINKED, keep_in_range
 from ui.export import chart
+from ui.pages import inside_app
+
+inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.encoder_decoder"))
 st.markdown(t("encoder_decoder.intro"))

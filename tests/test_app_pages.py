@@ -1,0 +1,48 @@
+"""Every page, opened by its own link, runs inside the app: the shared sidebar
+(language, model), its title in the link's language, no error.
+
+AppTest resets Streamlit's pages/ flag at every run (app_test.py: "Reset to ensure
+st.navigation works correctly"), so each switched-to run below takes the path of
+a fresh server's first session: Streamlit's own list of pages/, the page file
+alone, until the page's guard (ui/pages.inside_app) hands it to app.py."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import assert_clean
+from ui.i18n import LANG_KEY
+from ui.models import MODEL_KEY
+from ui.pages import PAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = [name for _, name, _ in PAGES]
+
+
+def _nav(lang: str) -> dict:
+    with open(ROOT / "ui" / "locales" / lang / "nav.toml", "rb") as fh:
+        return tomllib.load(fh)
+
+
+def _title(name: str, lang: str) -> str:
+    if name == "pipeline":   # the front page has a title of its own
+        with open(ROOT / "ui" / "locales" / lang / "pipeline.toml", "rb") as fh:
+            return tomllib.load(fh)["title"]
+    return _nav(lang)[name]
+
+
+@pytest.mark.parametrize("name,lang", [(n, lang) for n in NAMES for lang in ("zh", "en")])
+def test_a_link_to_the_page_opens_it_inside_the_app(name, lang):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    if lang == "zh":
+        at.query_params["lang"] = "zh"
+    at.run()
+    at.switch_page(f"pages/{name}.py").run()
+    assert_clean(at)
+    assert at.session_state[LANG_KEY] == lang
+    assert [r.key for r in at.sidebar.radio][:1] == [LANG_KEY]      # the shared sidebar ran
+    assert at.sidebar.selectbox(key="sidebar.model_choice").value == at.session_state[MODEL_KEY]
+    assert _title(name, lang) in at.title[0].value
