@@ -10,7 +10,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import streamlit as st
 
-from llm_core.models import EMBEDDED
+from llm_core.model.load import EMBEDDED
 from ui import classroom, lesson_path, links
 from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t

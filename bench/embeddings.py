@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
-    from llm_core.vectors import load_word_vectors, project
+    from llm_core.embeddings import load_word_vectors, project
 
     # warm-up: imports, the model, GloVe and the default analogy are not what is measured
     at = app("pages/embeddings.py")

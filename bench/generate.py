@@ -1,7 +1,7 @@
 """Generation and next-token pages: speed.
 
 Prints, per figure, `NAME: ratio=X.XX  (what, sizes, times)`:
-- generate_steps: tokens/s of the one generation loop (llm_core.sampling,
+- generate_steps: tokens/s of the one generation loop (llm_core.model.sampling,
   used by the pages, the labs and the CLI), keeping every step's view, vs plain
   `model.generate` with the same settings (target ≥ 0.8×). Runs are
   interleaved and the median taken, so a noisy shared machine hurts both sides alike;
@@ -26,7 +26,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 import llm_core  # noqa: E402
-from llm_core import generation as gen  # noqa: E402
+from llm_core import generate as gen  # noqa: E402
+from llm_core import next_token as nt  # noqa: E402
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived an old fisherman who"
 NEW = int(os.environ.get("BENCH_NEW_TOKENS", 32))
@@ -41,7 +42,7 @@ def timed(fn):
 
 
 def bench_generation(handle) -> None:
-    ids = gen.prompt_ids(handle, PROMPT)
+    ids = nt.prompt_ids(handle, PROMPT)
     model = handle.model
 
     def plain():
@@ -79,16 +80,16 @@ def bench_generation(handle) -> None:
 
 
 def bench_temperature(handle) -> None:
-    from ui import fig_predict as fig
+    from ui import fig_next_token as fig
 
     text = "The capital of France is"
-    (_, logits), model_s = timed(lambda: gen.next_token_logits(handle, text))
+    (_, logits), model_s = timed(lambda: nt.next_token_logits(handle, text))
     runs = []
-    curve = gen.temperature_curve(logits, [i / 20 for i in range(41)])
+    curve = nt.temperature_curve(logits, [i / 20 for i in range(41)])
     for temperature in (0.0, 0.3, 0.7, 1.0, 1.5, 2.0):
         def render(temperature=temperature):
-            view = gen.top_view(logits, temperature, None, 0.9, 12)
-            tokens = gen.readable(handle, view.ids)
+            view = nt.top_view(logits, temperature, None, 0.9, 12)
+            tokens = nt.readable(handle, view.ids)
             labels = dict(title="t", logit_axis="l", prob_axis="p", token_axis="t",
                           kept_name="k", cut_name="c", hover_logit="l", hover_prob="p",
                           hover_final="f")

@@ -43,7 +43,7 @@ def report(name: str, switch: float, first: float, what: str, n: int, runs: int)
 
 def main() -> None:
     import llm_core
-    from llm_core.lens import logit_lens
+    from llm_core.logit_lens import logit_lens
 
     handle = llm_core.load_model("smollm2")
     llm_core.load_model("minilm")

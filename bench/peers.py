@@ -9,7 +9,7 @@ transformers) and runs this file there. Anywhere else (`make bench`) it prints
 one line saying it was skipped.
 
 Each tool runs in a fresh process, with the glibc settings of the app
-(llm_core.memo.tune_allocator: large blocks are mmapped, so freed tensors go
+(llm_core.model.memo.tune_allocator: large blocks are mmapped, so freed tensors go
 back at once). Peak memory is the rise of the peak RSS over the RSS just before
 the first call at each size (the kernel's high-water mark, reset per call).
 Everything runs under torch.inference_mode(). Prints `NAME: ratio=X.XX  (…)`."""
@@ -30,8 +30,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SIZES = ((16, 9), (128, 7), (512, 5))   # tokens, timed repeats
 CHECK_AT = 128                          # tokens of the logits check
-LOGITS_KEEP = 64                        # llm_core.trace.LOGITS_KEEP
-ATTENTION_CAP = 256                     # llm_core.trace.ATTENTION_CAP
+LOGITS_KEEP = 64                        # llm_core.model.trace.LOGITS_KEEP
+ATTENTION_CAP = 256                     # llm_core.model.trace.ATTENTION_CAP
 TOOLS = ("tlens", "tlens_filtered", "nnsight", "ours")
 PEERS = (("transformer_lens", "transformer-lens"), ("nnsight", "nnsight"))
 
@@ -42,7 +42,7 @@ from _text import median_times, text_of  # noqa: E402
 def model_dir() -> Path:
     """The converted SmolLM2 (config.json + safetensors + tokenizer) that llm_core loads."""
     try:
-        from llm_core.models import smollm2_cache_path
+        from llm_core.model.load import smollm2_cache_path
         return smollm2_cache_path()
     except Exception:  # noqa: BLE001 — llm_core does not import here: same place by hand
         root = os.environ.get("LLM_XRAY_CACHE") or Path.home() / ".cache" / "llm-xray"
@@ -52,7 +52,7 @@ def model_dir() -> Path:
 # --- memory and time ----------------------------------------------------------
 
 def tune_allocator() -> None:
-    """What llm_core.memo.tune_allocator does, for a process that may not import llm_core."""
+    """What llm_core.model.memo.tune_allocator does, for a process that may not import llm_core."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD
@@ -156,7 +156,7 @@ def setup_nnsight(path, hf, tokenizer):
 def setup_ours(path, hf, tokenizer):
     try:
         import llm_core
-        from llm_core import trace as core_trace
+        from llm_core.model import trace as core_trace
         handle = llm_core.load_model("smollm2")
     except Exception as err:  # noqa: BLE001 — e.g. this venv's transformers breaks it
         raise Skip(f"llm_core does not run with transformers {_version('transformers')} "

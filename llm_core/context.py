@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import InputError
-from .trace import Trace
+from llm_core.model.errors import InputError
+from llm_core.model.trace import Trace
 
 MODES = ("last", "mean")
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from . import copies
-from .errors import InputError
+from llm_core.model import copies
+from llm_core.model.errors import InputError
 
 PROMPT = "Once upon a time, there was a little"
 N_TRAIN, N_HELD_OUT = 24, 8
@@ -127,7 +127,7 @@ class Corpus:
 def teacher_corpus(handle) -> Corpus:
     """The teacher writes N_TRAIN + N_HELD_OUT stories from PROMPT (T = 1, one
     seed each, all in one batch), then reads them back once for its distributions."""
-    from .sampling import decode_batch, step_chooser
+    from llm_core.model.sampling import decode_batch, step_chooser
     if handle.kind != "decoder":
         raise InputError("Distillation needs a decoder model as the teacher.",
                          code="needs_decoder")
@@ -162,7 +162,7 @@ def teacher_corpus(handle) -> Corpus:
 
 
 def greedy_text(handle, prompt: torch.Tensor) -> str:
-    from .sampling import decode_loop, step_chooser
+    from llm_core.model.sampling import decode_loop, step_chooser
     ids = [s.token_id for s in decode_loop(handle, prompt, STORY_TOKENS,
                                            step_chooser(handle, 0.0, None, None, 0, 1))
            if s.token_id not in handle.eos_ids]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from . import copies
-from .errors import InputError
-from .text import clean_text
+from llm_core.model import copies
+from llm_core.model.errors import InputError
+from llm_core.model.text import clean_text
 
 METHODS = ("lora", "mlp")
 MAX_STEPS = 40
@@ -245,7 +245,7 @@ class Snapshot:
 
 
 def snapshot(handle, probe_list: list[Probe], answers_for: int) -> Snapshot:
-    from .generation import greedy_answer
+    from llm_core.generate import greedy_answer
     ps = tuple(math.exp(copies.continuation_logprob(handle, *_probe_ids(handle, p)))
                for p in probe_list)
     answers = tuple(greedy_answer(handle, p.question, max_new_tokens=ANSWER_TOKENS)
@@ -455,7 +455,7 @@ def lost_facts(result: "Result") -> list[tuple[Probe, float, float]]:
 
 def ask(handle, delta: Delta | None, question: str) -> str:
     """The greedy answer of the tuned model (delta) or of the original (None)."""
-    from .generation import greedy_answer
+    from llm_core.generate import greedy_answer
     if delta is None:
         return greedy_answer(handle, question, max_new_tokens=ANSWER_TOKENS)
     variant = copies.private_copy(handle)

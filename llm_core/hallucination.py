@@ -15,9 +15,9 @@ from typing import Callable, Iterable
 
 import torch
 
-from .errors import InputError
-from .sampling import check_generation, decode_batch, entropy, step_chooser
-from .text import clean_text
+from llm_core.model.errors import InputError
+from llm_core.model.sampling import check_generation, decode_batch, entropy, step_chooser
+from llm_core.model.text import clean_text
 
 MAX_QUESTION_TOKENS = 256
 MAX_ANSWER_TOKENS = 96

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .sampling import candidate_texts, complete_characters, distribution
+from llm_core.model.sampling import candidate_texts, complete_characters, distribution
 
 
 @dataclass(frozen=True)

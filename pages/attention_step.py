@@ -5,10 +5,11 @@ import math
 import pandas as pd
 import streamlit as st
 
-from llm_core.attention import attention_weights, head_contributions, head_steps
+from llm_core.attention_step import attention_weights, head_contributions, head_steps
 from ui.cache import shared
 from ui.errors import guard
-from ui.fig_attention import md_token, token_bars, token_labels, vector_strips
+from ui.fig_attention import md_token, token_bars, token_labels
+from ui.fig_attention_step import vector_strips
 from ui.i18n import t
 from ui.models import attention_cap_note, get_handle, get_trace, layer_detail
 from ui.widgets import LINKED, keep_in_range

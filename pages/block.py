@@ -2,11 +2,12 @@
 and the norms."""
 import streamlit as st
 
-from llm_core.weights import histogram, mlp_shape, norm_demo, residual_stats
+from llm_core.block import histogram, mlp_shape, norm_demo, residual_stats
+from llm_core.model.limits import BOX_CHARS
 from ui import fig_block
 from ui.cache import FIGURE_BYTES, shared
 from ui.errors import guard
-from ui.fig_lens import code_label, label
+from ui.fig_logit_lens import code_label, label
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail, short_model_name
 from ui.widgets import LINKED
@@ -51,7 +52,7 @@ def shapes_figure(panels: tuple, y_title: str):
 
 
 text = st.text_area(t("common.text"), value=t("block.default_text"), key="block.text", **LINKED,
-                    max_chars=20_000)
+                    max_chars=BOX_CHARS)
 handle = get_handle()
 trace = get_trace(text) if handle is not None else None
 if trace is None:

@@ -3,7 +3,7 @@ a nickname, answer the teacher's question, see the class's guesses beside the
 model's answer when the teacher reveals it."""
 import streamlit as st
 
-from llm_core.errors import XRayError
+from llm_core.model.errors import XRayError
 from ui import classroom
 from ui.errors import guard, show_error
 from ui.export import chart

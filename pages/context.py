@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from llm_core.context import MODES, experiment, find_word
-from llm_core.embedding_views import projection
-from llm_core.errors import InputError
+from llm_core.embeddings import projection
+from llm_core.model.errors import InputError
 from ui.fig_context import sense_projection, similarity_lines
 from ui.errors import guard
 from ui.i18n import LANGS, t, table

@@ -4,9 +4,9 @@ inputs, so moving a slider back shows the earlier answer at once."""
 import streamlit as st
 
 import llm_core
-from llm_core import window as win
-from llm_core.errors import XRayError
-from ui import fig_hallucination as fig
+from llm_core import context_window as win
+from llm_core.model.errors import XRayError
+from ui import fig_context_window as fig
 from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import has, lang, t

@@ -5,10 +5,11 @@ from itertools import zip_longest
 
 import streamlit as st
 
-from llm_core.embedding_views import (analogy_view, direction_view, known_words, pick_tokens,
+from llm_core.embeddings import (analogy_view, direction_view, known_words, pick_tokens,
                                       similarity, split_words, token_row, vectors_of)
-from llm_core.errors import InputError
-from llm_core.vectors import analogy_rank, load_word_vectors, model_word_space
+from llm_core.model.errors import InputError
+from llm_core.embeddings import analogy_rank, load_word_vectors, model_word_space
+from llm_core.model.limits import WORD_LIST_CHARS
 from ui import fig_embeddings as fig
 from ui.classroom import predict_reveal
 from ui.cache import shared
@@ -181,7 +182,8 @@ kind = p1.radio(t("embeddings.space"), SPACES, key="embeddings.space",
 method = p2.radio(t("embeddings.method"), ["pca", "tsne"], key="embeddings.method",
                   format_func=option_labels("embeddings.method_", ("pca", "tsne")))
 dims = p3.radio(t("embeddings.dims"), [2, 3], key="embeddings.proj_dims", horizontal=True)
-extras = st.text_area(t("embeddings.extras"), key="embeddings.extras", height=70)
+extras = st.text_area(t("embeddings.extras"), key="embeddings.extras", height=70,
+                      max_chars=WORD_LIST_CHARS)
 with words_guard():
     chosen = space(kind)
     words = tuple(split_words(extras))

@@ -2,7 +2,7 @@
 attention_pattern) and a causal decoder (lower-triangular), side by side."""
 import streamlit as st
 
-from llm_core.attention import future_share
+from llm_core.encoder_decoder import future_share
 from ui.cache import shared
 from ui.errors import guard
 from ui.fig_attention import md_token, pattern_heatmap, token_labels

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from llm_core import finetune as ft
-from llm_core.errors import XRayError
+from llm_core.model.errors import XRayError
 from ui import fig_finetune as fig
 from ui.errors import guard, show_error
 from ui.i18n import has, t

@@ -5,10 +5,11 @@ import time
 
 import streamlit as st
 
-from llm_core import generation as gen
-from ui import fig_predict as fig
-from llm_core.errors import XRayError
-from llm_core.text import clean_text
+from llm_core import generate as gen
+from ui import fig_generate as fig
+from llm_core.model.errors import XRayError
+from llm_core.model.text import clean_text
+from llm_core.model.limits import BOX_CHARS
 from ui.errors import show_error
 from ui.i18n import t
 from ui.jobs import Busy, heavy_job
@@ -41,7 +42,7 @@ modes = {m: t(f"generate.mode_{m}") for m in ("chat", "plain")}  # labels fixed 
 mode = st.radio(t("generate.mode"), list(modes), horizontal=True, key="generate.mode", **LINKED,
                 format_func=modes.get, disabled=busy)
 prompt = st.text_area(t("generate.prompt"), value=t(f"generate.default_{mode}"),
-                      key=f"generate.prompt_{mode}", max_chars=20_000, height=90, disabled=busy)
+                      key=f"generate.prompt_{mode}", max_chars=BOX_CHARS, height=90, disabled=busy)
 try:  # say what is wrong with the prompt as soon as it is typed, not only on Generate
     clean_text(prompt)
     prompt_ok = True

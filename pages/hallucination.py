@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from llm_core import hallucination as hal
-from llm_core.errors import XRayError
+from llm_core.model.errors import XRayError
+from llm_core.model.limits import BOX_CHARS
 from ui import fig_hallucination as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal
@@ -65,7 +66,7 @@ labels = {k: t(f"hallucination.preset_{k}") for k in keys}  # bound now, in this
 preset = st.selectbox(t("hallucination.preset"), keys, key="hallucination.preset",
                       on_change=use_preset, format_func=labels.get)
 question = st.text_area(t("hallucination.question"), key="hallucination.question", **LINKED, height=70,
-                        max_chars=20_000, help=t("hallucination.question_help"),
+                        max_chars=BOX_CHARS, help=t("hallucination.question_help"),
                         on_change=question_edited)
 if st.session_state.pop("hallucination.fact_cleared", False):
     st.info(t("hallucination.fact_cleared"), icon="🧹")

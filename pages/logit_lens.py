@@ -2,11 +2,12 @@
 and the unembedding (反嵌入), shows the next-token guess forming layer by layer."""
 import streamlit as st
 
-from llm_core.lens import DEFAULT_POSITIONS, MAX_POSITIONS, logit_lens, settles_at
-from ui import fig_lens
+from llm_core.logit_lens import DEFAULT_POSITIONS, MAX_POSITIONS, logit_lens, settles_at
+from llm_core.model.limits import BOX_CHARS
+from ui import fig_logit_lens
 from ui.cache import shared
 from ui.errors import guard
-from ui.fig_lens import code_label, label
+from ui.fig_logit_lens import code_label, label
 from ui.i18n import t
 from ui.models import get_handle, get_trace
 from ui.widgets import LINKED
@@ -27,7 +28,7 @@ def cached_lens(model: str, text: str, last_n: int, _handle, _trace):
 
 
 text = st.text_area(t("common.text"), value=t("logit_lens.default_text"),
-                    key="logit_lens.text", **LINKED, max_chars=20_000)
+                    key="logit_lens.text", **LINKED, max_chars=BOX_CHARS)
 handle = get_handle()
 trace = get_trace(text) if handle is not None else None
 if trace is None:
@@ -47,7 +48,7 @@ if lens.limited:
 
 texts = trace.token_texts
 emb = t("logit_lens.embedding")
-chart(fig_lens.lens_grid(
+chart(fig_logit_lens.lens_grid(
     lens, texts, title=t("logit_lens.grid_title"), x_title=t("logit_lens.grid_x"),
     y_title=t("logit_lens.grid_y"), embedding=emb, colour_title=t("logit_lens.colour"),
     hover_input=t("logit_lens.hover_input"), hover_depth=t("logit_lens.hover_depth"),
@@ -65,7 +66,7 @@ index = shown.index(position) if position in shown else len(shown) - 1
 final_text = lens.top_texts[-1][index][0]
 next_id = int(lens.next_ids[index])
 next_text = texts[lens.positions[index] + 1] if next_id >= 0 else ""
-chart(fig_lens.lens_line(
+chart(fig_logit_lens.lens_line(
     lens, index, title=t("logit_lens.line_title", text=label(texts[lens.positions[index]], 20)),
     x_title=t("logit_lens.line_x"), y_title=t("logit_lens.line_y"), embedding=emb,
     final_name=t("logit_lens.final_name", text=label(final_text, 20)),

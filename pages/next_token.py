@@ -7,8 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import llm_core
-from llm_core import generation as gen
-from ui import fig_predict as fig
+from llm_core import next_token as nt
+from llm_core.model.limits import BOX_CHARS
+from ui import fig_next_token as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal
 from ui.errors import guard
@@ -32,13 +33,13 @@ def cached_logits(model: str, text: str, chat: bool):
     """(prompt ids, next-token logits, readable prompt tokens) per (model, text, mode):
     read-only, shared; a slider never re-runs the model."""
     handle = llm_core.load_model(model)
-    ids, logits = gen.next_token_logits(handle, text, chat=chat)
-    return ids, logits, gen.readable(handle, ids), gen.top_completions(handle, ids, logits)
+    ids, logits = nt.next_token_logits(handle, text, chat=chat)
+    return ids, logits, nt.readable(handle, ids), nt.top_completions(handle, ids, logits)
 
 
 @shared(max_mb=4)
 def cached_curve(model: str, text: str, chat: bool):
-    return gen.temperature_curve(cached_logits(model, text, chat)[1], CURVE_T)
+    return nt.temperature_curve(cached_logits(model, text, chat)[1], CURVE_T)
 
 
 modes = {m: t(f"next_token.mode_{m}") for m in ("model", "toy")}  # labels fixed per run
@@ -47,7 +48,7 @@ mode = st.radio(t("next_token.mode"), list(modes), horizontal=True, key="next_to
 logits = names = curve = None
 if mode == "model":
     text = st.text_area(t("next_token.prompt"), value=t("next_token.default_prompt"),
-                        key="next_token.prompt", **LINKED, max_chars=20_000, height=90)
+                        key="next_token.prompt", **LINKED, max_chars=BOX_CHARS, height=90)
     chat = st.toggle(t("next_token.chat"), key="next_token.chat", **LINKED, help=t("next_token.chat_help"))
     handle = get_handle()
     if handle is None:
@@ -60,8 +61,8 @@ if mode == "model":
         st.stop()
     st.caption(t("next_token.last_vector", n=len(prompt_tokens),
                  last=fig.code_label(prompt_tokens[-1]), vocab=logits.numel(),
-                 limit=gen.PROMPT_TOKEN_LIMIT))
-    names_for = lambda view: gen.candidate_texts(handle, view.ids, completed)  # noqa: E731
+                 limit=nt.PROMPT_TOKEN_LIMIT))
+    names_for = lambda view: nt.candidate_texts(handle, view.ids, completed)  # noqa: E731
 else:
     st.markdown(t("next_token.toy_intro"))
     base = pd.DataFrame({"token": t("next_token.toy_tokens").split("|"),
@@ -79,8 +80,8 @@ else:
         st.warning(t("next_token.toy_empty"), icon="⚠️")
         st.stop()
     toy_tokens = [tok for tok, _ in rows]
-    logits = gen.toy_logits([v for _, v in rows])
-    curve = gen.temperature_curve(logits, CURVE_T)
+    logits = nt.toy_logits([v for _, v in rows])
+    curve = nt.temperature_curve(logits, CURVE_T)
     names_for = lambda view: [toy_tokens[i] for i in view.ids]  # noqa: E731
 
 # --- controls: none of them re-runs the model ----------------------------------------
@@ -99,7 +100,7 @@ n_show = logits.numel() if mode == "toy" else n_bars
 
 view = None
 with guard():
-    view = gen.top_view(logits, temperature, top_k or None, top_p, n_show)
+    view = nt.top_view(logits, temperature, top_k or None, top_p, n_show)
 if view is None:
     st.stop()
 tokens = names_for(view)

@@ -3,6 +3,7 @@ a real figure from the model."""
 import streamlit as st
 
 from llm_core.pipeline import pipeline
+from llm_core.model.limits import MAX_CHARS
 from ui import fig_pipeline as fig
 from ui.cache import FIGURE_BYTES, shared
 from ui.chips import chips_html
@@ -25,7 +26,7 @@ if preset and st.session_state.get("pipeline.last_preset") != preset:
     st.session_state["pipeline.text"] = preset
     st.session_state["pipeline.last_preset"] = preset
 text = st.text_area(t("common.text"), key="pipeline.text", **LINKED, height=80,
-                    max_chars=50_000, help=t("pipeline.text_help"))
+                    max_chars=MAX_CHARS, help=t("pipeline.text_help"))
 
 
 @shared(max_mb=64, sizeof=lambda v: 5 * FIGURE_BYTES)

@@ -4,9 +4,9 @@ import math
 
 import streamlit as st
 
-from llm_core.linalg import cosine_matrix, robust_abs_max
+from llm_core.vectors import cosine_matrix, robust_abs_max
 from llm_core.positions import order_experiment, rope_angles, rope_pair, rope_params, sinusoidal
-from llm_core.tokens import make_tokens
+from llm_core.model.sampling import tokens_of
 from ui.chips import chips_html
 from ui.fig_positions import (matrix_heatmap, order_cosines, rope_angle_heatmap, rope_pair_arrows,
                               rope_pair_latex, top_tokens_pair, visible)
@@ -167,7 +167,7 @@ if result.final_cosine is not None:
 
 st.subheader(t("positions.predict_header"))
 st.caption(t("positions.next_caption", n=TOP_N))
-label = lambda tid: make_tokens(decoder.tokenizer, [tid], [(0, 0)])[0]
+label = lambda tid: tokens_of(decoder, [tid])[0]
 top_a = [(label(i).text, p) for i, p in result.top_a]
 top_b = [(label(i).text, p) for i, p in result.top_b]
 chart(top_tokens_pair(top_a, top_b, (f"A: {text_a[:40]}", f"B: {text_b[:40]}"),

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import llm_core
-from llm_core.text import clean_text
-from llm_core.tokens import make_tokens
+from llm_core.tokens import split
+from llm_core.model.sampling import tokens_of
 from ui.chips import chips_html
 from ui.cache import shared
 from ui.errors import guard
@@ -27,16 +27,7 @@ PREVIEW_CHARS = 600
 
 @shared(max_mb=64)
 def tokenize(name: str, text: str):
-    """(cleaned text, tokens, ids, decoded text) for one model's tokenizer."""
-    handle = llm_core.load_model(name)
-    tokens, ids, _ = handle.encode(text, max_tokens=10**9)  # count every token, no cut-off
-    return clean_text(text), tokens, ids.tolist(), handle.decode(ids.tolist())
-
-
-def tokenizer_kind(handle) -> str:
-    model = getattr(getattr(handle.tokenizer, "backend_tokenizer", None), "model", None)
-    kind = type(model).__name__ if model is not None else "?"
-    return "byte-level BPE" if kind == "BPE" and handle.kind == "decoder" else kind
+    return split(llm_core.load_model(name), text, max_tokens=10**9)  # count every token, no cut
 
 
 def use_preset():
@@ -58,7 +49,7 @@ if decoder is not None:
         result = tokenize(model_name(), text)
 if result is None:
     st.stop()
-clean, tokens, ids, decoded = result
+clean, tokens, decoded = result.text, result.tokens, result.decoded
 
 # --- tokens of the decoder ---------------------------------------------------------------
 st.subheader(t("tokens.tokens_of", model=decoder.description or decoder.name))
@@ -107,15 +98,14 @@ if enc is not None:
 cols = st.columns(len(results))
 names, n_content, n_special = [], [], []
 for col, handle in zip(cols, [h for h in handles if h.name in results]):
-    h_clean, h_tokens, h_ids, h_decoded = results[handle.name]
+    r = results[handle.name]
+    h_clean, h_tokens, h_decoded = r.text, r.tokens, r.decoded
     with col:
         st.markdown(f"**{md_escape(model_label(handle.name))}**")
-        st.caption(t("tokens.vocab", kind=tokenizer_kind(handle), size=f"{len(handle.tokenizer):,}"))
+        st.caption(t("tokens.vocab", kind=r.tokenizer_kind, size=f"{r.vocab_size:,}"))
         st.html(chips_html(h_tokens[:MAX_CHIPS], source_text=h_clean))
-        unk = getattr(handle.tokenizer, "unk_token_id", None)
-        n_unk = sum(1 for tok in h_tokens if unk is not None and tok.id == unk)
-        if n_unk:
-            st.warning(t("tokens.unk_count", n=n_unk), icon="❓")
+        if r.n_unknown:
+            st.warning(t("tokens.unk_count", n=r.n_unknown), icon="❓")
         if handle.kind == "encoder":
             if h_decoded != h_clean:
                 st.caption(t("tokens.lowercase", preview=md_escape(h_decoded[:120])))
@@ -138,10 +128,10 @@ choice = handle.name
 left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('tokens.id_to_token')}**")
-    size = len(handle.tokenizer)
+    size = results[choice].vocab_size if choice in results else tokenize(choice, text).vocab_size
     tid = st.number_input(t("tokens.token_id", max=size - 1), 0, size - 1,
-                          value=min(ids[0], size - 1), step=1, key=f"tokens.lookup_id_{choice}")
-    token = make_tokens(handle.tokenizer, [int(tid)], [(0, 0)])[0]
+                          value=min(result.ids[0], size - 1), step=1, key=f"tokens.lookup_id_{choice}")
+    token = tokens_of(handle, [int(tid)])[0]
     st.caption(t("tokens.piece"))
     st.code(token.piece, language=None)
     st.html(chips_html([token]))
@@ -151,8 +141,7 @@ with right:
     st.markdown(f"**{t('tokens.token_to_id')}**")
     word = st.text_input(t("tokens.token_text"), value=" cat", key="tokens.lookup_text")
     with guard():
-        _, found, _, _ = tokenize(choice, word)
-        found = [tok for tok in found if is_content(tok)]
+        found = [tok for tok in tokenize(choice, word).tokens if is_content(tok)]
         if len(found) == 1:
             st.success(t("tokens.is_one_token", text=md_escape(word), id=found[0].id))
         else:

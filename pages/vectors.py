@@ -1,10 +1,9 @@
 """Concepts 1–2: a vector is a thing described by numbers; a matrix is an
 operation on vectors (a rotation). The warm-up for "an LLM is a giant matrix"."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from llm_core.linalg import compare, rotate, rotation_matrix
+from llm_core.vectors import compare, turn
 from ui.markdown import md_escape
 from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
@@ -18,9 +17,6 @@ DIMS = ("sweetness", "sourness", "hardness")
 # Apple and lemon are the lesson's vectors; the others are made-up examples.
 FRUITS = [("apple", 0.7, 0.3, 0.6), ("lemon", 0.2, 0.8, 0.4), ("banana", 0.8, 0.1, 0.2),
           ("green_apple", 0.5, 0.6, 0.7)]
-# A letter F (corners as rows): not symmetric, so every turn is visible.
-SHAPE = np.array([[0.9, 0.1], [1.05, 0.1], [1.05, 0.45], [1.3, 0.45], [1.3, 0.6], [1.05, 0.6],
-                  [1.05, 0.8], [1.4, 0.8], [1.4, 0.95], [0.9, 0.95]])
 
 
 def fmt(x: float) -> str:
@@ -101,15 +97,14 @@ with controls:
     px_col, py_col = st.columns(2)
     px = px_col.number_input(t("vectors.point_x"), -2.0, 2.0, 0.7, 0.1, key="vectors.px")
     py = py_col.number_input(t("vectors.point_y"), -2.0, 2.0, 0.3, 0.1, key="vectors.py")
-m = rotation_matrix(angle).numpy()
-p = np.array([px, py])
-mp = rotate(p, angle).numpy()
+turned = turn((px, py), angle)
+mp = turned.turned
 with figure:
     labels = {k: t(f"vectors.{k}") for k in ("before", "after", "shape_before", "shape_after")}
     labels.update(x=t("vectors.axis_x"), y=t("vectors.axis_y"))
-    chart(rotation_2d(p, mp, SHAPE, rotate(SHAPE, angle).numpy(), angle, labels),
-                    key="vectors.fig2d")
-c_, s_ = m[0, 0], m[1, 0]
+    chart(rotation_2d(turned.point, mp, turned.shape, turned.turned_shape, angle, labels),
+          key="vectors.fig2d")
+c_, s_ = turned.matrix[0][0], turned.matrix[1][0]
 st.latex(rf"M = \begin{{bmatrix}} \cos\theta & -\sin\theta \\ \sin\theta & \cos\theta "
          rf"\end{{bmatrix}} = \begin{{bmatrix}} \cos {angle}^\circ & -\sin {angle}^\circ \\ "
          rf"\sin {angle}^\circ & \cos {angle}^\circ \end{{bmatrix}} = \begin{{bmatrix}} "
@@ -119,5 +114,5 @@ st.latex(rf"M p = \begin{{bmatrix}} {c_:.3f} & {-s_:.3f} \\ {s_:.3f} & {c_:.3f} 
          rf"\begin{{bmatrix}} {c_:.3f}\times{px:.2f} + ({-s_:.3f})\times{py:.2f} \\ "
          rf"{s_:.3f}\times{px:.2f} + {c_:.3f}\times{py:.2f} \end{{bmatrix}} = "
          rf"\begin{{bmatrix}} {mp[0]:.3f} \\ {mp[1]:.3f} \end{{bmatrix}}")
-st.caption(t("vectors.product_caption", n0=float(np.hypot(*p)), n1=float(np.hypot(*mp))))
+st.caption(t("vectors.product_caption", n0=turned.norm_before, n1=turned.norm_after))
 st.info(t("vectors.giant_matrix"), icon="🧮")

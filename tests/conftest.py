@@ -29,7 +29,7 @@ def encoder():
 
 @pytest.fixture(scope="session")
 def glove():
-    from llm_core.vectors import load_word_vectors
+    from llm_core.embeddings import load_word_vectors
     return load_word_vectors()
 
 

@@ -2,6 +2,7 @@
 head summaries; the figures; the three pages in both languages."""
 from __future__ import annotations
 
+import importlib
 import math
 import re
 
@@ -10,9 +11,11 @@ import torch
 
 from conftest import app_test, assert_clean, shown
 
-from llm_core.attention import (attention_weights, future_share, head_contributions, head_steps,
-                                head_summary, rope_rotate, rope_theta, row_entropy)
-from llm_core.errors import InputError
+from llm_core.attention import head_summary, row_entropy
+from llm_core.attention_step import attention_weights, head_contributions, head_steps
+from llm_core.encoder_decoder import future_share
+from llm_core.positions import apply_rope, rope_angles, rope_params
+from llm_core.model.errors import InputError
 
 TEXT = "The cat sat on the mat because it was tired."
 LONG = "The cat sat on the mat, and the dog watched it from the door. " * 30   # > 256 tokens
@@ -71,9 +74,8 @@ def test_pattern_recomputed_from_weights_alone(decoder, dec_trace, layer):
     n, d_head = x.shape[0], arch.d_head
     q = (x @ w.w_q.T).view(n, arch.n_heads, d_head).transpose(0, 1)         # head pos d_head
     k = (x @ w.w_k.T).view(n, arch.n_kv_heads, d_head).transpose(0, 1)      # kv_head pos d_head
-    positions = torch.arange(n)
-    q = rope_rotate(q, positions, rope_theta(decoder.model.config))
-    k = rope_rotate(k, positions, rope_theta(decoder.model.config))
+    angles = rope_angles(rope_params(decoder.model.config), n)              # the positions lesson's RoPE
+    q, k = apply_rope(q, angles), apply_rope(k, angles)
     group = arch.n_heads // arch.n_kv_heads
     for head in range(arch.n_heads):
         scores = q[head] @ k[head // group].T / math.sqrt(d_head)          # query key
@@ -84,11 +86,11 @@ def test_pattern_recomputed_from_weights_alone(decoder, dec_trace, layer):
 
 def test_rope_rotation_is_the_models(decoder, dec_trace):
     detail = decoder.layer_detail(dec_trace, 5)
-    theta = rope_theta(decoder.model.config)
-    assert theta == 100000.0
-    positions = torch.arange(dec_trace.n_tokens)
-    assert (rope_rotate(detail.q_before_rope, positions, theta) - detail.q).abs().max() < 1e-4
-    assert (rope_rotate(detail.k_before_rope, positions, theta) - detail.k).abs().max() < 1e-4
+    params = rope_params(decoder.model.config)
+    assert params.theta == 100000.0
+    angles = rope_angles(params, dec_trace.n_tokens)
+    assert (apply_rope(detail.q_before_rope, angles) - detail.q).abs().max() < 1e-4
+    assert (apply_rope(detail.k_before_rope, angles) - detail.k).abs().max() < 1e-4
     # a rotation keeps lengths
     assert torch.allclose(detail.q.norm(dim=-1), detail.q_before_rope.norm(dim=-1), atol=1e-4)
 
@@ -170,7 +172,8 @@ def test_one_token(decoder):
 
 def test_figures(dec_trace):
     import numpy as np
-    from ui.fig_attention import head_grid, md_token, pattern_heatmap, token_labels, vector_strips
+    from ui.fig_attention import head_grid, md_token, pattern_heatmap, token_labels
+    from ui.fig_attention_step import vector_strips
 
     labels = token_labels(dec_trace.tokens)
     assert len(set(labels)) == len(labels) and labels[1] == "1:cat"
@@ -196,8 +199,9 @@ def test_figures(dec_trace):
     assert md_token("*[x]") == "“\\*\\[x\\]”"
 
 
-def test_core_module_has_no_ui_imports():
-    import llm_core.attention as mod
+@pytest.mark.parametrize("name", ["attention", "attention_step", "encoder_decoder"])
+def test_core_module_has_no_ui_imports(name):
+    mod = importlib.import_module(f"llm_core.{name}")
     source = open(mod.__file__, encoding="utf-8").read()
     assert not re.search(r"^\s*(import|from)\s+(streamlit|plotly)", source, re.M)
 

@@ -9,10 +9,13 @@ import torch
 
 from conftest import app_test, assert_clean
 
-from llm_core.anatomy import anatomy
-from llm_core.lens import MAX_POSITIONS, lens_logits, logit_lens, settles_at
-from llm_core.weights import (block_average, histogram, matrix_view, mlp_shape, norm_demo,
-                              residual_stats, weight_matrix)
+import llm_core
+from llm_core.logit_lens import (DEFAULT_POSITIONS, MAX_POSITIONS, lens_logits, logit_lens,
+                                 settles_at)
+from llm_core.model.errors import InputError
+from ui.i18n import table
+from llm_core.anatomy import anatomy, block_average, matrix_view, weight_matrix
+from llm_core.block import histogram, mlp_shape, norm_demo, residual_stats
 
 TEXT = "The cat sat on the mat because it was tired, so it closed its eyes."
 LONG = " ".join(f"Sentence {i} says that the weather was fine and the cat slept."
@@ -128,12 +131,12 @@ def test_lens_shapes_and_next_token(decoder, trace):
     depth = settles_at(lens, n - 2)
     assert (lens.final_ranks[depth:, n - 2] == 0).all()
     assert depth == 0 or lens.final_ranks[depth - 1, n - 2] > 0
-    with pytest.raises(Exception):
-        lens_logits(decoder, trace, 31, [0])
+    with pytest.raises(InputError) as err:
+        lens_logits(decoder, trace, 31, [0])                  # 30 layers: 0 … 30 are depths
+    assert err.value.code == "bad_layer" and err.value.params["max"] == 30
 
 
 def test_lens_needs_a_decoder(encoder):
-    from llm_core.errors import InputError
     with pytest.raises(InputError):
         logit_lens(encoder, encoder.trace("hello world"))
 
@@ -159,7 +162,7 @@ def _switch(at, widget):
 
 
 def _count_traces(monkeypatch):
-    from llm_core.models import ModelHandle
+    from llm_core.model.load import ModelHandle
     calls = []
     original = ModelHandle.trace
 
@@ -191,8 +194,13 @@ def test_page(page, lang, monkeypatch):
     assert at.get("plotly_chart")
     at.text_area(key=text_key).input(LONG).run()       # beyond the attention cap
     assert_clean(at)
-    captions = " ".join(c.value for c in at.caption)
-    assert ("256" if page == "block" else str(MAX_POSITIONS)) in captions
+    captions = [c.value for c in at.caption]
+    n = llm_core.load_model("smollm2").encode(LONG)[1].numel()
+    expected = (table(lang)["block.act_cap"].format(kept=llm_core.ATTENTION_CAP, n=n) if page == "block" else
+                table(lang)["logit_lens.limited"].format(n=n, shown=DEFAULT_POSITIONS,
+                                                         first=n - DEFAULT_POSITIONS, last=n - 1,
+                                                         max=MAX_POSITIONS))
+    assert expected in captions, captions
     at.text_area(key=text_key).input("   ").run()      # empty: a message, no crash
     assert_clean(at)
     assert at.warning
@@ -207,14 +215,21 @@ def test_anatomy_page_encoder(monkeypatch):
     assert values[0] == values[1] == f"{22_713_216:,}"
     at.radio(key="anatomy.view").set_value(True).run()
     assert_clean(at)
-    assert "384" in at.main.caption[-1].value or "1,536" in at.main.caption[-1].value
+    at.selectbox(key="anatomy.kind").set_value("mlp_up").run()     # the encoder has no gate
+    at.slider(key="anatomy.layer").set_value(2).run()
+    assert_clean(at)
+    view = matrix_view(llm_core.load_model("minilm"), "mlp_up", 2, corner=True)
+    rows, cols = view.shape
+    assert (rows, cols) == (1536, 384)                       # up-projection: 384 → 1536 (out × in)
+    assert at.main.caption[-1].value == table("en")["anatomy.matrix_corner_note"].format(
+        rows=rows, cols=cols, n=rows * cols, r=view.values.shape[0], c=view.values.shape[1])
 
 
 def test_anatomy_and_weights_of_a_gpt2_shaped_model():
     """A hub-style GPT-2 (fused Q/K/V, learned positions, untied head), built small
     from a config: the counts still add up and W_Q is a third of c_attn."""
     from transformers import GPT2Config, GPT2LMHeadModel
-    from llm_core.models import handle_from_model
+    from llm_core.model.load import handle_from_model
 
     torch.manual_seed(0)
     config = GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=50, n_positions=32,

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 from conftest import ROOT
-from llm_core import memo
-from llm_core.errors import InputError, ModelUnavailable
-from llm_core.trace import Trace
+from llm_core.model import memo
+from llm_core.model.errors import InputError, ModelUnavailable
+from llm_core.model.trace import Trace
 
 TEXTS = ["Hi", "The cat sat on the mat because it was tired.", "大语言模型是一个巨大的矩阵",
          "Emoji 🤖🧠 and <b>markup</b> **too**",
@@ -109,7 +109,7 @@ def test_a_trace_is_frozen_and_keeps_nothing_extra(decoder):
 
 def test_a_failed_batch_reaches_every_caller_and_the_next_batch_runs(decoder):
     bad = decoder.trace  # a request the model cannot run: ids past the vocabulary
-    from llm_core.trace import TraceRequest
+    from llm_core.model.trace import TraceRequest
     tokens, ids, _ = decoder.encode("hello")
     broken = TraceRequest("smollm2", "hello", tokens, torch.full_like(ids, 10**7))
     with pytest.raises(Exception):
@@ -189,7 +189,7 @@ def test_page_caches_survive_reruns():
 # --- faults heal ----------------------------------------------------------------------
 
 def test_cache_check_notices_truncation_and_rewrites(tmp_path):
-    from llm_core import models
+    from llm_core.model import load as models
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"x" * 1000)
@@ -206,7 +206,7 @@ def test_cache_check_notices_truncation_and_rewrites(tmp_path):
 
 
 def test_stale_temporaries_are_removed(tmp_path):
-    from llm_core import models
+    from llm_core.model import load as models
     stale = tmp_path / (".tmp-" + models.SMOLLM2_CACHE_NAME + "abc")
     fresh = tmp_path / (".tmp-" + models.SMOLLM2_CACHE_NAME + "def")
     for d in (stale, fresh):
@@ -228,7 +228,7 @@ def test_a_damaged_cache_is_converted_again(decoder, tmp_path):
     says so, converts again and serves the same numbers."""
     import shutil
 
-    from llm_core.models import smollm2_cache_path
+    from llm_core.model.load import smollm2_cache_path
     cache = tmp_path / "cache"
     shutil.copytree(smollm2_cache_path(), cache / smollm2_cache_path().name)
     weights = cache / smollm2_cache_path().name / "model.safetensors"
@@ -260,7 +260,7 @@ def test_an_unusable_cache_folder_gives_one_clear_message(tmp_path):
                          env={**os.environ, "LLM_XRAY_CACHE": bad, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 1
     assert out.stderr.count("\n") == 1 and "LLM_XRAY_CACHE" in out.stderr, out.stderr
-    from llm_core.models import cache_dir
+    from llm_core.model.load import cache_dir
     old = os.environ.get("LLM_XRAY_CACHE")
     os.environ["LLM_XRAY_CACHE"] = bad
     try:
@@ -285,7 +285,7 @@ def test_a_hub_that_does_not_answer_fails_fast_and_blocks_no_one():
     silent.listen(16)
     port = silent.getsockname()[1]
     code = ("import threading, time, llm_core\n"
-            "from llm_core.errors import ModelUnavailable\n"
+            "from llm_core.model.errors import ModelUnavailable\n"
             "t0 = time.monotonic(); done = {}\n"
             "def other():\n"
             "    time.sleep(0.5); llm_core.load_model('minilm'); done['minilm'] = time.monotonic() - t0\n"

@@ -294,13 +294,13 @@ def _hidden_then_revealed(at, fig_key):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_next_token_hides_the_bars_until_reveal_and_names_the_models_top_token(lang, decoder):
-    from llm_core import generation as gen
+    from llm_core import next_token as nt
 
     at = app_test("pages/next_token.py", lang=lang)
     at.text_area(key="next_token.prompt").input("The capital of France is").run()
     _hidden_then_revealed(at, "next_token.fig_bars")
-    _, logits = gen.next_token_logits(decoder, "The capital of France is")
-    top = gen.readable(decoder, [int(logits.argmax())])[0]
+    _, logits = nt.next_token_logits(decoder, "The capital of France is")
+    top = nt.readable(decoder, [int(logits.argmax())])[0]
     success = [s.value for s in at.success]
     assert any(top.replace(" ", "␣") in s for s in success), (top, success)
     assert at.get("plotly_chart"), "the bars are shown after Reveal"
@@ -593,7 +593,7 @@ def test_the_next_token_csv_is_what_the_bars_show():
 def test_the_trace_export_holds_the_trace(decoder):
     import torch
 
-    from llm_core.lens import logit_lens, trace_export
+    from llm_core.logit_lens import logit_lens, trace_export
 
     trace = decoder.trace("The capital of France is")
     data = json.loads(json.dumps(trace_export(decoder, trace, logit_lens(decoder, trace), 3, 2)))
@@ -640,13 +640,13 @@ def test_split_characters_show_the_character_and_their_part(decoder):
 def test_a_candidate_that_starts_a_character_shows_what_the_model_completes(decoder):
     import torch
 
-    from llm_core import generation as gen
+    from llm_core import next_token as nt
 
-    ids, logits = gen.next_token_logits(decoder, "大语言模型是一个巨大的")
+    ids, logits = nt.next_token_logits(decoder, "大语言模型是一个巨大的")
     top = logits.topk(30).indices.tolist()
-    done = gen.complete_characters(decoder, ids, top)
+    done = nt.complete_characters(decoder, ids, top)
     assert done, "a Chinese prompt has candidates that start a character"
-    texts = gen.candidate_texts(decoder, top, done)
+    texts = nt.candidate_texts(decoder, top, done)
     assert len(set(texts)) == len(texts)                     # labels always unique
     first = next(i for i in top if i in done)
     # the completion is the model's own greedy continuation after that candidate
@@ -662,8 +662,8 @@ def test_a_candidate_that_starts_a_character_shows_what_the_model_completes(deco
     assert text.startswith(done[first][0])
     label = texts[top.index(first)]
     assert label.startswith("‹") and label.endswith("→" + done[first])
-    ids, logits = gen.next_token_logits(decoder, "The cat sat on the")
-    assert gen.top_completions(decoder, ids, logits) == {}  # English: nothing to complete, no run
+    ids, logits = nt.next_token_logits(decoder, "The cat sat on the")
+    assert nt.top_completions(decoder, ids, logits) == {}  # English: nothing to complete, no run
 
 
 def test_a_room_store_that_goes_down_is_a_message_on_every_classroom_screen(monkeypatch):
@@ -706,11 +706,11 @@ def _visible_texts(at) -> list[str]:
 def test_no_page_shows_a_raw_key_in_either_language(lang):
     from ui.pages import PAGES
 
-    for _, file, _, _ in PAGES:
-        at = app_test(f"pages/{file}", lang=lang)
+    for _, name, _ in PAGES:
+        at = app_test(f"pages/{name}.py", lang=lang)
         assert_clean(at)
         raw = [x for x in _visible_texts(at) if RAW_KEY.fullmatch(x.strip())]
-        assert not raw, (file, raw)
+        assert not raw, (name, raw)
 
 
 def test_the_figure_button_saves_png_or_svg_with_a_readable_name():

@@ -68,13 +68,14 @@ def test_same_seed_same_text_in_the_cli_the_pages_and_the_lab(decoder):
     """One token picker and one decode loop: chat 'What is the capital of France?',
     T = 1, seed 11 gives the same tokens in the CLI, on the generate page and in
     the hallucination lab."""
-    from llm_core import generation as gen
+    from llm_core import generate as gen
+    from llm_core import next_token as nt
     from llm_core.hallucination import ask
     question = "What is the capital of France?"
     out = ok_json("generate", question, "--chat", "--temperature", "1", "--seed", "11",
                   "--max-new-tokens", "16")
     cli_ids = [s["id"] for s in out["steps"]]
-    page = [s.token_id for s in gen.generate(decoder, gen.prompt_ids(decoder, question, chat=True),
+    page = [s.token_id for s in gen.generate(decoder, nt.prompt_ids(decoder, question, chat=True),
                                              max_new_tokens=16, temperature=1.0, seed=11)]
     lab = ask(decoder, question, temperature=1.0, seed=11, max_new_tokens=16)
     lab_ids = [i for piece in lab.pieces for i in piece.token_ids]
@@ -83,7 +84,7 @@ def test_same_seed_same_text_in_the_cli_the_pages_and_the_lab(decoder):
     # answers run as one batch: a batched float32 matrix product rounds the last
     # bits differently, so a sampled answer may part from its single run later on;
     # the generate page says so.)
-    alone = gen.generate_many(decoder, gen.prompt_ids(decoder, question, chat=True), [11],
+    alone = gen.generate_many(decoder, nt.prompt_ids(decoder, question, chat=True), [11],
                               max_new_tokens=16, temperature=1.0)
     assert [row[0].token_id for row in alone if row[0] is not None] == page
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import llm_core
-from llm_core.errors import InputError, ModelUnavailable
-from llm_core.trace import ATTENTION_CAP
+from llm_core.model.errors import InputError, ModelUnavailable
+from llm_core.model.trace import ATTENTION_CAP
 
 
 def test_attention_recomputed_from_q_and_k_equals_model(decoder):
@@ -115,7 +115,7 @@ def test_user_text_control_tokens_stay_text(decoder):
 
 
 def test_greedy_chat_answer_names_paris(decoder):
-    from llm_core.sampling import generate_steps
+    from llm_core.model.sampling import generate_steps
 
     steps = list(generate_steps(decoder, decoder.chat_ids("What is the capital of France?"),
                                 max_new_tokens=16, temperature=0))
@@ -124,7 +124,7 @@ def test_greedy_chat_answer_names_paris(decoder):
 
 
 def test_analogy_queen_in_glove_and_in_the_models_own_embeddings(decoder, glove):
-    from llm_core.vectors import analogy, model_word_space
+    from llm_core.embeddings import analogy, model_word_space
 
     assert analogy(glove, "king", "man", "woman").results[0][0] == "queen"
     assert analogy(model_word_space(decoder), "king", "man", "woman").results[0][0] == "queen"
@@ -175,7 +175,7 @@ def test_encoder_trace_is_bidirectional(encoder):
 def test_gpt2_style_model_from_config():
     """The GPT-2 path (learned positions, fused QKV, LayerNorm, GELU) with a
     small randomly initialised model: no download."""
-    from llm_core.tiny import ByteTokenizer, tiny_gpt2
+    from llm_core.model.tiny import ByteTokenizer, tiny_gpt2
 
     model = tiny_gpt2()
     handle = llm_core.handle_from_model("tiny-gpt2", model, ByteTokenizer())
@@ -195,7 +195,7 @@ def test_gpt2_style_model_from_config():
 
 def test_conversion_is_atomic(tmp_path, monkeypatch):
     """An interrupted conversion leaves no folder that a later load would take."""
-    from llm_core import models
+    from llm_core.model import load as models
 
     monkeypatch.setenv("LLM_XRAY_CACHE", str(tmp_path))
 

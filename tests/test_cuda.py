@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import llm_core
-from llm_core.tiny import ByteTokenizer, smollm2_shaped_llama
+from llm_core.model.tiny import ByteTokenizer, smollm2_shaped_llama
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -35,7 +35,7 @@ def test_trace_on_cuda_matches_recomputation(gpu_handle):
 
 
 def test_generation_on_cuda(gpu_handle):
-    from llm_core.sampling import generate_steps
+    from llm_core.model.sampling import generate_steps
 
     _, ids, _ = gpu_handle.encode("hello")
     a = [s.token_id for s in generate_steps(gpu_handle, ids, max_new_tokens=5, temperature=1.0, seed=1)]

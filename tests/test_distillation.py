@@ -12,9 +12,9 @@ import torch
 
 from conftest import ROOT, app_test, assert_clean, figures
 
-from llm_core import copies
+from llm_core.model import copies
 from llm_core import distillation as ds
-from llm_core.errors import InputError
+from llm_core.model.errors import InputError
 
 
 def test_student_is_causal():

@@ -11,9 +11,9 @@ import torch
 
 from conftest import ROOT, app_test, assert_clean, shown
 
-from llm_core import generation as gen
+from llm_core import next_token as nt
 from llm_core import hallucination as hal
-from llm_core.vectors import analogy, analogy_rank, model_word_space
+from llm_core.embeddings import analogy, analogy_rank, model_word_space
 
 ANALOGIES = [("king", "man", "woman"), ("Paris", "France", "Italy"), ("Germany", "Japan", "sushi"),
              ("dogs", "dog", "cat")]
@@ -92,7 +92,7 @@ def test_analogy_caption_names_the_answers_on_screen():
     captions = " ".join(shown(c.value) for c in at.caption)
     assert "king → queen" not in captions and "German foods" not in captions
     import llm_core
-    from llm_core.vectors import load_word_vectors
+    from llm_core.embeddings import load_word_vectors
     g = analogy(load_word_vectors(), "Germany", "Japan", "sushi", 1).results[0][0]
     m = analogy(model_word_space(llm_core.load_model()), "Germany", "Japan", "sushi", 1).results[0][0]
     assert f"“{g}” in GloVe, “{m}” in the decoder's matrix" in captions
@@ -162,9 +162,9 @@ def test_percent_ticks_never_repeat(upper):
 
 
 def test_next_token_axis_keeps_its_scale_across_temperatures(decoder):
-    from llm_core.sampling import top_view
-    from ui.fig_predict import next_token_bars
-    logits = gen.next_token_logits(decoder, "The capital of France is")[1]
+    from llm_core.model.sampling import top_view
+    from ui.fig_next_token import next_token_bars
+    logits = nt.next_token_logits(decoder, "The capital of France is")[1]
     names = dict(title="", logit_axis="", prob_axis="", token_axis="", kept_name="", cut_name="",
                  hover_logit="", hover_prob="", hover_final="")
     ranges = []
@@ -188,7 +188,7 @@ def test_positions_pair_shares_one_scale():
 
 
 def test_vector_strips_give_each_row_its_own_scale():
-    from ui.fig_attention import vector_strips
+    from ui.fig_attention_step import vector_strips
     fig = vector_strips([("x normalised", torch.linspace(-1, 1, 16)),
                          ("residual", torch.linspace(-20, 20, 16))], n_dims=16, x_title="d",
                         color_title="v")
@@ -199,7 +199,7 @@ def test_vector_strips_give_each_row_its_own_scale():
 
 def test_window_log_axis_stops_at_probability_one():
     from types import SimpleNamespace
-    from ui.fig_hallucination import answer_token_probs
+    from ui.fig_context_window import answer_token_probs
     fig = answer_token_probs(["A", "B"], {"w": SimpleNamespace(answer_probs=[0.9, 1e-4])},
                              title="", token_axis="", prob_axis="")
     assert fig.layout.yaxis.range[1] == 0                    # 10⁰ = 1

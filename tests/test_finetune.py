@@ -13,9 +13,9 @@ import torch
 
 from conftest import ROOT, app_test, assert_clean, figures
 
-from llm_core import copies
+from llm_core.model import copies
 from llm_core import finetune as ft
-from llm_core.errors import InputError
+from llm_core.model.errors import InputError
 
 
 @pytest.fixture(scope="module")

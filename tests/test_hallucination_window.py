@@ -8,8 +8,8 @@ import pytest
 
 from conftest import app_test, assert_clean, shown, rendered
 from llm_core import hallucination as hal
-from llm_core import window as win
-from llm_core.errors import InputError
+from llm_core import context_window as win
+from llm_core.model.errors import InputError
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 

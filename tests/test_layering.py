@@ -21,7 +21,7 @@ def imports_of(path: Path) -> set[str]:
 
 
 def test_core_never_imports_streamlit_or_plotly():
-    for path in (ROOT / "llm_core").glob("*.py"):
+    for path in (ROOT / "llm_core").rglob("*.py"):
         assert not imports_of(path) & {"streamlit", "plotly"}, path.name
 
 
@@ -30,9 +30,55 @@ def test_figures_are_pure():
         assert "streamlit" not in imports_of(path), path.name
 
 
-def test_pages_do_not_import_torch():
+def test_pages_do_no_tensor_math_and_never_touch_the_tokenizer():
+    """Pages pick what to show and call llm_core: no torch or numpy, and no
+    tokenizer of their own (the handle's is shared by every session and needs its
+    lock: handle.encode / decode, llm_core.tokens, sampling.tokens_of)."""
     for path in sorted((ROOT / "pages").glob("*.py")):
-        assert "torch" not in imports_of(path), f"{path.name}: tensor math belongs in llm_core"
+        assert not imports_of(path) & {"torch", "numpy"}, f"{path.name}: the math belongs in llm_core"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        touched = [n.lineno for n in ast.walk(tree)
+                   if isinstance(n, ast.Attribute) and n.attr == "tokenizer"]
+        assert not touched, f"{path.name}:{touched}: the tokenizer is llm_core's"
+
+
+LESSON_FREE = {"classroom": "a class room is the app's state (ui/rooms.py), no model math"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Dotted modules a file imports, `from llm_core import x` counted as llm_core.x."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def test_a_lesson_is_found_by_its_name():
+    """pages/X.py → llm_core/X.py (its math) → ui/fig_X.py (its figures, where it
+    draws any of its own); the model machinery in llm_core/model/; nothing else."""
+    from ui.pages import PAGES
+    names = [name for _, name, _ in PAGES]
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "pages").glob("*.py"))
+    for name in names:
+        imported = _imported_modules(ROOT / "pages" / f"{name}.py")
+        if name in LESSON_FREE:
+            assert not (ROOT / "llm_core" / f"{name}.py").exists()
+            continue
+        assert (ROOT / "llm_core" / f"{name}.py").exists(), f"llm_core/{name}.py"
+        assert f"llm_core.{name}" in imported, f"pages/{name}.py does not use llm_core/{name}.py"
+        if (ROOT / "ui" / f"fig_{name}.py").exists():
+            assert f"ui.fig_{name}" in imported, f"pages/{name}.py does not use ui/fig_{name}.py"
+    lessons = set(names)
+    for path in (ROOT / "ui").glob("fig_*.py"):
+        stem = path.stem.removeprefix("fig_")
+        assert stem in lessons | {"common"}, f"ui/{path.name} belongs to no page"
+    core = {p.stem for p in (ROOT / "llm_core").glob("*.py")} - {"__init__", "__main__", "cli"}
+    assert core <= lessons, f"llm_core modules no page is named after: {sorted(core - lessons)}"
+    assert (ROOT / "llm_core" / "model" / "load.py").exists()
 
 
 def _keys(lang: str) -> dict[str, set[str]]:
@@ -105,13 +151,13 @@ def test_every_heatmap_uses_a_colour_blind_safe_scale():
 
 
 def test_the_limits_on_user_input_are_set_in_one_place():
-    """MAX_CHARS, the token caps, the generation caps …: defined in llm_core/limits.py
+    """MAX_CHARS, the token caps, the generation caps …: defined in llm_core/model/limits.py
     only (other modules import them), so a page, the core and the CLI agree."""
-    names = {n for n in re.findall(r"^([A-Z_]+) = ", (ROOT / "llm_core" / "limits.py").read_text(
+    names = {n for n in re.findall(r"^([A-Z_]+) = ", (ROOT / "llm_core" / "model" / "limits.py").read_text(
         encoding="utf-8"), re.M)}
     assert {"MAX_CHARS", "PAGE_MAX_TOKENS", "MAX_NEW_TOKENS", "PAGE_MAX_NEW_TOKENS"} <= names
     for folder in ("llm_core", "ui", "pages"):
-        for path in (ROOT / folder).glob("*.py"):
+        for path in (ROOT / folder).rglob("*.py"):
             if path.name == "limits.py":
                 continue
             defined = set(re.findall(r"^([A-Z_]+) = ", path.read_text(encoding="utf-8"), re.M))

@@ -11,9 +11,11 @@ import torch
 
 from conftest import app_test, assert_clean, rendered
 
-from llm_core import generation as gen
-from llm_core.errors import InputError
-from llm_core.sampling import distribution, entropy, filter_mask, softmax_with_temperature
+from llm_core import generate as gen
+
+from llm_core import next_token as nt
+from llm_core.model.errors import InputError
+from llm_core.model.sampling import distribution, draw, entropy, filter_mask, softmax_with_temperature
 
 PROMPT = "The capital of France is"
 STORY = "Once upon a time, in a small village,"
@@ -21,13 +23,13 @@ STORY = "Once upon a time, in a small village,"
 
 @pytest.fixture(scope="module")
 def logits(decoder):
-    return gen.next_token_logits(decoder, PROMPT)[1]
+    return nt.next_token_logits(decoder, PROMPT)[1]
 
 
 @pytest.fixture(scope="module")
 def at_limit(decoder):
     """A plain prompt of exactly PROMPT_TOKEN_LIMIT tokens, and one token more."""
-    limit = gen.PROMPT_TOKEN_LIMIT
+    limit = nt.PROMPT_TOKEN_LIMIT
     text = "cat" + " cat" * (limit - 1)
     assert decoder.encode(text, max_tokens=limit + 5)[1].numel() == limit
     return text, text + " cat"
@@ -38,7 +40,7 @@ def at_limit(decoder):
 def test_softmax_t1_equals_torch(logits):
     assert torch.allclose(softmax_with_temperature(logits, 1.0), torch.softmax(logits, -1),
                           atol=1e-7)
-    view = gen.top_view(logits, 1.0, n=10)
+    view = nt.top_view(logits, 1.0, n=10)
     ref = torch.softmax(logits, -1)
     assert torch.allclose(torch.tensor(view.probs), ref[list(view.ids)], atol=1e-7)
     assert abs(sum(ref.tolist()) - 1) < 1e-4
@@ -49,13 +51,13 @@ def test_low_temperature_is_argmax(logits, temperature):
     probs = softmax_with_temperature(logits, temperature)
     assert int(probs.argmax()) == int(logits.argmax())
     assert float(probs.max()) > 0.999
-    view = gen.top_view(logits, temperature, n=5)
+    view = nt.top_view(logits, temperature, n=5)
     assert view.ids[0] == int(logits.argmax()) and view.final[0] > 0.999
     assert view.entropy < 0.01
 
 
 def test_entropy_rises_with_temperature(logits):
-    curve = gen.temperature_curve(logits, [0, 0.25, 0.5, 1.0, 1.5, 2.0])
+    curve = nt.temperature_curve(logits, [0, 0.25, 0.5, 1.0, 1.5, 2.0])
     entropies = [c[2] for c in curve]
     tops = [c[1] for c in curve]
     assert entropies == sorted(entropies) and entropies[-1] > entropies[1] + 1
@@ -75,13 +77,13 @@ def test_top_p_keeps_smallest_set_reaching_p(logits, p):
     assert float(ordered[:n].sum()) >= p - 1e-9    # reaches p …
     assert float(ordered[: n - 1].sum()) < p        # … and one fewer would not
     assert set(torch.nonzero(kept).flatten().tolist()) == set(torch.topk(logits, n).indices.tolist())
-    assert gen.top_view(logits, 1.0, top_p=p, n=5).n_kept == n
+    assert nt.top_view(logits, 1.0, top_p=p, n=5).n_kept == n
 
 
 @pytest.mark.parametrize("k", [1, 5, 40])
 def test_top_k_keeps_k(logits, k):
     assert int(filter_mask(logits, 1.0, top_k=k).sum()) == k
-    view = gen.top_view(logits, 1.0, top_k=k, n=50)
+    view = nt.top_view(logits, 1.0, top_k=k, n=50)
     assert view.n_kept == k and sum(view.kept) == k and view.kept[:k] == (True,) * k
     assert abs(sum(view.final) - 1) < 1e-9 and view.outside_mass < 1e-9   # float64 sums
 
@@ -113,7 +115,7 @@ def test_filters_equal_transformers_processors(logits, settings):
     ref_kept = torch.isfinite(ref)
     ours = filter_mask(logits, temperature, k, p)
     assert torch.equal(ours, ref_kept), (int(ours.sum()), int(ref_kept.sum()))
-    view = gen.top_view(logits, temperature, k, p, n=30)
+    view = nt.top_view(logits, temperature, k, p, n=30)
     assert view.n_kept == int(ref_kept.sum())
     # the distribution drawn from is softmax over what transformers leaves, in float64:
     # both are exp(s − logsumexp) of the same float64 scores, equal to ~1e-15.
@@ -125,7 +127,7 @@ def test_top_k_then_top_p_renormalises_first(logits):
     """T = 2, k = 50, p = 0.5 on the France prompt: the nucleus is measured on the
     50 survivors renormalised (transformers' order), which keeps a handful of
     tokens; measured on the unrenormalised mass it would keep all 50."""
-    n = gen.top_view(logits, 2.0, 50, 0.5).n_kept
+    n = nt.top_view(logits, 2.0, 50, 0.5).n_kept
     unrenormalised = torch.softmax(logits.double() / 2, -1).sort(descending=True).values[:50]
     assert float(unrenormalised.sum()) < 0.5          # the old rule would keep all 50 …
     assert n < 50 and n == int(torch.isfinite(_transformers_kept(logits, 2.0, 50, 0.5)).sum())
@@ -136,7 +138,7 @@ def test_runners_up_are_in_logit_order(logits, decoder, temperature):
     """At T = 0 the probabilities are one-hot and at T = 0.01 they underflow: the
     list must still be ranked by logit (' Paris', then ' the', ' London' …), never
     by ties among zeros (which put special tokens second)."""
-    view = gen.top_view(logits, temperature, n=6)
+    view = nt.top_view(logits, temperature, n=6)
     assert list(view.ids) == torch.topk(logits, 6).indices.tolist()
     assert list(view.logits) == sorted(view.logits, reverse=True)
     names = [decoder.decode([i]) for i in view.ids]
@@ -154,7 +156,7 @@ def test_runners_up_are_in_logit_order(logits, decoder, temperature):
 def test_top_view_matches_reference_distribution(logits, settings):
     temperature, k, p = settings
     ref = distribution(logits, temperature, k, p)
-    view = gen.top_view(logits, temperature, k, p, n=15)
+    view = nt.top_view(logits, temperature, k, p, n=15)
     ref_top = ref.top(15)
     if temperature == 0:   # one-hot: the reference's order among the zeros is arbitrary
         ref_top = ref_top[:1]
@@ -174,8 +176,8 @@ def test_top_view_matches_reference_distribution(logits, settings):
 def test_bad_settings_are_input_errors(logits, decoder):
     for kwargs in ({"temperature": -1}, {"top_k": 0}, {"top_p": 0}, {"top_p": 1.5}):
         with pytest.raises(InputError):
-            gen.top_view(logits, **{"temperature": 1.0, **kwargs})
-    ids = gen.prompt_ids(decoder, STORY)
+            nt.top_view(logits, **{"temperature": 1.0, **kwargs})
+    ids = nt.prompt_ids(decoder, STORY)
     with pytest.raises(InputError) as err:
         list(gen.generate(decoder, ids, max_new_tokens=gen.PAGE_MAX_NEW_TOKENS + 1))
     assert err.value.code == "bad_max_new"
@@ -183,13 +185,13 @@ def test_bad_settings_are_input_errors(logits, decoder):
 
 def test_prompt_limit_is_a_clear_error(decoder, at_limit):
     fits, too_long = at_limit
-    assert gen.prompt_ids(decoder, fits).numel() == gen.PROMPT_TOKEN_LIMIT
+    assert nt.prompt_ids(decoder, fits).numel() == nt.PROMPT_TOKEN_LIMIT
     with pytest.raises(InputError) as err:
-        gen.prompt_ids(decoder, too_long)
+        nt.prompt_ids(decoder, too_long)
     assert err.value.code == "prompt_too_long"
-    assert err.value.params == {"n": gen.PROMPT_TOKEN_LIMIT + 1, "limit": gen.PROMPT_TOKEN_LIMIT}
+    assert err.value.params == {"n": nt.PROMPT_TOKEN_LIMIT + 1, "limit": nt.PROMPT_TOKEN_LIMIT}
     with pytest.raises(InputError):
-        gen.prompt_ids(decoder, "   ")
+        nt.prompt_ids(decoder, "   ")
 
 
 def test_draw_follows_the_distribution():
@@ -197,18 +199,18 @@ def test_draw_follows_the_distribution():
     generator = torch.Generator().manual_seed(0)
     counts = torch.zeros(5)
     for _ in range(4000):
-        token, prob = gen.draw(None, probs, generator)
+        token, prob = draw(None, probs, generator)
         counts[token] += 1
         assert prob == float(probs[token]) > 0               # never a zero-probability token
     assert torch.allclose(counts / 4000, probs, atol=0.03)
     ids = torch.tensor([42, 7])                               # a kept subset, sorted by probability
-    assert {gen.draw(ids, torch.tensor([0.9, 0.1]), generator)[0] for _ in range(200)} == {42, 7}
+    assert {draw(ids, torch.tensor([0.9, 0.1]), generator)[0] for _ in range(200)} == {42, 7}
 
 
 # --- generation -----------------------------------------------------------------------
 
 def test_same_seed_same_sample_and_seeds_differ(decoder):
-    ids = gen.prompt_ids(decoder, STORY)
+    ids = nt.prompt_ids(decoder, STORY)
     run = lambda seed: [s.token_id for s in gen.generate(  # noqa: E731
         decoder, ids, max_new_tokens=6, temperature=1.2, seed=seed, time_limit=None)]
     first = run(7)
@@ -220,7 +222,7 @@ def test_same_seed_same_sample_and_seeds_differ(decoder):
 
 
 def test_generation_stops_at_the_caps(decoder):
-    ids = gen.prompt_ids(decoder, STORY)
+    ids = nt.prompt_ids(decoder, STORY)
     steps = list(gen.generate(decoder, ids, max_new_tokens=3, temperature=0.8, time_limit=None))
     assert len(steps) == 3
     done = gen.finish(decoder, ids.numel(), steps, 1.0, 0, max_new_tokens=3)
@@ -232,13 +234,15 @@ def test_generation_stops_at_the_caps(decoder):
 
 
 def test_step_view_is_compact_and_consistent(decoder):
-    ids = gen.prompt_ids(decoder, PROMPT)
+    ids = nt.prompt_ids(decoder, PROMPT)
     step = next(gen.generate(decoder, ids, max_new_tokens=1, temperature=0.9, top_k=20, seed=3))
     assert len(step.top.ids) == gen.SHOWN_TOP and step.top.n_kept == 20
     assert step.token_id in step.top.ids          # top-k 20: the draw is among the shown
     assert abs(step.prob - step.top.final[step.top.ids.index(step.token_id)]) < 1e-6
-    assert all(tok != step.token for tok, _p in step.alternatives(3)) or len(
-        set(step.top_tokens)) < len(step.top_tokens)
+    # the runners-up: the shown candidates in logit order, the chosen one (by id) left out
+    others = [(text, p) for tid, text, p in zip(step.top.ids, step.top_tokens, step.top.final)
+              if tid != step.token_id]
+    assert step.alternatives(3) == others[:3] and len(others) == gen.SHOWN_TOP - 1
 
 
 def test_greedy_chat_answer_knows_paris(decoder):
@@ -248,7 +252,7 @@ def test_greedy_chat_answer_knows_paris(decoder):
     # … but the model's own confidence (T = 1) is not 1 everywhere
     assert all(0 < s.model_prob <= 1 for s in answer.steps)
     assert min(s.model_prob for s in answer.steps) < 0.99
-    batch = list(gen.generate_many(decoder, gen.prompt_ids(decoder, "What is the capital of "
+    batch = list(gen.generate_many(decoder, nt.prompt_ids(decoder, "What is the capital of "
                                    "France?", chat=True), [0, 5], max_new_tokens=8,
                                    temperature=0, time_limit=None))
     assert [r[0].token_id for r in batch] == [r[1].token_id for r in batch] == list(
@@ -303,7 +307,7 @@ def test_next_token_page(lang, at_limit):
     fits, too_long = at_limit
     at.text_area(key="next_token.prompt").input(too_long).run()
     assert_clean(at)
-    assert at.warning and str(gen.PROMPT_TOKEN_LIMIT) in at.warning[0].value.replace(",", "")
+    assert at.warning and str(nt.PROMPT_TOKEN_LIMIT) in at.warning[0].value.replace(",", "")
     assert not at.metric
     if lang == "en":                      # one long forward pass is enough
         at.text_area(key="next_token.prompt").input(fits).run()
@@ -347,7 +351,7 @@ def test_generate_page(lang, at_limit):
     generate_once(at, temperature=2.0, max_new=3, samples=3)
     result = at.session_state["generate.result"]
     assert result["seeds"] == [0, 1, 2] and all(len(s) == 3 for s in result["steps"])
-    assert at.radio(key="generate.which") is not None
+    assert len(at.radio(key="generate.which").options) == 3          # one choice per answer
 
     generate_once(at, top_p=0.01, samples=1, max_new=2)             # top-p ≈ 0: greedy
     steps = at.session_state["generate.result"]["steps"][0]
@@ -363,9 +367,9 @@ def test_generate_page(lang, at_limit):
     at.text_area(key="generate.prompt_plain").input(too_long).run()
     at.button(key="generate.run").click().run()
     assert_clean(at)
-    assert at.warning and str(gen.PROMPT_TOKEN_LIMIT) in at.warning[0].value.replace(",", "")
+    assert at.warning and str(nt.PROMPT_TOKEN_LIMIT) in at.warning[0].value.replace(",", "")
     if lang == "en":
         at.text_area(key="generate.prompt_plain").input(fits).run()
         generate_once(at, max_new=1)
         assert not at.warning
-        assert at.session_state["generate.result"]["prompt_len"] == gen.PROMPT_TOKEN_LIMIT
+        assert at.session_state["generate.result"]["prompt_len"] == nt.PROMPT_TOKEN_LIMIT

@@ -16,7 +16,7 @@ import torch
 
 from conftest import ROOT, app_test, assert_clean, figures
 
-from llm_core import copies
+from llm_core.model import copies
 from llm_core import quantization as qz
 
 
@@ -179,7 +179,7 @@ def test_matrix_view_shows_the_outlier_grid(decoder):
 
 
 def test_bad_settings_are_input_errors(decoder):
-    from llm_core.errors import InputError
+    from llm_core.model.errors import InputError
     for bits, group in [(5, "64"), ("x", "64"), (4, "17"), (4, None)]:
         with pytest.raises(InputError) as err:
             qz.check_setting(bits, group)

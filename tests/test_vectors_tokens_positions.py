@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import app_test, assert_clean, rendered
-from llm_core.linalg import compare, cosine_matrix, rotate, rotation_matrix
+from llm_core.vectors import compare, cosine_matrix, rotate, rotation_matrix
 from llm_core.positions import (apply_rope, order_experiment, rope_angles, rope_frequencies,
                                 rope_pair, rope_params, sinusoidal)
 from ui.chips import chips_html

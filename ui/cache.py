@@ -9,7 +9,7 @@ import functools
 import inspect
 import threading
 
-from llm_core.memo import DEFAULT_TTL, ByteCache
+from llm_core.model.memo import DEFAULT_TTL, ByteCache
 
 # What one cached plotly figure is counted as (their data is a few to a few
 # hundred KB; weighing each exactly would cost more than it saves).

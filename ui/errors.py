@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from llm_core.errors import XRayError
+from llm_core.model.errors import XRayError
 from ui.i18n import has, t
 from ui.markdown import md_escape
 

@@ -2,6 +2,7 @@
 Pure functions data → plotly Figure; labels come in already translated."""
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 
 COLORS = ["#e74c3c", "#f1c40f", "#27ae60", "#8e44ad", "#2980b9", "#e67e22", "#16a085", "#7f8c8d"]
@@ -37,6 +38,7 @@ def rotation_2d(point, rotated, shape, shape_rotated, angle_deg: float, labels: 
     """The point p and M·p as arrows, the shape before (dashed) and after (filled).
     `labels`: before, after, shape_before, shape_after, x, y (translated)."""
     fig = go.Figure()
+    shape, shape_rotated = np.asarray(shape, dtype=float), np.asarray(shape_rotated, dtype=float)
     sx, sy = list(shape[:, 0]) + [shape[0, 0]], list(shape[:, 1]) + [shape[0, 1]]
     rx = list(shape_rotated[:, 0]) + [shape_rotated[0, 0]]
     ry = list(shape_rotated[:, 1]) + [shape_rotated[0, 1]]

@@ -9,10 +9,10 @@ import os
 import streamlit as st
 
 import llm_core
-from llm_core.errors import XRayError
-from llm_core.limits import PAGE_MAX_TOKENS
-from llm_core.memo import ByteCache
-from llm_core.models import EMBEDDED, is_loaded, smollm2_cache_path
+from llm_core.model.errors import XRayError
+from llm_core.model.limits import PAGE_MAX_TOKENS
+from llm_core.model.memo import ByteCache
+from llm_core.model.load import EMBEDDED, is_loaded, smollm2_cache_path
 from ui.errors import show_error
 from ui.i18n import t
 from ui.markdown import md_escape

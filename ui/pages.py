@@ -5,6 +5,7 @@ url path is its file name in pages/ (pages/next_token.py → /next_token), so a 
 link means the same page however Streamlit resolves it (see `inside_app`)."""
 from __future__ import annotations
 
+import runpy
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,12 +69,11 @@ def inside_app() -> None:
     """Every page's first call. With a folder named pages/ beside app.py, Streamlit
     serves the first session of a freshly started server from its own automatic
     page list (the page file alone, no app.py) until some run calls st.navigation
-    (streamlit/runtime/pages_manager.py). So a page run without app.py calls
-    st.navigation itself, which turns that list off for the process, and runs
-    again: from then on app.py runs first and draws the page. The same pages under
-    the same url paths (the file names), so the rerun lands on this page with the
-    same parameters."""
+    (streamlit/runtime/pages_manager.py). A page run without app.py therefore runs
+    app.py itself, in this same run: its st.navigation turns that list off for the
+    process, resolves the same page (url path = file name) and draws it inside the
+    shared setup, with this run's clicks and parameters. Then this outer run stops."""
     if getattr(_run, "app", False):
         return
-    st.navigation(navigation(), position="hidden")
-    st.rerun()
+    runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+    st.stop()

@@ -19,7 +19,7 @@ import time
 import unicodedata
 from collections import deque
 
-from llm_core.errors import InputError
+from llm_core.model.errors import InputError
 
 # 31 characters with no look-alikes (no 0/O, 1/I/L): 31**6 ≈ 8.9e8 codes. With at
 # most MAX_ROOMS open and JOINS_PER_MINUTE tries per client, guessing a code

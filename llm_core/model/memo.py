@@ -120,7 +120,7 @@ class ByteCache:
                 if self._entries.get(key) is entry:
                     del self._entries[key]
             # Errors a user caused (bad text) are the same for everyone waiting.
-            from .errors import XRayError
+            from llm_core.model.errors import XRayError
             # Keep a user error to share it; of anything else only that it failed:
             # its traceback would hold the failed call's frames (a job's private
             # model copy, when a click stopped it) until a garbage collection.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # --- text -------------------------------------------------------------------------------
 MAX_CHARS = 50_000            # characters of one text (a 200,000-character paste is cut)
+BOX_CHARS = 20_000            # characters a page's prompt box takes (the browser cuts and counts)
+WORD_LIST_CHARS = 4_000       # a box of words to plot (more than the 200 words a plot keeps)
 MAX_TRACE_TOKENS = 4_096      # tokens one trace takes at most (the CLI; memory stays comfortable)
 PAGE_MAX_TOKENS = 1_024       # tokens a page traces: a longer trace would hold two cores a minute
 # Prompts the prediction pages accept, in tokens. Far below SmolLM2's 8,192-token

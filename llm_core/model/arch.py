@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import ModelUnavailable
+from llm_core.model.errors import ModelUnavailable
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
-from .sampling import readable
-from .tokens import make_tokens
+from llm_core.model.errors import InputError
+from llm_core.model.sampling import readable
+from llm_core.model.tokens import make_tokens
 
 DEFAULT_POSITIONS = 16
 MAX_POSITIONS = 32   # vocab-sized logits for layers × positions: keep the grid light

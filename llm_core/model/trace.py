@@ -27,9 +27,9 @@ from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
-from .arch import Arch, LayerDetail
-from .limits import ATTENTION_CAP, LOGITS_KEEP
-from .tokens import Token, readable_texts
+from llm_core.model.arch import Arch, LayerDetail
+from llm_core.model.limits import ATTENTION_CAP, LOGITS_KEEP
+from llm_core.model.tokens import Token, readable_texts
 
 RECORDING_ATTENTION = "llm_xray_recording"
 
@@ -393,7 +393,7 @@ def layer_detail(arch: Arch, trace: Trace, layer: int, device) -> LayerDetail:
     trace's residual stream (no new forward pass of the whole model). Not kept
     here: callers that want it again cache it by bytes (the Trace stays frozen)."""
     if not 0 <= layer < trace.n_layers:
-        from .errors import InputError
+        from llm_core.model.errors import InputError
         raise InputError(f"Layer must be between 0 and {trace.n_layers - 1}.",
                          code="bad_layer", layer=layer, max=trace.n_layers - 1)
     x = trace.residual[layer, : trace.attention_kept].to(device)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import InputError
-from .sampling import check_generation, decode_loop, step_chooser
+from llm_core.model.errors import InputError
+from llm_core.model.sampling import check_generation, decode_loop, step_chooser
 
 # The demo text is English: SmolLM2 was trained mostly on English. No digits in
 # the filler, so the code can only come from the fact.

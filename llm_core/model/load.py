@@ -21,9 +21,9 @@ from typing import Callable
 
 import torch
 
-from .errors import InputError, ModelUnavailable
-from .limits import MAX_TRACE_TOKENS
-from .text import clean_text
+from llm_core.model.errors import InputError, ModelUnavailable
+from llm_core.model.limits import MAX_TRACE_TOKENS
+from llm_core.model.text import clean_text
 
 DEFAULT_MODEL = "smollm2"
 EMBEDDED = {
@@ -98,8 +98,8 @@ class ModelHandle:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __post_init__(self):
-        from .arch import arch_for
-        from .trace import TraceBatcher, install_hooks
+        from llm_core.model.arch import arch_for
+        from llm_core.model.trace import TraceBatcher, install_hooks
         self.arch = arch_for(self.model)
         install_hooks(self.arch)
         # Concurrent traces of a decoder run together in padded batches.
@@ -115,7 +115,7 @@ class ModelHandle:
     def encode(self, text: str, *, max_tokens: int | None = None):
         """(tokens, ids tensor, count before truncation or None). User text is
         never read as control tokens: "<|im_end|>" typed by a user stays text."""
-        from .tokens import make_tokens
+        from llm_core.model.tokens import make_tokens
 
         text = clean_text(text)
         with self._lock:  # the Rust tokenizer is not safe to share across threads
@@ -149,7 +149,7 @@ class ModelHandle:
     def trace(self, text: str, *, max_tokens: int | None = None):
         """One forward pass over `text` → `Trace`, its own whatever else runs:
         concurrent calls on a decoder are batched, an encoder's run one by one."""
-        from .trace import TraceRequest, capture
+        from llm_core.model.trace import TraceRequest, capture
 
         tokens, ids, truncated_from = self.encode(text, max_tokens=max_tokens)
         if truncated_from:
@@ -161,7 +161,7 @@ class ModelHandle:
             return capture(self.arch, request, self.device)
 
     def layer_detail(self, trace, layer: int):
-        from .trace import layer_detail
+        from llm_core.model.trace import layer_detail
         return layer_detail(self.arch, trace, layer, self.device)
 
     @torch.inference_mode()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from .errors import InputError
-from .limits import MAX_CHARS  # noqa: F401  (more than a context window; text.MAX_CHARS for callers)
+from llm_core.model.errors import InputError
+from llm_core.model.limits import MAX_CHARS  # noqa: F401  (more than a context window; text.MAX_CHARS for callers)
 
 
 def clean_text(text, *, allow_empty: bool = False, max_chars: int = MAX_CHARS) -> str:

@@ -1,8 +1,7 @@
-"""Generation for the prediction pages: the next-token logits of a prompt, the
-temperature curve, answers under the pages' caps (one or several side by side)
-and why an answer ended. Choosing a token and the decode loop live in
-`llm_core.sampling` (one rule, one loop, for the pages, the labs and the CLI:
-the same seed gives the same text everywhere)."""
+"""The generate lesson: next-token prediction in a loop. Answers under the pages'
+caps (one, or several side by side in one batch), and why an answer ended. The
+decode loop itself is `llm_core.model.sampling`'s: the same seed gives the same
+text on every page, in the labs and in the CLI."""
 from __future__ import annotations
 
 import time
@@ -11,71 +10,11 @@ from typing import Callable, Iterator
 
 import torch
 
-from .errors import InputError
-from .sampling import (SHOWN_TOP, Step, TopView, candidate_texts,  # noqa: F401
-                       check_generation, check_temperature, complete_characters, decode_batch,
-                       draw, entropy, generate_steps, readable, readable_sequence, step_chooser,
-                       top_view)
-
-from .limits import MAX_SAMPLES, PAGE_MAX_NEW_TOKENS, PROMPT_TOKEN_LIMIT, TIME_LIMIT  # noqa: F401
-
-
-def toy_logits(values) -> torch.Tensor:
-    """Hand-made logits (e.g. the article's [3.2, 0.9, -2.0]) as a vocab tensor."""
-    logits = torch.tensor([float(v) for v in values], dtype=torch.float32)
-    if logits.numel() == 0 or not bool(torch.isfinite(logits).all()):
-        raise InputError("Toy logits must be finite numbers, at least one.", code="bad_toy_logits")
-    return logits
-
-
-def temperature_curve(logits: torch.Tensor, temperatures) -> list[tuple[float, float, float]]:
-    """[(T, probability of the top token, entropy in bits)] for each T (no filters)."""
-    logits = logits.float()
-    out = []
-    for temp in temperatures:
-        temp = check_temperature(temp)
-        if temp == 0:
-            out.append((0.0, 1.0, 0.0))
-            continue
-        probs = torch.softmax(logits / temp, dim=-1)
-        out.append((temp, float(probs.max()), entropy(probs)))
-    return out
-
-
-# --- prompts -----------------------------------------------------------------------
-
-def prompt_ids(handle, text: str, *, chat: bool = False, limit: int = PROMPT_TOKEN_LIMIT
-               ) -> torch.Tensor:
-    """Token ids of a prompt: the text itself, or (chat) the model's chat template
-    around it, ending where the assistant speaks. Too long → InputError
-    'prompt_too_long' (never a silent cut: the prediction would be for other text)."""
-    if handle.kind != "decoder":
-        raise InputError("Generation needs a decoder model.", code="needs_decoder")
-    limit = min(limit, handle.arch.max_positions)
-    if chat:
-        ids = handle.chat_ids(text)
-        n = ids.numel()
-    else:
-        _tokens, ids, truncated_from = handle.encode(text, max_tokens=limit)
-        n = truncated_from or ids.numel()
-    if n > limit:
-        raise InputError(f"The prompt has {n:,} tokens; at most {limit:,} are taken.",
-                         code="prompt_too_long", n=n, limit=limit)
-    return ids
-
-
-def top_completions(handle, ids: torch.Tensor, logits: torch.Tensor, n: int = 30
-                    ) -> dict[int, str]:
-    """`complete_characters` for the `n` most likely next tokens (the most a page shows)."""
-    return complete_characters(handle, ids, logits.topk(min(n, logits.numel())).indices.tolist())
-
-
-def next_token_logits(handle, text: str, *, chat: bool = False,
-                      limit: int = PROMPT_TOKEN_LIMIT) -> tuple[torch.Tensor, torch.Tensor]:
-    """(prompt ids, logits of the next token): one bare forward pass; only the
-    last position's vector predicts."""
-    ids = prompt_ids(handle, text, chat=chat, limit=limit)
-    return ids, handle.forward_logits(ids)
+from llm_core.model.errors import InputError
+from llm_core.model.limits import MAX_SAMPLES, PAGE_MAX_NEW_TOKENS, PROMPT_TOKEN_LIMIT, TIME_LIMIT  # noqa: F401
+from llm_core.model.sampling import (SHOWN_TOP, Step, check_generation, decode_batch,  # noqa: F401
+                                     generate_steps, readable_sequence, step_chooser)
+from llm_core.next_token import prompt_ids
 
 
 # --- generation ----------------------------------------------------------------------

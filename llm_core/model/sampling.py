@@ -21,9 +21,9 @@ from typing import Iterator
 
 import torch
 
-from .errors import InputError
-from .limits import MAX_NEW_TOKENS, MAX_TEMPERATURE
-from .tokens import make_tokens, readable_texts
+from llm_core.model.errors import InputError
+from llm_core.model.limits import MAX_NEW_TOKENS, MAX_TEMPERATURE
+from llm_core.model.tokens import make_tokens, readable_texts
 
 SHOWN_TOP = 20                # candidates a Step keeps (for bars and alternatives)
 LN2 = math.log(2.0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .errors import InputError
+from llm_core.model.errors import InputError
 
 # The matrices of a block, in the order a lesson lists them (llama and GPT-2 names).
 KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
@@ -83,7 +83,7 @@ def private_copy(handle):
     no trace hooks, sdpa attention, every weight frozen and aliased read-only."""
     if handle.kind != "decoder":
         raise InputError("This lesson needs a decoder model.", code="needs_decoder")
-    from .arch import arch_for
+    from llm_core.model.arch import arch_for
 
     model = handle.model
     memo = {id(p): nn.Parameter(p.detach(), requires_grad=False) for p in model.parameters()}

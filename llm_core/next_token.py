@@ -1,0 +1,72 @@
+"""The next_token lesson: a prompt's next-token logits, the temperature curve,
+and the candidates as a student reads them (a piece of a split character shown
+with what the model completes it to). Turning logits into a distribution under
+T, top-k and top-p, and choosing a token, live in `llm_core.model.sampling`: one
+rule for the pages, the labs and the CLI."""
+from __future__ import annotations
+
+import torch
+
+from llm_core.model.errors import InputError
+from llm_core.model.limits import PROMPT_TOKEN_LIMIT
+# the lesson's names that sampling computes, so a page reads them from its lesson:
+from llm_core.model.sampling import (TopView, candidate_texts, check_temperature,  # noqa: F401
+                                     complete_characters, entropy, readable, top_view)
+
+
+def toy_logits(values) -> torch.Tensor:
+    """Hand-made logits (e.g. the article's [3.2, 0.9, -2.0]) as a vocab tensor."""
+    logits = torch.tensor([float(v) for v in values], dtype=torch.float32)
+    if logits.numel() == 0 or not bool(torch.isfinite(logits).all()):
+        raise InputError("Toy logits must be finite numbers, at least one.", code="bad_toy_logits")
+    return logits
+
+
+def temperature_curve(logits: torch.Tensor, temperatures) -> list[tuple[float, float, float]]:
+    """[(T, probability of the top token, entropy in bits)] for each T (no filters)."""
+    logits = logits.float()
+    out = []
+    for temp in temperatures:
+        temp = check_temperature(temp)
+        if temp == 0:
+            out.append((0.0, 1.0, 0.0))
+            continue
+        probs = torch.softmax(logits / temp, dim=-1)
+        out.append((temp, float(probs.max()), entropy(probs)))
+    return out
+
+
+# --- prompts -----------------------------------------------------------------------
+
+def prompt_ids(handle, text: str, *, chat: bool = False, limit: int = PROMPT_TOKEN_LIMIT
+               ) -> torch.Tensor:
+    """Token ids of a prompt: the text itself, or (chat) the model's chat template
+    around it, ending where the assistant speaks. Too long → InputError
+    'prompt_too_long' (never a silent cut: the prediction would be for other text)."""
+    if handle.kind != "decoder":
+        raise InputError("Generation needs a decoder model.", code="needs_decoder")
+    limit = min(limit, handle.arch.max_positions)
+    if chat:
+        ids = handle.chat_ids(text)
+        n = ids.numel()
+    else:
+        _tokens, ids, truncated_from = handle.encode(text, max_tokens=limit)
+        n = truncated_from or ids.numel()
+    if n > limit:
+        raise InputError(f"The prompt has {n:,} tokens; at most {limit:,} are taken.",
+                         code="prompt_too_long", n=n, limit=limit)
+    return ids
+
+
+def top_completions(handle, ids: torch.Tensor, logits: torch.Tensor, n: int = 30
+                    ) -> dict[int, str]:
+    """`complete_characters` for the `n` most likely next tokens (the most a page shows)."""
+    return complete_characters(handle, ids, logits.topk(min(n, logits.numel())).indices.tolist())
+
+
+def next_token_logits(handle, text: str, *, chat: bool = False,
+                      limit: int = PROMPT_TOKEN_LIMIT) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prompt ids, logits of the next token): one bare forward pass; only the
+    last position's vector predicts."""
+    ids = prompt_ids(handle, text, chat=chat, limit=limit)
+    return ids, handle.forward_logits(ids)
