@@ -7,6 +7,7 @@ projection that keeps the analogy's parallelogram visible."""
 from __future__ import annotations
 
 import threading
+from itertools import zip_longest
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,6 +211,15 @@ def project(vectors: np.ndarray, method: str = "pca", dims: int = 2, seed: int =
 
 # --- the views the page shows ---------------------------------------------------
 
+# The lessons' analogies (a − b + c, the answer each expects) plus one about capitals;
+# extra words make the picture.
+ANALOGIES = {"king": ("king", "man", "woman", "prince princess boy girl father mother husband wife"),
+             "germany": ("Germany", "Japan", "sushi",
+                         "France Italy pizza pasta bratwurst beer sake tea"),
+             "paris": ("Paris", "France", "Italy",
+                       "Rome Madrid Spain Berlin Germany London England Tokyo")}
+EXPECTED = {"king": "queen", "germany": "bratwurst", "paris": "Rome"}
+
 MAX_WORDS = 200      # points in a projection (t-SNE stays well under a second)
 MAX_PICK = 64        # tokens offered when a pasted text is long
 
@@ -316,6 +326,20 @@ def similarity(words, vectors: np.ndarray) -> Similarity:
     return Similarity(list(words), dot, dot / np.outer(norm, norm))
 
 
+@dataclass(frozen=True)
+class WordsSimilarity:
+    known: list             # the words the space has, in the order typed
+    unknown: list           # the others, left out
+    similarity: Similarity | None   # None with fewer than two known words
+
+
+def words_similarity(space: VectorSpace, text: str, limit: int = 24) -> WordsSimilarity:
+    """'king, queen, man …' → every known word's similarity with every other."""
+    known, unknown = known_words(space, split_words(text, limit))
+    sim = similarity(known, vectors_of(space, known)) if len(known) >= 2 else None
+    return WordsSimilarity(known, unknown, sim)
+
+
 def projection(matrix: np.ndarray, method: str = "pca", dims: int = 2) -> np.ndarray:
     """vectors.project on one OpenMP thread: on a small, busy CPU, t-SNE's
     threads spin against each other (200 points: ~1 s on one thread, ~10 s on
@@ -341,6 +365,7 @@ class AnalogyView:
     words: list            # the projected words: a, b, c, best, then the extras
     points: np.ndarray     # point dims — row i is words[i]; last row: a − b + c itself
     method: str
+    unknown: list = ()     # extra words the space does not have (left out)
 
 
 def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: int = 10,
@@ -353,7 +378,7 @@ def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: in
     results, target = found.results, found.result_vector
     best = results[0][0]
     norm = {w.lower() if space.lowercase else w for w in (a, b, c, best)}
-    words = [a, b, c, best]
+    words, unknown = [a, b, c, best], []
     for w in extras:
         key = w.lower() if space.lowercase else w
         if key in norm or len(words) >= MAX_WORDS - 1:
@@ -361,13 +386,14 @@ def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: in
         try:
             lookup(space, w)
         except InputError:
-            continue  # unknown extras are listed by the page, not fatal here
+            unknown.append(w)   # listed by the page, not fatal here
+            continue
         norm.add(key)
         words.append(w)
     unit = np.vstack([space.unit[space.lookup(w)] for w in words])   # word dim
     matrix = np.vstack([unit, target[None]])  # point dim: the words as unit vectors, then the sum
     points = projection(matrix, method, dims)
-    return AnalogyView(a, b, c, results, words, points, method)
+    return AnalogyView(a, b, c, results, words, points, method, unknown)
 
 
 # --- the plural direction ------------------------------------------------------------
@@ -380,6 +406,27 @@ class DirectionView:
     words: list
     scores: list            # dot(word, direction / ‖direction‖) per word
     applied: list           # [(noun, best word for noun − minus + plus (3CosAdd), cosine)]
+
+
+@dataclass(frozen=True)
+class PluralView:
+    """cats − cat against singular and plural nouns: each word's score, which
+    group it is in (0 singular, 1 plural), each group's mean, and the direction
+    added to the first singular nouns."""
+
+    view: DirectionView
+    groups: list            # per word of view.words
+    means: tuple            # (singular, plural)
+
+
+def plural_view(space: VectorSpace, singular: str, plural: str, n_applied: int = 8) -> PluralView:
+    sing, plur = split_words(singular, 40), split_words(plural, 40)
+    pairs = [w for pair in zip_longest(sing, plur) for w in pair if w]  # dog, dogs, apple, apples …
+    view = direction_view(space, "cats", "cat", pairs, sing[:n_applied])
+    groups = [0 if w in sing else 1 for w in view.words]
+    means = tuple(sum(s for s, g in zip(view.scores, groups) if g == k) / max(1, groups.count(k))
+                  for k in (0, 1))
+    return PluralView(view, groups, means)
 
 
 def direction_view(space: VectorSpace, plus: str, minus: str, words=(), nouns=()) -> DirectionView:

@@ -11,7 +11,7 @@ from ui.errors import guard
 from ui.i18n import LANGS, t, table
 from ui.markdown import md_escape
 from ui.models import ENCODER, get_handle, get_trace
-from ui.widgets import LINKED
+from ui.widgets import LINKED, option_labels
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -41,12 +41,6 @@ PRESETS = {
              ["I deposited money at the bank.", "The bank raised its interest rates.",
               "She works at a bank in London."]),
 }
-
-
-def option_labels(prefix: str, options):
-    """Option → label, translated now: a dict lookup gives the same label even
-    when called outside this script run."""
-    return {k: t(f"{prefix}{k}") for k in options}.get
 
 
 def load_preset():

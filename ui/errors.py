@@ -19,7 +19,14 @@ def message(err: XRayError) -> str:
     key = f"errors.{err.code}"
     if not has(key):
         return md_escape(str(err))
-    return t(key, **{k: md_escape(v) if isinstance(v, str) else v for k, v in err.params.items()})
+    params = {k: md_escape(v) if isinstance(v, str) else v for k, v in err.params.items()}
+    text = t(key, **params)
+    if err.code == "unknown_word":   # what the word space does know
+        p = err.params
+        text += " " + (t("errors.unknown_word_try", hint=params["hint"]) if p.get("hint") else
+                       t("errors.unknown_word_lowercase") if p.get("lowercase") else
+                       t("errors.unknown_word_model"))
+    return text
 
 
 def show_error(err: Exception) -> None:

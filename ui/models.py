@@ -114,3 +114,17 @@ def layer_detail(handle, trace, layer: int):
 def attention_cap_note(trace) -> None:
     if trace.attention_truncated:
         st.caption(t("common.attention_cap", kept=trace.attention_kept, n=trace.n_tokens))
+
+
+@st.cache_resource(show_spinner=False)
+def _word_space(kind: str, name: str, _handle):
+    from llm_core.embeddings import load_word_vectors, model_word_space
+    return load_word_vectors() if kind == "glove" else model_word_space(_handle)
+
+
+def word_space(kind: str, handle):
+    """"glove" (the classic word vectors) or "model" (the decoder's own one-token
+    words): loaded once per process, shared by every session."""
+    spinner = t("embeddings.loading_glove") if kind == "glove" else t("loading.model", name=model_name())
+    with st.spinner(spinner):
+        return _word_space(kind, model_name() if kind == "model" else "", handle)

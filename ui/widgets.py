@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ui.i18n import t
+
 
 def keep_in_range(key: str, options, default) -> None:
     """A value left from another text or model must not break the widget: one
@@ -17,3 +19,33 @@ def keep_in_range(key: str, options, default) -> None:
 # value the widget cannot take (?temperature=abc, a layer past the last); app.py
 # says so (ui.links.announce_dropped).
 LINKED = dict(bind="query-params", persist_state="session")
+
+
+def option_labels(prefix: str, options):
+    """format_func for a radio or select: option k reads t(prefix + k). A dict's
+    .get, so the label is right even when Streamlit calls it outside this run."""
+    return {k: t(f"{prefix}{k}") for k in options}.get
+
+
+def token_picker(handle, vocab: int) -> int | None:
+    """The embeddings lesson's token choice: by typed text (one of its tokens) or
+    by id. The id, or None while the text has no token."""
+    from llm_core.embeddings import pick_tokens
+    from ui.errors import guard
+
+    by = st.radio(t("embeddings.pick_by"), ["text", "id"], horizontal=True, key="embeddings.pick_by",
+                  format_func=option_labels("embeddings.by_", ("text", "id")))
+    token_id = None
+    if by == "text":
+        left, right = st.columns([3, 2])
+        text = left.text_input(t("embeddings.token_text"), value="king", key="embeddings.token_text")
+        space_before = right.checkbox(t("embeddings.space_before"), value=True, key="embeddings.space_before")
+        with guard():
+            tokens = pick_tokens(handle, (" " if space_before and not text.startswith(" ") else "") + text)
+            if tokens:
+                pick = st.selectbox(t("embeddings.which_token"), range(len(tokens)), key="embeddings.which",
+                                    format_func=lambda i: f"{i + 1}. “{tokens[i].text}” · ID {tokens[i].id}")
+                token_id = tokens[min(pick or 0, len(tokens) - 1)].id
+    else:
+        token_id = st.number_input(t("embeddings.token_id"), 0, vocab - 1, 1_000, key="embeddings.token_id")
+    return token_id
