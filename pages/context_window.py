@@ -9,7 +9,7 @@ from llm_core.model.errors import XRayError
 from ui import fig_context_window as fig
 from ui.cache import shared
 from ui.errors import show_error
-from ui.i18n import has, lang, t
+from ui.i18n import lang, t
 from ui.models import get_handle, model_name, short_model_name
 from ui.widgets import LINKED
 from ui.export import chart
@@ -49,11 +49,7 @@ def run_or_stop(window: int):
     try:
         return demo(model_name(), code, n_filler, window)
     except XRayError as err:
-        key = f"context_window.err_{err.code}"
-        if has(key):
-            st.warning(t(key, **err.params), icon="⚠️")
-        else:
-            show_error(err)
+        show_error(err, "context_window")
         st.stop()
 
 

@@ -7,9 +7,8 @@ import streamlit as st
 from llm_core import distillation as ds
 from ui import fig_distillation as fig
 from ui.cache import shared
-from ui.errors import guard
 from ui.i18n import t
-from ui.jobs import run_job, was_cancelled
+from ui.jobs import kept_job
 from ui.markdown import md_escape
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED
@@ -18,8 +17,6 @@ from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
-RESULT = "distillation.result"
-CANCEL = "distillation.cancel"
 
 st.title(t("nav.distillation"))
 handle = decoder_or_stop()
@@ -42,24 +39,17 @@ def corpus(model: str, _handle):
     return ds.teacher_corpus(_handle)
 
 
-if st.button(t("distillation.run"), type="primary", key="distillation.run"):
-    def work(bar):
-        bar(0.01, t("distillation.stage_teacher", n=ds.N_TRAIN + ds.N_HELD_OUT))
-        data = corpus(model_name(), handle)
-        return ds.distill(handle, data, steps, temperature, soft_weight, progress=lambda i, n: bar(
-            i / n, t("distillation.stage_step", i=i, n=n)) if i % 5 == 0 or i == n else None)
-    with guard():
-        result = run_job(work, cancel_key=CANCEL)
-        if result is not None:
-            st.session_state[RESULT] = (model_name(), result)
-elif was_cancelled(CANCEL):
-    st.info(t("jobs.cancelled"), icon="✖️")
+pressed = st.button(t("distillation.run"), type="primary", key="distillation.run")
 
-kept = st.session_state.get(RESULT)
-if kept is None or kept[0] != model_name():
-    st.caption(t("distillation.press"))
-    st.stop()
-r = kept[1]
+
+def work(bar):
+    bar(0.01, t("distillation.stage_teacher", n=ds.N_TRAIN + ds.N_HELD_OUT))
+    data = corpus(model_name(), handle)
+    return ds.distill(handle, data, steps, temperature, soft_weight, progress=lambda i, n: bar(
+        i / n, t("distillation.stage_step", i=i, n=n)) if i % 5 == 0 or i == n else None)
+
+
+r = kept_job(pressed, work, page="distillation", model=model_name(), press=t("distillation.press"))
 labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
           "hard": t("distillation.hard"), "step": t("distillation.step"),
           "loss": t("distillation.loss"), "kl": t("distillation.kl"),

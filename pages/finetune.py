@@ -8,8 +8,8 @@ from llm_core import finetune as ft
 from llm_core.model.errors import XRayError
 from ui import fig_finetune as fig
 from ui.errors import guard, show_error
-from ui.i18n import has, t
-from ui.jobs import run_job, was_cancelled
+from ui.i18n import t
+from ui.jobs import kept_job, run_job
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED
 from ui.export import chart
@@ -17,16 +17,6 @@ from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
-RESULT = "finetune.result"
-CANCEL = "finetune.cancel"
-
-
-def show_error_of(err: XRayError) -> None:
-    code = f"finetune.err_{err.code}"
-    if has(code):
-        st.warning(t(code, **err.params), icon="⚠️")
-    else:
-        show_error(err)
 
 
 st.title(t("nav.finetune"))
@@ -61,7 +51,7 @@ try:       # checked as typed, so a bad fact is said at once, not after pressing
     fact = ft.check_fact(fact_text, question, answer, paraphrases.splitlines())
 except XRayError as err:
     fact = None
-    show_error_of(err)
+    show_error(err, "finetune")
 if fact is not None and not fact.paraphrases:
     st.info(t("finetune.no_paraphrases"), icon="ℹ️")
 train = st.button(t("finetune.train"), type="primary", key="finetune.train", disabled=fact is None)
@@ -69,33 +59,25 @@ if st.session_state.pop("finetune.reverted", False):
     st.success(t("finetune.reverted"), icon="↩️")
 curve_labels = {"title": t("finetune.curve_title"), "loss": t("finetune.loss"),
                 "p_answer": t("finetune.p_answer", answer=answer.strip()), "step": t("finetune.step")}
-if train and fact is not None:
-    live, so_far = st.empty(), []
+live, so_far = st.empty(), []   # the curve while it trains
 
-    def step_done(s, n, bar):
-        """The bar, and the curve drawn anew after every step: training, live."""
-        so_far.append(s)
-        bar(s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer))
-        live.plotly_chart(fig.training_curve(so_far, curve_labels), width="stretch",
-                          key=f"finetune.live_{s.step}")   # one id per step: the final chart may equal the last
 
-    def work(bar):
-        bar(0.02, t("finetune.stage_before"))
-        return ft.train(handle, fact, method, layer, steps,
-                        progress=lambda s, n: step_done(s, n, bar))
-    with guard():
-        result = run_job(work, cancel_key=CANCEL)
-        live.empty()
-        if result is not None:
-            st.session_state[RESULT] = (model_name(), result)
-elif was_cancelled(CANCEL):
-    st.info(t("jobs.cancelled"), icon="✖️")
+def step_done(s, n, bar):
+    """The bar, and the curve drawn anew after every step: training, live."""
+    so_far.append(s)
+    bar(s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer))
+    live.plotly_chart(fig.training_curve(so_far, curve_labels), width="stretch",
+                      key=f"finetune.live_{s.step}")   # one id per step: the final chart may equal the last
 
-kept = st.session_state.get(RESULT)
-if kept is None or kept[0] != model_name():
-    st.caption(t("finetune.press"))
-    st.stop()
-r = kept[1]
+
+def work(bar):
+    bar(0.02, t("finetune.stage_before"))
+    return ft.train(handle, fact, method, layer, steps,
+                    progress=lambda s, n: step_done(s, n, bar))
+
+
+r = kept_job(train and fact is not None, work, page="finetune", model=model_name(),
+             press=t("finetune.press"), after=live.empty)
 st.subheader(t("finetune.result_header", answer=r.fact.answer))
 chart(fig.training_curve(r.steps, {
     **curve_labels, "p_answer": t("finetune.p_answer", answer=r.fact.answer)}), width="stretch", key="finetune.chart1")
@@ -118,7 +100,7 @@ st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl
               lost=", ".join(f"{p.answer.strip()} {b:.0%} → {a:.0%}" for p, b, a in lost)))
 
 if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):
-    st.session_state[RESULT], st.session_state["finetune.reverted"] = None, True
+    st.session_state["finetune.result"], st.session_state["finetune.reverted"] = None, True
     st.rerun()
 m1, m2, m3 = st.columns(3)
 m1.metric(t("finetune.trainable"), f"{r.trainable:,}")

@@ -15,7 +15,7 @@ from ui import fig_hallucination as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal
 from ui.errors import show_error
-from ui.i18n import has, lang, t
+from ui.i18n import lang, t
 from ui.markdown import md_escape
 from ui.jobs import Busy, heavy_job
 from ui.models import get_handle, model_name
@@ -127,11 +127,7 @@ if ask:
     except Busy:
         st.info(t("hallucination.busy_self"), icon="⏳")
     except XRayError as err:
-        code = f"hallucination.err_{err.code}"
-        if has(code):
-            st.warning(t(code, **err.params), icon="⚠️")
-        else:
-            show_error(err)
+        show_error(err, "hallucination")
 result = st.session_state.get(RESULTS, {}).get(key)
 if result is None:
     st.caption(t("hallucination.press_ask", n=len(jobs), max=max_tokens))

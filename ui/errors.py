@@ -13,13 +13,16 @@ from ui.markdown import md_escape
 log = logging.getLogger("llm_xray")
 
 
-def message(err: XRayError) -> str:
-    """The translated sentence; what the user typed (a model id, a word) is
-    escaped, since alerts render markdown."""
+def message(err: XRayError, page: str | None = None) -> str:
+    """The translated sentence: the page's own (`<page>.err_<code>`) where it has
+    one, else the app's (`errors.<code>`). What the user typed (a model id, a
+    word) is escaped, since alerts render markdown."""
+    params = {k: md_escape(v) if isinstance(v, str) else v for k, v in err.params.items()}
+    if page is not None and has(f"{page}.err_{err.code}"):
+        return t(f"{page}.err_{err.code}", **params)
     key = f"errors.{err.code}"
     if not has(key):
         return md_escape(str(err))
-    params = {k: md_escape(v) if isinstance(v, str) else v for k, v in err.params.items()}
     text = t(key, **params)
     if err.code == "unknown_word":   # what the word space does know
         p = err.params
@@ -29,9 +32,9 @@ def message(err: XRayError) -> str:
     return text
 
 
-def show_error(err: Exception) -> None:
+def show_error(err: Exception, page: str | None = None) -> None:
     if isinstance(err, XRayError):
-        st.warning(message(err), icon="⚠️")
+        st.warning(message(err, page), icon="⚠️")
     else:
         log.exception("unexpected error", exc_info=err)
         st.error(t("errors.unexpected"), icon="🛑")

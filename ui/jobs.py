@@ -89,3 +89,26 @@ def run_job(work, *, cancel_key: str):
 def was_cancelled(cancel_key: str) -> bool:
     """True on the rerun that a Cancel click started."""
     return bool(st.session_state.get(cancel_key))
+
+
+def kept_job(pressed: bool, work, *, page: str, model: str, press: str, after=None):
+    """A lab's run and its result: when `pressed`, `work` runs as a job (run_job)
+    and its result is kept in the session for `model`; `after()` tidies the live
+    view. Returns the kept result for `model`, or says `press` and ends the page."""
+    from ui.errors import guard
+
+    cancel, store = f"{page}.cancel", f"{page}.result"
+    if pressed:
+        with guard():
+            result = run_job(work, cancel_key=cancel)
+            if after is not None:
+                after()
+            if result is not None:
+                st.session_state[store] = (model, result)
+    elif was_cancelled(cancel):
+        st.info(t("jobs.cancelled"), icon="✖️")
+    kept = st.session_state.get(store)
+    if kept is None or kept[0] != model:
+        st.caption(press)
+        st.stop()
+    return kept[1]
