@@ -242,6 +242,33 @@ class LabResult:
         return cls(by_kind["greedy"], samples, by_kind.get("grounded"))
 
 
+def run_lab(jobs: list[Job], max_tokens: int, answer_group, progress=None) -> LabResult:
+    """Every job's answer, the jobs of one prompt in one batch:
+    `answer_group(prompt, ((T, seed), …), step_progress)` → answers in that order
+    (the page's shared cache). `progress(fraction, answers done so far)`."""
+    groups: dict[str, list[Job]] = {}          # the plain question's answers run together
+    for job in jobs:
+        groups.setdefault(job.prompt, []).append(job)
+    answers, done = {}, 0
+    for prompt, group in groups.items():
+        def step(k, done=done, size=len(group)):   # k of max_tokens steps of this batch
+            if progress is not None:
+                progress(min(1.0, (done + size * k / max_tokens) / len(jobs)), done + size)
+        step(0)
+        settings = tuple((job.temperature, job.seed) for job in group)
+        answers.update(zip(group, answer_group(prompt, settings, step)))
+        done += len(group)
+    return LabResult.from_answers(jobs, [answers[job] for job in jobs])
+
+
+CONFIDENCE_BINS = (0.3, 0.6)   # low < 0.3 ≤ mid < 0.6 ≤ high: the class's three guesses
+
+
+def confidence_bin(answer: Answer) -> int:
+    """0, 1 or 2: how sure the model is of an answer, by its mean per-token confidence."""
+    return sum(answer.mean_confidence >= x for x in CONFIDENCE_BINS)
+
+
 # --- do several samples agree? ----------------------------------------------------
 
 _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)

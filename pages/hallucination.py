@@ -96,21 +96,11 @@ def lab_answers(model: str, prompt: str, settings: tuple, max_new: int, _handle,
 
 
 def generate(bar) -> hal.LabResult:
-    groups: dict[str, list] = {}          # the plain question's answers run together
-    for job in jobs:
-        groups.setdefault(job.prompt, []).append(job)
-    answers, done = {}, 0
-    for prompt, group in groups.items():
-        def progress(k, done=done, size=len(group)):
-            bar.progress(min(1.0, (done + size * k / max_tokens) / len(jobs)),
-                         text=t("hallucination.progress", i=done + size, n=len(jobs)))
-        progress(0)
-        settings = tuple((job.temperature, job.seed) for job in group)
-        answers.update(zip(group, lab_answers(model_name(), prompt, settings, max_tokens,
-                                              handle, progress)))
-        done += len(group)
+    result = hal.run_lab(jobs, max_tokens, lambda prompt, settings, step: lab_answers(
+        model_name(), prompt, settings, max_tokens, handle, step), lambda fraction, i: bar.progress(
+            fraction, text=t("hallucination.progress", i=i, n=len(jobs))))
     bar.empty()
-    return hal.LabResult.from_answers(jobs, [answers[job] for job in jobs])
+    return result
 
 
 if ask:
@@ -143,7 +133,7 @@ def show_answer(answer) -> None:
 greedy = result.greedy
 bins = [t(f"hallucination.guess_{b}") for b in ("low", "mid", "high")]   # mean confidence
 if not predict_reveal("hallucination", t("hallucination.guess_question", question=md_escape(
-        " ".join(question.split())[:120])), bins[sum(greedy.mean_confidence >= x for x in (0.3, 0.6))], bins):
+        " ".join(question.split())[:120])), bins[hal.confidence_bin(greedy)], bins):
     st.stop()
 st.subheader(t("hallucination.greedy_header"))
 show_answer(greedy)
