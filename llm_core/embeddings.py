@@ -35,12 +35,13 @@ class VectorSpace:
         if self.lowercase:
             key = key.lower()
         row = self.index.get(key)
-        if row is None:
-            hint = ""
-            if not self.lowercase and key.lower() in self.index:
-                hint = f" Try '{key.lower()}'."
-            raise InputError(f"'{word.strip()[:40]}' is not in the {self.name} vocabulary.{hint}",
-                             code="unknown_word", word=word.strip()[:40], space=self.name)
+        if row is None:   # with a hint: a spelling it has (other case), and whether it is lowercase
+            typed = word.strip()
+            hint = next((v for v in (typed.lower(), typed.capitalize(), typed.title())
+                         if v != typed and v in self.index), "")
+            raise InputError(f"'{typed[:40]}' is not in the {self.name} vocabulary."
+                             + (f" Try '{hint}'." if hint else ""), code="unknown_word",
+                             word=typed[:40], space=self.name, hint=hint, lowercase=self.lowercase)
         return row
 
     def vector(self, word: str) -> np.ndarray:
@@ -280,19 +281,7 @@ def lookup(space: VectorSpace, word: str) -> int:
     """Row of `word`, or InputError(code="unknown_word") carrying a hint: a
     spelling that is in the vocabulary (other case) and whether the space is
     lowercase-only (GloVe)."""
-    try:
-        return space.lookup(word)
-    except InputError as err:
-        if err.code != "unknown_word":
-            raise
-        key = word.strip()
-        hint = ""
-        for variant in (key.lower(), key.capitalize(), key.title()):
-            if variant != key and variant in space.index:
-                hint = variant
-                break
-        raise InputError(str(err), code="unknown_word", word=key[:40], space=space.name,
-                         hint=hint, lowercase=space.lowercase) from None
+    return space.lookup(word)
 
 
 def known_words(space: VectorSpace, words) -> tuple[list[str], list[str]]:
@@ -380,13 +369,13 @@ def analogy_view(space: VectorSpace, a: str, b: str, c: str, extras=(), *, n: in
     norm = {w.lower() if space.lowercase else w for w in (a, b, c, best)}
     words, unknown = [a, b, c, best], []
     for w in extras:
-        key = w.lower() if space.lowercase else w
-        if key in norm or len(words) >= MAX_WORDS - 1:
-            continue
         try:
             lookup(space, w)
         except InputError:
             unknown.append(w)   # listed by the page, not fatal here
+            continue
+        key = w.lower() if space.lowercase else w
+        if key in norm or len(words) >= MAX_WORDS - 1:
             continue
         norm.add(key)
         words.append(w)

@@ -532,6 +532,7 @@ def test_page_text(file, case):
         # The announced cut: the browser takes at most `limit` characters and shows
         # the count beside the box, so the page never receives this text.
         assert limit <= MAX_CHARS, f"{file}: a box longer than the app's limit"
+        assert _text_widget(at).value != case.value, f"{file}: the box took more than {limit} characters"
     elif case.expect == ERR and widget.key in OPTIONAL and case.codes == ("empty",):
         assert not warnings, f"{file} {case.id}: an optional box left empty is no error: {warnings}"
     elif case.expect == ERR:   # the page's own translated message for one of the row's codes

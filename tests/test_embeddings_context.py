@@ -266,3 +266,36 @@ def test_a_word_first_is_the_same_vector_in_the_decoder_and_not_in_the_encoder(d
     assert np.allclose(dec.similarity[1], 1.0, atol=1e-5)
     assert enc.similarity[1][-1] < 0.95
     assert [t.text for t in encoder.trace("苹果很好吃").tokens[1:6]] == ["[UNK]"] * 5
+
+
+def test_words_similarity_keeps_the_known_words_in_order(glove):
+    from llm_core.embeddings import words_similarity
+    ws = words_similarity(glove, "king, queen，qwxzzyq  apple king")
+    assert ws.known == ["king", "queen", "apple"] and ws.unknown == ["qwxzzyq"]
+    v = np.stack([glove.vectors[glove.lookup(w)] for w in ws.known]).astype(np.float64)
+    # float64 products of float32 vectors: equal to ~1e-12
+    assert np.allclose(ws.similarity.dot, v @ v.T, atol=1e-9)
+    assert ws.similarity.cosine[0, 1] > ws.similarity.cosine[0, 2]    # king is nearer queen
+    assert words_similarity(glove, "king").similarity is None
+
+
+def test_plural_direction_scores_plurals_higher(glove):
+    from llm_core.embeddings import plural_view
+    pv = plural_view(glove, " ".join(SINGULAR), " ".join(PLURAL))
+    assert pv.view.words[:2] == [SINGULAR[0], PLURAL[0]]                 # interleaved pairs
+    assert pv.groups == [0 if w in SINGULAR else 1 for w in pv.view.words]
+    mean = lambda k: np.mean([s for s, g in zip(pv.view.scores, pv.groups) if g == k])
+    assert pv.means == pytest.approx((mean(0), mean(1)), abs=1e-12) and pv.means[1] > pv.means[0]
+
+
+def test_an_unknown_word_says_what_the_space_knows(glove, decoder):
+    from ui.errors import message
+    with pytest.raises(InputError) as err:
+        glove.lookup("Qwxzzyq")
+    assert message(err.value) == (table("en")["errors.unknown_word"].format(word="Qwxzzyq", space="GloVe")
+                                  + " " + table("en")["errors.unknown_word_lowercase"])
+    space = model_word_space(decoder)
+    with pytest.raises(InputError) as err:
+        space.lookup("paris")                                  # the decoder has " Paris"
+    assert err.value.params["hint"] == "Paris"
+    assert message(err.value).endswith(table("en")["errors.unknown_word_try"].format(hint="Paris"))

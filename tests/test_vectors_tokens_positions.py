@@ -218,3 +218,25 @@ def test_positions_page_edge_cases():
     at.text_input(key="positions.text_a").input(LONG).run()       # cut to the first tokens
     assert_clean(at)
     assert any("64" in c.value for c in at.caption)
+
+
+def test_a_turn_is_the_rotation_matrix_times_the_point():
+    from llm_core.vectors import SHAPE, turn
+    r = turn((0.7, 0.3), 90)
+    # float64 trigonometry: cos 90° = 6e-17, so 1e-12 is far above rounding
+    assert r.turned == pytest.approx((-0.3, 0.7), abs=1e-12)
+    assert [x for row in r.matrix for x in row] == pytest.approx([0.0, -1.0, 1.0, 0.0], abs=1e-12)
+    assert r.norm_before == pytest.approx(r.norm_after, rel=1e-12)   # a rotation keeps lengths
+    assert r.turned_shape[0] == pytest.approx((-SHAPE[0][1], SHAPE[0][0]), abs=1e-12)
+    assert len(r.shape) == len(r.turned_shape) == len(SHAPE)
+
+
+def test_a_split_tells_the_round_trip_and_the_unknown_pieces(decoder, encoder):
+    from llm_core.tokens import split
+    s = split(decoder, "大语言模型 🙂 cat")
+    assert s.round_trip and s.decoded == s.text and s.tokenizer_kind == "byte-level BPE"
+    assert [t.id for t in s.tokens] == s.ids and s.n_unknown == 0
+    assert s.vocab_size == len(decoder.tokenizer)
+    e = split(encoder, "苹果 apple")          # MiniLM has no Chinese characters: [UNK]
+    assert e.tokenizer_kind == "WordPiece" and e.n_unknown >= 1 and not e.round_trip
+    assert split(decoder, "a " * 3000, max_tokens=100).truncated_from > 100
