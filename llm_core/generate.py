@@ -113,3 +113,40 @@ def answer(handle, text: str, *, chat: bool = True, max_new_tokens: int = 48,
 def greedy_answer(handle, question: str, *, max_new_tokens: int = 48) -> str:
     """The model's most likely chat answer (T = 0), as text."""
     return answer(handle, question, chat=True, max_new_tokens=max_new_tokens).text
+
+
+@dataclass
+class Run:
+    """Answers being generated side by side, kept in a page's session as they come,
+    so a Stop keeps what came so far. `settings`: mode, T, k, p, seed, max_new."""
+
+    settings: dict
+    prompt_len: int
+    seeds: list[int]
+    steps: list[list[Step]]
+    seconds: list[float]
+
+    @classmethod
+    def start(cls, settings: dict, prompt_len: int, seeds) -> "Run":
+        seeds = list(seeds)
+        return cls(dict(settings), prompt_len, seeds, [[] for _ in seeds], [0.0] * len(seeds))
+
+    def add(self, row, elapsed: float) -> list[int]:
+        """One step of generate_many (a Step per answer, None once it ended);
+        the answers that grew."""
+        grew = []
+        for a, step in enumerate(row):
+            if step is not None:
+                self.steps[a].append(step)
+                self.seconds[a] = elapsed
+                grew.append(a)
+        return grew
+
+    @property
+    def started(self) -> bool:
+        return any(self.steps)
+
+    def answers(self, handle, time_limit: float | None = TIME_LIMIT) -> list[Generation]:
+        return [finish(handle, self.prompt_len, steps, seconds, seed,
+                       max_new_tokens=self.settings["max_new"], time_limit=time_limit)
+                for steps, seconds, seed in zip(self.steps, self.seconds, self.seeds)]

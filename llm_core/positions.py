@@ -11,12 +11,13 @@ And the order experiment: the same tokens in another order.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from llm_core.model.errors import InputError
-from llm_core.vectors import cosine
+from llm_core.vectors import cosine, cosine_matrix, robust_abs_max
 from llm_core.model.sampling import softmax_with_temperature
 
 MAX_POSITIONS = 4096
@@ -95,6 +96,9 @@ class RopePair:
     before: torch.Tensor           # 2 — q_before_rope at (dims)
     rotated: torch.Tensor          # 2 — matrix @ before
     model: torch.Tensor            # 2 — the model's own q after RoPE
+    track_before: torch.Tensor     # pos 2 — the pair at every position, before RoPE
+    track_after: torch.Tensor      # pos 2 — and after: each turned by its own angle
+    step_deg: float                # degrees the pair turns per position
 
     @property
     def max_error(self) -> float:
@@ -114,7 +118,44 @@ def rope_pair(params: RopeParams, q_before: torch.Tensor, q_after: torch.Tensor,
     matrix = torch.stack([torch.stack([c, -s]), torch.stack([s, c])])
     before = q_before[head, position, list(dims)].double()
     return RopePair(pair, dims, position, angle, matrix, before, matrix @ before,
-                    q_after[head, position, list(dims)].double())
+                    q_after[head, position, list(dims)].double(),
+                    q_before[head][:, list(dims)], q_after[head][:, list(dims)],
+                    math.degrees(float(rope_frequencies(params)[pair])))
+
+
+def rope_angle_degrees(params: RopeParams, n_positions: int) -> torch.Tensor:
+    """pos pairs: rope_angles in degrees, for a heatmap a student can read."""
+    return rope_angles(params, n_positions) * 180 / math.pi
+
+
+@dataclass(frozen=True)
+class PositionTable:
+    """Position vectors and how alike any two positions are."""
+
+    vectors: torch.Tensor          # pos d (float32, CPU)
+    cosine: torch.Tensor           # pos pos
+    bound: float                   # a colour range a few outliers cannot wash out
+
+
+def sinusoidal_table(n_positions: int, d_model: int) -> PositionTable:
+    pe = sinusoidal(n_positions, d_model)
+    return PositionTable(pe, cosine_matrix(pe), 1.0)
+
+
+def learned_table(handle, n_positions: int) -> PositionTable | None:
+    """The first `n_positions` rows of a model's learned position embeddings
+    (None when it has none, e.g. a RoPE decoder)."""
+    table = handle.arch.position_embedding_matrix()
+    if table is None:
+        return None
+    rows = table.detach().float().cpu()[:n_positions]
+    return PositionTable(rows, cosine_matrix(rows), robust_abs_max(rows))
+
+
+def learned_size(handle) -> tuple[int, int] | None:
+    """(positions, dims) of a model's learned position table, or None."""
+    table = handle.arch.position_embedding_matrix()
+    return None if table is None else tuple(table.shape)
 
 
 # --- the order experiment -------------------------------------------------------------

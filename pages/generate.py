@@ -89,9 +89,8 @@ def run() -> None:
         st.session_state[PROBLEM] = err     # shown after the rerun that re-enables the controls
         return
     seeds = [int(seed) + i for i in range(samples)]
-    result = {"settings": dict(mode=mode, T=temperature, k=top_k, p=top_p, seed=int(seed),
-                               max_new=max_new), "prompt_len": ids.numel(), "seeds": seeds,
-              "steps": [[] for _ in seeds], "seconds": [0.0] * samples}
+    result = gen.Run.start(dict(mode=mode, T=temperature, k=top_k, p=top_p, seed=int(seed),
+                                max_new=max_new), ids.numel(), seeds)
     st.session_state[RESULT], st.session_state[STEP] = result, 1
     try:
         with heavy_job() as got_slot:
@@ -105,11 +104,8 @@ def run() -> None:
                                          top_p=top_p, n_show=gen.SHOWN_TOP,
                                          stop=lambda: st.session_state.get(STOPPED, False),
                                          time_limit=gen.TIME_LIMIT):
-                for a, step in enumerate(row):
-                    if step is not None:
-                        result["steps"][a].append(step)
-                        result["seconds"][a] = time.monotonic() - started
-                        show_steps(boxes[a], result["steps"][a])
+                for a in result.add(row, time.monotonic() - started):
+                    show_steps(boxes[a], result.steps[a])
                 last = next(s for s in row if s is not None)
                 status.markdown(fig.step_caption(last, template=t("generate.live"),
                                                  alts_word=t("generate.alts")))
@@ -129,13 +125,11 @@ elif problem:
     st.warning(t(problem), icon="⏳")
 
 result = st.session_state.get(RESULT)
-if not result or not any(result["steps"]):
+if result is None or not result.started:
     st.stop()
 
-cfg = result["settings"]
-answers = [gen.finish(handle, result["prompt_len"], steps, seconds, s,
-                      max_new_tokens=cfg["max_new"], time_limit=gen.TIME_LIMIT)
-           for steps, seconds, s in zip(result["steps"], result["seconds"], result["seeds"])]
+cfg = result.settings
+answers = result.answers(handle)
 st.subheader(t("generate.result_header"))
 st.caption(t("generate.settings", **{**cfg, "mode": modes[cfg["mode"]]}))
 many = len(answers) > 1

@@ -4,8 +4,8 @@ import math
 
 import streamlit as st
 
-from llm_core.vectors import cosine_matrix, robust_abs_max
-from llm_core.positions import order_experiment, rope_angles, rope_pair, rope_params, sinusoidal
+from llm_core.positions import (learned_size, learned_table, order_experiment, rope_angle_degrees,
+                                rope_pair, rope_params, sinusoidal_table)
 from llm_core.model.sampling import tokens_of
 from ui.chips import chips_html
 from ui.fig_positions import (matrix_heatmap, order_cosines, rope_angle_heatmap, rope_pair_arrows,
@@ -43,31 +43,30 @@ with sin_tab:
     n_pos = c1.slider(t("positions.n_positions"), 8, 256, 64, key="positions.n_pos")
     d = c2.select_slider(t("positions.n_dims"), [16, 32, 64, 128, 256, 384, 512], 128,
                          key="positions.d_model")
-    pe = sinusoidal(n_pos, d)
+    pe = sinusoidal_table(n_pos, d)
     left, right = st.columns(2)
-    chart(where=left, fig=matrix_heatmap(pe, dim_t, pos_t, t("positions.value"), zmin=-1, zmax=1),
-                      key="positions.sin_heat")
-    chart(where=right, fig=matrix_heatmap(cosine_matrix(pe), pos_t, pos_t, cos_t, zmin=-1, zmax=1),
-                       key="positions.sin_cos")
+    chart(where=left, fig=matrix_heatmap(pe.vectors, dim_t, pos_t, t("positions.value"), zmin=-1,
+                                         zmax=1), key="positions.sin_heat")
+    chart(where=right, fig=matrix_heatmap(pe.cosine, pos_t, pos_t, cos_t, zmin=-1, zmax=1),
+          key="positions.sin_cos")
     st.caption(t("positions.similarity_caption"))
 
 with learned_tab:
     enc = encoder()
-    table = None if enc is None else enc.arch.position_embedding_matrix()
-    if table is None:
+    size = None if enc is None else learned_size(enc)
+    if size is None:
         st.info(t("positions.no_learned"))
     else:
-        table = table.detach().float().cpu()
-        st.caption(t("positions.learned_intro", model=enc.description, n=table.shape[0],
-                     d=table.shape[1]))
-        n_learned = st.slider(t("positions.n_positions"), 8, min(256, table.shape[0]), 64,
+        st.caption(t("positions.learned_intro", model=enc.description, n=size[0], d=size[1]))
+        n_learned = st.slider(t("positions.n_positions"), 8, min(256, size[0]), 64,
                               key="positions.n_learned")
+        table = learned_table(enc, n_learned)
         left, right = st.columns(2)
-        bound = robust_abs_max(table[:n_learned])  # a few outliers would wash out the colours
-        chart(where=left, fig=matrix_heatmap(table[:n_learned], dim_t, pos_t, t("positions.value"),
-                                         zmin=-bound, zmax=bound), key="positions.learned_heat")
-        chart(where=right, fig=matrix_heatmap(cosine_matrix(table[:n_learned]), pos_t, pos_t, cos_t,
-                                          zmin=-1, zmax=1), key="positions.learned_cos")
+        chart(where=left, fig=matrix_heatmap(table.vectors, dim_t, pos_t, t("positions.value"),
+                                             zmin=-table.bound, zmax=table.bound),
+              key="positions.learned_heat")
+        chart(where=right, fig=matrix_heatmap(table.cosine, pos_t, pos_t, cos_t, zmin=-1, zmax=1),
+              key="positions.learned_cos")
         st.caption(t("positions.learned_note"))
 
 with rope_tab:
@@ -82,9 +81,8 @@ with rope_tab:
         st.latex(r"\begin{bmatrix} q'_j \\ q'_{j+d/2} \end{bmatrix} = \begin{bmatrix} \cos p\theta_j"
                  r" & -\sin p\theta_j \\ \sin p\theta_j & \cos p\theta_j \end{bmatrix}"
                  r"\begin{bmatrix} q_j \\ q_{j+d/2} \end{bmatrix}")
-        chart(rope_angle_heatmap(rope_angles(params, 64) * 180 / math.pi,
-                                           t("positions.pair"), pos_t, t("positions.angle")),
-                        key="positions.rope_heat")
+        chart(rope_angle_heatmap(rope_angle_degrees(params, 64), t("positions.pair"), pos_t,
+                                 t("positions.angle")), key="positions.rope_heat")
         st.subheader(t("positions.rope_demo_header"))
         st.caption(t("positions.rope_demo_intro"))
         text = st.text_input(t("positions.rope_text"), "The cat sat on the mat",
@@ -112,11 +110,9 @@ with rope_tab:
             labels = {"before": t("positions.before"), "after": t("positions.after"),
                       "position": pos_t, "x": t("positions.pair_x", a=a),
                       "y": t("positions.pair_y", b=b)}
-            chart(rope_pair_arrows(detail.q_before_rope[head][:, [a, b]],
-                                             detail.q[head][:, [a, b]], trace.token_texts,
-                                             position, labels), key="positions.rope_arrows")
-            step = math.degrees(float(rope_angles(params, 2)[1, pair]))
-            st.caption(t("positions.arrows_caption", deg=step))
+            chart(rope_pair_arrows(rp.track_before, rp.track_after, trace.token_texts, position,
+                                   labels), key="positions.rope_arrows")
+            st.caption(t("positions.arrows_caption", deg=rp.step_deg))
             if trace.truncated_from:
                 st.caption(t("positions.rope_cap_note", n=ROPE_CAP))
 

@@ -334,14 +334,14 @@ def test_generate_page(lang, at_limit):
     texts = " ".join(rendered(at))
     assert "Paris" in texts
     assert not at.button(key="generate.run").disabled            # controls live again
-    assert at.session_state["generate.result"]["settings"]["T"] == 0.0
+    assert at.session_state["generate.result"].settings["T"] == 0.0
     at.slider(key="generate.step").set_value(2).run()               # look inside, no regeneration
     assert_clean(at)
     result = at.session_state["generate.result"]
-    assert len(result["steps"][0]) >= 2 and result["settings"]["max_new"] == 12
+    assert len(result.steps[0]) >= 2 and result.settings["max_new"] == 12
     # T = 0 makes every drawn token's probability 1: the model's own (T = 1) stands beside it
     from ui.i18n import table
-    step = result["steps"][0][1]
+    step = result.steps[0][1]
     assert step.prob == 1.0 and step.model_prob < 1
     model_name = table(lang)["common.model_prob"]
     line = [c for c in at.get("plotly_chart") if "generate.fig_line" in c.proto.id][0]
@@ -350,11 +350,11 @@ def test_generate_page(lang, at_limit):
 
     generate_once(at, temperature=2.0, max_new=3, samples=3)
     result = at.session_state["generate.result"]
-    assert result["seeds"] == [0, 1, 2] and all(len(s) == 3 for s in result["steps"])
+    assert result.seeds == [0, 1, 2] and all(len(s) == 3 for s in result.steps)
     assert len(at.radio(key="generate.which").options) == 3          # one choice per answer
 
     generate_once(at, top_p=0.01, samples=1, max_new=2)             # top-p ≈ 0: greedy
-    steps = at.session_state["generate.result"]["steps"][0]
+    steps = at.session_state["generate.result"].steps[0]
     assert all(s.top.n_kept == 1 and s.prob == 1.0 for s in steps)
 
     at.text_area(key="generate.prompt_chat").input("  ").run()
@@ -372,4 +372,4 @@ def test_generate_page(lang, at_limit):
         at.text_area(key="generate.prompt_plain").input(fits).run()
         generate_once(at, max_new=1)
         assert not at.warning
-        assert at.session_state["generate.result"]["prompt_len"] == nt.PROMPT_TOKEN_LIMIT
+        assert at.session_state["generate.result"].prompt_len == nt.PROMPT_TOKEN_LIMIT
