@@ -76,8 +76,7 @@ def sidebar(here: str) -> None:
         st.caption(t("sidebar.about"))
 
 
-current = st.navigation(navigation(lambda name: t(f"nav.{name}"), lambda key: t(f"nav.section_{key}")),
-                       expanded=True)
+current = st.navigation(navigation(), expanded=True)
 here = current.url_path or DEFAULT
 sidebar(here)
 links.follow(lang(), st.session_state[MODEL_KEY], presenting(),

@@ -121,14 +121,14 @@ chart(counts_bar(names, n_content, n_special,
 # --- look-ups --------------------------------------------------------------------------------
 st.subheader(t("tokens.lookup_header"))
 choices = {t("tokens.encoder_choice" if h.name == ENCODER else "tokens.decoder_choice",
-               name=h.name): h for h in handles}
+               name=h.name): h for h in handles if h.name in results}
 handle = choices[st.radio(t("tokens.lookup_model"), list(choices), horizontal=True,
                           key="tokens.lookup_model")]
 choice = handle.name
 left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('tokens.id_to_token')}**")
-    size = results[choice].vocab_size if choice in results else tokenize(choice, text).vocab_size
+    size = results[choice].vocab_size
     tid = st.number_input(t("tokens.token_id", max=size - 1), 0, size - 1,
                           value=min(result.ids[0], size - 1), step=1, key=f"tokens.lookup_id_{choice}")
     token = tokens_of(handle, [int(tid)])[0]

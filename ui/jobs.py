@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from ui.errors import guard
 from ui.i18n import t
 
 MAX_CONCURRENT = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, (os.cpu_count() or 2) // 2)))
@@ -95,8 +96,6 @@ def kept_job(pressed: bool, work, *, page: str, model: str, press: str, after=No
     """A lab's run and its result: when `pressed`, `work` runs as a job (run_job)
     and its result is kept in the session for `model`; `after()` tidies the live
     view. Returns the kept result for `model`, or says `press` and ends the page."""
-    from ui.errors import guard
-
     cancel, store = f"{page}.cancel", f"{page}.result"
     if pressed:
         with guard():

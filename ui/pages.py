@@ -12,6 +12,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.i18n import t
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = "pipeline"
 
@@ -40,18 +42,18 @@ PAGES = [  # (section key, page name = file stem in pages/ = url path, icon)
 # page name → its file, relative to app.py (what st.switch_page and st.page_link take)
 FILES = {name: f"pages/{name}.py" for _, name, _ in PAGES}
 
-_run = threading.local()
+_run = threading.local()   # one script run is one thread: app.py → the page
 
 
-def navigation(title=str, section=str) -> dict[str, list]:
-    """st.navigation's pages by section: url path = file name, the pipeline the
-    default. `title` and `section` translate a page name and a section key."""
+def navigation() -> dict[str, list]:
+    """st.navigation's pages by translated section: url path = file name, the
+    pipeline the default."""
     pages: dict[str, list] = {}
     for key, name, icon in PAGES:
-        pages.setdefault(section(key), []).append(
-            st.Page(str(ROOT / FILES[name]), title=title(name), icon=icon, url_path=name,
+        pages.setdefault(t(f"nav.section_{key}"), []).append(
+            st.Page(str(ROOT / FILES[name]), title=t(f"nav.{name}"), icon=icon, url_path=name,
                     default=(name == DEFAULT)))
-    return pages   # one script run is one thread: app.py → the page
+    return pages
 
 
 @contextmanager

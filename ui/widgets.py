@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from llm_core.embeddings import pick_tokens
+from ui.errors import guard
 from ui.i18n import t
 
 
@@ -30,9 +32,6 @@ def option_labels(prefix: str, options):
 def token_picker(handle, vocab: int) -> int | None:
     """The embeddings lesson's token choice: by typed text (one of its tokens) or
     by id. The id, or None while the text has no token."""
-    from llm_core.embeddings import pick_tokens
-    from ui.errors import guard
-
     by = st.radio(t("embeddings.pick_by"), ["text", "id"], horizontal=True, key="embeddings.pick_by",
                   format_func=option_labels("embeddings.by_", ("text", "id")))
     token_id = None
