@@ -75,11 +75,11 @@ def main() -> None:
     labels = token_labels(trace.tokens)
     titles = [f"head {h}" for h in range(trace.n_heads)]
     one = statistics.median(timed(lambda: pattern_heatmap(
-        trace.attention_pattern[l, 0], labels, causal=True, x_title="k", y_title="q",
-        color_title="w").to_json()) for l in range(5))
+        trace.attention_pattern[l, 0], labels, dict(x_title="k", y_title="q", color_title="w"),
+        causal=True).to_json()) for l in range(5))
     many = statistics.median(timed(lambda: head_grid(
-        trace.attention_pattern[l], labels, causal=True, head_titles=titles, x_title="k",
-        y_title="q", color_title="w").to_json()) for l in range(5))
+        trace.attention_pattern[l], labels, dict(head_titles=titles, x_title="k", y_title="q",
+                                                 color_title="w"), causal=True).to_json()) for l in range(5))
     print(f"attention_grid_figure: ratio={many / one:.2f}  (head grid figure vs one heatmap "
           f"figure, built + JSON, {trace.n_heads} heads × {n}² cells: {many * 1000:.0f} ms vs "
           f"{one * 1000:.0f} ms)")

@@ -93,9 +93,9 @@ def bench_temperature(handle) -> None:
             labels = dict(title="t", logit_axis="l", prob_axis="p", token_axis="t",
                           kept_name="k", cut_name="c", hover_logit="l", hover_prob="p",
                           hover_final="f")
-            fig.next_token_bars(view, tokens, **labels).to_json()
-            fig.temperature_curve(curve, temperature, title="t", t_axis="T", top_name="p",
-                                  entropy_name="e", entropy_axis="b").to_json()
+            fig.next_token_bars(view, tokens, labels).to_json()
+            fig.temperature_curve(curve, temperature, dict(title="t", t_axis="T", top_name="p",
+                                                           entropy_name="e", entropy_axis="b")).to_json()
         runs.append(timed(render)[1])
     render_s = statistics.median(runs)
     print(f"temperature_view: ratio={render_s / model_s:.3f}  (new temperature from cached logits:"

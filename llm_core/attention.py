@@ -59,3 +59,23 @@ def head_summary(attention_pattern: torch.Tensor) -> HeadSummary:
 def entropy_bound(n_keys: int) -> float:
     """Largest possible entropy over n keys (uniform attention), in bits."""
     return math.log2(max(1, n_keys))
+
+
+def query_row(pattern: torch.Tensor, head: int, query: int, causal: bool) -> torch.Tensor:
+    """key — one head's weights from `query` to the keys it sees (a decoder token
+    sees itself and those before it; an encoder's sees all)."""
+    return pattern[head, query, :query + 1 if causal else pattern.shape[-1]]
+
+
+def strongest_key(row: torch.Tensor) -> int:
+    """The key a query row gives the most weight."""
+    return int(row.argmax())
+
+
+def top_heads(values: torch.Tensor, n: int = 5) -> list[tuple[int, int, float]]:
+    """(layer, head, value) of the `n` heads with the largest value of a layer × head
+    summary, largest first."""
+    n_heads = values.shape[1]
+    flat = values.flatten()
+    return [(int(i) // n_heads, int(i) % n_heads, float(flat[i]))
+            for i in flat.argsort(descending=True)[:n]]

@@ -163,3 +163,31 @@ def head_contributions(detail: LayerDetail, weights: AttentionWeights, query: in
     out = detail.head_output[:, query]                   # head d_head
     w_o = weights.w_o.view(-1, n_heads, d_head)          # d_model head d_head
     return torch.einsum("hd,mhd->hm", out, w_o)          # head d_model
+
+
+def length(vec: torch.Tensor) -> float:
+    """A vector's length (L2 norm), as the lesson reads it."""
+    return float(vec.float().norm())
+
+
+def visible_keys(s: HeadSteps) -> int:
+    """How many keys the query sees: itself and those before it in a decoder, all
+    in an encoder."""
+    return s.query + 1 if s.causal else s.n_keys
+
+
+def top_keys(s: HeadSteps, k: int = 3) -> list[int]:
+    """The `k` keys this query attends to most, strongest first (among those it sees)."""
+    return s.pattern[:visible_keys(s)].argsort(descending=True)[:k].tolist()
+
+
+def pattern_difference(s: HeadSteps, model_pattern: torch.Tensor) -> float:
+    """Largest |ours − the model's| over this query's attention weights: the
+    by-hand softmax against the pattern the model itself produced."""
+    return float((s.pattern - model_pattern.to(s.pattern.dtype)).abs().max())
+
+
+def contribution_lengths(detail: LayerDetail, weights: AttentionWeights, query: int) -> torch.Tensor:
+    """head — how much each head adds to the attention output at `query` (the
+    length of its share, head_contributions)."""
+    return head_contributions(detail, weights, query).norm(dim=-1)

@@ -346,3 +346,10 @@ def confidence_change(plain: Answer, grounded: Answer) -> tuple[float, float]:
     """(Δ mean confidence, Δ min confidence) from the plain to the grounded answer."""
     return (grounded.mean_confidence - plain.mean_confidence,
             grounded.min_confidence - plain.min_confidence)
+
+
+def confidence_way(plain: Answer, grounded: Answer) -> str:
+    """"up", "down" or "same": how the mean confidence went with the fact given,
+    as the two numbers on screen read (two decimals)."""
+    before, after = round(plain.mean_confidence, 2), round(grounded.mean_confidence, 2)
+    return "up" if after > before else "down" if after < before else "same"

@@ -5,6 +5,8 @@ T, top-k and top-p, and choosing a token, live in `llm_core.model.sampling`: one
 rule for the pages, the labs and the CLI."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from llm_core.model.errors import InputError
@@ -12,6 +14,21 @@ from llm_core.model.limits import PROMPT_TOKEN_LIMIT
 # the lesson's names that sampling computes, so a page reads them from its lesson:
 from llm_core.model.sampling import (TopView, candidate_texts, check_temperature,  # noqa: F401
                                      complete_characters, entropy, readable, top_view)
+
+
+def toy_rows(rows) -> list[tuple[str, float]]:
+    """The rows of the toy table a student edits that hold a finite logit, as
+    (token, logit); a token left blank reads "?". rows: dicts with token, logit."""
+    out = []
+    for row in rows:
+        try:
+            value = float(row.get("logit"))
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            token = row.get("token")
+            out.append((token if isinstance(token, str) else "?", value))
+    return out
 
 
 def toy_logits(values) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.vectors import cosine, cosine_matrix, robust_abs_max
-from llm_core.model.sampling import softmax_with_temperature
+from llm_core.model.sampling import softmax_with_temperature, tokens_of
 
 MAX_POSITIONS = 4096
 MAX_DIMS = 4096
@@ -161,6 +161,11 @@ def learned_size(handle) -> tuple[int, int] | None:
 # --- the order experiment -------------------------------------------------------------
 
 
+# The order experiment's examples: the same tokens (the same bag) in another order.
+ORDER_PAIRS = [("The dog bites the man", "The man bites the dog"), ("我喜欢你", "你喜欢我"),
+               ("dog bites man", "man bites dog")]
+
+
 @dataclass(frozen=True)
 class MatchedToken:
     """The same token (same id) in both texts, followed through the layers."""
@@ -221,3 +226,9 @@ def order_experiment(trace_a, trace_b, top_n: int = 5, temperature: float = 1.0)
     return OrderResult(sorted(ids_a) == sorted(ids_b), tuple(sorted(only_a)), tuple(sorted(only_b)),
                        diff, tuple(matched), final, _top(trace_a, top_n, temperature),
                        _top(trace_b, top_n, temperature))
+
+
+def top_tokens(handle, top) -> list[tuple]:
+    """The order experiment's next tokens as (Token, probability), each read
+    alone (a split character shows as its bytes)."""
+    return [(tokens_of(handle, [i])[0], p) for i, p in top]

@@ -23,6 +23,34 @@ def _vector(values, name: str = "vector") -> list[float]:
 
 
 @dataclass(frozen=True)
+class NamedVectors:
+    """The vectors of a table a student edits, ready to compare."""
+
+    vectors: dict[str, list[float]]   # name → numbers, in the table's order
+    dropped: int                      # rows left out: a name or a number missing
+    renamed: bool                     # a repeated name got a number: "apple (2)"
+
+
+def named_vectors(rows, dims) -> NamedVectors:
+    """Complete rows only (a name and a finite number in every column of `dims`),
+    each name unique so each can be picked. rows: dicts with "name" and dims."""
+    vectors, seen, dropped = {}, {}, 0
+    for row in rows:
+        name = row.get("name")
+        name = name.strip() if isinstance(name, str) else ""
+        try:
+            values = _vector([row.get(d) for d in dims])
+        except InputError:
+            values = None
+        if not name or values is None:
+            dropped += 1
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        vectors[name if seen[name] == 1 else f"{name} ({seen[name]})"] = values
+    return NamedVectors(vectors, dropped, any(count > 1 for count in seen.values()))
+
+
+@dataclass(frozen=True)
 class Comparison:
     """a · b, |a|, |b|, cos θ, θ and the Euclidean distance, step by step."""
 

@@ -78,8 +78,8 @@ if segments is not None:
     st.caption(t("anatomy.segment_note", rows=rows_seg, d=d_seg))
 chart(fig_anatomy.parameter_treemap(
     [(k.kind, t(f"anatomy.kind_{k.kind}"), k.parameters) for k in anat.kinds],
-    root=t("anatomy.treemap_root", model=model, total=anat.total), total=anat.total,
-    share_word=t("anatomy.share_word")), key="anatomy.fig_treemap")
+    dict(root=t("anatomy.treemap_root", model=model, total=anat.total),
+         share_word=t("anatomy.share_word")), total=anat.total), key="anatomy.fig_treemap")
 
 # --- GPT-3, as the articles give it -----------------------------------------------
 st.subheader(t("anatomy.gpt3_header"))
@@ -117,10 +117,10 @@ with guard():
     rows_n, cols_n = view.shape
     lookup = kind in ("embedding", "position_embedding")  # tables: one row per token/position
     chart(fig_anatomy.matrix_heatmap(
-        view, title=t("anatomy.matrix_title", name=view.name, rows=rows_n, cols=cols_n),
-        x_title=t("anatomy.matrix_x_embedding" if lookup else "anatomy.matrix_x"),
-        y_title=t(f"anatomy.matrix_y_{kind}" if lookup else "anatomy.matrix_y"),
-        colour_title=t("anatomy.matrix_colour"), hover_value=t("anatomy.hover_value")),
+        view, dict(title=t("anatomy.matrix_title", name=view.name, rows=rows_n, cols=cols_n),
+                   x_title=t("anatomy.matrix_x_embedding" if lookup else "anatomy.matrix_x"),
+                   y_title=t(f"anatomy.matrix_y_{kind}" if lookup else "anatomy.matrix_y"),
+                   colour_title=t("anatomy.matrix_colour"), hover_value=t("anatomy.hover_value"))),
         key="anatomy.fig_matrix")
     note = "anatomy.matrix_corner_note" if corner else "anatomy.matrix_whole_note"
     st.caption(t(note, rows=rows_n, cols=cols_n, n=rows_n * cols_n, r=view.values.shape[0],

@@ -3,7 +3,8 @@ all heads of a layer, and every head at once to find the interesting ones."""
 import pandas as pd
 import streamlit as st
 
-from llm_core.attention import METRICS, entropy_bound, head_summary
+from llm_core.attention import (METRICS, entropy_bound, head_summary, query_row, strongest_key,
+                                top_heads)
 from ui.cache import shared
 from ui.classroom import predict_reveal
 from ui.errors import guard
@@ -59,28 +60,27 @@ with guard():
         keep_in_range("attention.token", range(n), n - 1)
         query = st.selectbox(t("attention.token_pick"), range(n), key="attention.token", **LINKED,
                              format_func=labels.__getitem__)
-        visible = query + 1 if trace.causal else n      # a decoder token sees 0..query only
-        row = pattern[head, query, :visible]
-        top = int(row.argmax())
+        row = query_row(pattern, head, query, trace.causal)   # the keys this token sees
+        visible, top = len(row), strongest_key(row)
         if not predict_reveal("attention", t("attention.guess_question", token=md_token(
                 labels[query]), layer=layer, head=head), labels[top], labels[:visible]):
             st.stop()
-        chart(pattern_heatmap(pattern[head], labels, causal=trace.causal,
-                                        title=t("attention.head_title", layer=layer, head=head),
-                                        highlight_query=query, **axes),
+        chart(pattern_heatmap(pattern[head], labels,
+                              dict(axes, title=t("attention.head_title", layer=layer, head=head)),
+                              causal=trace.causal, highlight_query=query),
               width="stretch", key="attention.chart0")
         if trace.causal:
             st.caption(t("attention.mask_note"))
-        chart(token_bars(row, labels[:visible], value_title=t("attention.weight"),
-                                   x_title=t("attention.key"), highlight=query),
+        chart(token_bars(row, labels[:visible], dict(value_title=t("attention.weight"),
+                                                     x_title=t("attention.key")), highlight=query),
                         width="stretch", key="attention.chart1")
         st.caption(t("attention.token_bars_caption", token=md_token(labels[query]), layer=layer,
                      head=head, top=md_token(labels[top]), weight=float(row[top])))
 
     elif view == "grid":
         titles = [t("attention.grid_head", head=h) for h in range(trace.n_heads)]
-        chart(head_grid(pattern, labels, causal=trace.causal, head_titles=titles,
-                                  **axes), width="stretch", key="attention.chart2")
+        chart(head_grid(pattern, labels, dict(axes, head_titles=titles), causal=trace.causal),
+              width="stretch", key="attention.chart2")
         st.caption(t("attention.grid_caption", n=trace.n_heads, layer=layer))
 
     else:
@@ -91,18 +91,15 @@ with guard():
         zmax = {"entropy": max(entropy_bound(n), 1e-6), "strongest_key_distance": None}.get(
             metric, 1.0)
         short = t(f"attention.metric_short_{metric}")
-        chart(overview_heatmap(values, metric_title=short, x_title=t("common.head"),
-                                         y_title=t("common.layer"), selected=(layer, head),
-                                         zmax=zmax), width="stretch", key="attention.chart3")
+        chart(overview_heatmap(values, dict(metric_title=short, x_title=t("common.head"),
+                                            y_title=t("common.layer")), selected=(layer, head),
+                               zmax=zmax), width="stretch", key="attention.chart3")
         st.caption(t("attention.overview_caption", layers=trace.n_layers, heads=trace.n_heads))
-        flat = values.flatten()
-        best = flat.argsort(descending=True)[:5]
+        best = top_heads(values, 5)
         st.markdown(f"**{t('attention.top_heads')}**")
         st.dataframe(pd.DataFrame({
-            t("attention.col_layer"): [int(i) // trace.n_heads for i in best],
-            t("attention.col_head"): [int(i) % trace.n_heads for i in best],
-            t("attention.col_value"): [round(float(flat[i]), 3) for i in best],
-        }), hide_index=True)
+            t("attention.col_layer"): [b[0] for b in best], t("attention.col_head"): [b[1] for b in best],
+            t("attention.col_value"): [round(b[2], 3) for b in best]}), hide_index=True)
 
 if trace.last_logits is not None:
     trace_button(get_handle(), trace, layer, head, key="attention.trace_json")

@@ -7,7 +7,7 @@ from llm_core.model.limits import BOX_CHARS
 from ui import fig_block
 from ui.cache import FIGURE_BYTES, shared
 from ui.errors import guard
-from ui.fig_logit_lens import code_label, label
+from ui.fig_common import code_label, token_label
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail, short_model_name
 from ui.widgets import LINKED
@@ -48,7 +48,7 @@ def shape_of(model: str, _handle):
 @shared(max_mb=8, sizeof=lambda _fig: FIGURE_BYTES)
 def shapes_figure(panels: tuple, y_title: str):
     """The same for every text and layer: built once per model pair and language."""
-    return fig_block.mlp_shapes(panels, y_title=y_title)
+    return fig_block.mlp_shapes(panels, dict(y_title=y_title))
 
 
 text = st.text_area(t("common.text"), value=t("block.default_text"), key="block.text", **LINKED,
@@ -63,7 +63,7 @@ layer = col_layer.slider(t("common.layer"), 0, trace.n_layers - 1, min(3, trace.
                          key="block.layer", **LINKED)
 # labels are made here, not inside format_func: that may run outside this script run
 token_labels = {-1: t("block.token_median")} | {
-    i: t("block.token_option", i=i, text=label(tok, 16, escape=False))
+    i: t("block.token_option", i=i, text=token_label(tok, 16, escape=False))
     for i, tok in enumerate(trace.token_texts)}
 token = col_token.selectbox(t("block.token"), list(token_labels), key="block.token",
                             format_func=token_labels.get)
@@ -99,8 +99,8 @@ with guard():
     hist = act_histogram(handle.name, trace.text, layer, which, handle, trace)
     kept = min(trace.attention_kept, trace.n_tokens)
     chart(fig_block.activation_histogram(
-        hist, title=t("block.act_title", n=hist.n, tokens=kept, width=hist.n // kept),
-        x_title=t("block.act_x"), y_title=t("block.act_y"), log_y=log_y), key="block.fig_act")
+        hist, dict(title=t("block.act_title", n=hist.n, tokens=kept, width=hist.n // kept),
+                   x_title=t("block.act_x"), y_title=t("block.act_y")), log_y=log_y), key="block.fig_act")
     st.markdown(t("block.act_stats", near=hist.near_zero, max=hist.max_abs, mean=hist.mean,
                   std=hist.std))
     if kept < trace.n_tokens:
@@ -111,13 +111,14 @@ st.subheader(t("block.resid_header"))
 st.markdown(t("block.resid_explain"))
 stats = residual_stats(trace)
 log_resid = st.toggle(t("block.log_scale"), value=True, key="block.resid_log")
-token_text = label(trace.token_texts[token], 16) if token >= 0 else ""
+token_text = token_label(trace.token_texts[token], 16) if token >= 0 else ""
 chart(fig_block.residual_norms(
-    stats.median_norm(), stats.norm[:, token] if token >= 0 else None, layer=layer,
-    title=t("block.resid_title"), x_title=t("block.resid_x"),
-    y_title=t("block.resid_y" if log_resid else "block.resid_y_linear"),
-    embedding=t("block.embedding"), median_name=t("block.median_name"),
-    token_name=t("block.token_name", text=token_text), log_y=log_resid), key="block.fig_resid")
+    stats.median_norm(), stats.norm[:, token] if token >= 0 else None,
+    dict(title=t("block.resid_title"), x_title=t("block.resid_x"),
+         y_title=t("block.resid_y" if log_resid else "block.resid_y_linear"),
+         embedding=t("block.embedding"), median_name=t("block.median_name"),
+         token_name=t("block.token_name", text=token_text)),
+    layer=layer, log_y=log_resid), key="block.fig_resid")
 outlier = stats.first_token_outlier()
 if outlier is not None:
     st.caption(t("block.first_token_note", big=outlier[0], median=outlier[1]))
@@ -125,10 +126,10 @@ added = stats.added(token)
 if added is not None:
     who = t("block.who_token", text=token_text) if token >= 0 else t("block.who_median")
     chart(fig_block.contributions(
-        *added, layer=layer,
-        title=t("block.contrib_title", who=who), x_title=t("block.contrib_x"),
-        y_title=t("block.contrib_y"), attn_name=t("block.attn_name"),
-        mlp_name=t("block.mlp_name"), log_y=log_resid), key="block.fig_contrib")
+        *added, dict(title=t("block.contrib_title", who=who), x_title=t("block.contrib_x"),
+                     y_title=t("block.contrib_y"), attn_name=t("block.attn_name"),
+                     mlp_name=t("block.mlp_name")),
+        layer=layer, log_y=log_resid), key="block.fig_contrib")
 else:
     st.info(t("block.no_contrib"))
 

@@ -62,9 +62,9 @@ params = dict(n=w.n_tokens, kept=w.kept, start=w.start, last=w.n_tokens - 1, f0=
 state = "inside" if w.fact_inside else ("partly" if w.fact_tokens_inside else "outside")
 st.markdown(t(f"context_window.status_{state}", **params))
 names = {k: t(f"context_window.kind_{k}") for k in ("out", "in", "fact_in", "fact_out")}
-chart(fig.window_strip(tokens, w, title=t("context_window.strip_title"),
-                                 position_axis=t("context_window.position_axis"), names=names),
-                width="stretch", key="context_window.chart0")
+chart(fig.window_strip(tokens, w, dict(title=t("context_window.strip_title"),
+                                      position_axis=t("context_window.position_axis"), names=names)),
+      width="stretch", key="context_window.chart0")
 with st.expander(t("context_window.cut_header"), expanded=True):
     st.caption(t("context_window.start_label"))
     st.html(fig.window_chips(tokens, w, range(0, min(len(tokens), f1 + 6))))
@@ -100,8 +100,8 @@ show_run(left, whole.run, t("context_window.full_header", n=w.n_tokens))
 chart(fig.answer_token_probs(
     cut.expected_tokens, {t("context_window.full_header", n=w.n_tokens): whole.run,
                           t("context_window.cut_header_run", w=w.kept): cut.run},
-    title=t("context_window.probs_title"), token_axis=t("context_window.token_axis"),
-    prob_axis=t("context_window.prob_axis")), width="stretch", key="context_window.chart1")
+    dict(title=t("context_window.probs_title"), token_axis=t("context_window.token_axis"),
+         prob_axis=t("context_window.prob_axis"))), width="stretch", key="context_window.chart1")
 with st.expander(t("context_window.seen_text")):
     st.text(handle.decode([tok.id for tok in tokens[w.start:]]))
 st.markdown(t("context_window.explain", n=context))

@@ -49,7 +49,7 @@ def work(bar):
         i / n, t("distillation.stage_step", i=i, n=n)) if i % 5 == 0 or i == n else None)
 
 
-r = kept_job(pressed, work, page="distillation", model=model_name(), press=t("distillation.press"))
+r = kept_job(pressed, work, page="distillation", key=model_name(), press=t("distillation.press"))
 labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
           "hard": t("distillation.hard"), "step": t("distillation.step"),
           "loss": t("distillation.loss"), "kl": t("distillation.kl"),

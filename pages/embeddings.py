@@ -9,10 +9,10 @@ from ui import fig_embeddings as fig
 from ui.classroom import predict_reveal
 from ui.cache import shared
 from ui.errors import guard
-from ui.i18n import t
+from ui.i18n import labels, t
 from ui.markdown import md_escape
 from ui.models import get_handle, model_name, word_space
-from ui.widgets import LINKED, option_labels, token_picker
+from ui.widgets import LINKED, example_picker, option_labels, token_picker
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -35,16 +35,6 @@ def cached_plural(key, singular, plural, _space):
     return plural_view(_space, singular, plural)
 
 
-def load_preset():
-    a, b, c, extras = ANALOGIES[st.session_state["embeddings.preset"]]
-    st.session_state.update({"embeddings.a": a, "embeddings.b": b, "embeddings.c": c,
-                             "embeddings.extras": extras})
-
-
-if "embeddings.a" not in st.session_state:
-    st.session_state["embeddings.preset"] = "king"
-    load_preset()
-
 st.title(t("nav.embeddings"))
 st.info(t("embeddings.notice"), icon="👀")
 handle = get_handle()
@@ -62,8 +52,7 @@ if token_id is not None:
     m1.metric(t("embeddings.metric_token"), f"“{row.text}”")
     m2.metric("Token ID", row.id)
     m3.metric(t("embeddings.metric_norm"), f"{row.norm:.3f}")
-    shown = st.slider(t("embeddings.dims_shown"), 8, int(d_model), min(64, int(d_model)),
-                      key="embeddings.dims")
+    shown = st.slider(t("embeddings.dims_shown"), 8, int(d_model), min(64, int(d_model)), key="embeddings.dims")
     chart(fig.row_strip(row.vector[:shown], row.text, {
         "dim": t("embeddings.dim"), "value": t("embeddings.value")}), width="stretch", key="embeddings.chart0")
     st.caption(t("embeddings.row_explain", id=row.id, d=d_model, shown=shown))
@@ -79,8 +68,7 @@ sims = words_similarity(space("model"), words_text)
 if sims.unknown:
     st.caption(t("embeddings.skipped", words=md_escape(", ".join(sims.unknown)[:300])))
 if sims.similarity is not None:
-    sim = sims.similarity
-    chart(fig.similarity_heatmap(sims.known, sim.cosine if measure == "cosine" else sim.dot, {
+    chart(fig.similarity_heatmap(sims.known, getattr(sims.similarity, measure), {
         "value": t(f"embeddings.measure_{measure}")}), width="stretch", key="embeddings.chart1")
     st.caption(t("embeddings.sim_explain"))
 else:
@@ -89,14 +77,14 @@ else:
 # --- 3. word arithmetic in two spaces ------------------------------------------------------
 st.header(t("embeddings.arith_header"))
 st.caption(t("embeddings.arith_intro"))
-st.selectbox(t("embeddings.preset"), list(ANALOGIES), key="embeddings.preset", on_change=load_preset,
-             format_func=option_labels("embeddings.preset_", ANALOGIES))
+preset = example_picker(t("embeddings.preset"), ANALOGIES, lambda k: dict(zip(
+    ("embeddings.a", "embeddings.b", "embeddings.c", "embeddings.extras"), ANALOGIES[k])),
+    key="embeddings.preset", default="king", format_func=option_labels("embeddings.preset_", ANALOGIES))
 ca, cb, cc = st.columns(3)
 a = ca.text_input("A", key="embeddings.a", **LINKED)
 b = cb.text_input("− B", key="embeddings.b", **LINKED)
 c = cc.text_input("+ C", key="embeddings.c", **LINKED)
 best, ranks = {}, {}
-preset = st.session_state.get("embeddings.preset")
 expected = EXPECTED.get(preset) if ANALOGIES.get(preset, ())[:3] == (a, b, c) else None
 answer = None
 with guard():   # the class guesses the classic word vectors' answer
@@ -141,7 +129,7 @@ with guard():
     chart(fig.analogy_projection(view, {
         "axis": t(f"embeddings.method_{method}"), "words": t("embeddings.other_words"),
         "corners": t("embeddings.corners"), "computed": f"{a} − {b} + {c}"}), width="stretch", key="embeddings.chart3")
-    st.caption(t("embeddings.proj_explain_pca" if method == "pca" else "embeddings.proj_explain_tsne"))
+    st.caption(t(f"embeddings.proj_explain_{method}"))
 
 # --- 5. the plural direction ----------------------------------------------------------------
 st.header(t("embeddings.plural_header"))
@@ -153,13 +141,10 @@ plural = q2.text_input(t("embeddings.plural"), "dogs apples cars houses children
                        key="embeddings.plural")
 with guard():
     pv = cached_plural(f"{kind}:{model_name()}", singular, plural, space(kind))
-    view, means = pv.view, pv.means
-    chart(fig.direction_bars(view.words, view.scores, pv.groups, {
+    chart(fig.direction_bars(pv.view.words, pv.view.scores, pv.groups, {
         0: t("embeddings.singular"), 1: t("embeddings.plural"), "score": t("embeddings.plural_score")}),
         width="stretch", key="embeddings.chart4")
-    st.caption(t("embeddings.plural_means", singular=f"{means[0]:.2f}", plural=f"{means[1]:.2f}"))
-    if view.applied:
-        st.table({t("embeddings.noun"): [n for n, _, _ in view.applied],
-                  t("embeddings.noun_plus"): [w for _, w, _ in view.applied],
-                  t("embeddings.cosine"): [f"{s:.3f}" for _, _, s in view.applied]})
+    st.caption(t("embeddings.plural_means", singular=f"{pv.means[0]:.2f}", plural=f"{pv.means[1]:.2f}"))
+    if pv.view.applied:
+        st.table(fig.applied_table(pv.view.applied, labels("embeddings", "noun", "noun_plus", "cosine")))
 st.caption(t("embeddings.plural_explain"))

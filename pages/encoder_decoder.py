@@ -40,8 +40,8 @@ def side(trace, prefix: str, heading: str) -> None:
     head = c2.slider(t("common.head"), 0, trace.n_heads - 1, key=f"{prefix}_head")
     pattern = trace.attention_pattern[layer, head]           # query key
     chart(pattern_heatmap(
-        pattern, labels, causal=trace.causal, x_title=t("attention.key"),
-        y_title=t("attention.query"), color_title=t("attention.weight"),
+        pattern, labels, dict(x_title=t("attention.key"), y_title=t("attention.query"),
+                              color_title=t("attention.weight")), causal=trace.causal,
         height=min(640, max(360, 120 + 24 * n))), width="stretch",
         key=f"{prefix}_chart")
     st.markdown(t("encoder_decoder.future_share", head=future_share(pattern),

@@ -76,7 +76,7 @@ def work(bar):
                     progress=lambda s, n: step_done(s, n, bar))
 
 
-r = kept_job(train and fact is not None, work, page="finetune", model=model_name(),
+r = kept_job(train and fact is not None, work, page="finetune", key=model_name(),
              press=t("finetune.press"), after=live.empty)
 st.subheader(t("finetune.result_header", answer=r.fact.answer))
 chart(fig.training_curve(r.steps, {
@@ -100,7 +100,8 @@ st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl
               lost=", ".join(f"{p.answer.strip()} {b:.0%} → {a:.0%}" for p, b, a in lost)))
 
 if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):
-    st.session_state["finetune.result"], st.session_state["finetune.reverted"] = None, True
+    st.session_state.pop("finetune.result", None)   # the kept result goes with the copy
+    st.session_state["finetune.reverted"] = True
     st.rerun()
 m1, m2, m3 = st.columns(3)
 m1.metric(t("finetune.trainable"), f"{r.trainable:,}")

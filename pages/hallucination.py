@@ -1,31 +1,24 @@
 """Hallucination lab: the model always says something. Per-token confidence,
 several samples that agree or not, and the same question with the fact given.
-Answers are generated on request and kept in session state (a widget change
+Answers are generated on request and kept in the session (a widget change
 never regenerates); a shared cache lets a class share identical answers, and the
 answers to one prompt are generated together in one batch."""
-from collections import OrderedDict
-
-import pandas as pd
 import streamlit as st
 
 from llm_core import hallucination as hal
-from llm_core.model.errors import XRayError
 from llm_core.model.limits import BOX_CHARS
 from ui import fig_hallucination as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal
-from ui.errors import show_error
-from ui.i18n import lang, t
+from ui.i18n import labels, lang, t
 from ui.markdown import md_escape
-from ui.jobs import Busy, heavy_job
+from ui.jobs import kept_job
 from ui.models import get_handle, model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, example_picker, option_labels
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
-
-RESULTS = "hallucination.results"
 
 handle = get_handle()
 if handle is None:
@@ -40,13 +33,6 @@ if handle.kind != "decoder":
     st.stop()
 
 
-def use_preset():
-    preset = hal.PRESETS_BY_KEY.get(st.session_state["hallucination.preset"])
-    if preset is not None:
-        st.session_state["hallucination.question"] = preset.question
-        st.session_state["hallucination.fact"] = preset.fact
-
-
 def question_edited():
     """A question that is no longer the example's loses the example's fact: a
     grounded run must never ask about Mars with Veltravia's capital in front."""
@@ -59,12 +45,10 @@ def question_edited():
 
 
 keys = [p.key for p in hal.PRESETS] + ["custom"]
-if "hallucination.question" not in st.session_state:
-    st.session_state["hallucination.preset"] = "veltravia"
-    use_preset()
-labels = {k: t(f"hallucination.preset_{k}") for k in keys}  # bound now, in this session's language
-preset = st.selectbox(t("hallucination.preset"), keys, key="hallucination.preset",
-                      on_change=use_preset, format_func=labels.get)
+preset = example_picker(t("hallucination.preset"), keys, lambda k: {
+    "hallucination.question": hal.PRESETS_BY_KEY[k].question,
+    "hallucination.fact": hal.PRESETS_BY_KEY[k].fact} if k in hal.PRESETS_BY_KEY else {},
+    key="hallucination.preset", default="veltravia", format_func=option_labels("hallucination.preset_", keys))
 question = st.text_area(t("hallucination.question"), key="hallucination.question", **LINKED, height=70,
                         max_chars=BOX_CHARS, help=t("hallucination.question_help"),
                         on_change=question_edited)
@@ -83,7 +67,6 @@ max_tokens = c3.slider(t("hallucination.max_tokens"), 8, hal.MAX_ANSWER_TOKENS, 
                        key="hallucination.max_tokens")
 fact = fact.strip()
 jobs = hal.lab_jobs(question, fact, temperature, n_samples)
-key = (model_name(), question, fact, temperature, n_samples, max_tokens)
 ask = st.button(t("hallucination.ask"), type="primary", key="hallucination.ask")
 
 
@@ -95,48 +78,24 @@ def lab_answers(model: str, prompt: str, settings: tuple, max_new: int, _handle,
                         max_new_tokens=max_new, progress=_progress)
 
 
-def generate(bar) -> hal.LabResult:
-    result = hal.run_lab(jobs, max_tokens, lambda prompt, settings, step: lab_answers(
-        model_name(), prompt, settings, max_tokens, handle, step), lambda fraction, i: bar.progress(
-            fraction, text=t("hallucination.progress", i=i, n=len(jobs))))
-    bar.empty()
-    return result
+def work(progress) -> hal.LabResult:
+    return hal.run_lab(jobs, max_tokens, lambda prompt, settings, step: lab_answers(
+        model_name(), prompt, settings, max_tokens, handle, step), lambda fraction, i: progress(
+            fraction, t("hallucination.progress", i=i, n=len(jobs))))
 
 
-if ask:
-    try:
-        hal.question_ids(handle, question)  # refuse empty / overlong questions before queueing
-        with heavy_job() as got_slot:
-            if not got_slot:
-                st.warning(t("hallucination.queue_timeout"), icon="⏳")
-            else:
-                results = st.session_state.setdefault(RESULTS, OrderedDict())
-                results[key] = generate(st.progress(0.0))
-                while len(results) > 12:
-                    results.popitem(last=False)
-    except Busy:
-        st.info(t("hallucination.busy_self"), icon="⏳")
-    except XRayError as err:
-        show_error(err, "hallucination")
-result = st.session_state.get(RESULTS, {}).get(key)
-if result is None:
-    st.caption(t("hallucination.press_ask", n=len(jobs), max=max_tokens))
-    st.stop()
-
-
-def show_answer(answer) -> None:
-    st.html(fig.answer_chips(answer, hover=t("hallucination.hover"),
-                             hover_alts=t("hallucination.hover_alts"),
-                             hover_tokens=t("hallucination.hover_tokens")))
-
-
+result = kept_job(ask, work, page="hallucination", keep=12,   # back to earlier settings: still there
+                  key=(model_name(), question, fact, temperature, n_samples, max_tokens),
+                  check=lambda: hal.question_ids(handle, question),   # refused before the queue
+                  press=t("hallucination.press_ask", n=len(jobs), max=max_tokens))
+chips = labels("hallucination", "hover", "hover_alts", "hover_tokens")
 greedy = result.greedy
 bins = [t(f"hallucination.guess_{b}") for b in ("low", "mid", "high")]   # mean confidence
 if not predict_reveal("hallucination", t("hallucination.guess_question", question=md_escape(
         " ".join(question.split())[:120])), bins[hal.confidence_bin(greedy)], bins):
     st.stop()
 st.subheader(t("hallucination.greedy_header"))
-show_answer(greedy)
+st.html(fig.answer_chips(greedy, chips))
 st.caption(t("hallucination.chips_caption") + ("" if greedy.finished else " " + t("hallucination.capped")))
 m1, m2, m3 = st.columns(3)
 m1.metric(t("hallucination.mean_conf"), f"{greedy.mean_confidence:.2f}")
@@ -147,10 +106,8 @@ worst = fig.least_sure(greedy)
 if worst is not None:
     st.subheader(t("hallucination.sum_header"))
     piece = greedy.pieces[worst]
-    chart(fig.softmax_sum(
-        piece, vocab, title=t("hallucination.sum_title"), chosen=t("hallucination.chosen"),
-        others=t("hallucination.others"), prob_axis=t("hallucination.prob_axis"),
-        token_axis=t("hallucination.token_axis")), width="stretch", key="hallucination.chart0")
+    chart(fig.softmax_sum(piece, vocab, labels("hallucination", "sum_title", "chosen", "others", "prob_axis",
+                                               "token_axis")), width="stretch", key="hallucination.chart0")
     st.caption(t("hallucination.sum_caption", i=worst + 1, rest=vocab - 1 - len(piece.alternatives),
                  total=piece.total))
 
@@ -163,15 +120,11 @@ a1.metric(t("hallucination.word_overlap"), f"{agree.word_overlap:.2f}", help=t("
 a2.metric(t("hallucination.top_claim"), agree.top_claim or t("hallucination.top_claim_none"))
 a3.metric(t("hallucination.top_share"), f"{agree.top_share:.0%}")
 a4.metric(t("hallucination.distinct"), f"{agree.distinct} / {agree.n}")
-st.dataframe(pd.DataFrame({
-    t("hallucination.col_seed"): [a.seed for a in samples],
-    t("hallucination.col_answer"): [a.text for a in samples],
-    t("hallucination.col_claims"): [", ".join(sorted(c)) for c in agree.claims],
-    t("hallucination.col_mean"): [round(a.mean_confidence, 3) for a in samples]}),
-    hide_index=True, width="stretch")
+st.dataframe(fig.samples_frame(samples, agree.claims, labels(
+    "hallucination", "col_seed", "col_answer", "col_claims", "col_mean")), hide_index=True, width="stretch")
 for answer in samples:
     with st.container(border=True):
-        show_answer(answer)
+        st.html(fig.answer_chips(answer, chips))
 
 st.subheader(t("hallucination.grounded_header"))
 grounded = result.grounded
@@ -180,18 +133,15 @@ if grounded is None:
 else:
     st.caption(t("hallucination.grounded_prompt"))
     st.code(grounded.question, language=None)
-    show_answer(grounded)
+    st.html(fig.answer_chips(grounded, chips))
     d_mean, d_min = hal.confidence_change(greedy, grounded)
     g1, g2 = st.columns(2)
     g1.metric(t("hallucination.delta_mean"), f"{grounded.mean_confidence:.2f}", f"{d_mean:+.2f}")
     g2.metric(t("hallucination.delta_min"), f"{grounded.min_confidence:.2f}", f"{d_min:+.2f}")
-    before, after = round(greedy.mean_confidence, 2), round(grounded.mean_confidence, 2)
-    way = "up" if after > before else "down" if after < before else "same"   # as the numbers read
-    st.markdown(t(f"hallucination.grounded_claim_{way}", before=before, after=after,
+    st.markdown(t(f"hallucination.grounded_claim_{hal.confidence_way(greedy, grounded)}",
+                  before=round(greedy.mean_confidence, 2), after=round(grounded.mean_confidence, 2),
                   min_before=greedy.min_confidence, min_after=grounded.min_confidence))
-    chart(fig.confidence_bars(
-        greedy, grounded, title=t("hallucination.conf_title"), plain_name=t("hallucination.plain_name"),
-        grounded_name=t("hallucination.grounded_name"), mean_name=t("hallucination.mean_conf"),
-        min_name=t("hallucination.min_conf"), axis=t("hallucination.conf_axis")),
-        width="stretch", key="hallucination.chart1")
+    chart(fig.confidence_bars(greedy, grounded, labels("hallucination", "conf_title", "plain_name", "grounded_name",
+                                                       "mean_conf", "min_conf", "conf_axis")),
+          width="stretch", key="hallucination.chart1")
 st.markdown(t("hallucination.explain", vocab=vocab))

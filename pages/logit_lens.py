@@ -7,7 +7,7 @@ from llm_core.model.limits import BOX_CHARS
 from ui import fig_logit_lens
 from ui.cache import shared
 from ui.errors import guard
-from ui.fig_logit_lens import code_label, label
+from ui.fig_common import code_label, token_label
 from ui.i18n import t
 from ui.models import get_handle, get_trace
 from ui.widgets import LINKED
@@ -49,16 +49,16 @@ if lens.limited:
 texts = trace.token_texts
 emb = t("logit_lens.embedding")
 chart(fig_logit_lens.lens_grid(
-    lens, texts, title=t("logit_lens.grid_title"), x_title=t("logit_lens.grid_x"),
-    y_title=t("logit_lens.grid_y"), embedding=emb, colour_title=t("logit_lens.colour"),
-    hover_input=t("logit_lens.hover_input"), hover_depth=t("logit_lens.hover_depth"),
-    hover_next=t("logit_lens.hover_next"), hover_top=t("logit_lens.hover_top")),
+    lens, texts, dict(title=t("logit_lens.grid_title"), x_title=t("logit_lens.grid_x"),
+                      y_title=t("logit_lens.grid_y"), embedding=emb, colour_title=t("logit_lens.colour"),
+                      hover_input=t("logit_lens.hover_input"), hover_depth=t("logit_lens.hover_depth"),
+                      hover_next=t("logit_lens.hover_next"), hover_top=t("logit_lens.hover_top"))),
     key="logit_lens.fig_grid")
 
 # --- one position, layer by layer ------------------------------------------------
 st.subheader(t("logit_lens.line_header"))
 shown = list(lens.positions)
-position_labels = {i: t("logit_lens.line_option", i=i, text=label(texts[i], 20, escape=False))
+position_labels = {i: t("logit_lens.line_option", i=i, text=token_label(texts[i], 20, escape=False))
                    for i in shown}
 position = st.selectbox(t("logit_lens.line_position"), shown, index=len(shown) - 1,
                         key="logit_lens.position", format_func=position_labels.get)
@@ -67,11 +67,11 @@ final_text = lens.top_texts[-1][index][0]
 next_id = int(lens.next_ids[index])
 next_text = texts[lens.positions[index] + 1] if next_id >= 0 else ""
 chart(fig_logit_lens.lens_line(
-    lens, index, title=t("logit_lens.line_title", text=label(texts[lens.positions[index]], 20)),
-    x_title=t("logit_lens.line_x"), y_title=t("logit_lens.line_y"), embedding=emb,
-    final_name=t("logit_lens.final_name", text=label(final_text, 20)),
-    next_name=t("logit_lens.next_name", text=label(next_text, 20)),
-    rank_word=t("logit_lens.rank_word")), key="logit_lens.fig_line")
+    lens, index, dict(title=t("logit_lens.line_title", text=token_label(texts[lens.positions[index]], 20)),
+                      x_title=t("logit_lens.line_x"), y_title=t("logit_lens.line_y"), embedding=emb,
+                      final_name=t("logit_lens.final_name", text=token_label(final_text, 20)),
+                      next_name=t("logit_lens.next_name", text=token_label(next_text, 20)),
+                      rank_word=t("logit_lens.rank_word"))), key="logit_lens.fig_line")
 depth = settles_at(lens, index)
 prob = float(lens.final_probs[-1, index])
 if depth == 0:

@@ -1,7 +1,6 @@
 """Next token & temperature: the last position's vector → logits (反嵌入) →
 softmax(logits / T) → probabilities; top-k / top-p decide which tokens may be
 drawn. Temperature and filters re-shape cached logits: the model runs once per prompt."""
-import math
 
 import pandas as pd
 import streamlit as st
@@ -73,9 +72,7 @@ else:
                                "logit": st.column_config.NumberColumn(
                                    t("next_token.toy_logit"), min_value=-100.0, max_value=100.0,
                                    step=0.1, format="%.2f")})
-    rows = [(str(tok if isinstance(tok, str) else "?"), float(v)) for tok, v in
-            zip(table["token"], pd.to_numeric(table["logit"], errors="coerce"))
-            if v is not None and math.isfinite(v)]
+    rows = nt.toy_rows(table.to_dict("records"))
     if not rows:
         st.warning(t("next_token.toy_empty"), icon="⚠️")
         st.stop()
@@ -110,12 +107,12 @@ if mode == "model" and not predict_reveal(
     st.stop()
 
 chart(fig.next_token_bars(
-    view, tokens, title=t("next_token.bars_title", T=temperature), logit_axis=t("common.logit"),
-    prob_axis=t("next_token.prob_axis"), token_axis=t("next_token.token_axis"),
-    kept_name=t("next_token.kept"), cut_name=t("next_token.cut"),
-    hover_logit=t("common.logit"), hover_prob=t("next_token.hover_prob", T=temperature),
-    hover_final=t("next_token.hover_final"), model_name=t("common.model_prob"), fixed_scale=fixed),
-    key="next_token.fig_bars")
+    view, tokens, dict(title=t("next_token.bars_title", T=temperature), logit_axis=t("common.logit"),
+                       prob_axis=t("next_token.prob_axis"), token_axis=t("next_token.token_axis"),
+                       kept_name=t("next_token.kept"), cut_name=t("next_token.cut"),
+                       hover_logit=t("common.logit"), hover_prob=t("next_token.hover_prob", T=temperature),
+                       hover_final=t("next_token.hover_final"), model_name=t("common.model_prob")),
+    fixed_scale=fixed), key="next_token.fig_bars")
 if temperature == 0:
     st.info(t("next_token.t0_note", token=fig.code_label(tokens[0])), icon="🎯")
 
@@ -134,7 +131,7 @@ if mode == "toy" and len(view.ids) >= 2 and temperature > 0 and view.kept[1]:
                   zb=float(logits[b]), T=temperature))
 
 chart(fig.temperature_curve(
-    curve, temperature, title=t("next_token.curve_title"), t_axis=t("next_token.curve_t"),
-    top_name=t("next_token.curve_top"), entropy_name=t("next_token.curve_entropy"),
-    entropy_axis=t("next_token.curve_entropy_axis")), key="next_token.fig_curve")
+    curve, temperature, dict(title=t("next_token.curve_title"), t_axis=t("next_token.curve_t"),
+                             top_name=t("next_token.curve_top"), entropy_name=t("next_token.curve_entropy"),
+                             entropy_axis=t("next_token.curve_entropy_axis"))), key="next_token.fig_curve")
 st.markdown(t("next_token.explain"))

@@ -35,16 +35,16 @@ def overview(model: str, text: str, n_tokens: int, language: str, _handle, _trac
     a class on the same preset, or a widget elsewhere on the page, reuses them."""
     p = pipeline(_handle, _trace)
     return p, {
-        "embed": fig.embedding_heatmap(p, title=t("pipeline.vectors_fig"), x_label=t("pipeline.dimension"),
-                                       y_label=t("common.token"), value_label=t("pipeline.value")),
-        "attn": fig.attention_heatmap(p, title=t("pipeline.attention_fig", layer=_trace.n_layers - 1),
-                                      x_label=t("pipeline.key"), y_label=t("pipeline.query"),
-                                      value_label=t("pipeline.weight")),
-        "resid": fig.residual_heatmap(p, title=t("pipeline.residual_fig"), x_label=t("common.layer"),
-                                      y_label=t("common.token"), value_label="‖x‖"),
-        "sim": fig.similarity_line(p, title=t("pipeline.similarity_fig"), x_label=t("common.layer"),
-                                   y_label=t("pipeline.cosine")),
-        "next": fig.candidates_bar(p, title=t("pipeline.predict_fig"), x_label=t("common.probability")),
+        "embed": fig.embedding_heatmap(p, dict(title=t("pipeline.vectors_fig"), x_label=t("pipeline.dimension"),
+                                            y_label=t("common.token"), value_label=t("pipeline.value"))),
+        "attn": fig.attention_heatmap(p, dict(title=t("pipeline.attention_fig", layer=_trace.n_layers - 1),
+                                           x_label=t("pipeline.key"), y_label=t("pipeline.query"),
+                                           value_label=t("pipeline.weight"))),
+        "resid": fig.residual_heatmap(p, dict(title=t("pipeline.residual_fig"), x_label=t("common.layer"),
+                                           y_label=t("common.token"), value_label="‖x‖")),
+        "sim": fig.similarity_line(p, dict(title=t("pipeline.similarity_fig"), x_label=t("common.layer"),
+                                        y_label=t("pipeline.cosine"))),
+        "next": fig.candidates_bar(p, dict(title=t("pipeline.predict_fig"), x_label=t("common.probability"))),
     }
 
 

@@ -3,7 +3,7 @@ operation on vectors (a rotation). The warm-up for "an LLM is a giant matrix".""
 import pandas as pd
 import streamlit as st
 
-from llm_core.vectors import compare, turn
+from llm_core.vectors import compare, named_vectors, turn
 from ui.markdown import md_escape
 from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
@@ -37,18 +37,13 @@ table = st.data_editor(start, num_rows="dynamic", hide_index=True, key=f"vectors
                        column_config={"name": st.column_config.TextColumn(t("vectors.col_name")),
                                       **number})
 
-# Keep only complete rows; number duplicate names so each can be picked.
-complete = table.dropna(subset=["name", *DIMS])
-complete = complete[complete["name"].astype(str).str.strip() != ""]
-if len(complete) < len(table):
-    st.caption(t("vectors.dropped", n=len(table) - len(complete)))
-names, seen = [], {}
-for name in complete["name"].astype(str).str.strip():
-    seen[name] = seen.get(name, 0) + 1
-    names.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-if any(count > 1 for count in seen.values()):
+found = named_vectors(table.to_dict("records"), DIMS)   # complete rows, each name once
+if found.dropped:
+    st.caption(t("vectors.dropped", n=found.dropped))
+if found.renamed:
     st.caption(t("vectors.renamed"))
-vectors = dict(zip(names, complete[list(DIMS)].astype(float).values.tolist()))
+vectors = found.vectors
+names = list(vectors)
 
 if len(vectors) < 2:
     st.warning(t("vectors.need_two"), icon="⚠️")
@@ -66,7 +61,7 @@ else:
             st.success(t("vectors.verdict", a=md_escape(a_name), b=md_escape(b_name),
                          cos=c.cosine, angle=c.angle_deg, dist=c.distance))
     with left:
-        chart(vectors_3d(names, list(vectors.values()), axis_titles,
+        chart(vectors_3d(names, list(vectors.values()), dict(axis_titles=axis_titles),
                                    highlight=(a_name, b_name)), key="vectors.fig3d")
     vec = lambda v: r"\begin{bmatrix}" + r" & ".join(fmt(x) for x in v) + r"\end{bmatrix}"
     st.latex(rf"a = {vec(a)},\quad b = {vec(b)}")

@@ -11,8 +11,9 @@ import torch
 
 from conftest import app_test, assert_clean, shown
 
-from llm_core.attention import head_summary, row_entropy
-from llm_core.attention_step import attention_weights, head_contributions, head_steps
+from llm_core.attention import head_summary, query_row, row_entropy, strongest_key, top_heads
+from llm_core.attention_step import (attention_weights, contribution_lengths, head_contributions, head_steps,
+                                     length, pattern_difference, top_keys, visible_keys)
 from llm_core.encoder_decoder import future_share
 from llm_core.positions import apply_rope, rope_angles, rope_params
 from llm_core.model.errors import InputError
@@ -59,6 +60,41 @@ def test_head_steps_equal_the_model(decoder, dec_trace, layer):
             1 + float(dec_trace.attn_out_norm[layer, query]))
     s = head_steps(detail, 4, n - 1, weights)
     assert (s.head_contribution - head_contributions(detail, weights, n - 1)[4]).abs().max() < 1e-5
+
+
+def test_what_the_step_page_reads_from_a_head(decoder, dec_trace, enc_trace, encoder):
+    """The page's summaries of one head step: what the query sees, its strongest
+    keys, the by-hand pattern against the model's, each head's share."""
+    layer, n = 5, dec_trace.n_tokens
+    detail = decoder.layer_detail(dec_trace, layer)
+    weights = attention_weights(decoder.arch, layer)
+    s = head_steps(detail, 2, 4, weights)
+    assert visible_keys(s) == 5                              # itself and the four before it
+    seen = s.pattern[:5].tolist()
+    assert top_keys(s, 3) == sorted(range(5), key=lambda j: -seen[j])[:3]
+    assert top_keys(s, 9) == sorted(range(5), key=lambda j: -seen[j])   # never a key it cannot see
+    model = dec_trace.attention_pattern[layer, 2, 4]
+    assert pattern_difference(s, model) == float((s.pattern - model).abs().max()) < 1e-4
+    assert pattern_difference(s, model + 0.5) > 0.49          # a wrong pattern shows
+    lengths = contribution_lengths(detail, weights, 4)
+    parts = head_contributions(detail, weights, 4)
+    assert lengths.shape == (dec_trace.n_heads,)
+    # the same float32 sums in another order: relative error ~1e-6 for 576 numbers
+    assert torch.allclose(lengths, torch.stack([p.norm() for p in parts]), rtol=1e-5)
+    assert length(torch.tensor([3.0, 4.0])) == 5.0
+    enc_detail = encoder.layer_detail(enc_trace, 0)
+    assert visible_keys(head_steps(enc_detail, 0, 1)) == enc_trace.n_tokens   # an encoder sees all
+    assert n > 5
+
+
+def test_the_overview_page_reads_rows_and_top_heads():
+    pattern = torch.softmax(torch.randn(2, 4, 4, generator=torch.Generator().manual_seed(3)), -1)
+    assert query_row(pattern, 1, 2, causal=True).tolist() == pattern[1, 2, :3].tolist()
+    assert query_row(pattern, 1, 2, causal=False).tolist() == pattern[1, 2].tolist()
+    assert strongest_key(torch.tensor([0.1, 0.7, 0.2])) == 1
+    values = torch.tensor([[0.1, 0.9, 0.3], [0.5, 0.2, 0.8]])   # layer head
+    assert top_heads(values, 3) == [(0, 1, pytest.approx(0.9)), (1, 2, pytest.approx(0.8)),
+                                    (1, 0, pytest.approx(0.5))]
 
 
 @pytest.mark.parametrize("layer", [2, 21])
@@ -176,25 +212,28 @@ def test_figures(dec_trace):
     from ui.fig_attention_step import vector_strips
 
     labels = token_labels(dec_trace.tokens)
-    assert len(set(labels)) == len(labels) and labels[1] == "1:cat"
-    assert token_labels(["a", " a", "\n"]) == ["0:a", "1:a", "2:↵"]
-    fig = pattern_heatmap(dec_trace.attention_pattern[3, 0], labels, causal=True,
-                          x_title="key", y_title="query", color_title="w")
+    assert len(set(labels)) == len(labels) and labels[1] == "1:␣cat"   # as every page labels a token
+    assert token_labels(["a", " a", "\n", "<b>x"]) == ["0:a", "1:␣a", "2:↵", "3:<b>x"]
+    marked = pattern_heatmap(torch.eye(2), ["0:<b>x", "1:&"], {"x_title": "k", "y_title": "q",
+                                                             "color_title": "w"}, causal=True)
+    assert list(marked.data[0].x) == ["0:&lt;b&gt;x", "1:&amp;"]          # text, never markup
+    axes = {"x_title": "key", "y_title": "query", "color_title": "w"}
+    fig = pattern_heatmap(dec_trace.attention_pattern[3, 0], labels, axes, causal=True)
     z = np.array(fig.data[0].z, dtype=float)
     n = len(labels)
     assert np.isnan(z[np.triu_indices(n, 1)]).all() and not np.isnan(z[np.tril_indices(n)]).any()
     assert list(fig.data[0].x) == labels and fig.layout.xaxis.title.text == "key"
     assert not fig.layout.shapes
-    framed = pattern_heatmap(dec_trace.attention_pattern[3, 0], labels, causal=True,
-                             x_title="key", y_title="query", color_title="w", highlight_query=2)
+    framed = pattern_heatmap(dec_trace.attention_pattern[3, 0], labels, axes, causal=True,
+                             highlight_query=2)
     assert [(sh.y0, sh.y1) for sh in framed.layout.shapes] == [(1.5, 2.5)]
-    grid = head_grid(dec_trace.attention_pattern[3], labels, causal=True,
-                     head_titles=[f"h{h}" for h in range(9)], x_title="k", y_title="q",
-                     color_title="w")
+    grid = head_grid(dec_trace.attention_pattern[3], labels,
+                     {"head_titles": [f"h{h}" for h in range(9)], "x_title": "k", "y_title": "q",
+                      "color_title": "w"}, causal=True)
     assert len(grid.data) == 9 and {d.coloraxis for d in grid.data} == {"coloraxis"}
     assert grid.layout.coloraxis.cmin == 0 and grid.layout.coloraxis.cmax == 1
-    strips = vector_strips([("a", torch.ones(100)), ("b", -torch.ones(100))], n_dims=16,
-                           x_title="d", color_title="v")
+    strips = vector_strips([("a", torch.ones(100)), ("b", -torch.ones(100))],
+                           {"x_title": "d", "color_title": "v"}, n_dims=16)
     assert np.array(strips.data[0].z).shape == (2, 16)
     assert md_token("*[x]") == "“\\*\\[x\\]”"
 
@@ -242,7 +281,7 @@ def test_attention_page_controls():
     at.slider(key="attention.head").set_value(8).run()
     at.selectbox(key="attention.token").set_value(2).run()
     assert_clean(at)
-    assert "2:didn" in _all_text(at)
+    assert "2:␣didn" in _all_text(at)
     at.radio(key="attention.view").set_value("grid").run()
     assert_clean(at)
     assert len(_charts(at)) == 1 and "layer 3" in _all_text(at)

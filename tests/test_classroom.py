@@ -749,8 +749,8 @@ def test_review_fixes_hold(make_store):
     assert cells.guess.tolist() == ["'=HYPERLINK(\"x\")", "'+1", "Paris"]
     assert cells.n.tolist() == [-1, 2, 3]
     same = "x" * 17
-    fig = guess_histogram({same + "a": 2, same + "b": 1}, None, title="", count_axis="",
-                          other="other", answer_name="")
+    fig = guess_histogram({same + "a": 2, same + "b": 1}, None,
+                          {"title": "", "count_axis": "", "other": "other", "answer_name": ""})
     assert len(set(fig.data[0].x)) == 2
 
 

@@ -4,6 +4,7 @@ compare settings keep one scale, and the app speaks the student's words."""
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -112,7 +113,7 @@ def test_grounding_claim_matches_the_numbers_shown(lang):
     at.selectbox(key="hallucination.preset").set_value("france").run()
     at.button(key="hallucination.ask").click().run()
     assert_clean(at)
-    result = next(iter(at.session_state["hallucination.results"].values()))
+    result = next(iter(at.session_state["hallucination.result"].values()))
     before, after = round(result.greedy.mean_confidence, 2), round(result.grounded.mean_confidence, 2)
     metric = {m.label: m.value for m in at.metric}
     assert metric[table(lang)["hallucination.delta_mean"]] == f"{after:.2f}"
@@ -136,7 +137,7 @@ def test_editing_the_question_clears_the_examples_fact():
     assert any("no longer fits" in i.value for i in at.info)
     at.button(key="hallucination.ask").click().run()
     assert_clean(at)
-    result = next(iter(at.session_state["hallucination.results"].values()))
+    result = next(iter(at.session_state["hallucination.result"].values()))
     assert result.grounded is None                 # never Veltravia's fact in front of Mars
     assert not any("Veltravia" in c.value for c in at.code)
 
@@ -170,28 +171,30 @@ def test_next_token_axis_keeps_its_scale_across_temperatures(decoder):
     ranges = []
     for temperature in (0.3, 1.0, 2.0):
         view = top_view(logits, temperature, n=10)
-        fig = next_token_bars(view, [str(i) for i in view.ids], **names)
+        fig = next_token_bars(view, [str(i) for i in view.ids], names)
         ranges.append(tuple(fig.layout.xaxis2.range))
     assert ranges == [(0, 1.0)] * 3
-    zoomed = next_token_bars(top_view(logits, 2.0, n=10), ["x"] * 10, fixed_scale=False, **names)
+    zoomed = next_token_bars(top_view(logits, 2.0, n=10), ["x"] * 10, names, fixed_scale=False)
     assert zoomed.layout.xaxis2.range[1] < 1.0
     # at T = 0 the model's own probabilities are drawn beside the one-hot bars
-    greedy = next_token_bars(top_view(logits, 0.0, n=10), ["x"] * 10, model_name="T=1", **names)
+    greedy = next_token_bars(top_view(logits, 0.0, n=10), ["x"] * 10, dict(names, model_name="T=1"))
     marks = [d for d in greedy.data if d.name == "T=1"]
     assert marks and list(marks[0].x) == list(top_view(logits, 0.0, n=10).model_probs)
 
 
 def test_positions_pair_shares_one_scale():
     from ui.fig_positions import top_tokens_pair
-    fig = top_tokens_pair([("a", 0.18), ("b", 0.1)], [("c", 0.38), ("d", 0.2)], ["x", "y"], "p")
+    tok = lambda text: SimpleNamespace(text=text)
+    fig = top_tokens_pair([(tok("a"), 0.18), (tok("b"), 0.1)], [(tok("c"), 0.38), (tok("d"), 0.2)],
+                          {"title_a": "x", "title_b": "y", "prob_title": "p"})
     assert tuple(fig.layout.xaxis.range) == tuple(fig.layout.xaxis2.range)
 
 
 def test_vector_strips_give_each_row_its_own_scale():
     from ui.fig_attention_step import vector_strips
     fig = vector_strips([("x normalised", torch.linspace(-1, 1, 16)),
-                         ("residual", torch.linspace(-20, 20, 16))], n_dims=16, x_title="d",
-                        color_title="v")
+                         ("residual", torch.linspace(-20, 20, 16))],
+                        {"x_title": "d", "color_title": "v"}, n_dims=16)
     z = np.array(fig.data[0].z)
     assert np.allclose(np.abs(z).max(axis=1), 1.0)          # neither row fades to white
     assert np.isclose(np.array(fig.data[0].customdata)[1].max(), 20.0)   # hover: the true values
@@ -201,7 +204,7 @@ def test_window_log_axis_stops_at_probability_one():
     from types import SimpleNamespace
     from ui.fig_context_window import answer_token_probs
     fig = answer_token_probs(["A", "B"], {"w": SimpleNamespace(answer_probs=[0.9, 1e-4])},
-                             title="", token_axis="", prob_axis="")
+                             {"title": "", "token_axis": "", "prob_axis": ""})
     assert fig.layout.yaxis.range[1] == 0                    # 10⁰ = 1
 
 

@@ -185,6 +185,12 @@ def test_hallucination_page(lang):
     assert "Paris" in _markdown(at)
     assert at.get("plotly_chart") and any("Context: The capital of France is Paris." in c.value
                                    for c in at.code)
+    # Other settings ask for other answers; back at these, the answers asked for are still there.
+    at.slider(key="hallucination.max_tokens").set_value(16).run()
+    assert not at.get("plotly_chart") and "Paris" not in _markdown(at)
+    at.slider(key="hallucination.max_tokens").set_value(8).run()
+    assert at.get("plotly_chart") and "Paris" in _markdown(at)
+    assert len(at.session_state["hallucination.result"]) == 2    # the markup question's, France's
     # A widget that does not change the question does not regenerate or lose it.
     at.session_state["shared.lang"] = "zh" if lang == "en" else "en"
     at.run()

@@ -42,6 +42,45 @@ def test_pages_do_no_tensor_math_and_never_touch_the_tokenizer():
         assert not touched, f"{path.name}:{touched}: the tokenizer is llm_core's"
 
 
+# Tensor and array methods that compute: a page calls llm_core for them (picking
+# a row or a column by index is choosing what to plot and stays in the page).
+TENSOR_MATH = {"argsort", "argmax", "argmin", "topk", "softmax", "log_softmax", "norm", "matmul",
+               "einsum", "flatten", "numpy", "abs", "sum", "mean", "std", "max", "min", "cumsum",
+               "exp", "log", "detach", "float", "astype", "dropna", "to_numeric", "round"}
+
+
+def test_pages_call_llm_core_for_tensor_math():
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        calls = [f"{n.lineno}:{n.func.attr}" for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                 and n.func.attr in TENSOR_MATH]
+        assert not calls, f"{path.name}: {calls} — the math belongs in llm_core"
+
+
+def test_pages_read_like_a_lesson_in_at_most_150_lines():
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        n = len(path.read_text(encoding="utf-8").splitlines())
+        assert n <= 150, f"{path.name}: {n} lines"
+
+
+# A translated string a figure shows arrives in its one `labels` dict, never as a
+# parameter of its own. fig_common's layout helpers are the figures' building blocks.
+LABEL_PARAM = re.compile(r"^(title|.*_title|.*_axis|.*_name|hover.*|.*_word|template|colorbar)$")
+BUILDING_BLOCKS = {("fig_common", "layout"), ("fig_common", "figure"), ("fig_common", "base_layout")}
+
+
+def test_figures_take_their_words_in_one_labels_object():
+    for path in sorted((ROOT / "ui").glob("fig_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_") \
+                    or (path.stem, node.name) in BUILDING_BLOCKS:
+                continue
+            a = node.args
+            params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+            wordy = [p for p in params if LABEL_PARAM.match(p)]
+            assert not wordy, f"{path.stem}.{node.name}{wordy}: put them in labels"
+
+
 LESSON_FREE = {"classroom": "a class room is the app's state (ui/rooms.py), no model math"}
 
 

@@ -373,3 +373,11 @@ def test_generate_page(lang, at_limit):
         generate_once(at, max_new=1)
         assert not at.warning
         assert at.session_state["generate.result"].prompt_len == nt.PROMPT_TOKEN_LIMIT
+
+
+def test_the_toy_table_keeps_rows_with_a_finite_logit():
+    rows = [{"token": "cat", "logit": 3.2}, {"token": None, "logit": "0.9"}, {"token": "x", "logit": None},
+            {"token": "y", "logit": float("nan")}, {"token": "z", "logit": "abc"},
+            {"token": "w", "logit": float("inf")}, {"token": "dog", "logit": -2}]
+    assert nt.toy_rows(rows) == [("cat", 3.2), ("?", 0.9), ("dog", -2.0)]
+    assert nt.toy_rows([]) == []

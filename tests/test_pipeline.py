@@ -46,8 +46,8 @@ def test_embedding_colours_match_the_text(decoder):
     from llm_core.pipeline import pipeline
     from ui.fig_pipeline import embedding_heatmap
     trace = decoder.trace("The capital of France is")
-    heat = embedding_heatmap(pipeline(decoder, trace), title="", x_label="", y_label="",
-                             value_label="").data[0]
+    heat = embedding_heatmap(pipeline(decoder, trace), {"title": "", "x_label": "", "y_label": "",
+                                                        "value_label": ""}).data[0]
     scale = list(heat.colorscale)
     top, bottom = (scale[0][1], scale[-1][1]) if heat.reversescale else (scale[-1][1], scale[0][1])
     rgb = [tuple(int(v) for v in re.findall(r"\d+", c)[:3]) for c in (top, bottom)]

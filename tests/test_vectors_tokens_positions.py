@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import app_test, assert_clean, rendered
-from llm_core.vectors import compare, cosine_matrix, rotate, rotation_matrix
+from llm_core.vectors import compare, cosine_matrix, named_vectors, rotate, rotation_matrix
 from llm_core.positions import (apply_rope, order_experiment, rope_angles, rope_frequencies,
                                 rope_pair, rope_params, sinusoidal)
 from ui.chips import chips_html
@@ -217,7 +217,19 @@ def test_positions_page_edge_cases():
     assert_clean(at)
     at.text_input(key="positions.text_a").input(LONG).run()       # cut to the first tokens
     assert_clean(at)
-    assert any("64" in c.value for c in at.caption)
+    cut = [i.value for i in at.info if "the first 64 here" in i.value]
+    assert len(cut) == 1 and re.search(r"Your text has \d+ tokens", cut[0])   # said once, not twice
+
+
+def test_a_table_of_vectors_keeps_complete_rows_with_unique_names():
+    rows = [{"name": "apple", "a": 0.7, "b": 0.3}, {"name": " apple ", "a": 0.5, "b": 0.6},
+            {"name": "", "a": 0.1, "b": 0.2}, {"name": None, "a": 0.1, "b": 0.2},
+            {"name": "pear", "a": float("nan"), "b": 0.2}, {"name": "fig", "a": None, "b": 0.1},
+            {"name": "kiwi", "a": 1, "b": 0}]
+    found = named_vectors(rows, ("a", "b"))
+    assert found.vectors == {"apple": [0.7, 0.3], "apple (2)": [0.5, 0.6], "kiwi": [1.0, 0.0]}
+    assert found.dropped == 4 and found.renamed
+    assert not named_vectors(rows[:1], ("a", "b")).renamed
 
 
 def test_a_turn_is_the_rotation_matrix_times_the_point():

@@ -3,22 +3,10 @@ text is HTML-escaped: user text and model tokens are never markup."""
 from __future__ import annotations
 
 import html
-import re
-import unicodedata
+
+from ui.fig_common import visible
 
 PALETTE = ["#fde2e4", "#e2ece9", "#dfe7fd", "#fff1c1", "#e9d8fd", "#d8f3dc", "#ffe5d9", "#cde4f7"]
-
-
-def _visible(text: str) -> str:
-    """Make whitespace visible ('␣', '↵', '⇥'), and name characters that draw
-    nothing (a variation selector, a zero-width joiner) by their code point."""
-    # Spaces inside a byte fragment ('‹e4 ba›') separate bytes; only real ones get '␣'.
-    shown = "".join(part if part.startswith("‹") else
-                    part.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
-                    for part in re.split(r"(‹[^›]*›)", text))
-    if shown and all(unicodedata.category(c) in ("Mn", "Cf", "Me") for c in shown):
-        return " ".join(f"U+{ord(c):04X}" for c in shown)
-    return shown or "∅"
 
 
 def chips_html(tokens, *, show_ids: bool = True, source_text: str | None = None,
@@ -45,6 +33,6 @@ def chips_html(tokens, *, show_ids: bool = True, source_text: str | None = None,
         parts.append(
             f'<div title="{html.escape(title, quote=True)}" style="background:{bg};border:{border};'
             f'border-radius:6px;padding:3px 6px;font-family:monospace;text-align:center">'
-            f'<div>{html.escape(_visible(tok.text))}</div>{ids}</div>')
+            f'<div>{html.escape(visible(tok.text))}</div>{ids}</div>')
     parts.append("</div>")
     return "".join(parts)

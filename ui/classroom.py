@@ -116,9 +116,9 @@ def sidebar_panel() -> None:
 
 def histogram(view: dict, answer: str | None):
     return fig_classroom.guess_histogram(
-        view["counts"], answer, title=t("classroom.histogram_title", n=view["answered"]),
-        count_axis=t("classroom.count_axis"), other=t("classroom.other"),
-        answer_name=t("classroom.model_bar"))
+        view["counts"], answer, dict(title=t("classroom.histogram_title", n=view["answered"]),
+                                     count_axis=t("classroom.count_axis"), other=t("classroom.other"),
+                                     answer_name=t("classroom.model_bar")))
 
 
 @st.fragment(run_every=LIVE_EVERY)

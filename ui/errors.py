@@ -40,14 +40,26 @@ def show_error(err: Exception, page: str | None = None) -> None:
         st.error(t("errors.unexpected"), icon="🛑")
 
 
+def is_ok(check, page: str | None = None) -> bool:
+    """Run `check()`; a user error is shown at once (not only when a button is
+    pressed) and gives False."""
+    try:
+        check()
+        return True
+    except XRayError as err:
+        show_error(err, page)
+        return False
+
+
 @contextmanager
-def guard():
-    """Run a block; a user error or a bug becomes a message and the page goes on.
-    Streamlit's own control-flow exceptions (rerun, stop) pass through."""
+def guard(page: str | None = None):
+    """Run a block; a user error or a bug becomes a message (the `page`'s own
+    where it has one) and the page goes on. Streamlit's own control-flow
+    exceptions (rerun, stop) pass through."""
     try:
         yield
     except XRayError as err:
-        show_error(err)
+        show_error(err, page)
     except Exception as err:  # noqa: BLE001 — the page must keep serving
         if type(err).__module__.startswith("streamlit"):
             raise

@@ -1,5 +1,5 @@
 """Figures of the model's anatomy: data → plotly Figure (no streamlit here).
-Strings arrive already translated."""
+Strings arrive translated in one `labels` dict."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,12 +11,12 @@ PALETTE = {"embedding": "#2e86de", "position_embedding": "#54a0ff", "W_Q": "#8e4
            "unembedding": "#e67e22", "other": "#95a5a6"}
 
 
-def parameter_treemap(rows, *, root: str, total: int, share_word: str) -> go.Figure:
+def parameter_treemap(rows, labels: dict, *, total: int) -> go.Figure:
     """rows: [(kind, label, parameters)]. Areas are parameter counts; the root is
-    the whole model, so the boxes sum to `total`."""
-    labels = [root] + [r[1] for r in rows]
+    the whole model, so the boxes sum to `total`. labels: root, share_word."""
+    root, share_word = labels["root"], labels["share_word"]
     fig = go.Figure(go.Treemap(
-        labels=labels, parents=[""] + [root] * len(rows),
+        labels=[root] + [r[1] for r in rows], parents=[""] + [root] * len(rows),
         values=[total] + [r[2] for r in rows], branchvalues="total",
         marker={"colors": ["#ecf0f1"] + [PALETTE.get(r[0], "#95a5a6") for r in rows]},
         texttemplate="%{label}<br>%{value:,}<br>%{percentRoot:.1%}",
@@ -27,10 +27,13 @@ def parameter_treemap(rows, *, root: str, total: int, share_word: str) -> go.Fig
     return fig
 
 
-def matrix_heatmap(view, *, title, x_title, y_title, colour_title, hover_value) -> go.Figure:
+def matrix_heatmap(view, labels: dict) -> go.Figure:
     """A weight matrix as colours: blue negative, red positive, white zero. The
     colour range is clipped at the 99.5th percentile of |w| so a few large
-    weights do not wash out the rest; hover shows the real index range."""
+    weights do not wash out the rest; hover shows the real index range.
+    labels: title, x_title, y_title, colour_title, hover_value."""
+    title, x_title, y_title = labels["title"], labels["x_title"], labels["y_title"]
+    colour_title, hover_value = labels["colour_title"], labels["hover_value"]
     values = view.values
     br, bc = view.block
     limit = view.limit

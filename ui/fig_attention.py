@@ -1,19 +1,22 @@
 """Attention figures: pure functions data → plotly Figure (no streamlit here).
 
-Captions and axis titles are passed in already translated, so the functions stay
-testable and language-free. Attention weights are shown on one fixed 0–1 scale
+Captions and axis titles are passed in already translated (one `labels` dict),
+so the functions stay testable and language-free. Attention weights are shown on one fixed 0–1 scale
 everywhere (so two heatmaps can be compared); the colours are spaced so that
 small weights are still visible.
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 
-from ui.markdown import md_escape
 from plotly.subplots import make_subplots
+
+from ui.fig_common import position_label
+from ui.markdown import md_escape
 
 # 0–1 weights; stops crowded near 0 because most weights are small.
 WEIGHT_SCALE = [[0.0, "#ffffff"], [0.03, "#deebf7"], [0.1, "#9ecae1"], [0.3, "#4292c6"],
@@ -22,16 +25,15 @@ MASK_COLOR = "#e4e4e4"      # cells the causal mask removes: shown as empty, gre
 DIVERGING = "RdBu_r"
 
 
-def token_label(i: int, text: str, width: int = 12) -> str:
-    """'3:cat' — position makes the label unique (plotly merges equal category names)."""
-    shown = text.replace("\n", "↵").replace("\t", "⇥").strip() or "␣"
-    if len(shown) > width:
-        shown = shown[: width - 1] + "…"
-    return f"{i}:{shown}"
-
-
 def token_labels(tokens) -> list[str]:
-    return [token_label(i, getattr(tok, "text", tok)) for i, tok in enumerate(tokens)]
+    """Every token as '3:␣cat' (fig_common.position_label): plain text for the
+    page's widgets; the figures here escape them."""
+    return [position_label(i, getattr(tok, "text", tok)) for i, tok in enumerate(tokens)]
+
+
+def _escaped(ticks) -> list[str]:
+    """Tick names as plotly must get them: it reads <b>, <a href> … in labels."""
+    return [html.escape(str(tick), quote=False) for tick in ticks]
 
 
 def _np(values) -> np.ndarray:
@@ -54,30 +56,35 @@ def _size(n: int, lo: int = 320, hi: int = 720) -> int:
     return int(min(hi, max(lo, 140 + 22 * n)))
 
 
-def pattern_heatmap(pattern, labels, *, causal: bool, x_title: str, y_title: str,
-                    color_title: str, title: str = "", height: int | None = None,
+def pattern_heatmap(pattern, ticks, labels: dict, *, causal: bool, height: int | None = None,
                     highlight_query: int | None = None) -> go.Figure:
-    """One head's attention_pattern (query key): query tokens down, key tokens across;
-    `highlight_query` frames that query's row."""
+    """One head's attention_pattern (query key): query tokens down, key tokens (`ticks`)
+    across; `highlight_query` frames that query's row.
+    labels: x_title, y_title, color_title, title (optional)."""
+    x_title, y_title, color_title = labels["x_title"], labels["y_title"], labels["color_title"]
+    title = labels.get("title", "")
     z = _masked(_np(pattern), causal)
     fig = go.Figure(go.Heatmap(
-        z=z, x=labels, y=labels, zmin=0, zmax=1, colorscale=WEIGHT_SCALE, hoverongaps=False,
+        z=z, x=_escaped(ticks), y=_escaped(ticks), zmin=0, zmax=1, colorscale=WEIGHT_SCALE,
+        hoverongaps=False,
         colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
         hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
                       "<extra></extra>"))
     if highlight_query is not None:
-        fig.add_shape(type="rect", x0=-0.5, x1=len(labels) - 0.5, y0=highlight_query - 0.5,
+        fig.add_shape(type="rect", x0=-0.5, x1=len(ticks) - 0.5, y0=highlight_query - 0.5,
                       y1=highlight_query + 0.5, line=dict(color="#e67e22", width=2))
     fig.update_yaxes(autorange="reversed", title=y_title, type="category")
     fig.update_xaxes(title=x_title, type="category", tickangle=-60, side="bottom")
-    fig.update_layout(title=title or None, height=height or _size(len(labels)) + 60,
+    fig.update_layout(title=title or None, height=height or _size(len(ticks)) + 60,
                       plot_bgcolor=MASK_COLOR, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
 
 
-def head_grid(patterns, labels, *, causal: bool, head_titles, x_title: str, y_title: str,
-              color_title: str, cols: int | None = None) -> go.Figure:
-    """All heads of one layer (head query key) as small multiples on one shared colour scale."""
+def head_grid(patterns, ticks, labels: dict, *, causal: bool, cols: int | None = None) -> go.Figure:
+    """All heads of one layer (head query key) as small multiples on one shared colour scale.
+    labels: head_titles (one per head), x_title, y_title, color_title."""
+    head_titles, color_title = labels["head_titles"], labels["color_title"]
+    x_title, y_title = labels["x_title"], labels["y_title"]
     z_all = _masked(_np(patterns), causal)
     n_heads = z_all.shape[0]
     cols = cols or math.ceil(math.sqrt(n_heads))
@@ -87,7 +94,7 @@ def head_grid(patterns, labels, *, causal: bool, head_titles, x_title: str, y_ti
     hover = (f"%{{meta}}<br>{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>"
              f"{color_title}: %{{z:.3f}}<extra></extra>")
     for h in range(n_heads):
-        fig.add_trace(go.Heatmap(z=z_all[h], x=labels, y=labels, coloraxis="coloraxis",
+        fig.add_trace(go.Heatmap(z=z_all[h], x=_escaped(ticks), y=_escaped(ticks), coloraxis="coloraxis",
                                  hoverongaps=False, meta=head_titles[h], hovertemplate=hover),
                       row=h // cols + 1, col=h % cols + 1)
     fig.update_xaxes(showticklabels=False, type="category")
@@ -100,10 +107,11 @@ def head_grid(patterns, labels, *, causal: bool, head_titles, x_title: str, y_ti
     return fig
 
 
-def overview_heatmap(values, *, metric_title: str, x_title: str, y_title: str,
-                     selected: tuple[int, int] | None = None, zmax: float | None = None,
-                     colorscale: str = "Viridis") -> go.Figure:
-    """layer head — one number per head; the chosen head is framed."""
+def overview_heatmap(values, labels: dict, *, selected: tuple[int, int] | None = None,
+                     zmax: float | None = None, colorscale: str = "Viridis") -> go.Figure:
+    """layer head — one number per head; the chosen head is framed.
+    labels: metric_title, x_title, y_title."""
+    metric_title, x_title, y_title = labels["metric_title"], labels["x_title"], labels["y_title"]
     z = _np(values)
     n_layers, n_heads = z.shape
     fig = go.Figure(go.Heatmap(
@@ -122,13 +130,15 @@ def overview_heatmap(values, *, metric_title: str, x_title: str, y_title: str,
     return fig
 
 
-def token_bars(weights, labels, *, value_title: str, x_title: str, highlight: int | None = None,
+def token_bars(weights, ticks, labels: dict, *, highlight: int | None = None,
                color: str = "#2e86de", text_format: str = ".2f") -> go.Figure:
-    """One query's weights over the tokens it may look at (or any per-token numbers)."""
+    """One query's weights over the tokens (`ticks`) it may look at (or any per-token
+    numbers). labels: value_title, x_title."""
+    value_title, x_title = labels["value_title"], labels["x_title"]
     w = _np(weights)
     colors = [("#e67e22" if i == highlight else color) for i in range(len(w))]
     fig = go.Figure(go.Bar(
-        x=list(labels), y=w, marker_color=colors, texttemplate=f"%{{y:{text_format}}}",
+        x=_escaped(ticks), y=w, marker_color=colors, texttemplate=f"%{{y:{text_format}}}",
         textposition="outside" if len(w) <= 24 else "none", cliponaxis=False,
         hovertemplate=f"{x_title}: %{{x}}<br>{value_title}: %{{y:.4f}}<extra></extra>"))
     fig.update_xaxes(title=x_title, type="category", tickangle=-60)

@@ -1,5 +1,5 @@
 """Figures of the transformer block: data → plotly Figure (no streamlit here).
-Strings arrive already translated."""
+Strings arrive translated in one `labels` dict."""
 from __future__ import annotations
 
 import math
@@ -13,10 +13,12 @@ ATTN_COLOUR = "#8e44ad"
 MLP_COLOUR = "#27ae60"
 
 
-def mlp_shapes(panels, *, y_title) -> go.Figure:
+def mlp_shapes(panels, labels: dict) -> go.Figure:
     """Side by side, the width of the vector at each step of an MLP.
     panels: [(title, [(step label, width)], colour)]. Axes are laid out by hand
-    (make_subplots costs more than the whole rest of this page's figures)."""
+    (make_subplots costs more than the whole rest of this page's figures).
+    labels: y_title."""
+    y_title = labels["y_title"]
     n = len(panels)
     gap = 0.06
     width = (1 - gap * (n - 1)) / n
@@ -42,8 +44,10 @@ def mlp_shapes(panels, *, y_title) -> go.Figure:
     return fig
 
 
-def activation_histogram(hist, *, title, x_title, y_title, log_y: bool = True) -> go.Figure:
-    """A histogram computed in the core (edges, counts) drawn as bars."""
+def activation_histogram(hist, labels: dict, *, log_y: bool = True) -> go.Figure:
+    """A histogram computed in the core (edges, counts) drawn as bars.
+    labels: title, x_title, y_title."""
+    title, x_title, y_title = labels["title"], labels["x_title"], labels["y_title"]
     centres = (hist.edges[:-1] + hist.edges[1:]) / 2
     widths = np.diff(hist.edges)
     fig = go.Figure(go.Bar(
@@ -62,10 +66,12 @@ def _depths(n: int, embedding: str) -> list[str]:
     return [embedding] + [str(i) for i in range(n - 1)]
 
 
-def residual_norms(median, token, *, layer, title, x_title, y_title, embedding, median_name,
-                   token_name, log_y: bool = True) -> go.Figure:
+def residual_norms(median, token, labels: dict, *, layer, log_y: bool = True) -> go.Figure:
     """‖residual‖ entering block 0 (the embedding) and after each layer: the
-    median token and one chosen token. `layer` is highlighted."""
+    median token and one chosen token. `layer` is highlighted.
+    labels: title, x_title, y_title, embedding, median_name, token_name."""
+    title, x_title, y_title = labels["title"], labels["x_title"], labels["y_title"]
+    median_name, token_name = labels["median_name"], labels["token_name"]
     x = list(range(len(median)))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=np.asarray(median), mode="lines+markers", name=median_name,
@@ -76,20 +82,22 @@ def residual_norms(median, token, *, layer, title, x_title, y_title, embedding, 
                                  line={"color": "#c0392b", "dash": "dot"},
                                  hovertemplate="%{y:,.1f}<extra></extra>"))
     fig.add_vrect(x0=layer, x1=layer + 1, fillcolor="#f1c40f", opacity=0.2, line_width=0)
-    labels = _depths(len(x), embedding)
+    depths = _depths(len(x), labels["embedding"])
     step = max(1, math.ceil(len(x) / 16))
     fig.update_layout(title=title, height=360, hovermode="x unified",
                       margin={"l": 60, "r": 20, "t": 50, "b": 50},
                       legend={"orientation": "h", "y": -0.25},
-                      xaxis={"title": x_title, "tickvals": x[::step], "ticktext": labels[::step]},
+                      xaxis={"title": x_title, "tickvals": x[::step], "ticktext": depths[::step]},
                       yaxis={"title": y_title, "type": "log" if log_y else "linear",
                              "dtick": 1 if log_y else None})
     return fig
 
 
-def contributions(attn_added, mlp_added, *, layer, title, x_title, y_title, attn_name,
-                  mlp_name, log_y: bool = True) -> go.Figure:
-    """Per layer, ‖what attention adds‖ and ‖what the MLP adds‖ to the residual."""
+def contributions(attn_added, mlp_added, labels: dict, *, layer, log_y: bool = True) -> go.Figure:
+    """Per layer, ‖what attention adds‖ and ‖what the MLP adds‖ to the residual.
+    labels: title, x_title, y_title, attn_name, mlp_name."""
+    title, x_title, y_title = labels["title"], labels["x_title"], labels["y_title"]
+    attn_name, mlp_name = labels["attn_name"], labels["mlp_name"]
     x = list(range(len(attn_added)))
     fig = go.Figure([
         go.Bar(x=x, y=np.asarray(attn_added), name=attn_name, marker_color=ATTN_COLOUR,

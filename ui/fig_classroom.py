@@ -20,23 +20,25 @@ def unique_texts(labels: list[str]) -> list[str]:
     return out
 
 
-def guess_histogram(counts: dict[str, int], answer: str | None, *, title: str,
-                    count_axis: str, other: str, answer_name: str) -> go.Figure:
+def guess_histogram(counts: dict[str, int], answer: str | None, labels: dict) -> go.Figure:
     """One bar per guess (most frequent first, the rest summed as `other`); the
-    bar equal to the model's answer is coloured and named as such."""
+    bar equal to the model's answer is coloured and named as such.
+    labels: title, count_axis, other, answer_name."""
+    other, answer_name = labels["other"], labels["answer_name"]
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     shown, rest = ranked[:MAX_BARS], ranked[MAX_BARS:]
     if rest:
         shown.append((other, sum(n for _, n in rest)))
     target = (answer or "").strip().casefold()
-    labels = unique_texts([token_label(g, 18) for g, _ in shown])
+    texts = unique_texts([token_label(g, 18) for g, _ in shown])
     colors = [MODEL_COLOR if g == target else GUESS_COLOR for g, _ in shown]
     names = [answer_name if g == target else "" for g, _ in shown]
-    bars = dict(type="bar", x=labels, y=[n for _, n in shown], marker=dict(color=colors),
+    bars = dict(type="bar", x=texts, y=[n for _, n in shown], marker=dict(color=colors),
                 text=[f"{n} {m}".strip() for (_, n), m in zip(shown, names)],
                 textposition="outside", hovertemplate="%{x}: %{y}<extra></extra>",
                 cliponaxis=False)
     top = max([n for _, n in shown] or [1])
-    return figure([bars], title=title, height=340, showlegend=False,
-                  yaxis=dict(title=count_axis, range=[0, top * 1.25 + 0.5], dtick=max(1, top // 5)),
+    return figure([bars], title=labels["title"], height=340, showlegend=False,
+                  yaxis=dict(title=labels["count_axis"], range=[0, top * 1.25 + 0.5],
+                             dtick=max(1, top // 5)),
                   xaxis=dict(type="category"))

@@ -3,15 +3,23 @@ from __future__ import annotations
 
 import html
 import math
+import re
+import unicodedata
 
 import plotly.graph_objects as go
 
 
 def unique_labels(texts, start: int = 0) -> list[str]:
-    """Token texts made unique and readable for axes: '0:The', '1:␣cat'.
+    """Token texts made unique and readable for axes: '0:The', '1:␣cat' (whole).
     HTML-escaped: plotly reads <a href>, <b> … in labels, and a token is never markup."""
-    return [html.escape(f"{i}:{t.replace(' ', '␣').replace(chr(10), '↵')}")
-            for i, t in enumerate(texts, start)]
+    return [html.escape(position_label(i, text, limit=None)) for i, text in enumerate(texts, start)]
+
+
+def position_label(i: int, text: str, limit: int | None = 12) -> str:
+    """'3:␣cat' — a token with its position, which makes the label unique (plotly
+    merges equal category names); plain text, for widgets and markdown (a figure
+    escapes it)."""
+    return f"{i}:{token_label(text, limit, escape=False)}"
 
 
 def layout(*, title: str = "", height: int = 360, **more) -> dict:
@@ -46,11 +54,25 @@ def percent_axis(upper: float, *, fixed: bool = False) -> dict:
     return {"range": [0, upper], "tickformat": f".{decimals}%"}
 
 
-def token_label(text: str, limit: int = 14, escape: bool = True) -> str:
-    """A token as a readable label: whitespace made visible, cut to `limit`,
+def visible(text: str) -> str:
+    """A token as a student reads it: whitespace made visible ('␣', '↵', '⇥'),
+    characters that draw nothing (a variation selector, a zero-width joiner)
+    named by their code point, the empty token '∅'. The one rule for chips,
+    figures and tables."""
+    # Spaces inside a byte fragment ('‹e4 ba›') separate bytes; only real ones get '␣'.
+    shown = "".join(part if part.startswith("‹") else
+                    part.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
+                    for part in re.split(r"(‹[^›]*›)", text))
+    if shown and all(unicodedata.category(c) in ("Mn", "Cf", "Me") for c in shown):
+        return " ".join(f"U+{ord(c):04X}" for c in shown)
+    return shown or "∅"
+
+
+def token_label(text: str, limit: int | None = 14, escape: bool = True) -> str:
+    """A token as a readable label (`visible`), cut to `limit` (None: whole),
     HTML-escaped for plotly (escape=False for plain-text widgets)."""
-    shown = text.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
-    if len(shown) > limit:
+    shown = visible(text)
+    if limit is not None and len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return html.escape(shown) if escape else shown
 
@@ -60,17 +82,18 @@ def code_label(text: str, limit: int = 16) -> str:
     return "`" + token_label(text, limit, escape=False).replace("`", "ˋ") + "`"
 
 
-def layer_kind_heatmap(z, kinds, *, title: str, colorbar: str, hover: str,
-                       layer_axis: str, zero_blank: bool = False) -> go.Figure:
+def layer_kind_heatmap(z, kinds, labels: dict, *, zero_blank: bool = False) -> go.Figure:
     """A layers × matrix-kinds heatmap (one row per layer, layer 0 at the bottom),
-    on a colour-blind-safe scale. `hover` is a template with {layer} {kind} {v}.
+    on a colour-blind-safe scale. labels: title, colorbar, layer_axis, and hover
+    (a template with {layer} {kind} {v}).
     zero_blank: cells that are exactly 0 (untouched) stay empty."""
+    hover = labels["hover"]
     rows = [[None if (zero_blank and v == 0) else v for v in row] for row in z]
     text = [[hover.format(layer=li, kind=k, v=v if v is not None else 0.0)
              for k, v in zip(kinds, row)] for li, row in enumerate(rows)]
     return figure([dict(type="heatmap", z=rows, x=list(kinds), y=list(range(len(rows))),
-                        colorscale="Viridis", colorbar=dict(title=dict(text=colorbar)),
+                        colorscale="Viridis", colorbar=dict(title=dict(text=labels["colorbar"])),
                         text=text, hovertemplate="%{text}<extra></extra>", xgap=1, ygap=1)],
-                  title=title, height=max(320, 14 * len(rows) + 120),
-                  yaxis=dict(title=dict(text=layer_axis), dtick=2),
+                  title=labels["title"], height=max(320, 14 * len(rows) + 120),
+                  yaxis=dict(title=dict(text=labels["layer_axis"]), dtick=2),
                   xaxis=dict(side="bottom"))

@@ -1,7 +1,7 @@
 """Figures of the context_window lesson: which tokens the model still reads,
 and how likely the answer's tokens stay as the window shrinks. Data → plotly
 Figure or escaped HTML, no streamlit; token text is escaped before plotly or
-HTML sees it."""
+HTML sees it. Strings arrive translated in one `labels` dict."""
 from __future__ import annotations
 
 import math
@@ -14,9 +14,11 @@ from ui.fig_common import token_label
 from ui.fig_hallucination import BLUE, GREY, ORANGE, RED  # noqa: F401 — one palette
 
 
-def window_strip(tokens, window, *, title: str, position_axis: str, names: dict) -> go.Figure:
+def window_strip(tokens, window, labels: dict) -> go.Figure:
     """Every token of the text as one cell: outside the window grey, inside blue,
-    the fact orange (inside) or red (cut off). Hover shows the token."""
+    the fact orange (inside) or red (cut off). Hover shows the token.
+    labels: title, position_axis, names (a name for out, in, fact_in, fact_out)."""
+    names = labels["names"]
     first, end = window.fact
     kinds = []
     for i in range(len(tokens)):
@@ -35,17 +37,16 @@ def window_strip(tokens, window, *, title: str, position_axis: str, names: dict)
                     customdata=[token_label(tokens[i].text, 24) for i in xs],
                     hovertemplate="#%{x}: %{customdata}<extra>" + names[kind] + "</extra>")
     fig.add_vline(x=window.start - 0.5, line_dash="dash", line_color="#333")
-    fig.update_layout(title=title, height=200, bargap=0, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(title=position_axis, range=[-0.5, len(tokens) - 0.5]),
+    fig.update_layout(title=labels["title"], height=200, bargap=0, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis=dict(title=labels["position_axis"], range=[-0.5, len(tokens) - 0.5]),
                       yaxis=dict(visible=False, range=[0, 1]),
                       legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
     return fig
 
 
-def answer_token_probs(expected_tokens, runs: dict, *, title: str, token_axis: str,
-                       prob_axis: str) -> go.Figure:
+def answer_token_probs(expected_tokens, runs: dict, labels: dict) -> go.Figure:
     """Probability of each token of the right answer, for each window (log axis:
-    after the cut they drop by orders of magnitude)."""
+    after the cut they drop by orders of magnitude). labels: title, token_axis, prob_axis."""
     x = [f"{i + 1}: {token_label(tok, 16)}" for i, tok in enumerate(expected_tokens)]
     fig = go.Figure()
     probs = [p for run in runs.values() for p in run.answer_probs if p > 0] or [1.0]
@@ -54,9 +55,9 @@ def answer_token_probs(expected_tokens, runs: dict, *, title: str, token_axis: s
         fig.add_bar(x=x, y=list(run.answer_probs), name=name, marker_color=color,
                     text=[f"{p:.3g}" for p in run.answer_probs], textposition="outside",
                     cliponaxis=False, hovertemplate=name + " · %{x}: %{y:.4g}<extra></extra>")
-    fig.update_layout(title=title, barmode="group", height=340,
-                      margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(title=token_axis),
-                      yaxis=dict(title=prob_axis, type="log", range=[low, 0]),   # 10⁰ = 1: no higher
+    fig.update_layout(title=labels["title"], barmode="group", height=340,
+                      margin=dict(l=10, r=10, t=50, b=10), xaxis=dict(title=labels["token_axis"]),
+                      yaxis=dict(title=labels["prob_axis"], type="log", range=[low, 0]),   # 10⁰ = 1: no higher
                       legend=dict(orientation="h", y=-0.25))
     return fig
 

@@ -145,3 +145,11 @@ def direction_bars(words, scores, groups, labels: dict, height: int | None = Non
                       categoryarray=[esc(w) for w in words]),
                       legend=dict(orientation="h", y=1.08))
     return fig
+
+
+def applied_table(applied, labels: dict) -> dict:
+    """The plural direction added to nouns: noun, the nearest word to noun +
+    direction, and its cosine, as a table's columns. labels: noun, noun_plus,
+    cosine."""
+    return {labels["noun"]: [n for n, _, _ in applied], labels["noun_plus"]: [w for _, w, _ in applied],
+            labels["cosine"]: [f"{s:.3f}" for _, _, s in applied]}

@@ -42,6 +42,6 @@ def probe_bars(result, labels: dict):
 
 
 def changed_heatmap(result, labels: dict):
-    return layer_kind_heatmap(result.changed, result.kinds, title=labels["title"],
-                              colorbar=labels["colorbar"], hover=labels["hover"],
-                              layer_axis=labels["layer"], zero_blank=True)
+    return layer_kind_heatmap(result.changed, result.kinds, dict(
+        title=labels["title"], colorbar=labels["colorbar"], hover=labels["hover"],
+        layer_axis=labels["layer"]), zero_blank=True)

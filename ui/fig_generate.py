@@ -11,18 +11,19 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ui.chips import chips_html
-from ui.fig_common import code_label
-from ui.fig_next_token import CHOSEN, KEPT, label, next_token_bars  # noqa: F401 — the page's bars
+from ui.fig_common import code_label, token_label
+from ui.fig_next_token import CHOSEN, KEPT, next_token_bars  # noqa: F401 — the page's bars
 
 
-def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entropy_name,
-               entropy_axis, model_name: str = "") -> go.Figure:
+def steps_line(steps, selected: int | None, labels: dict) -> go.Figure:
     """Per generated token: the probability it had when chosen and the entropy
     of that step; the selected step is ringed. Where the two differ (T = 0 makes
-    every chosen token's probability 1), a second line named `model_name` shows
-    the model's own probability of each token at T = 1."""
+    every chosen token's probability 1), a second line named labels["model_name"]
+    shows the model's own probability of each token at T = 1. labels: title,
+    step_axis, prob_name, entropy_name, entropy_axis, model_name (optional)."""
+    prob_name, model_name = labels["prob_name"], labels.get("model_name", "")
     xs = [s.index + 1 for s in steps]          # steps are numbered from 1, like the slider
-    texts = [label(s.token, 20) for s in steps]
+    texts = [token_label(s.token, 20) for s in steps]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=xs, y=[s.prob for s in steps], name=prob_name, mode="lines+markers",
                              line={"color": KEPT}, customdata=texts,
@@ -34,7 +35,7 @@ def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entr
                                  marker={"symbol": "diamond"}, customdata=texts,
                                  hovertemplate="%{x}: %{customdata} %{y:.1%}<extra></extra>"),
                       secondary_y=False)
-    fig.add_trace(go.Scatter(x=xs, y=[s.entropy for s in steps], name=entropy_name,
+    fig.add_trace(go.Scatter(x=xs, y=[s.entropy for s in steps], name=labels["entropy_name"],
                              mode="lines", line={"color": CHOSEN, "dash": "dot"},
                              hovertemplate="%{x}: %{y:.2f} bit<extra></extra>"),
                   secondary_y=True)
@@ -43,20 +44,21 @@ def steps_line(steps, selected: int | None, *, title, step_axis, prob_name, entr
                                  marker={"size": 16, "color": "rgba(0,0,0,0)",
                                          "line": {"color": "#c0392b", "width": 3}},
                                  showlegend=False, hoverinfo="skip"), secondary_y=False)
-    fig.update_xaxes(title=step_axis)
+    fig.update_xaxes(title=labels["step_axis"])
     fig.update_yaxes(title=prob_name, tickformat=".0%", range=[0, 1.05], secondary_y=False)
-    fig.update_yaxes(title=entropy_axis, rangemode="tozero", secondary_y=True)
-    fig.update_layout(title=title, height=300, margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    fig.update_yaxes(title=labels["entropy_axis"], rangemode="tozero", secondary_y=True)
+    fig.update_layout(title=labels["title"], height=300, margin={"l": 10, "r": 10, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.35, "x": 0.5, "xanchor": "center"})
     return fig
 
 
-def steps_html(steps, *, hover_prob: str, hover_alts: str, hover_model: str = "",
-               n_alts: int = 3, texts: list[str] | None = None) -> str:
+def steps_html(steps, labels: dict, *, n_alts: int = 3, texts: list[str] | None = None) -> str:
     """Generated tokens as chips shaded by the probability each had when chosen
     (by the model's own probability at T = 1 where T = 0 made them all 1); hover
     shows both and the runner-up alternatives (all text escaped by chips_html).
-    `texts`: the tokens as read in a row (a split character as 语[1/2] 语[2/2])."""
+    `texts`: the tokens as read in a row (a split character as 语[1/2] 语[2/2]).
+    labels: hover_prob, hover_alts, hover_model (optional)."""
+    hover_model = labels.get("hover_model", "")
     texts = texts if texts is not None else [s.token for s in steps]
     chips = [SimpleNamespace(text=text, id=s.token_id, partial="‹" in s.token)
              for s, text in zip(steps, texts)]
@@ -64,9 +66,9 @@ def steps_html(steps, *, hover_prob: str, hover_alts: str, hover_model: str = ""
 
     def title(i, _tok):
         s = steps[i]
-        alts = ", ".join(f"{label(a, 16, escape=False)} {p:.1%}" for a, p in s.alternatives(n_alts))
+        alts = ", ".join(f"{token_label(a, 16, escape=False)} {p:.1%}" for a, p in s.alternatives(n_alts))
         model = f" · {hover_model}: {s.model_prob:.1%}" if hover_model else ""
-        return f"{hover_prob}: {s.prob:.1%}{model} · {hover_alts}: {alts}"
+        return f"{labels['hover_prob']}: {s.prob:.1%}{model} · {labels['hover_alts']}: {alts}"
 
     values = [s.model_prob if greedy else s.prob for s in steps]
     return chips_html(chips, show_ids=False, values=values, title_fn=title)
@@ -78,10 +80,11 @@ def text_html(text: str) -> str:
             f"{html.escape(text)}</div>")
 
 
-def step_caption(step, *, template: str, alts_word: str, n_alts: int = 3) -> str:
+def step_caption(step, labels: dict, *, n_alts: int = 3) -> str:
     """One line of markdown for a step: the token and its probability, then the
-    runner-ups. Tokens go inside backticks so markdown stays literal."""
+    runner-ups. Tokens go inside backticks so markdown stays literal. labels:
+    template ({i} {token} {prob} {model}), alts (the runner-ups' word)."""
     alts = ", ".join(f"{code_label(a)} {p:.1%}" for a, p in step.alternatives(n_alts))
-    return template.format(i=step.index + 1, token=code_label(step.token), prob=step.prob,
-                           model=step.model_prob) + (
-        f" · {alts_word}: {alts}" if alts else "")
+    return labels["template"].format(i=step.index + 1, token=code_label(step.token), prob=step.prob,
+                                     model=step.model_prob) + (
+        f" · {labels['alts']}: {alts}" if alts else "")

@@ -1,5 +1,5 @@
 """Figures of the logit lens: data → plotly Figure (no streamlit here).
-Strings arrive already translated; token text is escaped before plotly sees it
+Strings arrive translated in one `labels` dict; token text is escaped before plotly sees it
 (plotly reads a few HTML tags in labels)."""
 from __future__ import annotations
 
@@ -10,30 +10,30 @@ import plotly.graph_objects as go
 from ui.fig_common import code_label, token_label  # noqa: F401 — used by pages
 
 
-def label(text: str, limit: int = 10, escape: bool = True) -> str:
-    return token_label(text, limit, escape)
-
-
 def depth_labels(n_layers: int, embedding: str) -> list[str]:
     """Row names of a lens: the embedding, then the layers (numbered from 0)."""
     return [embedding] + [str(i) for i in range(n_layers)]
 
 
-def lens_grid(lens, token_texts, *, title, x_title, y_title, embedding, colour_title,
-              hover_input, hover_depth, hover_next, hover_top) -> go.Figure:
+def lens_grid(lens, token_texts, labels: dict) -> go.Figure:
     """Layers (embedding at the bottom, last layer at the top) × positions: each
-    cell the lens's top guess for the next token, coloured by its probability."""
+    cell the lens's top guess for the next token, coloured by its probability.
+    labels: title, x_title, y_title, embedding, colour_title, hover_input,
+    hover_depth, hover_next, hover_top."""
+    title, x_title, y_title = labels["title"], labels["x_title"], labels["y_title"]
+    hover_input, hover_depth = labels["hover_input"], labels["hover_depth"]
+    hover_next, hover_top = labels["hover_next"], labels["hover_top"]
     n_rows, n_pos = lens.top_ids.shape[0], lens.top_ids.shape[1]
-    depths = depth_labels(n_rows - 1, embedding)
+    depths = depth_labels(n_rows - 1, labels["embedding"])
     probs = lens.top_probs[..., 0].numpy()                          # layer+1 pos
-    inputs = [label(token_texts[p], 24) for p in lens.positions]
-    nexts = [label(token_texts[p + 1], 24) if p + 1 < len(token_texts) else "—"
+    inputs = [token_label(token_texts[p], 24) for p in lens.positions]
+    nexts = [token_label(token_texts[p + 1], 24) if p + 1 < len(token_texts) else "—"
              for p in lens.positions]
     fit = 7 if n_pos <= 16 else 5 if n_pos <= 24 else 4   # characters that fit in a cell
-    cell_text = [[label(lens.top_texts[d][j][0], fit) for j in range(n_pos)]
+    cell_text = [[token_label(lens.top_texts[d][j][0], fit) for j in range(n_pos)]
                  for d in range(n_rows)]
     custom = [[[inputs[j], depths[d], nexts[j]]
-               + [f"{label(lens.top_texts[d][j][r], 24)} {float(lens.top_probs[d, j, r]):.1%}"
+               + [f"{token_label(lens.top_texts[d][j][r], 24)} {float(lens.top_probs[d, j, r]):.1%}"
                   for r in range(lens.top_ids.shape[2])]
                for j in range(n_pos)] for d in range(n_rows)]
     top_lines = "<br>".join(f"  {r + 1}. %{{customdata[{3 + r}]}}"
@@ -41,7 +41,7 @@ def lens_grid(lens, token_texts, *, title, x_title, y_title, embedding, colour_t
     fig = go.Figure(go.Heatmap(
         z=probs, x=list(range(n_pos)), y=list(range(n_rows)), zmin=0, zmax=1,
         colorscale="Blues", text=cell_text, texttemplate="%{text}", textfont={"size": 10 if n_pos <= 24 else 9},
-        customdata=custom, colorbar={"title": {"text": colour_title}},
+        customdata=custom, colorbar={"title": {"text": labels["colour_title"]}},
         hovertemplate=(f"{hover_input}: %{{customdata[0]}}<br>{hover_depth}: %{{customdata[1]}}"
                        f"<br>{hover_next}: %{{customdata[2]}}<br>{hover_top}:<br>{top_lines}"
                        "<extra></extra>"),
@@ -57,12 +57,14 @@ def lens_grid(lens, token_texts, *, title, x_title, y_title, embedding, colour_t
     return fig
 
 
-def lens_line(lens, index: int, *, title, x_title, y_title, embedding, final_name,
-              next_name, rank_word) -> go.Figure:
+def lens_line(lens, index: int, labels: dict) -> go.Figure:
     """For one shown position: probability of the model's final prediction, and
-    of the token that really follows, at every depth."""
+    of the token that really follows, at every depth.
+    labels: title, x_title, y_title, embedding, final_name, next_name, rank_word."""
+    title, x_title, y_title = labels["title"], labels["x_title"], labels["y_title"]
+    final_name, next_name, rank_word = labels["final_name"], labels["next_name"], labels["rank_word"]
     n_rows = lens.top_ids.shape[0]
-    depths = depth_labels(n_rows - 1, embedding)
+    depths = depth_labels(n_rows - 1, labels["embedding"])
     x = list(range(n_rows))
     fig = go.Figure()
     fig.add_trace(go.Scatter(

@@ -9,16 +9,27 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ui.fig_common import visible
+
+
+# The lesson's two formulas, as LaTeX.
+SINUSOID_TEX = (r"PE_{(p,\,2i)} = \sin\left(\frac{p}{10000^{2i/d}}\right),\qquad "
+                r"PE_{(p,\,2i+1)} = \cos\left(\frac{p}{10000^{2i/d}}\right)")
+ROPE_TEX = (r"\begin{bmatrix} q'_j \\ q'_{j+d/2} \end{bmatrix} = \begin{bmatrix} \cos p\theta_j"
+            r" & -\sin p\theta_j \\ \sin p\theta_j & \cos p\theta_j \end{bmatrix}"
+            r"\begin{bmatrix} q_j \\ q_{j+d/2} \end{bmatrix}")
+
 
 def _safe(label: str) -> str:
     """Token text shown by plotly stays text: plotly reads a few HTML tags in labels."""
     return html.escape(str(label), quote=False)
 
 
-def matrix_heatmap(values, x_title: str, y_title: str, color_title: str, *, y_labels=None,
-                   x_labels=None, colorscale="RdBu", zmid=0.0, zmin=None, zmax=None,
-                   height: int = 420) -> go.Figure:
-    """A rows × columns heatmap (positions × dimensions, positions × positions …)."""
+def matrix_heatmap(values, labels: dict, *, y_labels=None, x_labels=None, colorscale="RdBu",
+                   zmid=0.0, zmin=None, zmax=None, height: int = 420) -> go.Figure:
+    """A rows × columns heatmap (positions × dimensions, positions × positions …).
+    labels: x_title, y_title, color_title."""
+    x_title, y_title, color_title = labels["x_title"], labels["y_title"], labels["color_title"]
     values = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values,
                         dtype=np.float32)  # numpy goes to the browser as compact binary
     y = y_labels if y_labels is not None else list(range(values.shape[0]))
@@ -34,10 +45,11 @@ def matrix_heatmap(values, x_title: str, y_title: str, color_title: str, *, y_la
     return fig
 
 
-def rope_angle_heatmap(angles_deg, x_title: str, y_title: str, color_title: str,
-                       height: int = 380) -> go.Figure:
+def rope_angle_heatmap(angles_deg, labels: dict, height: int = 380) -> go.Figure:
     """pos × pair angles, wrapped to [0°, 360°) with a cyclic colour scale (0° and
-    360° are the same direction, so they get the same colour)."""
+    360° are the same direction, so they get the same colour). labels: x_title,
+    y_title, color_title."""
+    x_title, y_title, color_title = labels["x_title"], labels["y_title"], labels["color_title"]
     wrapped = [[a % 360.0 for a in row] for row in angles_deg.tolist()]
     raw = angles_deg.tolist()
     fig = go.Figure(go.Heatmap(
@@ -76,17 +88,14 @@ def rope_pair_arrows(before, after, token_labels, chosen: int, labels: dict,
     return fig
 
 
-def visible(label: str) -> str:
-    """Whitespace made visible in a token label: '␣' for a space, '↵' for a newline."""
-    return label.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
-
-
-def order_cosines(series, labels: dict, height: int = 360) -> go.Figure:
+def order_cosines(matched, tokens, labels: dict, height: int = 360) -> go.Figure:
     """One line per token shared by both texts: cosine similarity of its vector
-    in A and in B, layer by layer. series: [(label, [cos per layer])]."""
+    in A and in B, layer by layer. matched: the experiment's MatchedTokens,
+    tokens: text A's. labels: x, y, legend."""
     fig = go.Figure()
     low = 1.0
-    for name, values in series:
+    for m in matched:
+        name, values = f"{visible(tokens[m.pos_a].text)} ({m.pos_a}→{m.pos_b})", m.cosine_by_layer
         values = list(values)
         low = min(low, *values)
         fig.add_trace(go.Scatter(
@@ -100,13 +109,15 @@ def order_cosines(series, labels: dict, height: int = 360) -> go.Figure:
     return fig
 
 
-def top_tokens_pair(top_a, top_b, titles, prob_title: str, height: int = 320) -> go.Figure:
+def top_tokens_pair(top_a, top_b, labels: dict, height: int = 320) -> go.Figure:
     """Two horizontal bar charts of next-token probabilities on one x-scale (so
-    the two texts compare bar for bar). top_*: [(label, prob)]."""
+    the two texts compare bar for bar). top_*: [(Token, prob)]. labels: title_a,
+    title_b (the two texts), prob_title."""
+    titles, prob_title = (labels["title_a"], labels["title_b"]), labels["prob_title"]
     upper = 1.25 * max([p for _l, p in top_a + top_b] or [0.8])
     fig = make_subplots(rows=1, cols=2, subplot_titles=[_safe(x) for x in titles], horizontal_spacing=0.18)
     for col, top, color in ((1, top_a, "#2e86de"), (2, top_b, "#e67e22")):
-        names = [f"{i + 1}. {_safe(visible(label))}" for i, (label, _p) in enumerate(top)]
+        names = [f"{i + 1}. {_safe(visible(tok.text))}" for i, (tok, _p) in enumerate(top)]
         probs = [p for _label, p in top]
         fig.add_trace(go.Bar(x=probs, y=names, orientation="h", marker_color=color,
                              text=[f"{p:.1%}" for p in probs], textposition="outside",
@@ -120,8 +131,10 @@ def top_tokens_pair(top_a, top_b, titles, prob_title: str, height: int = 320) ->
     return fig
 
 
-def rope_pair_latex(rp, by_hand: str, from_model: str) -> str:
-    """LaTeX: rotation matrix × q pair (by hand) next to the model's own q pair."""
+def rope_pair_latex(rp, labels: dict) -> str:
+    """LaTeX: rotation matrix × q pair (by hand) next to the model's own q pair.
+    labels: by_hand, from_model."""
+    by_hand, from_model = labels["by_hand"], labels["from_model"]
     m, v, r, q = rp.matrix.tolist(), rp.before.tolist(), rp.rotated.tolist(), rp.model.tolist()
     col = lambda a, b: rf"\begin{{bmatrix}} {a:.4f} \\ {b:.4f} \end{{bmatrix}}"
     mat = (rf"\begin{{bmatrix}} {m[0][0]:.4f} & {m[0][1]:.4f} \\ {m[1][0]:.4f} & {m[1][1]:.4f}"

@@ -64,9 +64,9 @@ def weight_histogram(group, labels: dict, *, max_lines: int = 16):
 
 
 def error_heatmap(report, labels: dict):
-    return layer_kind_heatmap(report.errors, report.kinds, title=labels["title"],
-                              colorbar=labels["colorbar"], hover=labels["hover"],
-                              layer_axis=labels["layer"])
+    return layer_kind_heatmap(report.errors, report.kinds, dict(
+        title=labels["title"], colorbar=labels["colorbar"], hover=labels["hover"],
+        layer_axis=labels["layer"]))
 
 
 def tried_chart(history: list, labels: dict):

@@ -8,9 +8,11 @@ import plotly.graph_objects as go
 COLORS = ["#e74c3c", "#f1c40f", "#27ae60", "#8e44ad", "#2980b9", "#e67e22", "#16a085", "#7f8c8d"]
 
 
-def vectors_3d(names, vectors, axis_titles, highlight=(), height: int = 520) -> go.Figure:
+def vectors_3d(names, vectors, labels: dict, highlight=(), height: int = 520) -> go.Figure:
     """Each vector as an arrow from the origin (a line plus a marker at its tip).
-    `highlight`: names drawn thicker (the pair being compared)."""
+    `highlight`: names drawn thicker (the pair being compared).
+    labels: axis_titles (the three axes' titles, translated)."""
+    axis_titles = labels["axis_titles"]
     fig = go.Figure()
     for i, (name, vec) in enumerate(zip(names, vectors)):
         color = COLORS[i % len(COLORS)]

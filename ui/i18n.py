@@ -52,5 +52,10 @@ def t(key: str, **params) -> str:
     return text
 
 
+def labels(prefix: str, *keys: str, **params) -> dict[str, str]:
+    """A figure's labels: {key: t(prefix.key)} for its keys, in this run's language."""
+    return {k: t(f"{prefix}.{k}", **params) for k in keys}
+
+
 def has(key: str) -> bool:
     return key in table(lang()) or key in table(DEFAULT_LANG)

@@ -15,6 +15,22 @@ def keep_in_range(key: str, options, default) -> None:
         st.session_state[key] = default
 
 
+def example_picker(label: str, examples, fill, *, key: str, default=None, **widget):
+    """A select of the lesson's examples that fills the page's boxes: `fill(k)`
+    gives {state key: value} for example k. The boxes are filled when the choice
+    changes and on the first visit with `default` (unless a link already filled
+    one); what a student typed afterwards stays. Returns the chosen example."""
+    def load():
+        chosen = st.session_state.get(key)
+        if chosen is not None:
+            st.session_state.update(fill(chosen))
+
+    if default is not None and not any(k in st.session_state for k in fill(default)):
+        st.session_state[key] = default
+        load()
+    return st.selectbox(label, list(examples), key=key, on_change=load, **widget)
+
+
 # Widgets whose value a link carries and a page change keeps: the value lives in
 # the URL (its key is the query parameter's name), so a teacher prepares links
 # before class and a student sends exactly what they see. Streamlit drops a URL
