@@ -41,18 +41,32 @@ PAGES = [  # (section key, page name = file stem in pages/ = url path, icon)
 ]
 # page name → its file, relative to app.py (what st.switch_page and st.page_link take)
 FILES = {name: f"pages/{name}.py" for _, name, _ in PAGES}
+# Links printed before the pages took their file names (a handout, a bookmark, a
+# student's room link): old url path → the page it opens now, its parameters kept.
+MOVED = {"class": "classroom", "attention-step": "attention_step", "encoder-decoder": "encoder_decoder",
+         "logit-lens": "logit_lens", "next-token": "next_token", "context-window": "context_window"}
 
 _run = threading.local()   # one script run is one thread: app.py → the page
 
 
+def _forward(name: str):
+    def forward() -> None:
+        st.switch_page(FILES[name], query_params=st.query_params.to_dict())
+    forward.__name__ = f"forward_to_{name}"   # Streamlit tells callable pages apart by name
+    return forward
+
+
 def navigation() -> dict[str, list]:
     """st.navigation's pages by translated section: url path = file name, the
-    pipeline the default."""
+    pipeline the default; each old url path a hidden page that forwards."""
     pages: dict[str, list] = {}
     for key, name, icon in PAGES:
         pages.setdefault(t(f"nav.section_{key}"), []).append(
             st.Page(str(ROOT / FILES[name]), title=t(f"nav.{name}"), icon=icon, url_path=name,
                     default=(name == DEFAULT)))
+    first = next(iter(pages.values()))
+    for old, name in MOVED.items():
+        first.append(st.Page(_forward(name), title=t(f"nav.{name}"), url_path=old, visibility="hidden"))
     return pages
 
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from .util import (ROOT, VIEWPORT, Server, act, app_pages, assert_no_exception, open_page,
-                   page_url_path, screenshot)
+                   page_url_path, screenshot, wait_idle)
 
 pytestmark = pytest.mark.browser
 
@@ -153,3 +153,19 @@ def test_deep_link_first_on_a_fresh_server(browser, name, lang):
     finally:
         context.close()
         fresh.stop()
+
+
+@pytest.mark.parametrize("old,name,query", [("class", "classroom", "room=QZ7K&lang=zh"),
+                                            ("next-token", "next_token", "")])
+def test_an_old_link_opens_its_page(page, server, old, name, query):
+    """A link printed before the pages took their file names (a handout, a
+    student's room link) opens the same page, its parameters kept."""
+    open_page(page, server.url, old, query=query)
+    page.wait_for_function(f"() => location.pathname === '/{name}'", timeout=60_000)
+    wait_idle(page)                           # the forwarded page, settled
+    url = urlsplit(page.url)
+    assert url.path == f"/{name}", page.url
+    assert parse_qs(url.query) == parse_qs(query), page.url
+    lang = parse_qs(query).get("lang", ["en"])[0]
+    assert _nav(lang)[name] in page.inner_text('[data-testid="stMain"] h1')
+    assert "Page not found" not in page.inner_text("body")
