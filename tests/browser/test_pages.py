@@ -169,3 +169,11 @@ def test_an_old_link_opens_its_page(page, server, old, name, query):
     lang = parse_qs(query).get("lang", ["en"])[0]
     assert _nav(lang)[name] in page.inner_text('[data-testid="stMain"] h1')
     assert "Page not found" not in page.inner_text("body")
+
+
+def test_a_link_fills_a_box_before_the_example_does(page, server):
+    """A teacher's link sets the question; the page's default example must not
+    overwrite it on the first visit (the example fills only boxes no link set)."""
+    open_page(page, server.url, "hallucination", query="hallucination.question=Who+wrote+Hamlet%3F")
+    box = page.query_selector('[data-testid="stMain"] [data-testid="stTextArea"] textarea')
+    assert box.input_value() == "Who wrote Hamlet?"
