@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from llm_core.model.arch import Arch, LayerDetail
@@ -83,11 +83,52 @@ class _Recorder:
     """What one (batched) forward pass keeps; lives only for that call."""
 
     def __init__(self, n_layers: int, keep: int):
-        self.keep = keep
-        self.residual = [None] * (n_layers + 1)   # each batch pos d_model
-        self.patterns = [None] * n_layers         # each batch head keep keep
+        self.keep, self.n_layers = keep, n_layers
+        # One buffer each for the residual stream and the attention, filled layer by
+        # layer: a layer's output is copied once and freed, never held in a list and
+        # then stacked (which doubled the memory of a long trace for a moment).
+        self.residual = None                      # batch layer+1 pos d_model
+        self.patterns = None                      # batch layer head keep keep
+        self.filled = set()                       # ("residual", i) / ("pattern", i) written
         self.attn_norm = [None] * n_layers        # each batch pos
         self.mlp_norm = [None] * n_layers
+        self._bias = None                         # (the mask it was made from, the bias)
+
+    def put_residual(self, i: int, hidden: torch.Tensor) -> None:
+        if self.residual is None:
+            b, n, d = hidden.shape
+            self.residual = torch.empty(b, self.n_layers + 1, n, d, dtype=hidden.dtype,
+                                        device=hidden.device)
+        self.residual[:, i].copy_(hidden)
+        self.filled.add(("residual", i))
+
+    def put_pattern(self, i: int, weights: torch.Tensor) -> None:
+        corner = weights[:, :, :self.keep, :self.keep]          # batch head keep keep
+        if self.patterns is None:
+            b, h, q, k = corner.shape
+            self.patterns = torch.empty(b, self.n_layers, h, q, k, dtype=corner.dtype,
+                                        device=corner.device)
+        self.patterns[:, i].copy_(corner)
+        self.filled.add(("pattern", i))
+
+    def complete(self) -> bool:
+        return len(self.filled) == 2 * self.n_layers + 1
+
+    def mask_bias(self, attention_mask, keep: int, like: torch.Tensor) -> torch.Tensor:
+        """The kept corner of the mask as 0 / −∞ to add to the scores: made once
+        per forward pass, not once per layer (every layer gets the same mask)."""
+        if self._bias is None or self._bias[0] is not attention_mask:
+            if attention_mask is None:
+                allowed = torch.ones(keep, keep, dtype=torch.bool, device=like.device).tril()
+            else:
+                allowed = attention_mask[:, :, :keep, :keep]
+            if allowed.dtype == torch.bool:
+                bias = torch.zeros(allowed.shape, dtype=like.dtype, device=like.device)
+                bias = bias.masked_fill_(~allowed, float("-inf"))
+            else:   # already additive
+                bias = allowed.to(like.dtype)
+            self._bias = (attention_mask, bias)
+        return self._bias[1]
 
 
 _RECORDER: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
@@ -117,17 +158,18 @@ def recording_attention(module, query, key, value, attention_mask, scaling=None,
                                       dropout=dropout, **kwargs)
     keep = min(rec.keep, query.shape[2], key.shape[2])
     whole = keep == key.shape[2] == query.shape[2]      # the whole pattern is kept: compute it once
-    groups = getattr(module, "num_key_value_groups", 1)
-    q = query[:, :, :keep]                                        # batch head keep d_head
-    k = repeat_kv(key[:, :, :keep], groups)
-    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = torch.matmul(q, k.transpose(2, 3)) * scale           # batch head keep keep
-    mask = (torch.ones(keep, keep, dtype=torch.bool, device=q.device).tril()
-            if attention_mask is None else attention_mask[:, :, :keep, :keep])
-    scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask
+    batch, heads, _, d_head = query.shape
+    kv_heads = key.shape[1]
+    # The query heads of one group read one key/value head: multiply them as one
+    # matrix against it (what repeat_kv + matmul computes, without copying k, v).
+    q = query[:, :, :keep].reshape(batch, kv_heads, heads // kv_heads * keep, d_head)
+    scale = scaling if scaling is not None else d_head ** -0.5
+    scores = torch.matmul(q, key[:, :, :keep].transpose(2, 3)).view(batch, heads, keep, keep)
+    scores = scores.mul_(scale).add_(rec.mask_bias(attention_mask, keep, q))
     pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
     if whole:   # eager attention's output, from the pattern just computed
-        out = torch.matmul(pattern, repeat_kv(value, groups)).transpose(1, 2).contiguous()
+        out = torch.matmul(pattern.view(batch, kv_heads, -1, keep), value).view(batch, heads, keep, -1)
+        out = out.transpose(1, 2).contiguous()
     else:
         out, _ = sdpa_attention_forward(module, query, key, value, attention_mask,
                                         scaling=scaling, dropout=dropout, **kwargs)
@@ -158,23 +200,21 @@ def install_hooks(arch: Arch) -> None:
         def pre_first(_module, args, kwargs):
             rec = _RECORDER.get()
             if rec is not None:
-                rec.residual[0] = _hidden(args, kwargs).detach()
+                rec.put_residual(0, _hidden(args, kwargs))
 
         def make(i):
             def on_layer(_m, _a, out):
                 rec = _RECORDER.get()
                 if rec is not None:
-                    rec.residual[i + 1] = _first(out).detach()
+                    rec.put_residual(i + 1, _first(out))
 
             def on_attn(_m, _a, out):
                 rec = _RECORDER.get()
                 if rec is None:
                     return
                 weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
-                if weights is not None:  # batch head query key; copy the corner so n² is freed
-                    keep = rec.keep
-                    corner = weights[:, :, :keep, :keep]
-                    rec.patterns[i] = corner.clone() if keep < weights.shape[-1] else corner
+                if weights is not None:  # batch head query key; the corner is copied, n² freed
+                    rec.put_pattern(i, weights)
                 if pre_norm:
                     rec.attn_norm[i] = out[0].norm(dim=-1)
 
@@ -246,12 +286,11 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
         body(input_ids=ids.to(device), **kwargs)
     finally:
         _RECORDER.reset(token)
-    if any(p is None for p in rec.patterns) or any(r is None for r in rec.residual):
+    if not rec.complete():
         raise RuntimeError("the model did not return attention weights (eager or recording "
                            "attention needed)")
     pre_norm = arch.family != "bert"
-    residual = torch.stack(rec.residual, dim=1)           # batch layer+1 pos d_model
-    patterns = torch.stack(rec.patterns, dim=1)           # batch layer head keep keep
+    residual, patterns = rec.residual, rec.patterns       # batch layer+1 pos d_model; batch layer head keep keep
     attn_norm = torch.stack(rec.attn_norm, dim=1) if pre_norm else None   # batch layer pos
     mlp_norm = torch.stack(rec.mlp_norm, dim=1) if pre_norm else None
     norm = arch.final_norm()
@@ -325,6 +364,7 @@ class TraceBatcher:
         self.batch_tokens, self.max_rows, self.window = batch_tokens, max_rows, window
         self.busy_gap = busy_gap
         self._last_at = float("-inf")     # when the previous batch's first request came
+        self._crowded = False             # the previous batch ran several texts together
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._held: list[_Pending] = []   # taken from the queue, not yet run (worker only)
         self._thread: threading.Thread | None = None
@@ -353,9 +393,9 @@ class TraceBatcher:
         first = self._held.pop(0) if self._held else self._queue.get()
         width = padded_length(first.request.ids.shape[0])
         batch, later = [first], []
-        # While requests come close together (a class typing) wait a moment for
-        # those sent at the same time; a request on a quiet server runs at once.
-        if first.at - self._last_at < self.busy_gap:
+        # While a class types (the last batch held several texts, a moment ago) wait
+        # a little for those sent at the same time; one student alone runs at once.
+        if self._crowded and first.at - self._last_at < self.busy_gap:
             time.sleep(self.window)
         self._last_at = first.at
         waiting = self._held + self._drain()
@@ -364,6 +404,7 @@ class TraceBatcher:
                     and len(batch) < self.max_rows and width * (len(batch) + 1) <= self.batch_tokens)
             (batch if fits else later).append(p)
         self._held = later
+        self._crowded = len(batch) > 1
         return batch
 
     def _drain(self) -> list[_Pending]:
