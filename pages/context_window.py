@@ -10,20 +10,15 @@ from ui import fig_context_window as fig
 from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import lang, t
-from ui.models import get_handle, model_name, short_model_name
+from ui.models import decoder_or_stop, model_name, short_model_name
 from ui.widgets import LINKED
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
-handle = get_handle()
-if handle is None:
-    st.stop()
 st.title(t("nav.context_window"))
-if handle.kind != "decoder":
-    st.warning(t("errors.needs_decoder"))
-    st.stop()
+handle = decoder_or_stop()
 context = handle.arch.max_positions
 st.info(t("context_window.limit", model=short_model_name(), n=context), icon="🪟")
 with st.expander(t("common.what_to_notice"), expanded=True):

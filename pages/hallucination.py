@@ -13,24 +13,19 @@ from ui.classroom import predict_reveal
 from ui.i18n import labels, lang, t
 from ui.markdown import md_escape
 from ui.jobs import kept_job
-from ui.models import get_handle, model_name
+from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED, example_picker, option_labels
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
-handle = get_handle()
-if handle is None:
-    st.stop()
-vocab = handle.arch.unembedding_matrix().shape[0] if handle.kind == "decoder" else 0
 st.title(t("nav.hallucination"))
+handle = decoder_or_stop()
+vocab = handle.arch.unembedding_matrix().shape[0]
 st.info(t("hallucination.point", vocab=vocab), icon="👻")
 with st.expander(t("common.what_to_notice"), expanded=True):
     st.markdown(t("hallucination.notice"))
-if handle.kind != "decoder":
-    st.warning(t("errors.needs_decoder"))
-    st.stop()
 
 
 def question_edited():
