@@ -173,7 +173,8 @@ def test_next_token_axis_keeps_its_scale_across_temperatures(decoder):
         view = top_view(logits, temperature, n=10)
         fig = next_token_bars(view, [str(i) for i in view.ids], names)
         ranges.append(tuple(fig.layout.xaxis2.range))
-    assert ranges == [(0, 1.0)] * 3
+    assert ranges == [(0, 1.04)] * 3                    # 0–100 %, with room for the 100 % tick
+    assert fig.layout.xaxis2.dtick == 0.2 and fig.layout.xaxis2.tickformat == ".0%"
     zoomed = next_token_bars(top_view(logits, 2.0, n=10), ["x"] * 10, names, fixed_scale=False)
     assert zoomed.layout.xaxis2.range[1] < 1.0
     # at T = 0 the model's own probabilities are drawn beside the one-hot bars

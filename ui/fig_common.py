@@ -47,7 +47,7 @@ def percent_axis(upper: float, *, fixed: bool = False) -> dict:
     to `upper` with as many decimals as its ticks need, so no two ticks read alike
     (a 0–2.2 % axis at ".0%" reads 0%, 1%, 1%, 2%, 2%)."""
     if fixed:
-        return {"range": [0, 1.0], "tickformat": ".0%", "dtick": 0.2}
+        return {"range": [0, 1.04], "tickformat": ".0%", "dtick": 0.2}   # room for the 100 % tick
     upper = max(float(upper), 1e-6) * 1.12
     step = upper / 5                                   # plotly draws about five ticks
     decimals = max(0, -math.floor(math.log10(step * 100))) if step < 0.01 else 0

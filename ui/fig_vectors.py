@@ -31,7 +31,7 @@ def vectors_3d(names, vectors, labels: dict, highlight=(), height: int = 520) ->
         height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant"),
         scene=dict(xaxis=dict(title=axis_titles[0], **axis), yaxis=dict(title=axis_titles[1], **axis),
                    zaxis=dict(title=axis_titles[2], **axis), aspectmode="cube",
-                   camera=dict(eye=dict(x=1.6, y=1.4, z=0.9))))
+                   camera=dict(eye=dict(x=1.9, y=1.7, z=1.1))))   # the whole cube in a narrow column
     return fig
 
 
