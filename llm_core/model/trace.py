@@ -341,11 +341,10 @@ def capture(arch: Arch, request: TraceRequest, device) -> Trace:
 
 
 class _Pending:
-    __slots__ = ("request", "done", "trace", "error", "at")
+    __slots__ = ("request", "done", "trace", "error")
 
     def __init__(self, request):
         self.request = request
-        self.at = time.monotonic()      # when it came
         self.done = threading.Event()
         self.trace = None
         self.error = None
@@ -359,12 +358,9 @@ class TraceBatcher:
     the class: it waits its turn like everyone else."""
 
     def __init__(self, arch: Arch, device, batch_tokens: int = 1024, max_rows: int = 32,
-                 window: float = 0.003, busy_gap: float = 0.5):
+                 window: float = 0.003):
         self.arch, self.device = arch, device
         self.batch_tokens, self.max_rows, self.window = batch_tokens, max_rows, window
-        self.busy_gap = busy_gap
-        self._last_at = float("-inf")     # when the previous batch's first request came
-        self._crowded = False             # the previous batch ran several texts together
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._held: list[_Pending] = []   # taken from the queue, not yet run (worker only)
         self._thread: threading.Thread | None = None
@@ -393,18 +389,16 @@ class TraceBatcher:
         first = self._held.pop(0) if self._held else self._queue.get()
         width = padded_length(first.request.ids.shape[0])
         batch, later = [first], []
-        # While a class types (the last batch held several texts, a moment ago) wait
-        # a little for those sent at the same time; one student alone runs at once.
-        if self._crowded and first.at - self._last_at < self.busy_gap:
-            time.sleep(self.window)
-        self._last_at = first.at
+        # Let requests sent at the same moment arrive: a class's burst then runs as
+        # one batch (measured with bench/load.py: skipping this wait for a lone
+        # request sent the first of a burst alone and raised the burst's p95).
+        time.sleep(self.window)
         waiting = self._held + self._drain()
         for p in waiting:
             fits = (padded_length(p.request.ids.shape[0]) == width
                     and len(batch) < self.max_rows and width * (len(batch) + 1) <= self.batch_tokens)
             (batch if fits else later).append(p)
         self._held = later
-        self._crowded = len(batch) > 1
         return batch
 
     def _drain(self) -> list[_Pending]:
