@@ -164,7 +164,9 @@ def verdict(report: "Report") -> str:
     return "broken"
 
 
-def matrix_kinds(handle) -> list[str]:
+def block_kinds(handle) -> list[str]:
+    """Kinds of the block matrices this lesson quantizes (anatomy's matrix_kinds
+    also counts the embedding and the head, which stay as they are here)."""
     return copies.kinds_of(copies.matrices(handle.arch))
 
 
@@ -244,7 +246,7 @@ class GroupView:
 
 
 @dataclass(frozen=True)
-class MatrixView:
+class QuantizedMatrix:
     """One matrix of the shared model under one setting."""
     layer: int
     kind: str
@@ -273,7 +275,7 @@ def _group_view(which: str, block: torch.Tensor, lo: torch.Tensor, step: torch.T
                      int(torch.unique(q).numel()))
 
 
-def matrix_view(handle, layer: int, kind: str, bits, group) -> MatrixView:
+def quantized_matrix(handle, layer: int, kind: str, bits, group) -> QuantizedMatrix:
     """One block matrix of the shared model (read, never changed): its outliers,
     its error under the setting, and the group holding its largest weight beside
     a group of median range."""
@@ -304,7 +306,7 @@ def matrix_view(handle, layer: int, kind: str, bits, group) -> MatrixView:
         absw = w.abs().flatten()
         p999 = float(torch.kthvalue(absw, max(1, int(0.999 * absw.numel()))).values)
         rel = float((w - wq).norm() / w.norm().clamp_min(1e-30))
-    return MatrixView(layer, kind, float(absw.max()), p999, rel, distinct, tuple(groups))
+    return QuantizedMatrix(layer, kind, float(absw.max()), p999, rel, distinct, tuple(groups))
 
 
 @dataclass(frozen=True)

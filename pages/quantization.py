@@ -55,13 +55,13 @@ group = c2.radio(t("quantization.group"), list(groups), index=3, format_func=gro
 
 @shared(max_mb=4)
 def view(model: str, layer: int, kind: str, bits: int, group: str):
-    return qz.matrix_view(llm_core.load_model(model), layer, kind, bits, group)
+    return qz.quantized_matrix(llm_core.load_model(model), layer, kind, bits, group)
 
 
 @st.fragment
 def one_matrix():
     """One matrix before/after: reads the shared model, changes nothing, runs alone."""
-    kinds = qz.matrix_kinds(handle)
+    kinds = qz.block_kinds(handle)
     a, b = st.columns(2)
     layer = a.slider(t("quantization.layer"), 0, handle.arch.n_layers - 1, 3,
                      key="quantization.layer")

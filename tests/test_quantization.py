@@ -160,8 +160,8 @@ def test_stored_format_read_from_the_file():
     assert 90 < stored.file_mb < 110
 
 
-def test_matrix_view_shows_the_outlier_grid(decoder):
-    whole = qz.matrix_view(decoder, 3, "down_proj", 4, "tensor")
+def test_quantized_matrix_shows_the_outlier_grid(decoder):
+    whole = qz.quantized_matrix(decoder, 3, "down_proj", 4, "tensor")
     (g,) = whole.groups                                 # one grid: one group, the matrix
     assert g.which == "widest" and g.size == 576 * 1536
     assert len(g.grid) == 16 and sum(g.before) == sum(g.after) == g.size
@@ -170,7 +170,7 @@ def test_matrix_view_shows_the_outlier_grid(decoder):
     assert g.grid[0] == pytest.approx(-whole.max_abs, abs=g.step) or \
         g.grid[-1] == pytest.approx(whole.max_abs, abs=g.step)
     assert whole.distinct_per_32 <= 16                  # stored as Q4_1
-    grouped = qz.matrix_view(decoder, 3, "down_proj", 4, "64")
+    grouped = qz.quantized_matrix(decoder, 3, "down_proj", 4, "64")
     widest, typical = grouped.groups
     assert widest.size == typical.size == 64
     assert widest.step > typical.step                   # the outlier's group is coarser
