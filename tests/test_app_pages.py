@@ -46,3 +46,18 @@ def test_a_link_to_the_page_opens_it_inside_the_app(name, lang):
     assert [r.key for r in at.sidebar.radio][:1] == [LANG_KEY]      # the shared sidebar ran
     assert at.sidebar.selectbox(key="sidebar.model_choice").value == at.session_state[MODEL_KEY]
     assert _title(name, lang) in at.title[0].value
+
+
+def test_a_page_change_keeps_what_the_student_typed_over_the_example():
+    """The example picker fills its boxes on a first visit only: back from another
+    page (where Streamlit forgot the picker's own state), the typed question stays."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.run()
+    at.switch_page("pages/hallucination.py").run()
+    assert at.text_area(key="hallucination.question").value.startswith("What is the capital")
+    at.text_area(key="hallucination.question").input("Who wrote Hamlet?").run()
+    at.switch_page("pages/tokens.py").run()
+    at.run()                                     # a second run there: the picker's state is gone
+    at.switch_page("pages/hallucination.py").run()
+    assert_clean(at)
+    assert at.text_area(key="hallucination.question").value == "Who wrote Hamlet?"

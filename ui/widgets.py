@@ -25,6 +25,8 @@ def example_picker(label: str, examples, fill, *, key: str, default=None, **widg
         if chosen is not None:
             st.session_state.update(fill(chosen))
 
+    # A first visit is told by the boxes, not by the picker: Streamlit forgets the
+    # picker's own state on a page change, while the boxes (linked) keep theirs.
     if default is not None and not any(k in st.session_state for k in fill(default)):
         st.session_state[key] = default
         load()
