@@ -134,7 +134,7 @@ else:
     g1.metric(t("hallucination.delta_mean"), f"{grounded.mean_confidence:.2f}", f"{d_mean:+.2f}")
     g2.metric(t("hallucination.delta_min"), f"{grounded.min_confidence:.2f}", f"{d_min:+.2f}")
     st.markdown(t(f"hallucination.grounded_claim_{hal.confidence_way(greedy, grounded)}",
-                  before=round(greedy.mean_confidence, 2), after=round(grounded.mean_confidence, 2),
+                  before=greedy.mean_confidence, after=grounded.mean_confidence,
                   min_before=greedy.min_confidence, min_after=grounded.min_confidence))
     chart(fig.confidence_bars(greedy, grounded, labels("hallucination", "conf_title", "plain_name", "grounded_name",
                                                        "mean_conf", "min_conf", "conf_axis")),

@@ -7,7 +7,6 @@ small weights are still visible.
 """
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
@@ -15,7 +14,7 @@ import plotly.graph_objects as go
 
 from plotly.subplots import make_subplots
 
-from ui.fig_common import position_label
+from ui.fig_common import plotly_text, position_label
 from ui.markdown import md_escape
 
 # 0–1 weights; stops crowded near 0 because most weights are small.
@@ -32,8 +31,7 @@ def token_labels(tokens) -> list[str]:
 
 
 def _escaped(ticks) -> list[str]:
-    """Tick names as plotly must get them: it reads <b>, <a href> … in labels."""
-    return [html.escape(str(tick), quote=False) for tick in ticks]
+    return [plotly_text(tick) for tick in ticks]
 
 
 def _np(values) -> np.ndarray:

@@ -15,6 +15,11 @@ def unique_labels(texts, start: int = 0) -> list[str]:
     return [html.escape(position_label(i, text, limit=None)) for i, text in enumerate(texts, start)]
 
 
+def plotly_text(text) -> str:
+    """Text for plotly, never markup: it reads <b>, <a href> … in labels and titles."""
+    return html.escape(str(text), quote=False)
+
+
 def position_label(i: int, text: str, limit: int | None = 12) -> str:
     """'3:␣cat' — a token with its position, which makes the label unique (plotly
     merges equal category names); plain text, for widgets and markdown (a figure

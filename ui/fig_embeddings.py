@@ -3,20 +3,18 @@ Figure; labels come in already translated. Words are escaped (plotly reads a
 little HTML in text)."""
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import plotly.graph_objects as go
+
+from ui.fig_common import token_label as word_label   # row_strip's token_label is a text
 
 BLUE, RED, GREEN, GREY, ORANGE = "#2980b9", "#e74c3c", "#27ae60", "#7f8c8d", "#e67e22"
 
 
 def esc(text) -> str:
-    """HTML-escaped, with a leading space shown as ␣ (as in the tokens' chips)."""
-    text = str(text)
-    if text.startswith(" "):
-        text = "␣" + text[1:]
-    return html.escape(text)
+    """A word as a figure label: the one token-label rule (a leading space as ␣),
+    whole, escaped for plotly."""
+    return word_label(str(text), None)
 
 
 def row_strip(values, token_label: str, labels: dict, height: int = 200) -> go.Figure:

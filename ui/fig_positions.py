@@ -2,14 +2,13 @@
 labels arrive translated."""
 from __future__ import annotations
 
-import html
 import math
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.fig_common import visible
+from ui.fig_common import plotly_text, visible
 
 
 # The lesson's two formulas, as LaTeX.
@@ -18,11 +17,6 @@ SINUSOID_TEX = (r"PE_{(p,\,2i)} = \sin\left(\frac{p}{10000^{2i/d}}\right),\qquad
 ROPE_TEX = (r"\begin{bmatrix} q'_j \\ q'_{j+d/2} \end{bmatrix} = \begin{bmatrix} \cos p\theta_j"
             r" & -\sin p\theta_j \\ \sin p\theta_j & \cos p\theta_j \end{bmatrix}"
             r"\begin{bmatrix} q_j \\ q_{j+d/2} \end{bmatrix}")
-
-
-def _safe(label: str) -> str:
-    """Token text shown by plotly stays text: plotly reads a few HTML tags in labels."""
-    return html.escape(str(label), quote=False)
 
 
 def matrix_heatmap(values, labels: dict, *, y_labels=None, x_labels=None, colorscale="RdBu",
@@ -76,7 +70,7 @@ def rope_pair_arrows(before, after, token_labels, chosen: int, labels: dict,
                 name=labels[kind], showlegend=p == 0,
                 line=dict(color=color, width=4 if wide else 1.5),
                 marker=dict(size=[0, 10 if wide else 6], color=color),
-                customdata=[_safe(token_labels[p])] * 2,
+                customdata=[plotly_text(token_labels[p])] * 2,
                 hovertemplate=f"{labels['position']} {p} «%{{customdata}}»<br>{labels[kind]}: "
                               "(%{x:.3f}, %{y:.3f})<extra></extra>"))
     lim = 1.15 * max(1e-6, float(abs(before).max()), float(abs(after).max()))
@@ -99,9 +93,9 @@ def order_cosines(matched, tokens, labels: dict, height: int = 360) -> go.Figure
         values = list(values)
         low = min(low, *values)
         fig.add_trace(go.Scatter(
-            x=list(range(len(values))), y=values, mode="lines+markers", name=_safe(name),
+            x=list(range(len(values))), y=values, mode="lines+markers", name=plotly_text(name),
             marker=dict(size=5),
-            hovertemplate=f"{_safe(name)}<br>{labels['x']} %{{x}}: %{{y:.4f}}<extra></extra>"))
+            hovertemplate=f"{plotly_text(name)}<br>{labels['x']} %{{x}}: %{{y:.4f}}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
                       legend=dict(x=1.02, y=1, xanchor="left", title=labels["legend"]))
     fig.update_xaxes(title=labels["x"])
@@ -115,9 +109,9 @@ def top_tokens_pair(top_a, top_b, labels: dict, height: int = 320) -> go.Figure:
     title_b (the two texts), prob_title."""
     titles, prob_title = (labels["title_a"], labels["title_b"]), labels["prob_title"]
     upper = 1.25 * max([p for _l, p in top_a + top_b] or [0.8])
-    fig = make_subplots(rows=1, cols=2, subplot_titles=[_safe(x) for x in titles], horizontal_spacing=0.18)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[plotly_text(x) for x in titles], horizontal_spacing=0.18)
     for col, top, color in ((1, top_a, "#2e86de"), (2, top_b, "#e67e22")):
-        names = [f"{i + 1}. {_safe(visible(tok.text))}" for i, (tok, _p) in enumerate(top)]
+        names = [f"{i + 1}. {plotly_text(visible(tok.text))}" for i, (tok, _p) in enumerate(top)]
         probs = [p for _label, p in top]
         fig.add_trace(go.Bar(x=probs, y=names, orientation="h", marker_color=color,
                              text=[f"{p:.1%}" for p in probs], textposition="outside",

@@ -290,7 +290,8 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
         raise RuntimeError("the model did not return attention weights (eager or recording "
                            "attention needed)")
     pre_norm = arch.family != "bert"
-    residual, patterns = rec.residual, rec.patterns       # batch layer+1 pos d_model; batch layer head keep keep
+    residual = rec.residual                               # batch layer+1 pos d_model
+    patterns = rec.patterns                               # batch layer head keep keep
     attn_norm = torch.stack(rec.attn_norm, dim=1) if pre_norm else None   # batch layer pos
     mlp_norm = torch.stack(rec.mlp_norm, dim=1) if pre_norm else None
     norm = arch.final_norm()
