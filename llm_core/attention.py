@@ -61,10 +61,15 @@ def entropy_bound(n_keys: int) -> float:
     return math.log2(max(1, n_keys))
 
 
+def keys_seen(query: int, n_keys: int, causal: bool) -> int:
+    """How many keys a query sees: a decoder token itself and those before it,
+    an encoder's every key."""
+    return query + 1 if causal else n_keys
+
+
 def query_row(pattern: torch.Tensor, head: int, query: int, causal: bool) -> torch.Tensor:
-    """key — one head's weights from `query` to the keys it sees (a decoder token
-    sees itself and those before it; an encoder's sees all)."""
-    return pattern[head, query, :query + 1 if causal else pattern.shape[-1]]
+    """key — one head's weights from `query` to the keys it sees."""
+    return pattern[head, query, :keys_seen(query, pattern.shape[-1], causal)]
 
 
 def strongest_key(row: torch.Tensor) -> int:

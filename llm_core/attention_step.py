@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from llm_core.attention import keys_seen
 from llm_core.model.arch import Arch, LayerDetail
 from llm_core.model.errors import InputError
 
@@ -171,9 +172,8 @@ def length(vec: torch.Tensor) -> float:
 
 
 def visible_keys(s: HeadSteps) -> int:
-    """How many keys the query sees: itself and those before it in a decoder, all
-    in an encoder."""
-    return s.query + 1 if s.causal else s.n_keys
+    """How many keys this step's query sees (attention.keys_seen)."""
+    return keys_seen(s.query, s.n_keys, s.causal)
 
 
 def top_keys(s: HeadSteps, k: int = 3) -> list[int]:
