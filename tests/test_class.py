@@ -117,6 +117,81 @@ def test_a_failed_batch_reaches_every_caller_and_the_next_batch_runs(decoder):
     _same(bad("hello"), decoder.trace("hello"))
 
 
+_real_sleep = time.sleep   # the batcher's sleep is watched in one test; the fake's is not
+
+
+class _FakeCapture:
+    """Stands in for capture_batch: records who ran which batch, takes `seconds`."""
+
+    def __init__(self, seconds=0.0, fail_on=None):
+        self.seconds, self.fail_on = seconds, fail_on
+        self.runs = []           # (thread id, [texts])
+
+    def __call__(self, _arch, requests, _device):
+        self.runs.append((threading.get_ident(), [r.text for r in requests]))
+        _real_sleep(self.seconds)
+        if any(r.text == self.fail_on for r in requests):
+            raise RuntimeError("broken batch")
+        return [f"trace of {r.text}" for r in requests]
+
+
+def _request(text, n):
+    from llm_core.model.trace import TraceRequest
+    return TraceRequest("fake", text, (), torch.zeros(n, dtype=torch.long))
+
+
+def test_a_student_alone_traces_in_their_own_thread_without_waiting(monkeypatch):
+    from llm_core.model import trace as core
+    fake, sleeps = _FakeCapture(), []
+    monkeypatch.setattr(core, "capture_batch", fake)
+    monkeypatch.setattr(core.time, "sleep", lambda s: (sleeps.append(s), _real_sleep(s)))
+    batcher = core.TraceBatcher(arch=None, device="cpu", window=0.05)
+    for i in range(3):
+        assert batcher.trace(_request(f"t{i}", 5)) == f"trace of t{i}"
+    assert [who for who, _ in fake.runs] == [threading.get_ident()] * 3   # no handoff
+    assert sleeps == []                                # nobody else asked: no batching wait
+    # Another thread asks: now the leader waits the window so a burst runs together.
+    other = threading.Thread(target=batcher.trace, args=(_request("other", 5),))
+    other.start()
+    other.join()
+    assert sleeps == [0.05]
+
+
+def test_a_burst_runs_in_few_batches_by_padded_length_and_everyone_gets_their_own(monkeypatch):
+    from llm_core.model import trace as core
+    fake = _FakeCapture(seconds=0.02, fail_on="broken")
+    monkeypatch.setattr(core, "capture_batch", fake)
+    batcher = core.TraceBatcher(arch=None, device="cpu", batch_tokens=64, window=0.01)
+    lengths = [3, 20, 5, 300, 7, 18, 9, 2, 30, 11] * 3          # padded to 16, 32 or 320
+    got, errors = {}, {}
+
+    def student(i):
+        text = "broken" if i == 13 else f"s{i}"
+        try:
+            got[i] = batcher.trace(_request(text, lengths[i]))
+        except RuntimeError as err:
+            errors[i] = str(err)
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(len(lengths))]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=30)
+    assert not any(th.is_alive() for th in threads)
+    assert errors == {13: "broken batch"}
+    assert got == {i: f"trace of s{i}" for i in range(len(lengths)) if i != 13}
+    ran = [text for _, texts in fake.runs for text in texts]
+    assert len(ran) == len(set(ran)) == len(lengths)             # each request ran once
+    for _, texts in fake.runs:
+        widths = {core.padded_length(lengths[int(x[1:])] if x != "broken" else lengths[13])
+                  for x in texts}
+        assert len(widths) == 1                                  # one padded length per batch
+        assert next(iter(widths)) * len(texts) <= 64 or len(texts) == 1
+    assert len(fake.runs) < len(lengths)                         # some ran together
+    assert len({who for who, _ in fake.runs}) > 1                # the lead passed on
+    assert batcher.traced == len(lengths) and not batcher._running and not batcher._waiting
+
+
 # --- the shared caches -------------------------------------------------------------
 
 def test_byte_cache_is_bounded_in_bytes_and_expires():

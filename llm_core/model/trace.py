@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -346,88 +345,110 @@ class _Pending:
 
     def __init__(self, request):
         self.request = request
-        self.done = threading.Event()
+        self.done = False
         self.trace = None
         self.error = None
 
 
 class TraceBatcher:
-    """Trace requests of one causal model, run by one worker thread in padded
-    batches of one padded length and at most `batch_tokens` (rows × length): one
-    heavy text runs alone, thirty short ones run together. One forward pass at a time per model
-    is also the global limit that keeps a paste of a whole book from starving
-    the class: it waits its turn like everyone else."""
+    """Trace requests of one causal model, run in padded batches of one padded
+    length and at most `batch_tokens` (rows × length): one heavy text runs
+    alone, thirty short ones run together. One forward pass at a time per
+    model is also the global limit that keeps a paste of a whole book from
+    starving the class: it waits its turn like everyone else.
+
+    No worker thread: a caller who finds nobody running becomes the leader and
+    runs the waiting batches itself, oldest first, until its own is done; then
+    the next waiting caller leads. A student alone runs the forward pass in
+    their own thread, with no handoff and no wait; while others are typing
+    (another thread asked within `active_s`) the leader first waits `window`
+    seconds so a class's burst runs as one batch."""
 
     def __init__(self, arch: Arch, device, batch_tokens: int = 1024, max_rows: int = 32,
-                 window: float = 0.003):
+                 window: float = 0.003, active_s: float = 2.0):
         self.arch, self.device = arch, device
-        self.batch_tokens, self.max_rows, self.window = batch_tokens, max_rows, window
-        self._queue: queue.Queue[_Pending] = queue.Queue()
-        self._held: list[_Pending] = []   # taken from the queue, not yet run (worker only)
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self.batch_tokens, self.max_rows = batch_tokens, max_rows
+        self.window, self.active_s = window, active_s
+        self._cond = threading.Condition()
+        self._waiting: list[_Pending] = []     # asked, not yet run, oldest first
+        self._running = False                  # a leader is running batches
+        self._asked: dict[int, float] = {}     # thread → when it last asked (the last active_s)
         self.batches = self.traced = 0
 
     def trace(self, request: TraceRequest) -> Trace:
         pending = _Pending(request)
-        self._ensure_worker()
-        self._queue.put(pending)
-        pending.done.wait()
+        with self._cond:
+            others = self._others_active(threading.get_ident())
+            self._waiting.append(pending)
+            while not pending.done and self._running:
+                self._cond.wait()
+            if not pending.done:
+                self._running = True
+        if not pending.done:
+            self._lead(pending, wait=others)
         if pending.error is not None:
             raise pending.error
         return pending.trace
 
-    def _ensure_worker(self):
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._work, daemon=True,
-                                                name=f"llm-xray-trace-{id(self):x}")
-                self._thread.start()
+    def _others_active(self, me: int) -> bool:
+        """Whether another thread asked lately (called under the lock); forgets
+        threads quiet for longer than `active_s`, so the table stays small."""
+        now = time.monotonic()
+        self._asked = {t: when for t, when in self._asked.items() if now - when < self.active_s}
+        others = any(t != me for t in self._asked) or bool(self._waiting)
+        self._asked[me] = now
+        return others
+
+    def _lead(self, mine: _Pending, *, wait: bool) -> None:
+        try:
+            if wait:
+                # Let requests sent at the same moment arrive: a class's burst then
+                # runs as one batch (measured with bench/load.py: sending the first
+                # of a burst alone raised the burst's p95).
+                time.sleep(self.window)
+            while True:
+                with self._cond:
+                    batch = self._next_batch()
+                self._run(batch)
+                del batch   # the callers hold their traces; the leader keeps nothing
+                with self._cond:
+                    self._running = not mine.done    # done: the next waiting caller leads
+                    self._cond.notify_all()
+                    if mine.done:
+                        return
+        except BaseException:   # interrupted between batches: hand the lead on
+            with self._cond:
+                self._running = False
+                self._cond.notify_all()
+            raise
 
     def _next_batch(self) -> list[_Pending]:
         """The oldest request and every waiting one of its padded length, up to
-        `batch_tokens`; others wait for the next round, in order."""
-        first = self._held.pop(0) if self._held else self._queue.get()
+        `batch_tokens`; others wait for the next round, in order (under the lock)."""
+        first = self._waiting[0]
         width = padded_length(first.request.ids.shape[0])
         batch, later = [first], []
-        # Let requests sent at the same moment arrive: a class's burst then runs as
-        # one batch (measured with bench/load.py: skipping this wait for a lone
-        # request sent the first of a burst alone and raised the burst's p95).
-        time.sleep(self.window)
-        waiting = self._held + self._drain()
-        for p in waiting:
+        for p in self._waiting[1:]:
             fits = (padded_length(p.request.ids.shape[0]) == width
                     and len(batch) < self.max_rows and width * (len(batch) + 1) <= self.batch_tokens)
             (batch if fits else later).append(p)
-        self._held = later
+        self._waiting = later
         return batch
 
-    def _drain(self) -> list[_Pending]:
-        out = []
-        while True:
-            try:
-                out.append(self._queue.get_nowait())
-            except queue.Empty:
-                return out
-
-    def _work(self):
-        while True:
-            batch = self._next_batch()
-            traces = None
-            try:
-                traces = capture_batch(self.arch, [p.request for p in batch], self.device)
-                for p, tr in zip(batch, traces):
-                    p.trace = tr
-            except BaseException as err:  # noqa: BLE001 — every caller hears of it
-                for p in batch:
-                    p.error = err
+    def _run(self, batch: list[_Pending]) -> None:
+        traces = None
+        try:
+            traces = capture_batch(self.arch, [p.request for p in batch], self.device)
+            for p, tr in zip(batch, traces):
+                p.trace = tr
+        except BaseException as err:  # noqa: BLE001 — every caller hears of it
+            for p in batch:
+                p.error = err
+        finally:
             self.batches += 1
             self.traced += len(batch)
             for p in batch:
-                p.done.set()
-            # The callers hold their traces; this thread must not keep the last
-            # batch alive until the next request comes (after class: never).
-            del batch, traces, p
+                p.done = True
 
 
 @torch.inference_mode()
