@@ -274,10 +274,15 @@ def confidence_bin(answer: Answer) -> int:
 _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
 _ENTITY = re.compile(r"\b[A-Z][\w'\-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'\-]*)*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-# Capitalised only because they open a sentence, not names.
+# Capitalised only because they open a sentence (or a question), not names.
 _NOT_NAMES = {"the", "a", "an", "it", "in", "on", "at", "this", "that", "there", "he", "she",
               "they", "his", "her", "their", "i", "as", "however", "yes", "no", "dr", "mr",
-              "mrs", "ms", "while", "although", "after", "before", "since", "if", "when"}
+              "mrs", "ms", "while", "although", "after", "before", "since", "if", "when",
+              "where", "what", "who", "whom", "whose", "which", "why", "how", "so", "but", "and",
+              "or", "maybe", "perhaps", "also", "then", "because", "for", "with", "we", "you",
+              "my", "our", "its", "these", "those", "here", "some", "unfortunately", "sorry",
+              "answer", "question", "context", "note", "please"}
+_POSSESSIVE = re.compile(r"['’]s?$")
 
 
 def words(text: str) -> set[str]:
@@ -297,8 +302,9 @@ def claims(text: str, question: str = "") -> set[str]:
     """Names and numbers an answer commits to, minus those already in the question."""
     found = set()
     for match in _ENTITY.findall(text):
-        parts = [w for w in match.split()
-                 if re.split(r"['’]", w.lower().strip("."))[0] not in _NOT_NAMES]
+        # "Veltravia's" names Veltravia; a sentence's opening word names nothing.
+        parts = [_POSSESSIVE.sub("", w) for w in match.split()]
+        parts = [w for w in parts if w and re.split(r"['’]", w.lower().strip("."))[0] not in _NOT_NAMES]
         if parts:
             found.add(" ".join(parts))
     found |= set(_NUMBER.findall(text))
@@ -311,7 +317,7 @@ class Agreement:
     word_overlap: float             # mean pairwise Jaccard of the answers' word sets
     claims: tuple[frozenset, ...]   # per answer: named entities and numbers
     top_claim: str | None           # the name/number most answers share (None: none shared)
-    top_share: float                # share of answers naming the most common name/number
+    top_share: float                # share of answers naming top_claim (0 when there is none)
     distinct: int                   # how many different answer texts
 
     @property
@@ -337,7 +343,7 @@ def agreement(texts: list[str], question: str = "") -> Agreement:
         top, k = min(counts.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
         share = k / len(texts)
         if k < 2 <= len(texts):     # every answer names something different
-            top = None
+            top, share = None, 0.0
     distinct = len({" ".join(t.split()).lower() for t in texts})
     return Agreement(overlap, per, top, share, distinct)
 

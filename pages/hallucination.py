@@ -113,7 +113,7 @@ agree = hal.agreement([a.text for a in samples], question)
 a1, a2, a3, a4 = st.columns(4)
 a1.metric(t("hallucination.word_overlap"), f"{agree.word_overlap:.2f}", help=t("hallucination.word_overlap_help"))
 a2.metric(t("hallucination.top_claim"), agree.top_claim or t("hallucination.top_claim_none"))
-a3.metric(t("hallucination.top_share"), f"{agree.top_share:.0%}")
+a3.metric(t("hallucination.top_share"), f"{agree.top_share:.0%}" if agree.top_claim else "—")
 a4.metric(t("hallucination.distinct"), f"{agree.distinct} / {agree.n}")
 st.dataframe(fig.samples_frame(samples, agree.claims, labels(
     "hallucination", "col_seed", "col_answer", "col_claims", "col_mean")), hide_index=True, width="stretch")

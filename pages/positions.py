@@ -119,7 +119,8 @@ for col, tr, name in ((ca, ta, "A"), (cb, tb, "B")):
     col.caption(f"{name} — {t('positions.sorted_ids')}")
     col.code(str(sorted(tr.ids.tolist())), language=None, wrap_lines=True)
 if result.same_bag:
-    st.success(t("positions.same_bag", diff=result.embedding_sum_diff), icon="👜")
+    bag = "positions.same_bag" if result.embedding_sum_diff else "positions.same_bag_exact"
+    st.success(t(bag, diff=result.embedding_sum_diff), icon="👜")
 else:
     st.warning(t("positions.different_bag", a=list(result.only_in_a), b=list(result.only_in_b)))
 

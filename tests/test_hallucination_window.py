@@ -29,7 +29,7 @@ def test_disjoint_answers_do_not_agree():
     a = hal.agreement(["Alpha beta gamma", "delta epsilon", "zeta eta theta 42"])
     assert a.word_overlap == pytest.approx(0.0)
     assert a.distinct == 3
-    assert a.top_share == pytest.approx(1 / 3) and a.top_claim is None
+    assert a.top_share == 0.0 and a.top_claim is None      # nothing shared: no share beside it
     two = hal.agreement(["It was Nova Haven.", "Maybe Nova Haven, in 1990.", "Morwick"])
     assert two.top_claim == "Nova Haven" and two.top_share == pytest.approx(2 / 3)
 
@@ -43,6 +43,9 @@ def test_jaccard_and_claims():
     assert found == {"John Taylor", "1959"}
     # Names already in the question are not claims of the answer.
     assert hal.claims("Veltravia is nice.", "What about Veltravia?") == set()
+    # … nor its possessive, nor the word that opens a sentence or a question.
+    assert hal.claims("Where is Veltravia's capital? Morwick.", "What about Veltravia?") == {"Morwick"}
+    assert hal.claims("What a question. Maybe Nova Haven.") == {"Nova Haven"}
 
 
 def test_grounded_prompt_format():

@@ -203,6 +203,7 @@ def test_positions_page_presets(lang):
         assert_clean(at)
         same_bag = index != 2
         assert bool(at.warning) == (not same_bag)
+        assert not any("e+00" in s.value for s in at.success)   # a zero is said as equal
 
 
 def test_positions_page_edge_cases():
@@ -213,6 +214,9 @@ def test_positions_page_edge_cases():
     at.text_input(key="positions.text_a").input("cat").run()
     at.text_input(key="positions.text_b").input("cat").run()
     assert_clean(at)
+    # One text twice: the sums are equal, said as such (not "differs by at most 0.0e+00").
+    bag = [s.value for s in at.success if "Same bag" in s.value]
+    assert len(bag) == 1 and "exactly equal" in bag[0] and "e+00" not in bag[0]
     at.text_input(key="positions.rope_text").input("cat").run()   # one position only
     assert_clean(at)
     at.text_input(key="positions.text_a").input(LONG).run()       # cut to the first tokens
