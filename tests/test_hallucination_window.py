@@ -48,6 +48,18 @@ def test_jaccard_and_claims():
     assert hal.claims("What a question. Maybe Nova Haven.") == {"Nova Haven"}
 
 
+def test_the_samples_table_shows_each_mean_with_two_decimals():
+    from types import SimpleNamespace
+
+    from ui.fig_hallucination import samples_frame
+    answers = [SimpleNamespace(seed=s, text=f"answer {s}", mean_confidence=m)
+               for s, m in ((11, 0.43), (22, 0.6061), (33, 0.1))]
+    frame = samples_frame(answers, [{"Morwick"}, set(), {"Lena", "Bene"}],
+                          {"col_seed": "seed", "col_answer": "a", "col_claims": "c", "col_mean": "m"})
+    assert frame["m"].tolist() == ["0.43", "0.61", "0.10"]
+    assert frame["c"].tolist() == ["Morwick", "", "Bene, Lena"] and frame["seed"].tolist() == [11, 22, 33]
+
+
 def test_grounded_prompt_format():
     assert hal.grounded_prompt("Q?", "F.") == "Context: F.\nQuestion: Q?"
     assert hal.grounded_prompt("首都？", "事实。").startswith("背景：事实。")

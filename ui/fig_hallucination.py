@@ -84,4 +84,6 @@ def samples_frame(samples, claims, labels: dict) -> pd.DataFrame:
     return pd.DataFrame({labels["col_seed"]: [a.seed for a in samples],
                          labels["col_answer"]: [a.text for a in samples],
                          labels["col_claims"]: [", ".join(sorted(c)) for c in claims],
-                         labels["col_mean"]: [round(a.mean_confidence, 3) for a in samples]})
+                         # Text with two decimals, as the metric above shows it: a float
+                         # column drops trailing zeros (0.43 beside 0.606).
+                         labels["col_mean"]: [f"{a.mean_confidence:.2f}" for a in samples]})
