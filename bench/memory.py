@@ -14,17 +14,13 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
 
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 import load  # noqa: E402
-from browser.util import Server  # noqa: E402
+from harness.server import Server  # noqa: E402
+from harness.stream import Client, text_widget  # noqa: E402
 
 
 def long_text(i: int) -> str:
@@ -34,11 +30,11 @@ def long_text(i: int) -> str:
 
 
 async def sweep(i: int, url: str, layers: int, errors: list, seconds: list) -> None:
-    c = load.Client(url)
+    c = Client(url)
     await c.connect()
     try:
         first = await c.rerun("block")
-        text_id = load._text_widget(first, "block")
+        text_id = text_widget(first, "block")
         slider = first.widgets.get("block.layer")
         if text_id is None or slider is None:
             errors.append(f"session {i}: no text box or layer slider on the block page")

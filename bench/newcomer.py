@@ -13,24 +13,20 @@ import argparse
 import asyncio
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
 
 from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 import load  # noqa: E402
-from browser.util import Server  # noqa: E402
+from harness.server import Server  # noqa: E402
+from harness.stream import Client, button, text_widget  # noqa: E402
 
 
 DONE = {"answers": 0, "queue gave up": 0, "traces": 0}
 
 
 async def newcomer(url: str) -> tuple[float, list]:
-    c = load.Client(url)
+    c = Client(url)
     t0 = time.monotonic()
     await c.connect()
     run = await c.rerun("")
@@ -40,14 +36,14 @@ async def newcomer(url: str) -> tuple[float, list]:
 
 
 async def generator(i: int, url: str, stop: asyncio.Event, errors: list) -> None:
-    c = load.Client(url)
+    c = Client(url)
     await c.connect()
     try:
         first = await c.rerun("generate")
-        prompt, button = load._text_widget(first, "generate"), load._button(first, "generate")
+        prompt, press = text_widget(first, "generate"), button(first, "generate")
         while not stop.is_set():
             states = [WidgetState(id=prompt, string_value=f"Tell a story about the number {i}."),
-                      WidgetState(id=button, trigger_value=True)]
+                      WidgetState(id=press, trigger_value=True)]
             run = await c.rerun("generate", states)
             errors.extend(f"generator {i}: {e}" for e in run.errors)
             DONE["answers" if "plotly_chart" in run.kinds else "queue gave up"] += 1
@@ -56,11 +52,11 @@ async def generator(i: int, url: str, stop: asyncio.Event, errors: list) -> None
 
 
 async def tracer(i: int, url: str, stop: asyncio.Event, errors: list) -> None:
-    c = load.Client(url)
+    c = Client(url)
     await c.connect()
     try:
         first = await c.rerun("attention")
-        box = load._text_widget(first, "attention")
+        box = text_widget(first, "attention")
         k = 0
         while not stop.is_set():
             words = " ".join(f"w{i}x{k}x{j}" for j in range(60))

@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from _pagebench import app, check, timed  # noqa: E402
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

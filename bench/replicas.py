@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "deploy"))
-sys.path.insert(0, str(ROOT / "bench"))
 
 import load  # noqa: E402
-from school import School  # noqa: E402
+from deploy.school import School  # noqa: E402
 
 def run(replicas: int, levels: list[int], page: str) -> dict:
     results = {}

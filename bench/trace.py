@@ -10,8 +10,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
@@ -19,7 +17,6 @@ import torch  # noqa: E402
 import llm_core  # noqa: E402
 from llm_core.model.trace import LOGITS_KEEP  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "bench"))
 from _memory import peak_rise  # noqa: E402
 from _text import median_times, text_of as shared_text  # noqa: E402
 
@@ -94,13 +91,13 @@ def bench_load() -> None:
     # A fresh process each time. transformers imports its model and tokenizer
     # modules lazily on first use; that one-off cost per process is timed apart
     # from the load itself.
-    code = ("import time, sys; sys.path.insert(0, %r); import torch, transformers, llm_core; "
+    code = ("import time; import torch, transformers, llm_core; "
             "t = time.perf_counter(); "
             "from transformers import LlamaForCausalLM, PreTrainedTokenizerFast; "
             "from transformers.models.llama import modeling_llama; "
             "i = time.perf_counter() - t; t = time.perf_counter(); "
             "llm_core.load_model('smollm2'); "
-            "print(i, time.perf_counter() - t)") % str(ROOT)
+            "print(i, time.perf_counter() - t)")
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "LLM_XRAY_CACHE": cache, "HF_HUB_OFFLINE": "1"}
 

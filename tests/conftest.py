@@ -1,18 +1,70 @@
-"""Shared fixtures. Tests run offline against the real embedded models."""
+"""Shared fixtures and the test tiers. Tests run offline.
+
+Every test has exactly one tier (markers declared in pyproject.toml):
+- unit: no model at all;
+- tiny: 2-layer random models built in the test (tests/tiny_models.py);
+- model: the embedded models (SmolLM2, MiniLM, GloVe);
+- app: pages through AppTest;
+- browser, school: a real server in Chromium; replicas, HAProxy and Redis.
+A test marked app or tiny says so; browser and school tests live in tests/browser;
+any other test is `model` when it asks for an embedded model's fixture and `unit`
+otherwise. `make test-fast` runs unit + tiny. The tiers are kept honest while the
+tests run: a unit or tiny test that loads an embedded model fails, and so does a
+test outside the app tiers that opens the app."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 import pytest  # noqa: E402
+
+TIERS = ("unit", "tiny", "model", "app", "browser", "school")
+MODEL_FIXTURES = {"decoder", "encoder", "glove"}
+FAST = ("unit", "tiny")
+
+
+def tier_of(item) -> str:
+    return next(m.name for m in item.iter_markers() if m.name in TIERS)
+
+
+def pytest_collection_modifyitems(config, items):
+    bad = []
+    for item in items:
+        marked = {m.name for m in item.iter_markers() if m.name in TIERS}
+        if not marked:
+            uses_model = bool(MODEL_FIXTURES & set(getattr(item, "fixturenames", ())))
+            item.add_marker("model" if uses_model else "unit")
+            continue
+        if len(marked) > 1:
+            bad.append(f"{item.nodeid}: more than one tier {sorted(marked)}")
+        elif marked <= set(FAST) and MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            bad.append(f"{item.nodeid}: tier {marked.pop()} but asks for an embedded model")
+    if bad:
+        raise pytest.UsageError("tests with a wrong tier:\n" + "\n".join(bad))
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_tier_honest(request, monkeypatch):
+    tier = tier_of(request.node)
+    if tier in FAST:
+        from llm_core.model import load
+
+        real = load._load
+
+        def refuse(name, progress):
+            if name in load.EMBEDDED:
+                pytest.fail(f"a {tier} test loaded the embedded model '{name}' (mark it model)")
+            return real(name, progress)
+        monkeypatch.setattr(load, "_load", refuse)
+    if tier in FAST + ("model",):
+        from streamlit.testing.v1 import AppTest
+
+        def refuse_app(*_a, **_k):
+            pytest.fail(f"a {tier} test opened the app (mark it app)")
+        monkeypatch.setattr(AppTest, "from_file", refuse_app)
 
 
 @pytest.fixture(scope="session")
@@ -31,46 +83,3 @@ def encoder():
 def glove():
     from llm_core.embeddings import load_word_vectors
     return load_word_vectors()
-
-
-def app_test(page: str | None = None, lang: str = "en", state: dict | None = None,
-             timeout: float = 120):
-    """An AppTest of the whole app, switched to `page` (e.g. "pages/tokens.py"),
-    with session state preset, already run once."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
-    at.session_state["shared.lang"] = lang
-    for key, value in (state or {}).items():
-        at.session_state[key] = value
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    return at
-
-
-def assert_clean(at) -> None:
-    """No exception element and no error box on the page."""
-    assert not at.exception, [e.value for e in at.exception]
-    errors = [e.value for e in at.error]
-    assert not errors, errors
-
-
-def shown(markdown: str) -> str:
-    """What a reader sees of a markdown body: backslash escapes removed (user text
-    inside messages is escaped so it can never become a link or an image)."""
-    import re
-    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
-
-
-def rendered(at) -> list[str]:
-    """Bodies of what the page renders as text: markdown and st.html elements
-    (token chips and generated answers are HTML, never read as markdown)."""
-    return [m.value for m in at.markdown] + [h.proto.body for h in at.get("html")]
-
-
-def figures(at) -> list[dict]:
-    """Every plotly figure on the page, as the JSON the browser receives."""
-    import json
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import assert_clean
+from harness.apptest import assert_clean
 from ui.i18n import LANG_KEY
 from ui.models import MODEL_KEY
 from ui.pages import PAGES
@@ -34,6 +34,7 @@ def _title(name: str, lang: str) -> str:
     return _nav(lang)[name]
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("name,lang", [(n, lang) for n in NAMES for lang in ("zh", "en")])
 def test_a_link_to_the_page_opens_it_inside_the_app(name, lang):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
@@ -48,6 +49,7 @@ def test_a_link_to_the_page_opens_it_inside_the_app(name, lang):
     assert _title(name, lang) in at.title[0].value
 
 
+@pytest.mark.app
 def test_a_page_change_keeps_what_the_student_typed_over_the_example():
     """The example picker fills its boxes on a first visit only: back from another
     page (where Streamlit forgot the picker's own state), the typed question stays."""

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from conftest import app_test, assert_clean, shown
+from harness.apptest import app_test, assert_clean, shown
 
 from llm_core.attention import head_summary, query_row, row_entropy, strongest_key, top_heads
 from llm_core.attention_step import (attention_weights, contribution_lengths, head_contributions, head_steps,
@@ -258,6 +258,7 @@ def _all_text(at):
     return shown("\n".join(str(p) for p in parts))
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders(page, lang):
@@ -275,6 +276,7 @@ def test_page_renders(page, lang):
         assert len(shares) == 2 and float(shares[0]) > 0 and float(shares[1]) == 0.0
 
 
+@pytest.mark.app
 def test_attention_page_controls():
     at = app_test("pages/attention.py", "en", timeout=600)
     at.slider(key="attention.layer").set_value(3).run()
@@ -291,6 +293,7 @@ def test_attention_page_controls():
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
 
 
+@pytest.mark.app
 def test_step_page_controls():
     at = app_test("pages/attention_step.py", "zh", timeout=600)
     at.slider(key="attention_step.layer").set_value(0).run()
@@ -303,6 +306,7 @@ def test_step_page_controls():
     assert list(table.iloc[2:, 3]) == ["−∞"] * (len(table) - 2)   # keys after token 1 masked
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("page,lang", [(p, lang) for p in PAGES for lang in ("en", "zh")][::2])
 def test_page_empty_text(page, lang):
     key = page.split("/")[1].removesuffix(".py") + ".text"
@@ -311,6 +315,7 @@ def test_page_empty_text(page, lang):
     assert at.warning                                          # the input message, no crash
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("page", PAGES)
 def test_page_one_token(page):
     key = page.split("/")[1].removesuffix(".py") + ".text"
@@ -321,6 +326,7 @@ def test_page_one_token(page):
         assert any("只有一个 Token" in i.value for i in at.info)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("page", PAGES)
 def test_page_long_text_says_what_it_shows(page):
     key = page.split("/")[1].removesuffix(".py") + ".text"

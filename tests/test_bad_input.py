@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import app_test, shown
-
 import llm_core
+from harness.apptest import app_test, shown
+from harness.cli import run_cli, run_cli_process
 from llm_core import next_token as nt
 from llm_core.model.errors import InputError, ModelUnavailable, XRayError
 from llm_core.model.limits import MAX_CHARS
@@ -303,8 +303,8 @@ def test_model_ids(monkeypatch, name, model_id, code):
 # --- word vectors and projections ------------------------------------------------------------
 
 def test_identical_words_projection_is_refused_clearly(glove):
-    from llm_core.model.errors import InputError
     from llm_core.embeddings import project
+    from llm_core.model.errors import InputError
 
     v = glove.vector("king")
     for method in ("pca", "tsne"):
@@ -322,6 +322,7 @@ def _run_isolated(code: str, timeout: float = 180) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("method", ["tsne", "pca"])
 def test_identical_words_projection_does_not_crash_the_process(method):
     """Identical words ("king king king king king") in a projection: a clear
@@ -340,7 +341,7 @@ def test_identical_words_projection_does_not_crash_the_process(method):
     assert proc.returncode == 0, (
         f"project(6 identical vectors, {method!r}) killed the process "
         f"(exit {proc.returncode}): {proc.stderr[-500:]}")
-    assert proc.stdout.split()[0] in ("finite", "error"), proc.stdout
+    assert proc.stdout.split() == ["error", "identical_points"], proc.stdout
 
 
 VECTOR_ERRORS = [
@@ -409,24 +410,34 @@ CLI = [
 ]
 
 
-def run_cli(argv, stdin=None, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "llm_core", *argv], cwd=ROOT, env=env,
-                          input=stdin if stdin is not None else b"", capture_output=True,
-                          timeout=timeout)
-
-
+@pytest.mark.model
 @pytest.mark.parametrize("name,argv,stdin,expect", CLI, ids=[c[0] for c in CLI])
 def test_cli(name, argv, stdin, expect):
     proc = run_cli(argv, stdin)
-    err = proc.stderr.decode("utf-8", "replace")
-    out = proc.stdout.decode("utf-8", "replace")
+    _check_cli(name, argv, expect, proc.returncode, proc.stdout, proc.stderr)
+
+
+# What Python itself does at the process boundary (bytes that are not UTF-8 in argv
+# and on stdin, decoded before main runs; the exit status) needs a real process.
+BOUNDARY = ("tokens_bad_utf8_stdin", "tokens_bad_utf8_argv", "tokens_im_end", "unknown_command")
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name,argv,stdin,expect", [c for c in CLI if c[0] in BOUNDARY],
+                         ids=BOUNDARY)
+def test_cli_in_its_own_process(name, argv, stdin, expect):
+    proc = run_cli_process(argv, stdin, env={"PYTHONWARNINGS": "ignore"})
+    _check_cli(name, argv, expect, proc.returncode, proc.stdout.decode("utf-8", "replace"),
+               proc.stderr.decode("utf-8", "replace"))
+
+
+def _check_cli(name, argv, expect, returncode, out, err):
     assert "Traceback" not in err + out, f"{name}: traceback\n{err[-1500:]}"
     if expect == OK:
-        assert proc.returncode == 0, f"{name}: exit {proc.returncode}: {err[-500:]}"
+        assert returncode == 0, f"{name}: exit {returncode}: {err[-500:]}"
     elif expect == ERR:
-        assert proc.returncode != 0, f"{name}: exit 0 for bad input: {out[:300]}"
-    if proc.returncode != 0:
+        assert returncode != 0, f"{name}: exit 0 for bad input: {out[:300]}"
+    if returncode != 0:
         lines = [line for line in err.splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("error")]
         # Exactly one error line, the last thing printed; anything before it is
@@ -515,6 +526,7 @@ SENT_BY = {"hallucination.question": "hallucination.ask"}   # the text goes with
 OWN_RULE = {"context_window.code": ("context_window.err_bad_code",)}  # 1 to 8 digits
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("file,case", _page_cases())
 def test_page_text(file, case):
     at = _page_app(file)
@@ -551,6 +563,7 @@ def test_page_text(file, case):
                 f"{file} {case.id}: user text rendered as markdown in a {kind}: {body[:200]}"
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("file", ["tokens.py", "pipeline.py", "attention.py"])
 def test_page_still_serves_after_hostile_rows(file):
     """After the hostile rows (if they ran), an ordinary text still works."""
@@ -566,6 +579,7 @@ HUB_IDS = [("traversal", "../../etc/passwd"), ("url", "https://evil.example/x"),
            ("offline", "gpt2")]
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("name,hub_id", HUB_IDS, ids=[h[0] for h in HUB_IDS])
 def test_sidebar_hostile_model_id(name, hub_id):
     file = "tokens.py"
@@ -582,6 +596,7 @@ MARKDOWN_IDS = ["![x](http://198.51.100.7/hub.png)", "[a](http://198.51.100.7/)"
                 "$$x^2$$", "<img src=x onerror=alert(1)>"]
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("hub_id", MARKDOWN_IDS)
 def test_sidebar_model_id_is_never_markup(hub_id):
     """The warning names the id, escaped: its body never holds the raw markup,

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from conftest import app_test, assert_clean
+from harness.apptest import app_test, assert_clean
 
 import llm_core
 from llm_core.logit_lens import (DEFAULT_POSITIONS, MAX_POSITIONS, lens_logits, logit_lens,
@@ -34,6 +34,7 @@ def long_trace(decoder):
 
 # --- anatomy ------------------------------------------------------------------------
 
+@pytest.mark.model
 @pytest.mark.parametrize("which", ["decoder", "encoder"])
 def test_anatomy_sums_to_parameter_count(which, request):
     handle = request.getfixturevalue(which)
@@ -174,6 +175,7 @@ def _count_traces(monkeypatch):
     return calls
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("page", list(PAGES))
 def test_page(page, lang, monkeypatch):
@@ -206,6 +208,7 @@ def test_page(page, lang, monkeypatch):
     assert at.warning
 
 
+@pytest.mark.app
 def test_anatomy_page_encoder(monkeypatch):
     at = app_test("pages/anatomy.py", "en", timeout=600)
     at.selectbox(key="anatomy.kind").set_value("mlp_gate").run()

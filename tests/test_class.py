@@ -13,7 +13,9 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from harness import ROOT
+from harness.server import Server
+from harness.stream import Client, chart_data, run_async, text_widget
 from llm_core.model import memo
 from llm_core.model.errors import InputError, ModelUnavailable
 from llm_core.model.trace import Trace
@@ -326,6 +328,7 @@ def test_a_damaged_cache_is_converted_again(decoder, tmp_path):
     assert "damaged" not in out.stdout and "Converting" not in out.stdout   # healthy now
 
 
+@pytest.mark.model
 def test_an_unusable_cache_folder_gives_one_clear_message(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -352,6 +355,7 @@ def test_an_unusable_cache_folder_gives_one_clear_message(tmp_path):
         assert "LLM_XRAY_CACHE" in table(lang)["errors.cache_unusable"]
 
 
+@pytest.mark.model
 def test_a_hub_that_does_not_answer_fails_fast_and_blocks_no_one():
     """A local socket that accepts and never replies stands in for a hub behind a
     dead network; meanwhile the embedded encoder loads without waiting."""
@@ -397,7 +401,6 @@ def test_a_hub_that_does_not_answer_fails_fast_and_blocks_no_one():
 
 @pytest.fixture(scope="module")
 def live_server():
-    from browser.util import Server
     srv = Server(log_name="streamlit-class-tests.log").start()
     yield srv
     srv.stop()
@@ -408,59 +411,42 @@ def _sessions(server, page: str, texts: list[str]):
     same moment; return each session's run."""
     import asyncio
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    import load
     from streamlit.proto.WidgetStates_pb2 import WidgetState
 
     async def main():
-        clients = [load.Client(server.url) for _ in texts]
+        clients = [Client(server.url) for _ in texts]
         for c in clients:
             await c.connect()
         firsts = await asyncio.gather(*(c.rerun(page) for c in clients))
-        widget = load._text_widget(firsts[0], page or "pipeline")
+        widget = text_widget(firsts[0], page or "pipeline")
         runs = await asyncio.gather(*(
             c.rerun(page, [WidgetState(id=widget, string_value=text)])
             for c, text in zip(clients, texts)))
         for c in clients:
             await c.close()
         return runs
-    return _run_async(main), load
+    return run_async(main)
 
 
-def _run_async(main):
-    """asyncio.run(main()) in a thread of its own: the browser tests' Playwright
-    keeps an event loop running in this one."""
-    import asyncio
-    result: list = []
-    worker = threading.Thread(target=lambda: result.append(asyncio.run(main())))
-    worker.start()
-    worker.join()
-    assert result, "the websocket sessions did not finish"
-    return result[0]
-
-
+@pytest.mark.app
 def test_a_fresh_server_serves_a_mix_of_pages_at_once():
     """The first sessions of a new server arrive together on different pages:
     modules imported for the first time in one session's thread must not reach
     another half-made (pandas once did, through plotly)."""
     import asyncio
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    import load
-    from browser.util import Server
-
     pages = ["", "attention", "tokens", "block", "next_token", "logit_lens"] * 2
     srv = Server(log_name="streamlit-class-fresh.log").start()
     try:
         async def main():
-            clients = [load.Client(srv.url) for _ in pages]
+            clients = [Client(srv.url) for _ in pages]
             for c in clients:
                 await c.connect()
             runs = await asyncio.gather(*(c.rerun(p) for c, p in zip(clients, pages)))
             for c in clients:
                 await c.close()
             return runs
-        runs = _run_async(main)
+        runs = run_async(main)
     finally:
         srv.stop()
     for page, run in zip(pages, runs):
@@ -468,14 +454,15 @@ def test_a_fresh_server_serves_a_mix_of_pages_at_once():
         assert "plotly_chart" in run.kinds, page or "pipeline"
 
 
+@pytest.mark.app
 def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, decoder):
     texts = ["The animal didn't cross the street because it was too tired.",
              "Yesterday my sister baked bread for the whole street"]
     for _round in range(3):
-        runs, load = _sessions(live_server, "attention", texts)
+        runs = _sessions(live_server, "attention", texts)
         for text, run in zip(texts, runs):
             assert not run.errors, run.errors
-            shown = load.chart_data(run, 0, "z")                 # query key, layer 15, head 0
+            shown = chart_data(run, 0, "z")                 # query key, layer 15, head 0
             want = decoder.trace(text).attention_pattern[15, 0].numpy()
             mask = ~torch.isnan(torch.from_numpy(shown.astype("float32"))).numpy()
             assert shown.shape == want.shape
@@ -484,11 +471,12 @@ def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, 
         texts = texts[::-1]
 
 
+@pytest.mark.app
 def test_ten_huge_pastes_at_once_get_a_message_and_others_are_served(live_server):
     huge = "汉字 and words. " * 14_000                         # ~200,000 characters
     texts = [huge] * 10 + ["A normal sentence from the eleventh student."]
     t0 = time.monotonic()
-    runs, _load = _sessions(live_server, "", texts)
+    runs = _sessions(live_server, "", texts)
     from ui.i18n import table
     cut = table("en")["common.truncated"].split("{")[0]      # "Your text has "
     for run in runs[:10]:

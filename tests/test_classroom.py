@@ -10,7 +10,7 @@ import threading
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from conftest import app_test, assert_clean, figures
+from harness.apptest import app_test, assert_clean, figures
 
 from ui import rooms
 from ui.rooms import ALPHABET, CODE_LENGTH, MemoryStore, RoomError
@@ -60,7 +60,7 @@ def redis_url():
     proc.wait(10)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.school)])
 def make_store(request):
     """A factory of empty stores of each kind: the classroom works the same on both."""
     if request.param == "memory":
@@ -250,6 +250,7 @@ def test_thirty_students_in_two_rooms_at_once_are_counted_exactly(make_store):
     assert va["counts"] == expect_a and vb["counts"] == expect_b
 
 
+@pytest.mark.school
 def test_two_replicas_share_a_room_through_redis_and_rooms_expire_there(redis_url):
     import redis
 
@@ -292,6 +293,7 @@ def _hidden_then_revealed(at, fig_key):
     return at
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_next_token_hides_the_bars_until_reveal_and_names_the_models_top_token(lang, decoder):
     from llm_core import next_token as nt
@@ -306,6 +308,7 @@ def test_next_token_hides_the_bars_until_reveal_and_names_the_models_top_token(l
     assert at.get("plotly_chart"), "the bars are shown after Reveal"
 
 
+@pytest.mark.app
 def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer(decoder):
     from ui import classroom
 
@@ -335,6 +338,7 @@ def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer
     store.close(code, teacher)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_a_student_joins_guesses_and_sees_the_reveal(lang):
     from ui import classroom
@@ -365,6 +369,7 @@ def test_a_student_joins_guesses_and_sees_the_reveal(lang):
     assert any(words["errors.room_closed"] in w.value for w in at.warning)
 
 
+@pytest.mark.app
 def test_a_wrong_code_gets_a_message_in_the_users_language():
     from ui.i18n import table
 
@@ -376,6 +381,7 @@ def test_a_wrong_code_gets_a_message_in_the_users_language():
     assert [w.value for w in at.warning] == [table("zh")["errors.room_unknown"]]
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("nickname,code,error", [
     ("", None, "room_nickname"), ("\x00\u202e", None, "room_nickname"),
     ("ana", "", "room_unknown"), ("ana", "<img src=x onerror=alert(1)>", "room_unknown"),
@@ -401,6 +407,7 @@ def test_bad_joins_get_a_message_and_the_page_keeps_serving(nickname, code, erro
     store.close(real, teacher)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("page,key", [("pages/attention.py", "attention"),
                                       ("pages/embeddings.py", "embeddings")])
 def test_attention_and_analogy_hide_their_answer_until_reveal(page, key):
@@ -418,6 +425,7 @@ def test_attention_and_analogy_hide_their_answer_until_reveal(page, key):
 # --- the lesson path ---------------------------------------------------------------------
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_the_lesson_path_visits_every_step_with_next(lang):
     from ui.i18n import table
@@ -439,6 +447,7 @@ def test_the_lesson_path_visits_every_step_with_next(lang):
     assert at.button(key="path.next").disabled
 
 
+@pytest.mark.app
 def test_next_and_back_move_along_the_path():
     from ui.lesson_path import STEP_KEY
 
@@ -461,7 +470,7 @@ def test_next_and_back_move_along_the_path():
 def _with_link(page: str, params: dict, first_run_on_page: bool = True):
     """A session opened with a link to `page`. AppTest finds a page before its
     first run by file name only, so pages whose url differs run the home page first."""
-    from conftest import ROOT
+    from harness import ROOT
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -473,6 +482,7 @@ def _with_link(page: str, params: dict, first_run_on_page: bool = True):
     return at
 
 
+@pytest.mark.app
 def test_a_link_restores_the_page_state():
     at = _with_link("pages/next_token.py", {
         "lang": "zh", "next_token.prompt": "Hello world", "next_token.temperature": "0.3",
@@ -486,6 +496,7 @@ def test_a_link_restores_the_page_state():
     assert not at.toast
 
 
+@pytest.mark.app
 def test_hostile_link_values_are_dropped_with_one_notice():
     at = _with_link("pages/attention.py", {
         "attention.layer": "999", "attention.head": "abc", "lang": "xx", "step": "99",
@@ -502,6 +513,7 @@ def test_hostile_link_values_are_dropped_with_one_notice():
     assert "+2" in toasts[0] and "<script>" not in toasts[0]    # 4 named, then the count
 
 
+@pytest.mark.app
 def test_a_parameter_name_cannot_write_markdown_into_the_notice():
     at = _with_link("pages/attention.py", {"x\n\n[Log in](https://evil.example)": "1"})
     toast = at.toast[0].value
@@ -510,6 +522,7 @@ def test_a_parameter_name_cannot_write_markdown_into_the_notice():
     assert len(at.toast) == 0                                     # said once
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("page,key", [("pages/tokens.py", "tokens.text"),
                                       ("pages/attention.py", "attention.text")])
 def test_a_long_text_in_a_link_gets_the_too_long_message(page, key):
@@ -521,6 +534,7 @@ def test_a_long_text_in_a_link_gets_the_too_long_message(page, key):
     assert [w.value for w in at.warning] == [expected]
 
 
+@pytest.mark.app
 def test_a_link_over_streamlits_512k_limit_is_ignored_whole():
     # "猫" is 9 characters in a URL: 200,000 of them pass the 512 Ki limit, so
     # Streamlit drops the whole query string and the page opens as usual.
@@ -529,6 +543,7 @@ def test_a_link_over_streamlits_512k_limit_is_ignored_whole():
     assert len(at.text_area(key="tokens.text").value) < 100
 
 
+@pytest.mark.app
 def test_a_link_to_a_model_the_server_does_not_have_is_a_message():
     at = _with_link("pages/attention.py", {"model": "no-such/model-here"})
     assert_clean(at)
@@ -537,8 +552,9 @@ def test_a_link_to_a_model_the_server_does_not_have_is_a_message():
     assert at.selectbox(key="sidebar.model_choice").value == "hub"
 
 
+@pytest.mark.app
 def test_the_language_follows_the_browser_then_the_sidebar():
-    from conftest import ROOT
+    from harness import ROOT
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -577,6 +593,7 @@ def test_figure_tables_hold_the_numbers_drawn():
     assert stem.startswith("llm-xray-下一个-Token") and "<" not in stem and " " not in stem
 
 
+@pytest.mark.app
 def test_the_next_token_csv_is_what_the_bars_show():
     from ui.export import figure_table
 
@@ -612,6 +629,7 @@ def test_the_trace_export_holds_the_trace(decoder):
         trace_export(decoder, trace, logit_lens(decoder, trace), 99, 0)
 
 
+@pytest.mark.app
 def test_presenter_mode_enlarges_the_figures_without_touching_the_shared_one():
     at = app_test("pages/next_token.py")
     normal = [f["layout"].get("font", {}).get("size") for f in figures(at)]
@@ -666,6 +684,7 @@ def test_a_candidate_that_starts_a_character_shows_what_the_model_completes(deco
     assert nt.top_completions(decoder, ids, logits) == {}  # English: nothing to complete, no run
 
 
+@pytest.mark.app
 def test_a_room_store_that_goes_down_is_a_message_on_every_classroom_screen(monkeypatch):
     from ui import classroom
     from ui.i18n import table
@@ -702,6 +721,7 @@ def _visible_texts(at) -> list[str]:
     return texts
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_no_page_shows_a_raw_key_in_either_language(lang):
     from ui.pages import PAGES
@@ -713,6 +733,7 @@ def test_no_page_shows_a_raw_key_in_either_language(lang):
         assert not raw, (name, raw)
 
 
+@pytest.mark.app
 def test_the_figure_button_saves_png_or_svg_with_a_readable_name():
     at = app_test("pages/next_token.py")
     configs = [json.loads(c.proto.config) for c in at.get("plotly_chart")]
@@ -754,6 +775,7 @@ def test_review_fixes_hold(make_store):
     assert len(set(fig.data[0].x)) == 2
 
 
+@pytest.mark.app
 def test_a_question_asked_again_after_another_is_open_again_for_the_room():
     """Reveal A, ask B, go back to A: the room asks A afresh (its guesses and answer
     start empty), so the teacher's page must offer Reveal again, not show A's answer."""

@@ -1,21 +1,18 @@
-"""`python -m llm_core`: JSON shapes, and bad input → one line, non-zero exit."""
+"""`python -m llm_core`: JSON shapes, and bad input → one line, non-zero exit.
+Run in this process (harness.cli); the last test runs a real one."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+from harness.cli import run_cli, run_cli_process
+
+pytestmark = pytest.mark.model
 
 
 def cli(*args, stdin: str | None = None):
-    return subprocess.run([sys.executable, "-m", "llm_core", *args], capture_output=True,
-                          text=True, env=ENV, cwd=ROOT, input=stdin, timeout=600)
+    return run_cli(list(args), stdin.encode("utf-8") if stdin is not None else None)
 
 
 def ok_json(*args, stdin=None) -> dict:
@@ -147,3 +144,12 @@ def test_bad_input_one_line_nonzero(args):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error:") and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_the_module_runs_as_a_program():
+    """`python -m llm_core` itself: JSON on stdout and exit 0; one line and exit 1."""
+    ok = run_cli_process(["tokens", "The cat", "--json"])
+    assert ok.returncode == 0 and json.loads(ok.stdout)["round_trip"] is True
+    bad = run_cli_process(["next", "hi", "--temperature", "-1"])
+    assert bad.returncode == 1 and bad.stdout == b""
+    assert bad.stderr.decode().count("\n") == 1 and bad.stderr.startswith(b"error:")

@@ -193,6 +193,7 @@ def test_gpt2_style_model_from_config():
     assert torch.allclose(final @ w_u.T, trace.logits, atol=1e-4)
 
 
+@pytest.mark.model
 def test_conversion_is_atomic(tmp_path, monkeypatch):
     """An interrupted conversion leaves no folder that a later load would take."""
     from llm_core.model import load as models

@@ -11,7 +11,8 @@ import torch
 import llm_core
 from llm_core.model.tiny import ByteTokenizer, smollm2_shaped_llama
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+pytestmark = [pytest.mark.tiny,
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 import yaml
-from conftest import ROOT
+from harness import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
@@ -43,6 +43,7 @@ def test_the_image_runs_as_a_user_with_the_pinned_stack():
     assert {".venv", ".git", "test-artifacts"} <= set(ignored)
 
 
+@pytest.mark.model
 def test_the_build_step_converts_the_decoder_with_the_cli(tmp_path):
     """The image's RUN step is the CLI's `info` (which loads, so converts, the
     decoder): run here, it answers with the model's anatomy as JSON."""
@@ -62,6 +63,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.app
 def test_the_image_command_serves_and_its_health_check_passes():
     """CMD and HEALTHCHECK exactly as written, on a free port of this machine."""
     port = str(_free_port())
@@ -90,6 +92,7 @@ def test_the_image_command_serves_and_its_health_check_passes():
         proc.wait(20)
 
 
+@pytest.mark.school
 def test_the_haproxy_configuration_is_valid_with_cookie_affinity_and_health_checks():
     text = (ROOT / "deploy" / "haproxy.cfg").read_text(encoding="utf-8")
     assert re.search(r"^\s*cookie XRAY_REPLICA insert", text, re.M)
@@ -100,8 +103,7 @@ def test_the_haproxy_configuration_is_valid_with_cookie_affinity_and_health_chec
         if os.environ.get("CI"):
             pytest.fail("haproxy is not installed (CI installs it in .ci/run)")
         pytest.skip("haproxy is not installed: its own check of the file runs in CI")
-    sys.path.insert(0, str(ROOT / "deploy"))
-    from school import haproxy_config
+    from deploy.school import haproxy_config
 
     for replicas in ([8601, 8602], [9001, 9002, 9003]):
         config = haproxy_config(replicas)

@@ -4,16 +4,14 @@ held-out stories, the shared model is untouched, the CLI and the page."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean, figures
-
-from llm_core.model import copies
+from harness.apptest import app_test, assert_clean, figures
+from harness.cli import run_cli
 from llm_core import distillation as ds
+from llm_core.model import copies
 from llm_core.model.errors import InputError
 
 
@@ -87,16 +85,17 @@ def test_bad_settings(steps, temperature, mix, code):
     assert err.value.code == code
 
 
+@pytest.mark.model
 def test_cli_distill_json():
-    run = subprocess.run([sys.executable, "-m", "llm_core", "distill", "--steps", "40", "--json"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = run_cli(["distill", "--steps", "8", "--json"])
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert {"student_params", "teacher_params", "kl_soft", "kl_hard", "curves"} <= set(out)
-    assert len(out["curves"]["soft"]["loss"]) == 40 == len(out["curves"]["hard"]["loss"])
+    assert len(out["curves"]["soft"]["loss"]) == 8 == len(out["curves"]["hard"]["loss"])
     assert out["teacher_params"] == 134515008
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang,verdict", [("en", "closer to the teacher"), ("zh", "更接近教师")])
 def test_page_distils(lang, verdict):
     at = app_test("pages/distillation.py", lang, timeout=600,

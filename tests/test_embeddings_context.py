@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import app_test, assert_clean
+from harness.apptest import app_test, assert_clean
 from llm_core.context import experiment, find_word, word_vectors
 from llm_core.embeddings import (analogy_view, direction_view, lookup, model_word_space,
                                  pick_tokens, projection, similarity, split_words, token_row)
@@ -167,6 +167,7 @@ def _charts(at) -> int:
     return len(at.get("plotly_chart"))
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_embeddings_page_presets(lang):
     at = app_test("pages/embeddings.py", lang, timeout=TIMEOUT)
@@ -187,6 +188,7 @@ def test_embeddings_page_presets(lang):
     assert _charts(at) == 6
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_embeddings_page_empty_single_long_and_unknown(lang):
     at = app_test("pages/embeddings.py", lang, timeout=TIMEOUT)
@@ -213,6 +215,7 @@ def test_embeddings_page_empty_single_long_and_unknown(lang):
     assert at.warning
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_context_page_presets(lang):
     at = app_test("pages/context.py", lang, timeout=TIMEOUT)
@@ -230,6 +233,7 @@ def test_context_page_presets(lang):
     assert _charts(at) == 2
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_context_page_empty_single_and_long(lang):
     at = app_test("pages/context.py", lang, timeout=TIMEOUT)

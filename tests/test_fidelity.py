@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean, shown
+from harness import ROOT
+from harness.apptest import app_test, assert_clean, shown
 
 from llm_core import next_token as nt
 from llm_core import hallucination as hal
@@ -86,6 +87,7 @@ def test_encoder_input_is_layernorm_of_word_position_and_type(encoder):
 
 # --- captions describe the example on screen ---------------------------------------
 
+@pytest.mark.app
 def test_analogy_caption_names_the_answers_on_screen():
     at = app_test("pages/embeddings.py", "en", timeout=300)
     at.selectbox(key="embeddings.preset").select("germany").run(timeout=300)
@@ -106,6 +108,7 @@ def test_analogy_caption_names_the_answers_on_screen():
 SMALL = {"hallucination.max_tokens": 16, "hallucination.n_samples": 2}
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_grounding_claim_matches_the_numbers_shown(lang):
     from ui.i18n import table
@@ -126,6 +129,7 @@ def test_grounding_claim_matches_the_numbers_shown(lang):
     assert not any(table(lang)[f"hallucination.grounded_claim_{o}"].split("{")[0] in body for o in others)
 
 
+@pytest.mark.app
 def test_editing_the_question_clears_the_examples_fact():
     at = app_test("pages/hallucination.py", "en", state=SMALL, timeout=900)
     veltravia = hal.PRESETS_BY_KEY["veltravia"]

@@ -5,16 +5,14 @@ ends training, the CLI's JSON, and the page in both languages."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean, figures
-
-from llm_core.model import copies
+from harness.apptest import app_test, assert_clean, figures
+from harness.cli import run_cli
 from llm_core import finetune as ft
+from llm_core.model import copies
 from llm_core.model.errors import InputError
 
 
@@ -134,10 +132,9 @@ def test_bad_training_settings(decoder):
         assert err.value.code == code
 
 
+@pytest.mark.model
 def test_cli_finetune_json():
-    run = subprocess.run([sys.executable, "-m", "llm_core", "finetune", "--method", "mlp",
-                          "--steps", "2", "--json"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    run = run_cli(["finetune", "--method", "mlp", "--steps", "2", "--json"])
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert {"before", "after", "locality", "changed"} <= set(out)
@@ -147,14 +144,15 @@ def test_cli_finetune_json():
     assert [n["answer"] for n in out["locality"]] == ["Paris", "Berlin", "Rome"]
 
 
+@pytest.mark.model
 def test_cli_finetune_bad_answer():
-    run = subprocess.run([sys.executable, "-m", "llm_core", "finetune", "--answer", "Paris"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = run_cli(["finetune", "--answer", "Paris"])
     assert run.returncode == 1
     assert run.stderr.strip() == ("error: The answer must appear in the fact, as the words "
                                   "that complete it.")
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang,message", [
     ("en", "The answer must appear in the fact"), ("zh", "答案必须出现在事实里")])
 def test_page_says_a_bad_fact_at_once(lang, message):
@@ -166,6 +164,7 @@ def test_page_says_a_bad_fact_at_once(lang, message):
     assert at.button(key="finetune.train").disabled
 
 
+@pytest.mark.app
 def test_page_trains_shows_and_reverts(tuned):
     at = app_test("pages/finetune.py", "en", timeout=600)
     at.button(key="finetune.train").click().run()

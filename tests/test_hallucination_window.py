@@ -6,7 +6,7 @@ import html
 
 import pytest
 
-from conftest import app_test, assert_clean, shown, rendered
+from harness.apptest import app_test, assert_clean, shown, rendered
 from llm_core import hallucination as hal
 from llm_core import context_window as win
 from llm_core.model.errors import InputError
@@ -165,6 +165,7 @@ def _markdown(at) -> str:
     return "\n".join(rendered(at))
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_hallucination_page(lang):
     at = app_test("pages/hallucination.py", lang, state=SMALL, timeout=900)
@@ -213,6 +214,7 @@ def test_hallucination_page(lang):
     assert "Paris" in _markdown(at)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_context_window_page(lang):
     at = app_test("pages/context_window.py", lang, timeout=900)

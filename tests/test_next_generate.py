@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from conftest import app_test, assert_clean, rendered
+from harness.apptest import app_test, assert_clean, rendered
 
 from llm_core import generate as gen
 
@@ -265,6 +265,7 @@ def metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_next_token_page(lang, at_limit):
     at = app_test("pages/next_token.py", lang, timeout=600)
@@ -323,6 +324,7 @@ def generate_once(at, **sliders):
     return at
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_generate_page(lang, at_limit):
     at = app_test("pages/generate.py", lang, timeout=600)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import app_test, assert_clean, shown
+from harness.apptest import app_test, assert_clean, shown
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_home_renders_every_stage(lang):
     at = app_test("pages/pipeline.py", lang=lang)
@@ -16,6 +17,7 @@ def test_home_renders_every_stage(lang):
         assert "完整流程" in at.title[0].value
 
 
+@pytest.mark.app
 def test_home_with_user_text_and_bad_text():
     at = app_test("pages/pipeline.py")
     at.text_area(key="pipeline.text").input("我有一只小猫").run()
@@ -29,6 +31,7 @@ def test_home_with_user_text_and_bad_text():
     assert not at.exception and any("U+0000" in shown(w.value) for w in at.warning)
 
 
+@pytest.mark.app
 def test_home_one_token_and_long_text():
     at = app_test("pages/pipeline.py")
     at.text_area(key="pipeline.text").input("Hi").run()

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import threading
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, app_test, assert_clean, figures
-
-from llm_core.model import copies
+from harness.apptest import app_test, assert_clean, figures
+from harness.cli import run_cli
 from llm_core import quantization as qz
+from llm_core.model import copies
 
 
 def numpy_quantize(w: np.ndarray, bits: int, group: str) -> np.ndarray:
@@ -149,6 +147,7 @@ def test_answers_side_by_side(measured):
     assert qz.verdict(r) == "free" and qz.verdict(measured[2][(2, "32")]) == "broken"
 
 
+@pytest.mark.model
 def test_stored_format_read_from_the_file():
     stored = qz.stored_format()
     rows = {name: (n, w, b) for name, n, w, b in stored.rows}
@@ -222,10 +221,9 @@ def test_concurrent_jobs_and_traces_keep_their_numbers(decoder, measured):
         assert torch.allclose(logits, solo_trace, atol=1e-4)
 
 
+@pytest.mark.model
 def test_cli_quantize_json():
-    run = subprocess.run([sys.executable, "-m", "llm_core", "quantize", "--bits", "8",
-                          "--group", "128", "--json"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    run = run_cli(["quantize", "--bits", "8", "--group", "128", "--json"])
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert {"bits", "group", "size_mb", "float_size_mb", "kl", "top1_agreement", "perplexity",
@@ -235,13 +233,14 @@ def test_cli_quantize_json():
     assert len(out["answers"]) == 3 and "Paris" in out["answers"][0]["float"]
 
 
+@pytest.mark.model
 def test_cli_quantize_bad_bits():
-    run = subprocess.run([sys.executable, "-m", "llm_core", "quantize", "--bits", "5"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = run_cli(["quantize", "--bits", "5"])
     assert run.returncode == 1
     assert run.stderr.strip() == "error: bits must be one of 8, 6, 4, 3, 2."
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang,word", [("en", "Quantize a copy"), ("zh", "量化一个副本")])
 def test_page_before_running(lang, word):
     at = app_test("pages/quantization.py", lang, timeout=300)
@@ -254,6 +253,7 @@ def test_page_before_running(lang, word):
     assert ("levels; its weights land on" if lang == "en" else "个等级") in captions
 
 
+@pytest.mark.app
 def test_page_runs_and_shows_what_it_costs(measured):
     at = app_test("pages/quantization.py", "en", timeout=300,
                   state={"quantization.bits": 2, "quantization.group": "32"})

@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from conftest import app_test, assert_clean, rendered
+from harness.apptest import app_test, assert_clean, rendered
 from llm_core.vectors import compare, cosine_matrix, named_vectors, rotate, rotation_matrix
 from llm_core.positions import (apply_rope, order_experiment, rope_angles, rope_frequencies,
                                 rope_pair, rope_params, sinusoidal)
@@ -147,6 +147,7 @@ def markdown_bodies(at) -> list[str]:
     return rendered(at)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_vectors_page(lang):
     at = app_test("pages/vectors.py", lang)
@@ -159,6 +160,7 @@ def test_vectors_page(lang):
     assert "-0.300" in latex and "0.700" in latex            # M·(0.7, 0.3) at 90°
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_tokens_page_presets(lang):
     at = app_test("pages/tokens.py", lang)
@@ -171,6 +173,7 @@ def test_tokens_page_presets(lang):
         assert len(at.metric) >= 4
 
 
+@pytest.mark.app
 def test_tokens_page_escapes_and_edge_cases():
     at = app_test("pages/tokens.py", "en")
     at.text_area(key="tokens.text").input(XSS).run()
@@ -193,6 +196,7 @@ def test_tokens_page_escapes_and_edge_cases():
     assert any("ID" in s.value for s in at.success)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_positions_page_presets(lang):
     at = app_test("pages/positions.py", lang, timeout=600)
@@ -206,6 +210,7 @@ def test_positions_page_presets(lang):
         assert not any("e+00" in s.value for s in at.success)   # a zero is said as equal
 
 
+@pytest.mark.app
 def test_positions_page_edge_cases():
     at = app_test("pages/positions.py", "en", timeout=600)
     at.text_input(key="positions.text_a").input("").run()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .util import CHROMIUM, VIEWPORT, Server, launch_browser
+from harness.browser import CHROMIUM, VIEWPORT, launch_browser
+from harness.server import Server
 
 
 def pytest_configure(config):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .util import MAIN, VIEWPORT, assert_no_exception, open_page, wait_idle
+from harness.browser import MAIN, VIEWPORT, assert_no_exception, open_page, wait_idle
 
 pytestmark = pytest.mark.browser
 SIDEBAR = '[data-testid="stSidebar"]'

@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .util import MAIN, fingerprint, open_page, wait_changed, wait_idle
+from harness.browser import MAIN, fingerprint, open_page, wait_changed, wait_idle
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .util import MAIN, assert_no_exception, open_page, wait_idle
+from harness.browser import MAIN, assert_no_exception, open_page, wait_idle
 
 pytestmark = pytest.mark.browser
 

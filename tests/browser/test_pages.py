@@ -9,8 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .util import (ROOT, VIEWPORT, Server, act, app_pages, assert_no_exception, open_page,
-                   page_url_path, screenshot, wait_idle)
+from harness import ROOT
+from harness.browser import VIEWPORT, act, assert_no_exception, open_page, screenshot, wait_idle
+from harness.server import Server, app_pages, page_url_path
 
 pytestmark = pytest.mark.browser
 

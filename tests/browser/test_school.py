@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import time
 
 import pytest
 
-from .util import ARTIFACTS, MAIN, ROOT, VIEWPORT, wait_idle
+from harness import ARTIFACTS
+from harness.browser import MAIN, VIEWPORT, wait_idle
 
-pytestmark = pytest.mark.browser
+pytestmark = pytest.mark.school
 SIDEBAR = '[data-testid="stSidebar"]'
 
 
@@ -28,8 +28,7 @@ def school():
         if os.environ.get("CI"):
             pytest.fail(f"{', '.join(missing)} not installed (CI installs them in .ci/run)")
         pytest.skip(f"{', '.join(missing)} not installed: the school test runs in CI")
-    sys.path.insert(0, str(ROOT / "deploy"))
-    from school import School
+    from deploy.school import School
 
     with School(replicas=2, log_dir=ARTIFACTS / "school") as running:
         yield running

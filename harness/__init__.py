@@ -1,0 +1,10 @@
+"""What the tests and the benchmarks share to drive the real app: a
+`streamlit run app.py` server (server.py), websocket sessions that speak
+Streamlit's own protocol (stream.py) and headless Chromium (browser.py).
+Never imported by the app itself."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
