@@ -62,6 +62,25 @@ _FINGERPRINT_JS = """() => {
 }"""
 
 
+# Counts the script runs the page has started (the app's script state turning
+# to "running"), so an action knows at once whether it made the app run.
+_COUNT_RUNS_JS = """(() => {
+  if (window.__xrayRuns !== undefined) return;
+  window.__xrayRuns = 0;
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.target.getAttribute('data-test-script-state') === 'running' && r.oldValue !== 'running')
+        window.__xrayRuns += 1;
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
+})();"""
+
+
+def runs(page) -> int:
+    return page.evaluate("() => window.__xrayRuns || 0")
+
+
 def wait_idle(page, timeout: float = 120, settle: float = 0.4) -> None:
     """Wait until the app is connected and idle, and stays so for `settle` s."""
     deadline = time.monotonic() + timeout
@@ -90,10 +109,19 @@ def assert_no_exception(page) -> None:
     assert not found, f"stException on the page: {found}"
 
 
+def assert_no_dialog(page) -> None:
+    """Nothing over the page: the app has no dialogs of its own, so one showing
+    (Streamlit's "Page not found") leaves the page under it inert."""
+    shown = [d.inner_text()[:200] for d in page.query_selector_all('[role="dialog"]') if d.is_visible()]
+    assert not shown, f"a dialog covers the page: {shown}"
+
+
 def open_page(page, base_url: str, url_path: str = "", query: str = "",
               timeout: float = 150) -> None:
-    """Open a page of the app and wait until it is connected, idle and clean."""
+    """Open a page of the app and wait until it is connected, idle and clean: no
+    exception, no dialog over it."""
     url = f"{base_url}/{url_path}" + (f"?{query}" if query else "")
+    page.add_init_script(_COUNT_RUNS_JS)
     page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state]', timeout=timeout * 1000)
     # The first run shows the sidebar before the page body: wait for the body too.
@@ -103,6 +131,7 @@ def open_page(page, base_url: str, url_path: str = "", query: str = "",
         timeout=timeout * 1000, polling=200)
     wait_idle(page, timeout=timeout)
     assert_no_exception(page)
+    assert_no_dialog(page)
 
 
 def wait_changed(page, before, timeout: float = 120, idle_timeout: float = 150) -> dict:
@@ -232,19 +261,22 @@ ACTIONS = {
 }
 
 
-def act(page, action: str, arg=None, change_timeout: float = 150, timeout: float = 150
+def act(page, action: str, arg=None, timeout: float = 150, start_within: float = 3.0
         ) -> tuple[bool, dict | None]:
     """Do `action`; return (whether the control existed, the views before and
-    after when it changed, else None)."""
-    before = fingerprint(page)
+    after when it changed, else None). When the action starts no script run
+    within `start_within` seconds it changed nothing; when it does, wait until
+    that run (and any it triggers) is over."""
+    before, started = fingerprint(page), runs(page)
     if not ACTIONS[action](page, arg):
         return False, None
-    try:
-        after = wait_changed(page, before, timeout=change_timeout, idle_timeout=timeout)
-    except TimeoutError:
-        wait_idle(page, timeout=timeout)
-        return True, None
-    return True, {"before": before, "after": after}
+    deadline = time.monotonic() + start_within
+    while runs(page) == started and fingerprint(page) == before and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    wait_idle(page, timeout=timeout)
+    assert_no_dialog(page)
+    after = fingerprint(page)
+    return True, ({"before": before, "after": after} if after != before else None)
 
 
 def screenshot(page, name: str) -> Path:

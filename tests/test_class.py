@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from harness import ROOT
+from harness.floats import assert_close, reorder_bound
 from harness.server import Server
 from harness.stream import Client, chart_data, run_async, text_widget
 from llm_core.model import memo
@@ -28,17 +29,30 @@ FIELDS = ("ids", "token_embedding", "residual", "attention_pattern", "attn_out_n
           "mlp_out_norm", "final_residual", "logits")
 
 
-def _same(a: Trace, b: Trace) -> None:
+def _same(a: Trace, b: Trace, rel: float) -> None:
+    """The same text's two traces agree to float32 rounding (harness.floats):
+    alone or inside a batch the text is padded alike, but other batch shapes may
+    pick other BLAS kernels, which add in another order (bit-equal on one CPU,
+    6e-7 of the largest value on another). Another text's numbers differ by whole
+    units, so this still tells a trace from anyone else's."""
     assert a.tokens == b.tokens and a.text == b.text
     assert (a.attention_kept, a.logits_start) == (b.attention_kept, b.logits_start)
-    for name in FIELDS:
+    assert torch.equal(a.ids, b.ids)
+    for name in FIELDS[1:]:
         x, y = getattr(a, name), getattr(b, name)
         if x is None or y is None:          # an encoder keeps no logits, no pre-norm sizes
             assert x is None and y is None, name
             continue
-        # Bit for bit on the CPU: a text is padded to the same length alone or in
-        # a batch, and its rows are computed alike whoever shares the batch.
-        assert x.shape == y.shape and torch.equal(x, y), name
+        assert_close(x, y, rel, name)
+
+
+def _bound(handle) -> float:
+    """Every number of a trace passes through all layers; the longest sums are the
+    MLP's down projection (d_mlp products) and the unembedding (d_model)."""
+    config = handle.model.config
+    width = max(getattr(config, "intermediate_size", 0) or 4 * handle.arch.d_model,
+                handle.arch.d_model)
+    return reorder_bound(width, handle.arch.n_layers)
 
 
 def test_concurrent_traces_equal_their_solo_traces(decoder):
@@ -49,7 +63,7 @@ def test_concurrent_traces_equal_their_solo_traces(decoder):
     def student(text):
         for _ in range(4):
             try:
-                _same(decoder.trace(text), solo[text])
+                _same(decoder.trace(text), solo[text], _bound(decoder))
             except Exception as err:  # noqa: BLE001 — collected, reported below
                 failures.append(f"{text[:20]!r}: {type(err).__name__} {err}")
 
@@ -84,10 +98,11 @@ def test_concurrent_encoder_traces_and_layer_details(encoder, decoder):
     def student(text):
         for _ in range(3):
             try:
-                _same(encoder.trace(text), solo[text])
+                _same(encoder.trace(text), solo[text], _bound(encoder))
                 d = decoder.layer_detail(decoder.trace(text), 3)
                 for name in ("q", "k", "v", "pattern", "mlp_post", "out"):
-                    assert torch.equal(getattr(d, name), getattr(solo_detail[text], name)), name
+                    assert_close(getattr(d, name), getattr(solo_detail[text], name),
+                                 _bound(decoder), name)
             except Exception as err:  # noqa: BLE001
                 failures.append(f"{text[:20]!r}: {type(err).__name__} {err}")
 
@@ -110,13 +125,14 @@ def test_a_trace_is_frozen_and_keeps_nothing_extra(decoder):
 
 
 def test_a_failed_batch_reaches_every_caller_and_the_next_batch_runs(decoder):
-    bad = decoder.trace  # a request the model cannot run: ids past the vocabulary
     from llm_core.model.trace import TraceRequest
+    before = decoder.trace("hello")
     tokens, ids, _ = decoder.encode("hello")
-    broken = TraceRequest("smollm2", "hello", tokens, torch.full_like(ids, 10**7))
-    with pytest.raises(Exception):
+    broken = TraceRequest("smollm2", "hello", tokens, torch.full_like(ids, 10**7))  # past the vocabulary
+    with pytest.raises(IndexError):
         decoder._batcher.trace(broken)
-    _same(bad("hello"), decoder.trace("hello"))
+    assert not decoder._batcher._running and not decoder._batcher._waiting
+    _same(decoder.trace("hello"), before, _bound(decoder))
 
 
 _real_sleep = time.sleep   # the batcher's sleep is watched in one test; the fake's is not
@@ -196,13 +212,27 @@ def test_a_burst_runs_in_few_batches_by_padded_length_and_everyone_gets_their_ow
 
 # --- the shared caches -------------------------------------------------------------
 
+class Clock:
+    """A clock the test moves by hand: no test waits for time to pass."""
+
+    def __init__(self):
+        self.now = 1_000.0
+
+    def __call__(self):
+        return self.now
+
+
 def test_byte_cache_is_bounded_in_bytes_and_expires():
-    cache = memo.ByteCache("test", max_bytes=3000, ttl=0.3)
+    clock = Clock()
+    cache = memo.ByteCache("test", max_bytes=3000, ttl=0.3, clock=clock)
     for i in range(10):
         cache.get(i, lambda i=i: torch.zeros(250))            # 1,000 bytes each
     assert cache.bytes <= 3000 and len(cache) == 3
     assert cache.peek(9) is not None and cache.peek(0) is None   # the oldest went first
-    time.sleep(0.4)
+    clock.now += 0.29
+    assert cache.peek(9) is not None                            # not yet expired
+    clock.now += 0.02
+    assert cache.peek(9) is None                                # past its TTL: not served
     memo.sweep_all()
     assert len(cache) == 0 and cache.bytes == 0
     big = cache.get("big", lambda: torch.zeros(10_000))       # larger than the bound: not kept
@@ -212,10 +242,11 @@ def test_byte_cache_is_bounded_in_bytes_and_expires():
 def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
     cache = memo.ByteCache("test", max_bytes=10**6)
     calls = []
+    release = threading.Event()
 
     def slow():
         calls.append(1)
-        time.sleep(0.2)
+        release.wait(30)            # every caller asks while the first computes
         return torch.ones(3)
 
     results = []
@@ -223,13 +254,17 @@ def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
                for _ in range(8)]
     for th in threads:
         th.start()
+    _wait_for(lambda: cache.hits == 7)          # seven callers are waiting on the one computation
+    release.set()
     for th in threads:
         th.join()
     assert len(calls) == 1 and len(results) == 8 and all(r is results[0] for r in results)
 
+    fail = threading.Event()
+
     def bad():
         calls.append(2)
-        time.sleep(0.1)
+        fail.wait(30)
         raise InputError("empty", code="empty")
 
     errors = []
@@ -240,13 +275,24 @@ def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
         except InputError as err:
             errors.append(err.code)
 
+    hits = cache.hits
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for th in threads:
         th.start()
+    _wait_for(lambda: cache.hits == hits + 3)
+    fail.set()
     for th in threads:
         th.join()
     assert errors == ["empty"] * 4 and calls.count(2) == 1
     assert cache.peek("bad") is None              # a failure is not kept
+
+
+def _wait_for(condition, timeout: float = 60) -> None:
+    """Until `condition()` holds (threads reaching a point); a hang guard, not a speed check."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the threads never got there"
+        time.sleep(0.001)
 
 
 def test_page_caches_survive_reruns():
@@ -358,43 +404,68 @@ def test_an_unusable_cache_folder_gives_one_clear_message(tmp_path):
 @pytest.mark.model
 def test_a_hub_that_does_not_answer_fails_fast_and_blocks_no_one():
     """A local socket that accepts and never replies stands in for a hub behind a
-    dead network; meanwhile the embedded encoder loads without waiting."""
+    dead network. While the hub request hangs, the embedded encoder loads (it
+    does not wait for the hub's lock); then the connection drops: the hub fails
+    after one request (no file downloads, no retries), and asking again answers
+    from memory without a new connection. Ordered by events, not by a clock."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
     port = silent.getsockname()[1]
-    code = ("import threading, time, llm_core\n"
+    accepted: list[socket.socket] = []
+    down = threading.Event()
+    dropped = []
+
+    def accept():
+        while True:
+            try:
+                conn, _ = silent.accept()
+            except OSError:
+                return
+            if down.is_set():        # the network is down: any retry is dropped at once
+                conn.close()
+                dropped.append(1)
+            else:
+                accepted.append(conn)
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    code = ("import sys, threading, llm_core\n"
             "from llm_core.model.errors import ModelUnavailable\n"
-            "t0 = time.monotonic(); done = {}\n"
-            "def other():\n"
-            "    time.sleep(0.5); llm_core.load_model('minilm'); done['minilm'] = time.monotonic() - t0\n"
-            "th = threading.Thread(target=other); th.start()\n"
-            "try:\n"
-            "    llm_core.load_model('gpt2')\n"
-            "except ModelUnavailable as err:\n"
-            "    print('CODE', err.code)\n"
-            "hub = time.monotonic() - t0\n"
+            "def hub():\n"
+            "    try:\n"
+            "        llm_core.load_model('gpt2')\n"
+            "    except ModelUnavailable as err:\n"
+            "        print('HUB', err.code, flush=True)\n"
+            "th = threading.Thread(target=hub); th.start()\n"
+            "sys.stdin.readline()\n"                     # the hub request is hanging now
+            "llm_core.load_model('minilm'); print('MINILM', flush=True)\n"
             "th.join()\n"
-            "t1 = time.monotonic()\n"
             "try:\n"
             "    llm_core.load_model('gpt2')\n"
             "except ModelUnavailable as err:\n"
-            "    print('AGAIN', err.code, round(time.monotonic() - t1, 3))\n"
-            "print('HUB', hub, 'MINILM', done['minilm'])\n")
+            "    print('AGAIN', err.code, flush=True)\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",
+           "HF_ENDPOINT": f"http://127.0.0.1:{port}", "LLM_XRAY_HUB_TIMEOUT": "600"}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out = _run_py(code, {"HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0",
-                             "HF_ENDPOINT": f"http://127.0.0.1:{port}",
-                             "LLM_XRAY_HUB_TIMEOUT": "2"}, timeout=120)
+        _wait_for(lambda: len(accepted) == 1 or proc.poll() is not None, timeout=300)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().split() == ["MINILM"]      # loaded while the hub hung
+        down.set()
+        for conn in accepted:
+            conn.close()                                         # the network gives up
+        assert proc.stdout.readline().split() == ["HUB", "hub_failed"]
+        retries = len(dropped)
+        assert proc.stdout.readline().split() == ["AGAIN", "hub_failed"]
+        assert len(dropped) == retries            # asked again: answered from memory
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()[-2000:]
     finally:
+        proc.kill()
         silent.close()
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "CODE hub_failed" in out.stdout
-    words = out.stdout.split()
-    hub, minilm = float(words[words.index("HUB") + 1]), float(words[words.index("MINILM") + 1])
-    assert hub < 15, out.stdout           # one 2 s probe (and its few retries), not a minute
-    assert minilm < hub, out.stdout       # the encoder did not wait for the hub's lock
-    again = float(words[words.index("AGAIN") + 2])
-    assert again < 0.5                    # the failure is remembered for a while
+    # One probe and its few retries, never the model's files.
+    assert len(accepted) == 1 and retries <= 5, (len(accepted), retries)
 
 
 # --- many sessions on one server ----------------------------------------------------
@@ -462,12 +533,13 @@ def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, 
         runs = _sessions(live_server, "attention", texts)
         for text, run in zip(texts, runs):
             assert not run.errors, run.errors
-            shown = chart_data(run, 0, "z")                 # query key, layer 15, head 0
-            want = decoder.trace(text).attention_pattern[15, 0].numpy()
-            mask = ~torch.isnan(torch.from_numpy(shown.astype("float32"))).numpy()
-            assert shown.shape == want.shape
-            # The page sends float32; the same trace, so the same numbers.
-            assert (abs(shown[mask] - want[mask]) <= 1e-7).all()
+            shown = torch.from_numpy(chart_data(run, 0, "z").astype("float32"))  # query key
+            want = decoder.trace(text).attention_pattern[15, 0]          # layer 15, head 0
+            # The page blanks the masked future (NaN); the rest is this text's own
+            # trace, to float32 rounding (the server may have run both in one batch).
+            future = torch.isnan(shown)
+            assert torch.equal(future, torch.ones_like(future).triu(1))
+            assert_close(shown.nan_to_num(0.0), want, _bound(decoder), text)
         texts = texts[::-1]
 
 
@@ -475,7 +547,6 @@ def test_two_sessions_on_the_attention_page_get_their_own_heatmaps(live_server, 
 def test_ten_huge_pastes_at_once_get_a_message_and_others_are_served(live_server):
     huge = "汉字 and words. " * 14_000                         # ~200,000 characters
     texts = [huge] * 10 + ["A normal sentence from the eleventh student."]
-    t0 = time.monotonic()
     runs = _sessions(live_server, "", texts)
     from ui.i18n import table
     cut = table("en")["common.truncated"].split("{")[0]      # "Your text has "
@@ -486,4 +557,3 @@ def test_ten_huge_pastes_at_once_get_a_message_and_others_are_served(live_server
         assert any(s.startswith(cut) and "1024" in s for s in run.texts), "no announced cut"
     normal = runs[10]
     assert not normal.errors and "plotly_chart" in normal.kinds
-    assert time.monotonic() - t0 < 60

@@ -10,7 +10,7 @@ import threading
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from harness.apptest import app_test, assert_clean, figures
+from harness.apptest import app_test, assert_clean, figures, shown
 
 from ui import rooms
 from ui.rooms import ALPHABET, CODE_LENGTH, MemoryStore, RoomError
@@ -547,8 +547,9 @@ def test_a_link_over_streamlits_512k_limit_is_ignored_whole():
 def test_a_link_to_a_model_the_server_does_not_have_is_a_message():
     at = _with_link("pages/attention.py", {"model": "no-such/model-here"})
     assert_clean(at)
-    warnings = " ".join(w.value for w in at.warning)
-    assert "no\\-such/model\\-here" in warnings or "no-such/model-here" in warnings
+    from ui.i18n import table
+    assert [shown(w.value) for w in at.warning] == [
+        table("en")["errors.offline"].format(name="no-such/model-here")]
     assert at.selectbox(key="sidebar.model_choice").value == "hub"
 
 
@@ -746,29 +747,40 @@ def test_the_figure_button_saves_png_or_svg_with_a_readable_name():
     assert svg and set(svg) == {"svg"}
 
 
-def test_review_fixes_hold(make_store):
-    """Opening rooms is limited like joining; a room nobody joined expires sooner;
-    a piece's completion counts as its answer; CSV cells are never formulas; equal
-    histogram labels stay apart."""
-    from ui.export import csv_bytes
-    from ui.fig_classroom import guess_histogram
-
-    clock = Clock()
-    store = make_store(clock)
+def test_opening_rooms_is_limited_like_joining(make_store):
+    store = make_store(Clock())
     for _ in range(rooms.JOINS_PER_MINUTE):
         store.open_room("one session", "10.0.0.9")
     with pytest.raises(RoomError) as err:
         store.open_room("one session", "10.0.0.9")
     assert err.value.code == "room_rate_limited"
-    if isinstance(store, MemoryStore):      # Redis keeps time itself (its TTL is checked above)
-        code, _ = store.open_room()
-        clock.now += rooms.EMPTY_ROOM_TTL_S + 1
-        assert store.view(code) is None
+
+
+def test_a_room_nobody_joined_expires_sooner():
+    clock = Clock()
+    store = MemoryStore(clock)       # Redis keeps time itself (its TTL is checked above)
+    code, _ = store.open_room()
+    clock.now += rooms.EMPTY_ROOM_TTL_S - 1
+    assert store.view(code) is not None
+    clock.now += 2
+    assert store.view(code) is None
+
+
+def test_a_pieces_completion_counts_as_its_answer():
     assert rooms.normalize_guess("‹e8 af›→语") == rooms.normalize_guess(" 语 ")
+    assert rooms.normalize_guess("‹e8 af›→语") != rooms.normalize_guess("言")
+
+
+def test_csv_cells_are_never_formulas():
+    from ui.export import csv_bytes
     frame = pd.DataFrame({"guess": ["=HYPERLINK(\"x\")", "+1", "Paris"], "n": [-1, 2, 3]})
     cells = pd.read_csv(io.BytesIO(csv_bytes(frame)), encoding="utf-8-sig")
     assert cells.guess.tolist() == ["'=HYPERLINK(\"x\")", "'+1", "Paris"]
     assert cells.n.tolist() == [-1, 2, 3]
+
+
+def test_equal_histogram_labels_stay_apart():
+    from ui.fig_classroom import guess_histogram
     same = "x" * 17
     fig = guess_histogram({same + "a": 2, same + "b": 1}, None,
                           {"title": "", "count_axis": "", "other": "other", "answer_name": ""})

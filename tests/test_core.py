@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 
 import llm_core
+from harness.floats import assert_close, reorder_bound
 from llm_core.model.errors import InputError, ModelUnavailable
 from llm_core.model.trace import ATTENTION_CAP
+
+ONE_LAYER = reorder_bound(1536)    # SmolLM2's longest sum in a layer: the MLP's 1,536
 
 
 def test_attention_recomputed_from_q_and_k_equals_model(decoder):
@@ -26,27 +30,29 @@ def test_attention_recomputed_from_q_and_k_equals_model(decoder):
         scores = (d.q[h] @ k.T) / math.sqrt(d.q.shape[-1])
         scores = scores.masked_fill(torch.triu(torch.ones(n, n, dtype=torch.bool), 1), -math.inf)
         pattern = torch.softmax(scores, dim=-1)
-        diff = (pattern - trace.attention_pattern[layer, h]).abs().max().item()
-        assert diff < 1e-4, (h, diff)
+        assert_close(pattern, trace.attention_pattern[layer, h], ONE_LAYER, f"head {h}")
 
 
 def test_rope_is_applied_to_q_and_k(decoder):
     trace = decoder.trace("Rotary positions rotate queries and keys.")
     d = decoder.layer_detail(trace, 0)
     # Position 0 has angle 0: unchanged; later positions are rotated, norms kept.
-    assert torch.allclose(d.q[:, 0], d.q_before_rope[:, 0], atol=1e-5)
-    assert not torch.allclose(d.q[:, 3], d.q_before_rope[:, 3], atol=1e-3)
-    assert torch.allclose(d.q.norm(dim=-1), d.q_before_rope.norm(dim=-1), atol=1e-4)
+    assert torch.equal(d.q[:, 0], d.q_before_rope[:, 0])          # cos 0 = 1, sin 0 = 0: exact
+    assert (d.q[:, 3] - d.q_before_rope[:, 3]).abs().max() > 0.1 * d.q[:, 3].abs().max()
+    # A rotation keeps lengths: to a few roundings of a 64-long sum.
+    assert_close(d.q.norm(dim=-1), d.q_before_rope.norm(dim=-1), reorder_bound(64))
 
 
 def test_layer_detail_reproduces_the_model(decoder):
     trace = decoder.trace("Residual streams carry information forward.")
     for layer in (0, 15, 29):
         d = decoder.layer_detail(trace, layer)
-        assert (d.out - trace.residual[layer + 1]).abs().max() < 1e-4
-        assert (d.pattern - trace.attention_pattern[layer]).abs().max() < 1e-5
-        assert torch.allclose(d.attn_out.norm(dim=-1), trace.attn_out_norm[layer], atol=1e-4)
-        assert torch.allclose(d.mlp_out.norm(dim=-1), trace.mlp_out_norm[layer], atol=1e-4)
+        # One layer written out step by step vs the model's own kernels: the same
+        # sums in another order (harness.floats), relative to each tensor's largest value.
+        assert_close(d.out, trace.residual[layer + 1], ONE_LAYER, f"out {layer}")
+        assert_close(d.pattern, trace.attention_pattern[layer], ONE_LAYER, f"pattern {layer}")
+        assert_close(d.attn_out.norm(dim=-1), trace.attn_out_norm[layer], ONE_LAYER, "attn")
+        assert_close(d.mlp_out.norm(dim=-1), trace.mlp_out_norm[layer], ONE_LAYER, "mlp")
     with pytest.raises(InputError):
         decoder.layer_detail(trace, 30)
 
@@ -57,9 +63,9 @@ def test_final_logits_equal_normalised_residual_times_unembedding(decoder):
     w_u = decoder.arch.unembedding_matrix().detach().cpu()   # vocab d_model
     with torch.no_grad():
         final = norm(trace.residual[-1])
-    assert torch.allclose(final, trace.final_residual, atol=1e-5)
+    assert_close(final, trace.final_residual, reorder_bound(576), "final norm")
     logits = final[trace.logits_start:] @ w_u.T
-    assert (logits - trace.logits).abs().max() < 1e-3
+    assert_close(logits, trace.logits, reorder_bound(576), "logits")
     assert decoder.decode([int(trace.last_logits.argmax())]) == " Paris"
 
 
@@ -92,7 +98,16 @@ def test_tokens_round_trip(decoder, text):
     assert raw.decode("utf-8") == text
     for t in tokens:
         assert 0 <= t.start <= t.end <= len(text)
-        assert "Ã" not in t.text and "å" not in t.text or "å" in text  # no mojibake
+        # No mojibake: a whole token reads as exactly the characters it covers; a
+        # piece of a split character shows its bytes (‹e8 af›), never GPT-2's
+        # stand-in characters for them ("è¯").
+        if t.partial:
+            shown_bytes = re.findall(r"‹([0-9a-f ]+)›", t.text)
+            assert shown_bytes, t
+            words = re.sub(r"‹[0-9a-f ]+›", "", t.text)
+            assert words in text[t.start:t.end], t
+        else:
+            assert t.text == text[t.start:t.end], t
 
 
 def test_split_character_is_shown_as_bytes(decoder):
@@ -165,13 +180,14 @@ def test_encoder_trace_is_bidirectional(encoder):
     assert trace.position_embedding is not None
     pattern = trace.attention_pattern
     assert pattern.shape == (6, 12, 8, 8)
-    assert torch.allclose(pattern.sum(-1), torch.ones(6, 12, 8), atol=1e-5)
+    assert_close(pattern.sum(-1), torch.ones(6, 12, 8), reorder_bound(8), "rows sum to 1")
     assert pattern.triu(1).sum() > 1                          # sees the future
     d = encoder.layer_detail(trace, 3)
-    assert (d.out - trace.residual[4]).abs().max() < 1e-4
-    assert (d.pattern - pattern[3]).abs().max() < 1e-5
+    assert_close(d.out, trace.residual[4], reorder_bound(1536), "out")
+    assert_close(d.pattern, pattern[3], reorder_bound(1536), "pattern")
 
 
+@pytest.mark.tiny
 def test_gpt2_style_model_from_config():
     """The GPT-2 path (learned positions, fused QKV, LayerNorm, GELU) with a
     small randomly initialised model: no download."""

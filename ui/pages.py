@@ -43,8 +43,13 @@ PAGES = [  # (section key, page name = file stem in pages/ = url path, icon)
 FILES = {name: f"pages/{name}.py" for _, name, _ in PAGES}
 # Links printed before the pages took their file names (a handout, a bookmark, a
 # student's room link): old url path → the page it opens now, its parameters kept.
+# Each also has a two-line file pages/<old>.py: the first session of a fresh server
+# is served from Streamlit's own list of pages/ (see `inside_app`), where a name
+# without a file is "Page not found"; the file hands the run to app.py, which
+# forwards it. The front page is served at "/"; its file name (/pipeline) forwards too.
 MOVED = {"class": "classroom", "attention-step": "attention_step", "encoder-decoder": "encoder_decoder",
          "logit-lens": "logit_lens", "next-token": "next_token", "context-window": "context_window"}
+FORWARDS = {**MOVED, DEFAULT: DEFAULT}
 
 _run = threading.local()   # one script run is one thread: app.py → the page
 
@@ -61,11 +66,12 @@ def navigation() -> dict[str, list]:
     pipeline the default; each old url path a hidden page that forwards."""
     pages: dict[str, list] = {}
     for key, name, icon in PAGES:
+        # The front page's own url path is "" so that /pipeline can forward to it.
         pages.setdefault(t(f"nav.section_{key}"), []).append(
-            st.Page(str(ROOT / FILES[name]), title=t(f"nav.{name}"), icon=icon, url_path=name,
-                    default=(name == DEFAULT)))
+            st.Page(str(ROOT / FILES[name]), title=t(f"nav.{name}"), icon=icon,
+                    url_path="" if name == DEFAULT else name, default=(name == DEFAULT)))
     first = next(iter(pages.values()))
-    for old, name in MOVED.items():
+    for old, name in FORWARDS.items():
         first.append(st.Page(_forward(name), title=t(f"nav.{name}"), url_path=old, visibility="hidden"))
     return pages
 

@@ -50,10 +50,10 @@ _FAILED = object()   # an entry whose computation failed (not the user's fault)
 class _Entry:
     __slots__ = ("value", "size", "born", "ready", "error")
 
-    def __init__(self):
+    def __init__(self, born: float):
         self.value = None
         self.size = 0
-        self.born = time.monotonic()
+        self.born = born
         self.ready = threading.Event()
         self.error: BaseException | None = None
 
@@ -61,14 +61,16 @@ class _Entry:
 class ByteCache:
     """Least-recently-used entries go first once `max_bytes` is exceeded; entries
     older than `ttl` seconds go at the next look-up or sweep. One computation per
-    key: callers asking for a key being computed wait for it (single flight)."""
+    key: callers asking for a key being computed wait for it (single flight).
+    `clock` tells the time in seconds (a test passes its own)."""
 
     def __init__(self, name: str, max_bytes: int, ttl: float = DEFAULT_TTL,
-                 sizeof: Callable[[Any], int] = nbytes):
+                 sizeof: Callable[[Any], int] = nbytes, clock: Callable[[], float] = time.monotonic):
         self.name = name
         self.max_bytes = int(max_bytes)
         self.ttl = float(ttl)
         self.sizeof = sizeof
+        self.clock = clock
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self.bytes = 0
@@ -81,11 +83,12 @@ class ByteCache:
     def get(self, key: Hashable, compute: Callable[[], Any]):
         while True:
             with self._lock:
-                self._expire(time.monotonic())
+                now = self.clock()
+                self._expire(now)
                 entry = self._entries.get(key)
                 owner = entry is None
                 if owner:
-                    entry = self._entries[key] = _Entry()
+                    entry = self._entries[key] = _Entry(now)
                     self.misses += 1
                 else:
                     self._entries.move_to_end(key)
@@ -106,7 +109,7 @@ class ByteCache:
             entry = self._entries.get(key)
             if entry is None or not entry.ready.is_set() or entry.error is not None:
                 return None
-            if time.monotonic() - entry.born > self.ttl:
+            if self.clock() - entry.born > self.ttl:
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
@@ -129,7 +132,7 @@ class ByteCache:
             raise
         size = self.sizeof(value)
         with self._lock:
-            entry.value, entry.size, entry.born = value, size, time.monotonic()
+            entry.value, entry.size, entry.born = value, size, self.clock()
             entry.ready.set()
             if self._entries.get(key) is entry:
                 self.bytes += size
@@ -156,7 +159,7 @@ class ByteCache:
 
     def sweep(self) -> None:
         with self._lock:
-            self._expire(time.monotonic())
+            self._expire(self.clock())
 
     def clear(self) -> None:
         with self._lock:
