@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import streamlit as st
 
 from ui import classroom, lesson_path, links  # first: ui imports the model core whole, once
-from llm_core.model.load import EMBEDDED  # noqa: I001
+from llm_core.model.registry import EMBEDDED  # noqa: I001
 from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t
 from ui.models import MODEL_KEY, model_label

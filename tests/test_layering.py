@@ -120,7 +120,8 @@ def test_a_lesson_is_found_by_its_name():
         assert stem in lessons | {"common"}, f"ui/{path.name} belongs to no page"
     core = {p.stem for p in (ROOT / "llm_core").glob("*.py")} - {"__init__", "__main__", "cli"}
     assert core <= lessons, f"llm_core modules no page is named after: {sorted(core - lessons)}"
-    assert (ROOT / "llm_core" / "model" / "load.py").exists()
+    for machinery in ("handle", "registry", "convert", "trace"):    # one job each
+        assert (ROOT / "llm_core" / "model" / f"{machinery}.py").exists(), machinery
 
 
 def _keys(lang: str) -> dict[str, set[str]]:

@@ -12,7 +12,8 @@ import llm_core
 from llm_core.model.errors import XRayError
 from llm_core.model.limits import PAGE_MAX_TOKENS
 from llm_core.model.memo import ByteCache
-from llm_core.model.load import EMBEDDED, is_loaded, smollm2_cache_path
+from llm_core.model.convert import smollm2_cache_path
+from llm_core.model.registry import EMBEDDED, is_loaded
 from ui.errors import show_error
 from ui.i18n import t
 from ui.markdown import md_escape

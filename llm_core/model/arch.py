@@ -299,7 +299,7 @@ class BertArch(Arch):
                            head_output, attn_out, mid, mid, pre, post, mlp_out, out)
 
 
-_FAMILIES = {
+FAMILIES = {
     "llama": LlamaArch, "mistral": LlamaArch, "qwen2": LlamaArch,
     "gpt2": GPT2Arch,
     "bert": BertArch,
@@ -308,11 +308,11 @@ _FAMILIES = {
 
 def arch_for(model) -> Arch:
     model_type = getattr(model.config, "model_type", "")
-    cls = _FAMILIES.get(model_type)
+    cls = FAMILIES.get(model_type)
     if cls is None:
         raise ModelUnavailable(
             f"Architecture '{model_type}' is not supported for tracing "
-            f"(supported: {', '.join(sorted(_FAMILIES))}).",
+            f"(supported: {', '.join(sorted(FAMILIES))}).",
             code="unsupported_arch", arch=model_type,
         )
     return cls(model)

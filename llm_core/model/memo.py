@@ -185,8 +185,12 @@ _JANITOR_LOCK = threading.Lock()
 
 
 def _register(cache: ByteCache) -> None:
-    global _JANITOR
     _CACHES.add(cache)
+
+
+def start_janitor() -> None:
+    """The thread that sweeps every cache (once per process; `startup` calls it)."""
+    global _JANITOR
     with _JANITOR_LOCK:
         if _JANITOR is None:
             _JANITOR = threading.Thread(target=_janitor, name="llm-xray-cache-janitor",

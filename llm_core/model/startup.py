@@ -1,0 +1,30 @@
+"""The process-wide settings, made once by whoever starts the process (app.py,
+the CLI): importing a module of llm_core changes nothing."""
+from __future__ import annotations
+
+import os
+import threading
+
+import torch
+from transformers.utils import logging as hf_logging
+
+from llm_core.model import memo
+
+_DONE = False
+_LOCK = threading.Lock()
+
+
+def startup() -> None:
+    """Allocator (before large tensors exist: memo.tune_allocator), torch threads
+    (LLM_XRAY_THREADS, default one per core), quiet transformers, and the thread
+    that expires the shared caches. Safe to call on every script run."""
+    global _DONE
+    with _LOCK:
+        if _DONE:
+            return
+        memo.tune_allocator()
+        torch.set_num_threads(int(os.environ.get("LLM_XRAY_THREADS", 0)) or max(1, os.cpu_count() or 1))
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        memo.start_janitor()
+        _DONE = True
