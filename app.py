@@ -11,13 +11,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import streamlit as st
 
 from ui import classroom, lesson_path, links  # first: ui imports the model core whole, once
-from llm_core.model.registry import EMBEDDED  # noqa: I001
+import llm_core  # noqa: I001
+from llm_core.model.registry import EMBEDDED
 from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t
 from ui.models import MODEL_KEY, model_label
 from ui.pages import DEFAULT, navigation, running_app
 
 ROOT = Path(__file__).parent
+llm_core.startup()   # once per process: allocator, threads, the caches' janitor
 
 first = links.opened_with()
 if PRESENT_KEY not in st.session_state:

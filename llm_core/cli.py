@@ -30,6 +30,16 @@ def _load(name):
     return load_model(name, progress=_progress)
 
 
+def cmd_models(args) -> dict:
+    """Every model this server offers: the embedded ones and LLM_XRAY_MODELS's,
+    each with its architecture, size and what loading it needs, or why not."""
+    from llm_core.model.registry import MODELS_ENV, models_folder, offered_models
+
+    folder = models_folder()
+    return {"folder_variable": MODELS_ENV, "folder_set": folder is not None,
+            "models": [o.to_json() for o in offered_models()]}
+
+
 def cmd_info(args) -> dict:
     from llm_core.anatomy import anatomy
 
@@ -171,7 +181,14 @@ def _count(value, flag, low, high) -> int:
 
 
 def _print_human(command: str, out: dict) -> None:
-    if command == "tokens":
+    if command == "models":
+        for m in out["models"]:
+            size = f"{m['parameters'] / 1e6:,.1f} M parameters, needs {m['memory_bytes'] / 2**30:.2f} GB"
+            state = "ok" if m["usable"] else f"not usable: {m['detail']}"
+            print(f"{m['name']:<28} {m['kind'] or '?':<8} {m['architecture'] or '?':<10} {size}  [{state}]")
+        if not out["folder_set"]:
+            print(f"(set {out['folder_variable']} to a folder of models to offer more)")
+    elif command == "tokens":
         for t in out["tokens"]:
             print(f"{t['id']:>7}  {t['text']!r}")
         print(f"{out['n_tokens']} tokens, {out['n_chars']} characters, round trip: {out['round_trip']}")
@@ -219,14 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m llm_core", description="Look inside a real language model.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def add(name, func, help_):
+    def add(name, func, help_, model=True):
         sp = sub.add_parser(name, help=help_)
         sp.set_defaults(func=func)
         sp.add_argument("--json", action="store_true", help="print JSON")
-        sp.add_argument("--model", default="smollm2",
-                        help="smollm2 (default) | minilm | a Hugging Face id (online)")
+        if model:
+            sp.add_argument("--model", default="smollm2",
+                            help="smollm2 (default) | minilm | a model of LLM_XRAY_MODELS "
+                                 "(`models` lists them) | a Hugging Face id (online)")
         return sp
 
+    add("models", cmd_models, "every model this server offers, with its size or why not", model=False)
     add("info", cmd_info, "model anatomy: parameter counts by matrix kind, device")
     sp = add("tokens", cmd_tokens, "split text into tokens")
     sp.add_argument("text", help="text, or - to read standard input")
@@ -280,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from llm_core.model.errors import XRayError
+    from llm_core.model.startup import startup
+
+    startup()
 
     try:
         out = args.func(args)

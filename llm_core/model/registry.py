@@ -124,6 +124,10 @@ def _safetensors_parameters(path: Path) -> tuple[int, int]:
     return params, stored
 
 
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MB"
+
+
 def _kind(model_type: str) -> str:
     family = FAMILIES.get(model_type)
     if family is None:
@@ -187,7 +191,7 @@ def _checked(name, source, path, arch, params, has_tokenizer) -> Offer:
     budget = memory_budget()
     if need > budget:
         return _unusable(name, source, path, "too_big",
-                         f"needs {need / 2**30:.1f} GB of memory; {budget / 2**30:.1f} GB are available",
+                         f"needs {_size(need)} of memory; {_size(budget)} are available",
                          kind, arch, params)
     return Offer(name, source, kind, arch, params, need, str(path))
 
