@@ -12,10 +12,9 @@ import streamlit as st
 
 from ui import classroom, lesson_path, links  # first: ui imports the model core whole, once
 import llm_core  # noqa: I001
-from llm_core.model.registry import EMBEDDED
 from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t
-from ui.models import MODEL_KEY, model_label
+from ui.models import MODEL_KEY, decoder_choices, model_label, unusable_models
 from ui.pages import DEFAULT, navigation, running_app
 
 ROOT = Path(__file__).parent
@@ -55,19 +54,26 @@ def sidebar(here: str) -> None:
     with st.sidebar:
         st.radio(t("sidebar.language"), list(LANGS), format_func=LANGS.get, key=LANG_KEY,
                  horizontal=True)
-        choices = list(k for k in EMBEDDED if k != "minilm") + ["hub"]
+        offered = decoder_choices()
+        choices = offered + ["hub"]
         current = st.session_state.get(MODEL_KEY, "smollm2")
         labels = {k: model_label(k) if k != "hub" else t("sidebar.hub_option") for k in choices}
         choice = st.selectbox(
-            t("sidebar.model"), choices, index=0 if current in EMBEDDED else len(choices) - 1,
+            t("sidebar.model"), choices,
+            index=offered.index(current) if current in offered else len(choices) - 1,
             format_func=labels.get, key="sidebar.model_choice")  # labels fixed in this run's language
         if choice == "hub":
-            hub_id = st.text_input(t("sidebar.hub_id"), value="" if current in EMBEDDED else current,
+            hub_id = st.text_input(t("sidebar.hub_id"), value="" if current in offered else current,
                                    placeholder="gpt2", max_chars=96, key="sidebar.hub_id")
             st.caption(t("sidebar.hub_help"))
             st.session_state[MODEL_KEY] = hub_id.strip() or "smollm2"
         else:
             st.session_state[MODEL_KEY] = choice
+        not_offered = unusable_models()
+        if not_offered:
+            with st.expander(t("sidebar.not_offered", n=len(not_offered))):
+                for reason in not_offered:
+                    st.caption(reason)
         st.toggle(t("sidebar.present"), key=PRESENT_KEY, help=t("sidebar.present_help"))
         st.radio(t("sidebar.figure_format"), FORMATS, format_func=str.upper, horizontal=True,
                  key=FORMAT_KEY, help=t("sidebar.figure_format_help"))

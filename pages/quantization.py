@@ -12,7 +12,7 @@ from ui.errors import guard
 from ui.i18n import t
 from ui.jobs import run_job, was_cancelled
 from ui.models import decoder_or_stop, model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, keep_in_range
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -63,8 +63,9 @@ def one_matrix():
     """One matrix before/after: reads the shared model, changes nothing, runs alone."""
     kinds = qz.block_kinds(handle)
     a, b = st.columns(2)
-    layer = a.slider(t("quantization.layer"), 0, handle.arch.n_layers - 1, 3,
-                     key="quantization.layer")
+    last = handle.arch.n_layers - 1
+    keep_in_range("quantization.layer", range(last + 1), min(3, last))   # another model's layer
+    layer = a.slider(t("quantization.layer"), 0, last, key="quantization.layer")
     kind = b.selectbox(t("quantization.kind"), kinds, index=len(kinds) - 1,
                        key="quantization.kind")
     v = view(model_name(), layer, kind, bits, group)

@@ -2,7 +2,7 @@
 
 Every test has exactly one tier (markers declared in pyproject.toml):
 - unit: no model at all;
-- tiny: 2-layer random models built in the test (tests/tiny_models.py);
+- tiny: 2-layer random models built in the test (llm_core/model/tiny.py);
 - model: the embedded models (SmolLM2, MiniLM, GloVe);
 - app: pages through AppTest;
 - browser, school: a real server in Chromium; replicas, HAProxy and Redis.
@@ -83,3 +83,53 @@ def encoder():
 def glove():
     from llm_core.embeddings import load_word_vectors
     return load_word_vectors()
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    """A server's model folder (LLM_XRAY_MODELS) of tiny random models: one of
+    each traced family, a GGUF file, and the entries that must be listed with a
+    reason instead. Returns (folder, {name: the model a GGUF file was written from})."""
+    import json
+
+    from llm_core.model import tiny as tiny_models
+    root = tmp_path_factory.mktemp("models")
+    for family in ("llama", "qwen2", "mistral", "gpt2", "bert"):
+        tiny_models.save_checkpoint(root / family, family, seed=1)
+    originals = {"tiny-gguf": tiny_models.save_gguf(root / "tiny-gguf.gguf", seed=2)}
+    tiny_models.save_gguf(root / "odd-type.gguf", odd_type=True)
+    # A truncated weights file, an architecture the trace does not know, a name
+    # that is taken, a file that only looks like a GGUF, a model too big.
+    tiny_models.save_checkpoint(root / "cut", "llama")
+    weights = root / "cut" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    tiny_models.save_checkpoint(root / "unknown-arch", "llama")
+    config = json.loads((root / "unknown-arch" / "config.json").read_text())
+    config["model_type"] = "falcon"
+    (root / "unknown-arch" / "config.json").write_text(json.dumps(config))
+    tiny_models.save_checkpoint(root / "smollm2", "gpt2")
+    (root / "fake.gguf").write_bytes(b"GGUF" + b"\0" * 20)
+    (root / "notes.txt").write_text("not a model")
+    big, tokenizer = tiny_models.tiny_model("llama", vocab=60_000)           # 60,000 × 64 × 2 rows
+    big.save_pretrained(root / "big")
+    tokenizer.save_pretrained(root / "big")
+    originals["big parameters"] = sum(t.numel() for t in big.state_dict().values())
+    return root, originals
+
+
+@pytest.fixture
+def offered(tiny_folder, monkeypatch, tmp_path):
+    """The tiny folder offered by this server (LLM_XRAY_MODELS), with a cache
+    folder of its own and 40 MB of memory: {name: Offer} of the folder's models."""
+    from llm_core.model import registry
+
+    root, _ = tiny_folder
+    monkeypatch.setenv("LLM_XRAY_MODELS", str(root))
+    monkeypatch.setenv("LLM_XRAY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LLM_XRAY_MEMORY_MB", "40")   # the tiny ones fit, "big" does not
+    registry._SCAN.clear()
+    yield {o.name: o for o in registry.offered_models() if o.source != "embedded"}
+    for name in list(registry._LOADED):
+        if name not in registry.EMBEDDED:
+            registry._LOADED.pop(name)
+    registry._SCAN.clear()

@@ -63,3 +63,29 @@ def test_a_page_change_keeps_what_the_student_typed_over_the_example():
     at.switch_page("pages/hallucination.py").run()
     assert_clean(at)
     assert at.text_area(key="hallucination.question").value == "Who wrote Hamlet?"
+
+
+# Every page on the server's own models (tiny random ones, offered through
+# LLM_XRAY_MODELS): the llama family (RoPE, RMSNorm, grouped heads) and GPT-2
+# (learned positions, LayerNorm) on every page, the others on the main ones.
+BUTTON_FIRST = {"classroom", "generate", "hallucination", "finetune", "distillation"}
+ON_TINY = ([(family, n) for family in ("llama", "gpt2") for n in NAMES]
+           + [(family, n) for family in ("qwen2", "mistral", "tiny-gguf")
+              for n in ("pipeline", "attention", "next_token", "generate", "logit_lens")])
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("model,name", ON_TINY, ids=[f"{m}-{n}" for m, n in ON_TINY])
+def test_every_page_runs_on_the_servers_own_model(offered, model, name):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.query_params["model"] = model
+    at.run()
+    at.switch_page(f"pages/{name}.py").run()
+    assert_clean(at)
+    assert at.session_state[MODEL_KEY] == model
+    assert at.sidebar.selectbox(key="sidebar.model_choice").value == model
+    if name not in BUTTON_FIRST:          # the page drew its lesson for this model
+        assert at.get("plotly_chart"), name
+    # The models this server cannot offer are listed with their reasons.
+    assert [e.label for e in at.sidebar.expander if "cannot offer" in e.label] == [
+        "Models this server cannot offer (6)"]

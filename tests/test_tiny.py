@@ -25,49 +25,7 @@ GOOD = {"llama": "decoder", "qwen2": "decoder", "mistral": "decoder", "gpt2": "d
         "bert": "encoder", "tiny-gguf": "decoder"}
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """A server's model folder: one model of each family, a GGUF file, and the
-    entries that must be listed with a reason instead."""
-    root = tmp_path_factory.mktemp("models")
-    for family in ("llama", "qwen2", "mistral", "gpt2", "bert"):
-        tiny.save_checkpoint(root / family, family, seed=1)
-    originals = {"tiny-gguf": tiny.save_gguf(root / "tiny-gguf.gguf", seed=2)}
-    tiny.save_gguf(root / "odd-type.gguf", odd_type=True)
-    # A truncated weights file, an architecture the trace does not know, a name
-    # that is taken, a file that only looks like a GGUF, a model too big.
-    tiny.save_checkpoint(root / "cut", "llama")
-    weights = root / "cut" / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    tiny.save_checkpoint(root / "unknown-arch", "llama")
-    config = json.loads((root / "unknown-arch" / "config.json").read_text())
-    config["model_type"] = "falcon"
-    (root / "unknown-arch" / "config.json").write_text(json.dumps(config))
-    tiny.save_checkpoint(root / "smollm2", "gpt2")
-    (root / "fake.gguf").write_bytes(b"GGUF" + b"\0" * 20)
-    (root / "notes.txt").write_text("not a model")
-    big, tokenizer = tiny.tiny_model("llama", vocab=60_000)           # 60,000 × 64 × 2 rows
-    big.save_pretrained(root / "big")
-    tokenizer.save_pretrained(root / "big")
-    originals["big parameters"] = sum(t.numel() for t in big.state_dict().values())
-    return root, originals
-
-
-@pytest.fixture
-def offered(folder, monkeypatch, tmp_path):
-    root, _ = folder
-    monkeypatch.setenv("LLM_XRAY_MODELS", str(root))
-    monkeypatch.setenv("LLM_XRAY_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("LLM_XRAY_MEMORY_MB", "40")   # the tiny ones fit, "big" does not
-    registry._SCAN.clear()
-    yield {o.name: o for o in registry.offered_models() if o.source != "embedded"}
-    for name in list(registry._LOADED):
-        if name not in registry.EMBEDDED:
-            registry._LOADED.pop(name)
-    registry._SCAN.clear()
-
-
-def test_the_folder_is_listed_with_sizes_and_reasons(offered, folder):
+def test_the_folder_is_listed_with_sizes_and_reasons(offered, tiny_folder):
     for name, kind in GOOD.items():
         offer = offered[name]
         assert offer.usable and offer.kind == kind, offer
@@ -79,7 +37,7 @@ def test_the_folder_is_listed_with_sizes_and_reasons(offered, folder):
     # The folder's "smollm2" is listed as taken; the embedded one is what the name means.
     smollm2 = [o for o in registry.offered_models() if o.name == "smollm2"]
     assert [o.source for o in smollm2] == ["embedded", "folder"] and "notes" not in offered
-    big = folder[1]["big parameters"]
+    big = tiny_folder[1]["big parameters"]
     assert offered["big"].parameters == big
     assert offered["big"].detail == f"needs {big * 8 / 2**20:.0f} MB of memory; 40 MB are available"
 
@@ -93,7 +51,9 @@ def test_the_cli_lists_them_as_json(offered):
     assert by_name["qwen2"]["usable"] is True and by_name["qwen2"]["architecture"] == "qwen2"
     assert by_name["big"]["usable"] is False and "MB of memory" in by_name["big"]["detail"]
     assert {"name", "source", "kind", "architecture", "parameters", "memory_bytes", "usable",
-            "reason", "detail"} == set(by_name["llama"])
+            "reason", "detail", "facts"} == set(by_name["llama"])
+    assert by_name["big"]["facts"] == {"need": by_name["big"]["detail"].split()[1] + " MB",
+                                       "budget": "40 MB"}
 
 
 @pytest.mark.parametrize("name", ["cut", "unknown-arch", "big", "odd-type", "fake"])
@@ -138,16 +98,16 @@ def _check_trace(handle, model, family: str) -> None:
 
 
 @pytest.mark.parametrize("family", ["llama", "qwen2", "mistral", "gpt2", "bert"])
-def test_each_architecture_traces_as_transformers_computes(offered, folder, family):
+def test_each_architecture_traces_as_transformers_computes(offered, tiny_folder, family):
     handle = registry.load_model(family)
     assert handle.kind == GOOD[family] and handle.arch.family == {"qwen2": "llama",
                                                                   "mistral": "llama"}.get(family, family)
-    _check_trace(handle, _reference(folder[0], family, family), family)
+    _check_trace(handle, _reference(tiny_folder[0], family, family), family)
 
 
-def test_a_gguf_file_is_converted_once_and_traces_as_its_source(offered, folder, tmp_path):
+def test_a_gguf_file_is_converted_once_and_traces_as_its_source(offered, tiny_folder, tmp_path):
     handle = registry.load_model("tiny-gguf")
-    source = folder[1]["tiny-gguf"]                     # the model the file was written from
+    source = tiny_folder[1]["tiny-gguf"]                     # the model the file was written from
     for (name, ours), theirs in zip(handle.model.state_dict().items(), source.state_dict().values()):
         assert torch.equal(ours, theirs), name          # float32 in, float32 out: exactly
     _check_trace(handle, source, "llama")

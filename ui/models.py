@@ -13,7 +13,7 @@ from llm_core.model.errors import XRayError
 from llm_core.model.limits import PAGE_MAX_TOKENS
 from llm_core.model.memo import ByteCache
 from llm_core.model.convert import smollm2_cache_path
-from llm_core.model.registry import EMBEDDED, is_loaded
+from llm_core.model.registry import EMBEDDED, is_loaded, local_models
 from ui.errors import show_error
 from ui.i18n import t
 from ui.markdown import md_escape
@@ -48,7 +48,27 @@ def short_model_name(name: str | None = None) -> str:
 def model_label(name: str | None = None) -> str:
     """The model as the sidebar lists it, in the user's language."""
     name = name or model_name()
-    return t(f"sidebar.model_{name}") if name in EMBEDDED else name
+    if name in EMBEDDED:
+        return t(f"sidebar.model_{name}")
+    offer = next((o for o in local_models() if o.name == name and o.usable), None)
+    if offer is None:
+        return name
+    return t("sidebar.model_local", name=name, arch=offer.architecture,
+             millions=f"{offer.parameters / 1e6:,.0f}")
+
+
+def decoder_choices() -> list[str]:
+    """The decoders the sidebar offers: the embedded one, then every usable
+    decoder of the server's model folder (LLM_XRAY_MODELS)."""
+    return ["smollm2"] + [o.name for o in local_models() if o.usable and o.kind == "decoder"]
+
+
+def unusable_models() -> list[str]:
+    """Why each model of the server's folder that cannot be used is not offered,
+    in the user's language."""
+    return [t(f"errors.local_{o.reason}", name=md_escape(o.name), arch=md_escape(o.architecture),
+              **{k: md_escape(str(v)) for k, v in o.facts.items()})
+            for o in local_models() if not o.usable]
 
 
 def get_handle(name: str | None = None):

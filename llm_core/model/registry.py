@@ -21,7 +21,7 @@ import re
 import struct
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -65,7 +65,8 @@ class Offer:
     memory_bytes: int           # what loading it needs (float32, see LOAD_FACTOR)
     path: str = ""              # the folder or file ("" for embedded ones)
     reason: str = ""            # why it cannot be used ("" = usable): an error code
-    detail: str = ""            # that reason in a sentence (English; the app translates the code)
+    detail: str = ""            # that reason in a sentence (English; the app words it from `facts`)
+    facts: dict = field(default_factory=dict, compare=False)   # the numbers behind the reason
 
     @property
     def usable(self) -> bool:
@@ -135,9 +136,9 @@ def _kind(model_type: str) -> str:
     return "decoder" if family.causal else "encoder"
 
 
-def _unusable(name, source, path, reason, detail, kind="", arch="", params=0) -> Offer:
+def _unusable(name, source, path, reason, detail, kind="", arch="", params=0, **facts) -> Offer:
     return Offer(name, source, kind, arch, params, int(params * 4 * LOAD_FACTOR), str(path),
-                 reason, detail)
+                 reason, detail, facts)
 
 
 def _folder_offer(name: str, folder: Path) -> Offer:
@@ -174,7 +175,7 @@ def _gguf_offer(name: str, path: Path) -> Offer:
     if odd:
         return _unusable(name, "gguf", path, "unsupported_gguf",
                          f"weights stored as {', '.join(odd)}, which cannot be de-quantized here",
-                         _kind(arch), arch, params)
+                         _kind(arch), arch, params, types=", ".join(odd))
     return _checked(name, "gguf", path, arch, params, has_tokenizer)
 
 
@@ -184,7 +185,7 @@ def _checked(name, source, path, arch, params, has_tokenizer) -> Offer:
     if not kind:
         return _unusable(name, source, path, "unsupported_arch",
                          f"architecture '{arch}' is not traced (traced: {', '.join(sorted(FAMILIES))})",
-                         arch=arch, params=params)
+                         arch=arch, params=params, traced=", ".join(sorted(FAMILIES)))
     if not has_tokenizer:
         return _unusable(name, source, path, "unreadable", "no tokenizer beside the weights",
                          kind, arch, params)
@@ -192,7 +193,7 @@ def _checked(name, source, path, arch, params, has_tokenizer) -> Offer:
     if need > budget:
         return _unusable(name, source, path, "too_big",
                          f"needs {_size(need)} of memory; {_size(budget)} are available",
-                         kind, arch, params)
+                         kind, arch, params, need=_size(need), budget=_size(budget))
     return Offer(name, source, kind, arch, params, need, str(path))
 
 
@@ -353,7 +354,8 @@ def _load_local(offer: Offer, progress: Progress) -> ModelHandle:
     failure while loading is one clear message and nothing is kept."""
     if not offer.usable:
         raise ModelUnavailable(f"Model '{offer.name}' cannot be used: {offer.detail}.",
-                               code=f"local_{offer.reason}", name=offer.name, detail=offer.detail)
+                               code=f"local_{offer.reason}", name=offer.name, arch=offer.architecture,
+                               **offer.facts)
     try:
         if offer.source == "gguf":
             path = convert.convert_gguf(Path(offer.path).parent, Path(offer.path).name,
@@ -366,8 +368,7 @@ def _load_local(offer: Offer, progress: Progress) -> ModelHandle:
         raise
     except Exception as err:  # noqa: BLE001 — a broken file is a message, never a traceback
         raise ModelUnavailable(f"Model '{offer.name}' could not be loaded ({type(err).__name__}).",
-                               code="local_unreadable", name=offer.name,
-                               detail=type(err).__name__) from None
+                               code="local_unreadable", name=offer.name) from None
     return ModelHandle(offer.name, model, tokenizer, pick_device(), offer.kind,
                        f"{offer.name} ({offer.architecture}, {offer.source})")
 
