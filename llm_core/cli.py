@@ -154,8 +154,7 @@ def cmd_finetune(args) -> dict:
     steps = ft.DEFAULT_STEPS if args.steps is None else args.steps
     ft.check_training(args.method, args.layer, steps, handle.arch.n_layers)
     result = ft.train(handle, fact, args.method, args.layer, steps, seed=args.seed,
-                      progress=lambda s, n: _progress(
-                          f"step {s.step}/{n}: loss {s.loss:.3f}, p(answer) {s.p_answer:.3f}"))
+                      work=_steps_on_stderr())
     return result.as_json() | {"model": handle.name, "fact": fact.text,
                                "question": fact.question, "answer": fact.answer}
 
@@ -171,6 +170,17 @@ def cmd_distill(args) -> dict:
     _progress(f"Training two students for {steps} steps…")
     return ds.distill(handle, corpus, steps, temperature, soft_weight,
                       seed=args.seed).as_json() | {"model": handle.name}
+
+
+def _steps_on_stderr():
+    """A job's progress as lines on stderr: phase, step, the time left as measured."""
+    from llm_core.model.work import Work
+
+    def report(p):
+        if p.total and (p.done == p.total or p.done % 5 == 0):
+            left = "" if p.seconds_left is None else f", about {p.seconds_left:.0f} s left"
+            _progress(f"{p.phase}: step {p.done} of {p.total}{left}")
+    return Work(report, gate=None)
 
 
 def _count(value, flag, low, high) -> int:

@@ -22,6 +22,8 @@ from torch import nn
 
 from llm_core.model import copies
 from llm_core.model.errors import InputError
+from llm_core.model.sampling import decode_batch, decode_loop, step_chooser
+from llm_core.model.work import Work
 
 PROMPT = "Once upon a time, there was a little"
 N_TRAIN, N_HELD_OUT = 24, 8
@@ -124,10 +126,11 @@ class Corpus:
     stories: tuple[str, ...]
 
 
-def teacher_corpus(handle) -> Corpus:
+def teacher_corpus(handle, work: Work | None = None) -> Corpus:
     """The teacher writes N_TRAIN + N_HELD_OUT stories from PROMPT (T = 1, one
-    seed each, all in one batch), then reads them back once for its distributions."""
-    from llm_core.model.sampling import decode_batch, step_chooser
+    seed each, all in one batch), then reads them back once for its distributions.
+    A job of steps (`work`): each token of the stories, then the reading."""
+    work = work or Work.none()
     if handle.kind != "decoder":
         raise InputError("Distillation needs a decoder model as the teacher.",
                          code="needs_decoder")
@@ -136,17 +139,19 @@ def teacher_corpus(handle) -> Corpus:
     chooses = [step_chooser(handle, 1.0, None, None, seed, 1) for seed in range(n)]
     eos = handle.eos_ids
     stories = [[] for _ in range(n)]
-    for row in decode_batch(handle, prompt, chooses, STORY_TOKENS):
+    work.start_phase("stories", STORY_TOKENS)
+    for i, row in enumerate(decode_batch(handle, prompt, chooses, STORY_TOKENS, work=work)):
         for a, step in enumerate(row):
             if step is not None and step.token_id not in eos:
                 stories[a].append(step.token_id)
+        work.progress("stories", i + 1, STORY_TOKENS)
     # Every story as long as the shortest, so a batch needs no padding.
     length = min(len(s) for s in stories)
     if length < 4:
         raise InputError("The teacher's stories came out too short to learn from.",
                          code="short_stories")
     full = torch.stack([torch.cat([prompt, torch.tensor(s[:length])]) for s in stories])
-    with torch.no_grad():
+    with torch.no_grad(), work.turn():
         logits = handle.model(input_ids=full.to(handle.device)).logits.float().cpu()
     top = logits.topk(TEACHER_TOP, -1).indices
     vocab = sorted(set(full.flatten().tolist()) | set(top.flatten().tolist()))
@@ -157,14 +162,13 @@ def teacher_corpus(handle) -> Corpus:
     mass = float((torch.logsumexp(sub, -1) - torch.logsumexp(logits, -1)).exp().mean())
     return Corpus(tuple(vocab), student_ids[:N_TRAIN], student_ids[N_TRAIN:],
                   sub[:N_TRAIN], sub[N_TRAIN:], mass, prompt.numel(),
-                  greedy_text(handle, prompt),
+                  greedy_text(handle, prompt, work),
                   tuple(handle.decode(row) for row in full.tolist()))
 
 
-def greedy_text(handle, prompt: torch.Tensor) -> str:
-    from llm_core.model.sampling import decode_loop, step_chooser
+def greedy_text(handle, prompt: torch.Tensor, work: Work | None = None) -> str:
     ids = [s.token_id for s in decode_loop(handle, prompt, STORY_TOKENS,
-                                           step_chooser(handle, 0.0, None, None, 0, 1))
+                                           step_chooser(handle, 0.0, None, None, 0, 1), work=work)
            if s.token_id not in handle.eos_ids]
     return handle.decode(ids)
 
@@ -235,7 +239,6 @@ class Result:
     steps: int
     temperature: float
     soft_weight: float
-    stopped: bool
     seconds: float
     stories: tuple[str, ...] = ()       # the teacher's, that the students learned from
 
@@ -262,10 +265,11 @@ def student_text(handle, corpus: Corpus, student: TinyGPT) -> str:
 
 
 def distill(handle, corpus: Corpus, steps: int = DEFAULT_STEPS, temperature: float = 2.0,
-            soft_weight: float = 1.0, seed: int = 0, progress=None, stop=None) -> Result:
-    """Train the soft student and the hard student side by side from the same start.
-    `progress(step, steps)` after every step; `stop()` true ends early."""
+            soft_weight: float = 1.0, seed: int = 0, work: Work | None = None) -> Result:
+    """Train the soft student and the hard student side by side from the same
+    start, a step of `work` each ("train": the held-out KL so far is the detail)."""
     steps, temperature, soft_weight = check_settings(steps, temperature, soft_weight)
+    work = work or Work.none()
     started = time.monotonic()
     students = {"soft": TinyGPT(len(corpus.vocab), seed=seed),
                 "hard": TinyGPT(len(corpus.vocab), seed=seed)}
@@ -273,25 +277,22 @@ def distill(handle, corpus: Corpus, steps: int = DEFAULT_STEPS, temperature: flo
     opts = {k: torch.optim.Adam(s.parameters(), lr=LEARNING_RATE) for k, s in students.items()}
     losses = {k: [] for k in students}
     held = {k: [] for k in students}
-    stopped = False
     story = corpus.prompt_len - 1
+    work.start_phase("train", steps)
     with torch.enable_grad():
         for step in range(1, steps + 1):
-            if stop is not None and stop():
-                stopped = True
-                break
-            for k, student in students.items():
-                loss = loss_fn(student(corpus.train_ids), corpus.train_logits, temperature,
-                               weights[k])
-                opts[k].zero_grad(set_to_none=True)
-                loss.backward()
-                opts[k].step()
-                losses[k].append(float(loss.detach()))
-                if step % EVAL_EVERY == 0 or step == steps:
-                    held[k].append((step, kl_to_teacher(student, corpus.held_ids,
-                                                        corpus.held_logits, story)))
-            if progress is not None:
-                progress(step, steps)
+            with work.turn():
+                for k, student in students.items():
+                    loss = loss_fn(student(corpus.train_ids), corpus.train_logits, temperature,
+                                   weights[k])
+                    opts[k].zero_grad(set_to_none=True)
+                    loss.backward()
+                    opts[k].step()
+                    losses[k].append(float(loss.detach()))
+                    if step % EVAL_EVERY == 0 or step == steps:
+                        held[k].append((step, kl_to_teacher(student, corpus.held_ids,
+                                                            corpus.held_logits, story)))
+            work.progress("train", step, steps, {k: tuple(v) for k, v in held.items()})
     done = len(losses["soft"])
     for k, student in students.items():
         if done and (not held[k] or held[k][-1][0] != done):
@@ -304,4 +305,4 @@ def distill(handle, corpus: Corpus, steps: int = DEFAULT_STEPS, temperature: flo
                   copies.parameter_count(handle), len(corpus.vocab),
                   corpus.mass, corpus.teacher_text, student_text(handle, corpus, students["soft"]),
                   student_text(handle, corpus, students["hard"]), PROMPT, done, temperature,
-                  soft_weight, stopped, time.monotonic() - started, corpus.stories)
+                  soft_weight, time.monotonic() - started, corpus.stories)

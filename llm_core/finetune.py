@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from llm_core.generate import greedy_answer
 from llm_core.model import copies
+from llm_core.model.work import Work
 from llm_core.model.errors import InputError
 from llm_core.model.text import clean_text
 
@@ -244,13 +246,22 @@ class Snapshot:
     answers: tuple[str, ...]
 
 
-def snapshot(handle, probe_list: list[Probe], answers_for: int) -> Snapshot:
-    from llm_core.generate import greedy_answer
-    ps = tuple(math.exp(copies.continuation_logprob(handle, *_probe_ids(handle, p)))
-               for p in probe_list)
-    answers = tuple(greedy_answer(handle, p.question, max_new_tokens=ANSWER_TOKENS)
-                    for p in probe_list[:answers_for])
-    return Snapshot(ps, answers)
+def snapshot(handle, probe_list: list[Probe], answers_for: int, work: Work | None = None,
+             phase: str = "measure") -> Snapshot:
+    """Every probe's answer probability, and greedy answers to the first
+    `answers_for` questions (one cut at ANSWER_TOKENS ends in "…"); each a step
+    of `work`."""
+    work = work or Work.none()
+    total, ps, answers = len(probe_list) + answers_for, [], []
+    for p in probe_list:
+        with work.turn():
+            ps.append(math.exp(copies.continuation_logprob(handle, *_probe_ids(handle, p))))
+        work.progress(phase, len(ps), total)
+    for p in probe_list[:answers_for]:
+        answers.append(greedy_answer(handle, p.question, max_new_tokens=ANSWER_TOKENS,
+                                     work=work).shown_text)
+        work.progress(phase, len(ps) + len(answers), total)
+    return Snapshot(tuple(ps), tuple(answers))
 
 
 # --- training -----------------------------------------------------------------------
@@ -335,7 +346,6 @@ class Result:
     kinds: tuple[str, ...]
     changed: tuple[tuple[float, ...], ...]   # [layer][kind] ‖ΔW‖/‖W‖
     delta: Delta = field(repr=False)
-    stopped: bool = False          # cancelled before the last step
     seconds: float = 0.0
 
     def as_json(self) -> dict:
@@ -361,20 +371,23 @@ class Result:
 
 
 def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
-          steps: int = DEFAULT_STEPS, seed: int = 0, progress=None, stop=None) -> Result:
-    """Teach `fact` to a private copy. `progress(step_info, n_steps)` after every
-    step; `stop()` true ends training early (the result says so)."""
+          steps: int = DEFAULT_STEPS, seed: int = 0, work: Work | None = None) -> Result:
+    """Teach `fact` to a private copy, as a job of steps (`work`): the phases
+    "before" (measuring the model), "train" (each gradient step; its StepInfo
+    and those before it are the progress's `detail`) and "after"."""
     method, layer, steps = check_training(method, layer, steps, handle.arch.n_layers)
+    work = work or Work.none()
     started = time.monotonic()
     probe_list = probes(fact)
     n_answers = 2 + min(1, len(fact.paraphrases))   # the question, a paraphrase, France
     shown = [probe_list[0]] + [p for p in probe_list if p.role == "paraphrase"][:1] + \
         [p for p in probe_list if p.role == "neighbour"][:1]
-    before = Snapshot(snapshot(handle, probe_list, 0).p_answer,
-                      snapshot(handle, shown, n_answers).answers)
-    reference = copies.log_probs(handle, list(UNRELATED))
+    before = Snapshot(snapshot(handle, probe_list, 0, work, "before").p_answer,
+                      snapshot(handle, shown, n_answers, work, "before").answers)
+    reference = copies.log_probs(handle, list(UNRELATED), work, phase="before")
     batch = _batch(handle, fact)
-    keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)  # on device
+    with work.turn():
+        keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)  # on device
 
     variant = copies.private_copy(handle)
     try:
@@ -392,38 +405,39 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
 
         # Step i records the model after i updates: each forward pass measures the
         # state it starts from, and a last one measures where training ended.
-        history, stopped, updates = [], False, 0
+        # Forward and backward of one step are one turn at the gate.
+        history, updates = [], 0
+        work.start_phase("train", steps)
         while True:
-            logits = batch.logits(variant, grad=updates < steps)
-            loss, p = measure(logits)
-            history.append(StepInfo(updates, float(loss.detach()), p))
-            if progress is not None:
-                progress(history[-1], steps)
-            if updates == steps or p >= STOP_AT:
-                break
-            if stop is not None and stop():
-                stopped = True
-                break
-            with torch.enable_grad():
-                keep = nn.functional.kl_div(
-                    torch.log_softmax(logits[batch.n_learned:].double(), -1), keep_ref,
-                    log_target=True, reduction="batchmean")
-                opt.zero_grad(set_to_none=True)
-                (loss + KEEP_WEIGHT * keep).backward()
-                opt.step()
+            with work.turn():
+                logits = batch.logits(variant, grad=updates < steps)
+                loss, p = measure(logits)
+                history.append(StepInfo(updates, float(loss.detach()), p))
+                if updates == steps or p >= STOP_AT:
+                    break
+                with torch.enable_grad():
+                    keep = nn.functional.kl_div(
+                        torch.log_softmax(logits[batch.n_learned:].double(), -1), keep_ref,
+                        log_target=True, reduction="batchmean")
+                    opt.zero_grad(set_to_none=True)
+                    (loss + KEEP_WEIGHT * keep).backward()
+                    opt.step()
             updates += 1
+            work.progress("train", updates, steps, tuple(history))
+        work.progress("train", updates, updates, tuple(history))   # done: early once p ≥ STOP_AT
         for prm in params:
             prm.requires_grad_(False)
-        after_p = snapshot(variant, probe_list, 0).p_answer
-        after = Snapshot(after_p, snapshot(variant, shown, n_answers).answers)
-        kl, _ = copies.kl_and_agreement(reference, copies.log_probs(variant, list(UNRELATED)))
+        after_p = snapshot(variant, probe_list, 0, work, "after").p_answer
+        after = Snapshot(after_p, snapshot(variant, shown, n_answers, work, "after").answers)
+        kl, _ = copies.kl_and_agreement(reference, copies.log_probs(variant, list(UNRELATED),
+                                                                    work, phase="after"))
         delta = get_delta()
     finally:
         del variant
     kinds, changed = _changed(handle, delta)
     total = copies.parameter_count(handle)
     return Result(fact, method, delta.layers, tuple(history), tuple(probe_list),
-                  before, after, kl, delta.n_params, total, kinds, changed, delta, stopped,
+                  before, after, kl, delta.n_params, total, kinds, changed, delta,
                   time.monotonic() - started)
 
 
@@ -453,14 +467,14 @@ def lost_facts(result: "Result") -> list[tuple[Probe, float, float]]:
             if p.role == "neighbour" and b >= 0.5 > a]
 
 
-def ask(handle, delta: Delta | None, question: str) -> str:
-    """The greedy answer of the tuned model (delta) or of the original (None)."""
-    from llm_core.generate import greedy_answer
+def ask(handle, delta: Delta | None, question: str, work: Work | None = None) -> str:
+    """The greedy answer of the tuned model (delta) or of the original (None);
+    one cut at ANSWER_TOKENS ends in "…"."""
     if delta is None:
-        return greedy_answer(handle, question, max_new_tokens=ANSWER_TOKENS)
+        return greedy_answer(handle, question, max_new_tokens=ANSWER_TOKENS, work=work).shown_text
     variant = copies.private_copy(handle)
     apply(variant, delta)
     try:
-        return greedy_answer(variant, question, max_new_tokens=ANSWER_TOKENS)
+        return greedy_answer(variant, question, max_new_tokens=ANSWER_TOKENS, work=work).shown_text
     finally:
         del variant

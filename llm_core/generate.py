@@ -14,6 +14,7 @@ from llm_core.model.errors import InputError
 from llm_core.model.limits import MAX_SAMPLES, PAGE_MAX_NEW_TOKENS, PROMPT_TOKEN_LIMIT, TIME_LIMIT  # noqa: F401
 from llm_core.model.sampling import (SHOWN_TOP, Step, check_generation, decode_batch,  # noqa: F401
                                      generate_steps, readable_sequence, step_chooser)
+from llm_core.model.work import Work
 from llm_core.next_token import prompt_ids
 
 
@@ -35,21 +36,32 @@ class Generation:
     def tokens_per_second(self) -> float:
         return len(self.steps) / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def cut(self) -> bool:
+        """Ended by a limit or a Stop, not because the model was done."""
+        return self.finish != "eos"
+
+    @property
+    def shown_text(self) -> str:
+        """The text as a report shows it: an answer cut short ends in "…", never
+        passing for a whole one."""
+        return self.text.rstrip() + " …" if self.cut else self.text
+
 
 def generate(handle, prompt: torch.Tensor, *, max_new_tokens: int = 40,
              temperature: float = 0.7, top_k=None, top_p=None, seed: int | None = 0,
              n_show: int = SHOWN_TOP, stop: Callable[[], bool] | None = None,
-             time_limit: float | None = TIME_LIMIT) -> Iterator[Step]:
+             time_limit: float | None = TIME_LIMIT, work: Work | None = None) -> Iterator[Step]:
     """`sampling.generate_steps` under the pages' caps (PAGE_MAX_NEW_TOKENS, TIME_LIMIT)."""
     return generate_steps(handle, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
                           top_k=top_k, top_p=top_p, seed=seed, n_show=n_show, stop=stop,
-                          time_limit=time_limit, limit=PAGE_MAX_NEW_TOKENS)
+                          time_limit=time_limit, limit=PAGE_MAX_NEW_TOKENS, work=work)
 
 
 def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 40,
                   temperature: float = 0.7, top_k=None, top_p=None, n_show: int = 5,
-                  stop: Callable[[], bool] | None = None, time_limit: float | None = TIME_LIMIT
-                  ) -> Iterator[list[Step | None]]:
+                  stop: Callable[[], bool] | None = None, time_limit: float | None = TIME_LIMIT,
+                  work: Work | None = None) -> Iterator[list[Step | None]]:
     """Several answers to one prompt at the same settings, one per seed, in one
     batch (a step for five answers costs far less than five steps). Yields, per
     step, one Step per answer (None once that answer has ended). Answer i is
@@ -61,7 +73,7 @@ def generate_many(handle, prompt: torch.Tensor, seeds, *, max_new_tokens: int = 
     max_new_tokens, temperature, top_k, top_p = check_generation(
         handle, prompt, max_new_tokens, temperature, top_k, top_p, limit=PAGE_MAX_NEW_TOKENS)
     chooses = [step_chooser(handle, temperature, top_k, top_p, s, n_show) for s in seeds]
-    yield from decode_batch(handle, prompt, chooses, max_new_tokens, stop, time_limit)
+    yield from decode_batch(handle, prompt, chooses, max_new_tokens, stop, time_limit, work=work)
 
 
 def collect(handle, prompt: torch.Tensor, steps, *, seed: int | None = None,
@@ -100,19 +112,23 @@ def finish(handle, prompt_len: int, steps, seconds: float, seed, *, max_new_toke
 
 def answer(handle, text: str, *, chat: bool = True, max_new_tokens: int = 48,
            temperature: float = 0.0, top_k=None, top_p=None, seed: int | None = 0,
-           time_limit: float | None = TIME_LIMIT) -> Generation:
+           time_limit: float | None = TIME_LIMIT, work: Work | None = None) -> Generation:
     """The whole answer to a prompt (greedy by default: T = 0 always takes the
     top token, so the answer is reproducible)."""
     prompt = prompt_ids(handle, text, chat=chat)
     steps = generate(handle, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                     top_k=top_k, top_p=top_p, seed=seed, time_limit=time_limit)
+                     top_k=top_k, top_p=top_p, seed=seed, time_limit=time_limit, work=work)
     return collect(handle, prompt, steps, seed=seed, max_new_tokens=max_new_tokens,
                    time_limit=time_limit)
 
 
-def greedy_answer(handle, question: str, *, max_new_tokens: int = 48) -> str:
-    """The model's most likely chat answer (T = 0), as text."""
-    return answer(handle, question, chat=True, max_new_tokens=max_new_tokens).text
+def greedy_answer(handle, question: str, *, max_new_tokens: int = 48,
+                  work: Work | None = None) -> Generation:
+    """The model's most likely chat answer (T = 0). No time limit: it runs as a
+    step-by-step part of its job, which a Cancel stops; an answer cut at
+    `max_new_tokens` says so (`Generation.shown_text`)."""
+    return answer(handle, question, chat=True, max_new_tokens=max_new_tokens, time_limit=None,
+                  work=work)
 
 
 @dataclass

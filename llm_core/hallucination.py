@@ -17,6 +17,7 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.model.sampling import check_generation, decode_batch, entropy, step_chooser
+from llm_core.model.work import Work
 from llm_core.model.text import clean_text
 
 MAX_QUESTION_TOKENS = 256
@@ -167,18 +168,22 @@ def group_pieces(decode: Callable, ids: list[int], probs: list[float], entropies
 
 def ask(handle, question: str, *, temperature: float = 0.0, seed: int | None = 0,
         max_new_tokens: int = 48, prompt_ids: torch.Tensor | None = None,
-        progress: Callable[[int], None] | None = None) -> Answer:
+        work: Work | None = None) -> Answer:
     """Generate one chat answer and keep each token's confidence."""
     ids = question_ids(handle, question) if prompt_ids is None else prompt_ids
     return ask_many(handle, question, ids, [(temperature, seed)], max_new_tokens=max_new_tokens,
-                    progress=progress)[0]
+                    work=work)[0]
 
 
 def ask_many(handle, question: str, prompt_ids: torch.Tensor, settings, *,
-             max_new_tokens: int = 48, progress: Callable[[int], None] | None = None
-             ) -> list[Answer]:
+             max_new_tokens: int = 48, work: Work | None = None,
+             steps: tuple[int, int] | None = None) -> list[Answer]:
     """Several answers to one prompt, one per (temperature, seed), generated
-    together in one batch (a step for six answers costs little more than one)."""
+    together in one batch (a step for six answers costs little more than one).
+    Each token is a step of `work`; `steps` = (steps done before this batch, all
+    steps of the job) when it is part of a larger one."""
+    work = work or Work.none()
+    before, total = steps or (0, int(max_new_tokens))
     if not 1 <= int(max_new_tokens) <= MAX_ANSWER_TOKENS:
         raise InputError(f"Answers are capped at {MAX_ANSWER_TOKENS} tokens.",
                          code="bad_max_new", max=MAX_ANSWER_TOKENS)
@@ -187,7 +192,8 @@ def ask_many(handle, question: str, prompt_ids: torch.Tensor, settings, *,
     chooses = [_scored(handle, step_chooser(handle, t, seed=seed, n_show=1))
                for t, (_t, seed) in zip(checked, settings)]
     rows = [dict(ids=[], probs=[], ents=[], alts=[], totals=[], finished=False) for _ in settings]
-    for i, step_row in enumerate(decode_batch(handle, prompt_ids, chooses, int(max_new_tokens))):
+    for i, step_row in enumerate(decode_batch(handle, prompt_ids, chooses, int(max_new_tokens),
+                                              work=work)):
         for row, step in zip(rows, step_row):
             if step is None:
                 continue
@@ -198,8 +204,7 @@ def ask_many(handle, question: str, prompt_ids: torch.Tensor, settings, *,
             row["alts"].append(a)
             row["totals"].append(total)
             row["finished"] |= step.token_id in handle.eos_ids
-        if progress is not None:
-            progress(i + 1)
+        work.progress("answers", before + i + 1, total)
     answers = []
     for row, t, (_t, seed) in zip(rows, checked, settings):
         pieces = group_pieces(handle.decode, row["ids"], row["probs"], row["ents"], row["alts"],
@@ -242,22 +247,18 @@ class LabResult:
         return cls(by_kind["greedy"], samples, by_kind.get("grounded"))
 
 
-def run_lab(jobs: list[Job], max_tokens: int, answer_group, progress=None) -> LabResult:
+def run_lab(jobs: list[Job], max_tokens: int, answer_group) -> LabResult:
     """Every job's answer, the jobs of one prompt in one batch:
-    `answer_group(prompt, ((T, seed), …), step_progress)` → answers in that order
-    (the page's shared cache). `progress(fraction, answers done so far)`."""
+    `answer_group(prompt, ((T, seed), …), (steps before, all steps))` → answers in
+    that order (the page's shared cache; at most `max_tokens` steps a batch)."""
     groups: dict[str, list[Job]] = {}          # the plain question's answers run together
     for job in jobs:
         groups.setdefault(job.prompt, []).append(job)
-    answers, done = {}, 0
-    for prompt, group in groups.items():
-        def step(k, done=done, size=len(group)):   # k of max_tokens steps of this batch
-            if progress is not None:
-                progress(min(1.0, (done + size * k / max_tokens) / len(jobs)), done + size)
-        step(0)
+    answers = {}
+    for g, (prompt, group) in enumerate(groups.items()):
         settings = tuple((job.temperature, job.seed) for job in group)
-        answers.update(zip(group, answer_group(prompt, settings, step)))
-        done += len(group)
+        answers.update(zip(group, answer_group(prompt, settings,
+                                               (g * max_tokens, len(groups) * max_tokens))))
     return LabResult.from_answers(jobs, [answers[job] for job in jobs])
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import torch
 
 from llm_core.model import copies
+from llm_core.generate import greedy_answer
 from llm_core.model.convert import SMOLLM2_GGUF, package_dir
+from llm_core.model.work import Work
 from llm_core.model.errors import InputError
 
 BITS = (8, 6, 4, 3, 2)
@@ -120,12 +122,22 @@ class Baseline:
     answers: tuple[str, ...]
 
 
-def baseline(handle) -> Baseline:
-    from llm_core.generate import greedy_answer
-    return Baseline(copies.log_probs(handle, list(EVAL_TEXTS)),
-                    copies.perplexity(handle, PERPLEXITY_TEXT),
-                    tuple(greedy_answer(handle, q, max_new_tokens=ANSWER_TOKENS)
-                          for q in QUESTIONS))
+def baseline(handle, work: Work | None = None) -> Baseline:
+    """The float model's numbers, once per model (shared by every setting)."""
+    work = work or Work.none()
+    log_probs = copies.log_probs(handle, list(EVAL_TEXTS), work, phase="baseline")
+    return Baseline(log_probs, copies.perplexity(handle, PERPLEXITY_TEXT, work),
+                    answers(handle, work, phase="baseline_answers"))
+
+
+def answers(handle, work: Work, phase: str = "answer") -> tuple[str, ...]:
+    """The greedy answers to QUESTIONS, each a step of `work`'s progress; one cut
+    at ANSWER_TOKENS ends in "…"."""
+    out = []
+    for k, q in enumerate(QUESTIONS):
+        out.append(greedy_answer(handle, q, max_new_tokens=ANSWER_TOKENS, work=work).shown_text)
+        work.progress(phase, k + 1, len(QUESTIONS))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -171,10 +183,11 @@ def block_kinds(handle) -> list[str]:
     return copies.kinds_of(copies.matrices(handle.arch))
 
 
-def quantized_copy(handle, bits: int, group: str, progress=None):
+def quantized_copy(handle, bits: int, group: str, work: Work | None = None):
     """(a private copy with every block matrix quantized, its size in bits, the
     relative error per matrix, the matrices' weight and bit counts)."""
     bits, group = check_setting(bits, group)
+    work = work or Work.none()
     variant = copies.private_copy(handle)
     mats = copies.matrices(variant.arch)
     if not mats:
@@ -183,14 +196,14 @@ def quantized_copy(handle, bits: int, group: str, progress=None):
     errors: dict[tuple[int, str], float] = {}
     n_weights = n_bits = 0
     for i, m in enumerate(mats):
-        w = m.weight()
-        wq, n_groups = fake_quantize(w, bits, group)
-        errors[(m.layer, m.kind)] = float((w - wq).norm() / w.norm().clamp_min(1e-30))
-        m.set_weight(wq)
+        with work.turn():
+            w = m.weight()
+            wq, n_groups = fake_quantize(w, bits, group)
+            errors[(m.layer, m.kind)] = float((w - wq).norm() / w.norm().clamp_min(1e-30))
+            m.set_weight(wq)
         n_weights += w.numel()
         n_bits += matrix_bits(w.numel(), n_groups, bits)
-        if progress is not None:
-            progress((i + 1) / len(mats))
+        work.progress("quantize", i + 1, len(mats))
     return variant, mats, errors, n_weights, n_bits
 
 
@@ -199,36 +212,30 @@ def model_bytes(model) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def run(handle, bits, group, base: Baseline | None = None, progress=None) -> Report:
-    """Quantize a private copy and measure it against the float model.
-    `progress(fraction, stage)` is called along the way."""
+def run(handle, bits, group, base: Baseline | None = None, work: Work | None = None) -> Report:
+    """Quantize a private copy and measure it against the float model, step by
+    step as a job (`work`: its phases quantize, compare, answer)."""
     bits, group = check_setting(bits, group)
+    work = work or Work.none()
     started = time.monotonic()
-    say = progress or (lambda _f, _s: None)
-    base = base or baseline(handle)
-    variant, mats, errors, n_weights, n_bits = quantized_copy(
-        handle, bits, group, lambda f: say(0.3 * f, "quantize"))
+    base = base or baseline(handle, work)
+    variant, mats, errors, n_weights, n_bits = quantized_copy(handle, bits, group, work)
     kinds = tuple(copies.kinds_of(mats))
     layers = max(m.layer for m in mats) + 1
     del mats                              # they hold the copy's modules
     try:
-        say(0.35, "compare")
         kl, top1 = copies.kl_and_agreement(base.log_probs,
-                                           copies.log_probs(variant, list(EVAL_TEXTS)))
-        ppl = copies.perplexity(variant, PERPLEXITY_TEXT)
-        from llm_core.generate import greedy_answer
-        answers = []
-        for k, q in enumerate(QUESTIONS):
-            say(0.45 + 0.55 * k / len(QUESTIONS), "answer")
-            answers.append((q, base.answers[k],
-                            greedy_answer(variant, q, max_new_tokens=ANSWER_TOKENS)))
+                                           copies.log_probs(variant, list(EVAL_TEXTS), work))
+        ppl = copies.perplexity(variant, PERPLEXITY_TEXT, work)
+        shown = answers(variant, work)
     finally:
         del variant                       # the copy goes with the job
+    answered = tuple(zip(QUESTIONS, base.answers, shown))
     total = model_bytes(handle.model)
     matrix_bytes = n_weights * 4
     grid = tuple(tuple(errors.get((li, k), float("nan")) for k in kinds) for li in range(layers))
     return Report(bits, group, (total - matrix_bytes + n_bits / 8) / 1e6, total / 1e6,
-                  n_bits / n_weights, kl, top1, ppl, base.perplexity, tuple(answers), layers,
+                  n_bits / n_weights, kl, top1, ppl, base.perplexity, answered, layers,
                   kinds, grid, time.monotonic() - started)
 
 

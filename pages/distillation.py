@@ -6,9 +6,9 @@ import streamlit as st
 
 from llm_core import distillation as ds
 from ui import fig_distillation as fig
-from ui.cache import shared
+from ui.cache import JOB_RESULTS
 from ui.i18n import t
-from ui.jobs import kept_job
+from ui.jobs import run
 from ui.markdown import md_escape
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED
@@ -33,23 +33,20 @@ steps = c3.slider(t("distillation.steps"), 10, ds.MAX_STEPS, ds.DEFAULT_STEPS, 1
                   key="distillation.steps", **LINKED)
 
 
-@shared(max_mb=16)
-def corpus(model: str, _handle):
-    """The teacher's stories and distributions: the same for every student, made once."""
-    return ds.teacher_corpus(_handle)
-
-
 pressed = st.button(t("distillation.run"), type="primary", key="distillation.run")
 
 
-def work(bar):
-    bar(0.01, t("distillation.stage_teacher", n=ds.N_TRAIN + ds.N_HELD_OUT))
-    data = corpus(model_name(), handle)
-    return ds.distill(handle, data, steps, temperature, soft_weight, progress=lambda i, n: bar(
-        i / n, t("distillation.stage_step", i=i, n=n)) if i % 5 == 0 or i == n else None)
+def work(job):
+    """The teacher's stories (the same for every student: written once, shared),
+    then both students' training."""
+    data = JOB_RESULTS.get(("distillation", "corpus", model_name()),
+                           lambda: ds.teacher_corpus(handle, job),
+                           waiting=lambda: job.progress("stories_shared", 0, 0))
+    return ds.distill(handle, data, steps, temperature, soft_weight, work=job)
 
 
-r = kept_job(pressed, work, page="distillation", key=model_name(), press=t("distillation.press"))
+r = run(pressed, work, page="distillation", key=("distillation", model_name(), temperature, soft_weight, steps),
+        shared=JOB_RESULTS, keep=3, press=t("distillation.press"))
 labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
           "hard": t("distillation.hard"), "step": t("distillation.step"),
           "loss": t("distillation.loss"), "kl": t("distillation.kl"),

@@ -9,7 +9,8 @@ from llm_core.model.errors import XRayError
 from ui import fig_finetune as fig
 from ui.errors import guard, show_error
 from ui.i18n import t
-from ui.jobs import kept_job, run_job
+from ui.cache import JOB_RESULTS
+from ui.jobs import run, run_job
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED
 from ui.export import chart
@@ -59,25 +60,19 @@ if st.session_state.pop("finetune.reverted", False):
     st.success(t("finetune.reverted"), icon="↩️")
 curve_labels = {"title": t("finetune.curve_title"), "loss": t("finetune.loss"),
                 "p_answer": t("finetune.p_answer", answer=answer.strip()), "step": t("finetune.step")}
-live, so_far = st.empty(), []   # the curve while it trains
+live = st.empty()   # the curve while it trains
 
 
-def step_done(s, n, bar):
-    """The bar, and the curve drawn anew after every step: training, live."""
-    so_far.append(s)
-    bar(s.step / n, t("finetune.stage_step", i=s.step, n=n, loss=s.loss, p=s.p_answer))
-    live.plotly_chart(fig.training_curve(so_far, curve_labels), width="stretch",
-                      key=f"finetune.live_{s.step}")   # one id per step: the final chart may equal the last
+def draw(p):
+    """The curve drawn anew after every training step: training, live."""
+    if p.phase == "train" and p.detail:
+        live.plotly_chart(fig.training_curve(list(p.detail), curve_labels), width="stretch",
+                          key=f"finetune.live_{len(p.detail)}")   # one id per step: the last may equal the final
 
 
-def work(bar):
-    bar(0.02, t("finetune.stage_before"))
-    return ft.train(handle, fact, method, layer, steps,
-                    progress=lambda s, n: step_done(s, n, bar))
-
-
-r = kept_job(train and fact is not None, work, page="finetune", key=model_name(),
-             press=t("finetune.press"), after=live.empty)
+r = run(train and fact is not None, lambda work: ft.train(handle, fact, method, layer, steps, work=work),
+        page="finetune", key=("finetune", model_name(), fact, method, layer, steps), keep=3,
+        shared=JOB_RESULTS, live=draw, press=t("finetune.press"), after=live.empty)
 st.subheader(t("finetune.result_header", answer=r.fact.answer))
 chart(fig.training_curve(r.steps, {
     **curve_labels, "p_answer": t("finetune.p_answer", answer=r.fact.answer)}), width="stretch", key="finetune.chart1")
@@ -118,14 +113,13 @@ def ask_again():
     q = st.text_input(t("finetune.ask"), r.fact.question, max_chars=ft.MAX_FIELD_CHARS,
                       key="finetune.ask")
     if st.button(t("finetune.ask_button"), key="finetune.ask_button"):
-        def both(bar):     # two answers: a job like any other (the queue, Cancel)
-            bar(0.1, t("finetune.asking"))
-            before = ft.ask(handle, None, q)
-            bar(0.5, t("finetune.asking"))
-            return before, ft.ask(handle, r.delta, q)
+        def both(work):     # two answers: a short job (its own lane, Cancel)
+            before = ft.ask(handle, None, q, work)
+            work.progress("ask", 1, 2)
+            return before, ft.ask(handle, r.delta, q, work)
 
         with guard():
-            both = run_job(both, cancel_key="finetune.ask_cancel")
+            both = run_job(both, page="finetune_ask", lane="short")
             if both is not None:
                 st.dataframe(pd.DataFrame([both], columns=[t("finetune.before"),
                                                            t("finetune.after")]),

@@ -58,7 +58,7 @@ def show_steps(box, steps):
     box.html(fig.steps_html(steps, chips, texts=gen.readable_sequence(handle, [s.token_id for s in steps])))
 
 
-def run() -> None:
+def run(work) -> None:
     """Generate into session state step by step, so a Stop keeps what came so far."""
     ids = gen.prompt_ids(handle, prompt, chat=mode == "chat")
     seeds = [int(seed) + i for i in range(samples)]
@@ -69,7 +69,7 @@ def run() -> None:
     started = time.monotonic()
     for row in gen.generate_many(handle, ids, seeds, max_new_tokens=max_new, temperature=temperature,
                                  top_k=top_k or None, top_p=top_p, n_show=gen.SHOWN_TOP,
-                                 stop=live.was_stopped, time_limit=gen.TIME_LIMIT):
+                                 stop=live.was_stopped, time_limit=gen.TIME_LIMIT, work=work):
         for a in result.add(row, time.monotonic() - started):
             show_steps(boxes[a], result.steps[a])
         last = next(s for s in row if s is not None)

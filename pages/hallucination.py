@@ -12,7 +12,7 @@ from ui.cache import shared
 from ui.classroom import predict_reveal
 from ui.i18n import labels, lang, t
 from ui.markdown import md_escape
-from ui.jobs import kept_job
+from ui.jobs import run
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED, example_picker, option_labels
 from ui.export import chart
@@ -66,20 +66,19 @@ ask = st.button(t("hallucination.ask"), type="primary", key="hallucination.ask")
 
 
 @shared(max_mb=16)
-def lab_answers(model: str, prompt: str, settings: tuple, max_new: int, _handle, _progress):
+def lab_answers(model: str, prompt: str, settings: tuple, max_new: int, _handle, _work, _steps):
     """Answers to one prompt, one per (T, seed), generated in one batch; shared by
     every session that asks the same."""
     return hal.ask_many(_handle, prompt, hal.question_ids(_handle, prompt), list(settings),
-                        max_new_tokens=max_new, progress=_progress)
+                        max_new_tokens=max_new, work=_work, steps=_steps)
 
 
-def work(progress) -> hal.LabResult:
-    return hal.run_lab(jobs, max_tokens, lambda prompt, settings, step: lab_answers(
-        model_name(), prompt, settings, max_tokens, handle, step), lambda fraction, i: progress(
-            fraction, t("hallucination.progress", i=i, n=len(jobs))))
+def work(job) -> hal.LabResult:
+    return hal.run_lab(jobs, max_tokens, lambda prompt, settings, steps: lab_answers(
+        model_name(), prompt, settings, max_tokens, handle, job, steps))
 
 
-result = kept_job(ask, work, page="hallucination", keep=12,   # back to earlier settings: still there
+result = run(ask, work, page="hallucination", lane="short", keep=12,   # earlier settings: still there
                   key=(model_name(), question, fact, temperature, n_samples, max_tokens),
                   check=lambda: hal.question_ids(handle, question),   # refused before the queue
                   press=t("hallucination.press_ask", n=len(jobs), max=max_tokens))

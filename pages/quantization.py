@@ -7,10 +7,9 @@ import streamlit as st
 import llm_core
 from llm_core import quantization as qz
 from ui import fig_quantization as fig
-from ui.cache import shared
-from ui.errors import guard
+from ui.cache import JOB_RESULTS, shared
 from ui.i18n import t
-from ui.jobs import run_job, was_cancelled
+from ui.jobs import run
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED, keep_in_range
 from ui.export import chart
@@ -19,7 +18,6 @@ from ui.pages import inside_app
 inside_app()   # first: see ui/pages.py
 
 HISTORY = "quantization.history"
-CANCEL = "quantization.cancel"
 
 st.title(t("nav.quantization"))
 with st.expander(t("common.what_to_notice"), expanded=True):
@@ -87,28 +85,18 @@ def one_matrix():
 one_matrix()
 
 
-@shared(max_mb=32)
-def baseline(model: str, _handle):
-    return qz.baseline(_handle)
+def work(job):
+    """The float model's numbers once per model (shared), then this setting's copy."""
+    base = JOB_RESULTS.get(("quantization", "baseline", model_name()), lambda: qz.baseline(handle, job),
+                           waiting=lambda: job.progress("baseline", 0, 0))
+    return qz.run(handle, bits, group, base, work=job)
 
 
-@shared(max_mb=2)
-def report(model: str, bits: int, group: str, _handle, _progress):
-    return qz.run(_handle, bits, group, baseline(model, _handle), progress=_progress)
-
-
-done = report.peek(model_name(), bits, group)
-if done is None:
-    st.caption(t("quantization.press", bits=bits, group=groups[group]))
-    if st.button(t("quantization.run"), type="primary", key="quantization.run"):
-        stages = {s: t(f"quantization.stage_{s}") for s in ("quantize", "compare", "answer")}
-        with guard():
-            done = run_job(lambda bar: report(model_name(), bits, group, handle,
-                                              lambda f, s: bar(f, stages[s])), cancel_key=CANCEL)
-    elif was_cancelled(CANCEL):
-        st.info(t("jobs.cancelled"), icon="✖️")
-if done is None:
-    st.stop()
+key = ("quantization", model_name(), bits, group)
+pressed = JOB_RESULTS.peek(key) is None and st.button(t("quantization.run"), type="primary",
+                                                       key="quantization.run")   # measured once: shown to all
+done = run(pressed, work, page="quantization", key=key, shared=JOB_RESULTS, adopt=True,
+           keep=len(qz.BITS) * len(qz.GROUPS), press=t("quantization.press", bits=bits, group=groups[group]))
 
 history = st.session_state.setdefault(HISTORY, {})
 history[(model_name(), done.bits, done.group)] = done

@@ -71,9 +71,18 @@ def test_soft_labels_beat_hard_labels(decoder, corpus):
     assert r.teacher_text and r.soft_text
 
 
-def test_stop_ends_distillation(decoder, corpus):
-    r = ds.distill(decoder, corpus, steps=100, stop=lambda: True)
-    assert r.stopped and r.steps == 0
+def test_a_cancelled_distillation_stops_at_its_next_step(decoder, corpus):
+    from llm_core.model.work import Cancelled, Work
+    steps = []
+
+    def report(p):
+        steps.append(p.done)
+        if p.done == 3:
+            job.cancel()
+    job = Work(report)
+    with pytest.raises(Cancelled):
+        ds.distill(decoder, corpus, steps=100, work=job)
+    assert steps == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("steps,temperature,mix,code", [

@@ -105,11 +105,25 @@ def test_one_mlp_matrix_trains_only_that_matrix(decoder):
     assert r.steps[-1].p_answer > r.steps[0].p_answer
 
 
-def test_stop_ends_training(decoder):
-    calls = []
-    r = ft.train(decoder, ft.DEFAULT_FACT, "lora", 20, 10, stop=lambda: len(calls) >= 2,
-                 progress=lambda s, n: calls.append(s.step))
-    assert r.stopped and [s.step for s in r.steps] == [0, 1]
+def test_a_cancelled_training_stops_within_a_step_and_keeps_nothing(decoder):
+    """Cancelled after its second training step, the job ends at its next check
+    (no third step), and the shared model is as it was."""
+    from llm_core.model.work import Cancelled, Work
+    before = {k: v.clone() for k, v in decoder.model.state_dict().items()}
+    seen = []
+
+    def report(p):
+        seen.append((p.phase, p.done))
+        if p.phase == "train" and p.done == 2:
+            job.cancel()
+    job = Work(report)
+    with pytest.raises(Cancelled):
+        ft.train(decoder, ft.DEFAULT_FACT, "lora", 20, 10, work=job)
+    trained = [done for phase, done in seen if phase == "train"]
+    assert trained == [0, 1, 2]                         # measured before, no step after the cancel
+    assert [phase for phase, _ in seen][:1] == ["before"]
+    for k, v in decoder.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
 
 
 @pytest.mark.parametrize("fact,question,answer,code", [
@@ -165,11 +179,15 @@ def test_page_says_a_bad_fact_at_once(lang, message):
 
 
 @pytest.mark.app
-def test_page_trains_shows_and_reverts(tuned):
-    at = app_test("pages/finetune.py", "en", timeout=600)
+def test_page_trains_shows_and_reverts():
+    at = app_test("pages/finetune.py", "en", timeout=600, state={"finetune.steps": 3})
+    from ui.i18n import table
+    assert [c.value for c in at.caption if c.value.startswith(table("en")["finetune.press"])] == [
+        table("en")["finetune.press"]]                      # no time given before one was measured
     at.button(key="finetune.train").click().run()
     assert_clean(at)
-    r = tuned[2]           # same fact, method, layer, steps and seed as the page's defaults
+    (r,) = at.session_state["finetune.result"].values()     # what this press trained
+    assert r.steps[-1].step <= 3 and r.method == "lora"
     table = at.dataframe[0].value
     assert list(table["after"]) == list(r.after.answers)
     assert list(table["before"]) == list(r.before.answers)
@@ -184,3 +202,5 @@ def test_page_trains_shows_and_reverts(tuned):
     assert_clean(at)
     assert any("Reverted" in s.value for s in at.success)
     assert not at.get("plotly_chart")
+    # The press caption now says how long that run took on this machine.
+    assert any("The last one on this server took" in c.value for c in at.caption)

@@ -238,23 +238,22 @@ def test_context_window_page(lang):
     assert html.escape("<img") not in _markdown(at)
 
 
-def test_the_lab_runs_each_prompt_once_in_one_batch_and_reports_progress():
+def test_the_lab_runs_each_prompt_once_in_one_batch_and_counts_its_steps():
+    """One batch per prompt; each batch knows where its steps stand in the whole
+    job (steps before it, all steps), so the time left is the job's."""
     jobs = hal.lab_jobs("Q?", "A fact.", 0.8, 3)
-    batches, seen = [], []
+    batches = []
 
-    def answer_group(prompt, settings, step):
-        batches.append((prompt, settings))
-        step(hal.MAX_ANSWER_TOKENS)          # this batch's last step
+    def answer_group(prompt, settings, steps):
+        batches.append((prompt, settings, steps))
         return [f"{prompt}|{T}|{seed}" for T, seed in settings]
 
-    result = hal.run_lab(jobs, hal.MAX_ANSWER_TOKENS, answer_group,
-                         lambda fraction, done: seen.append((fraction, done)))
-    assert [p for p, _ in batches] == ["Q?", hal.grounded_prompt("Q?", "A fact.")]
+    result = hal.run_lab(jobs, 40, answer_group)
+    assert [p for p, _, _ in batches] == ["Q?", hal.grounded_prompt("Q?", "A fact.")]
     assert batches[0][1] == ((0.0, 0), (0.8, 11), (0.8, 22), (0.8, 33))
+    assert [steps for _, _, steps in batches] == [(0, 80), (40, 80)]
     assert result.greedy == "Q?|0.0|0" and result.samples == ("Q?|0.8|11", "Q?|0.8|22", "Q?|0.8|33")
     assert result.grounded.endswith("|0.0|0") and result.grounded.startswith("Context")
-    fractions = [f for f, _ in seen]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and seen[-1][1] == len(jobs)
 
 
 @pytest.mark.parametrize("mean,expected", [(0.0, 0), (0.29, 0), (0.3, 1), (0.59, 1), (0.6, 2), (1.0, 2)])

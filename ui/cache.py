@@ -11,6 +11,11 @@ import threading
 
 from llm_core.model.memo import DEFAULT_TTL, ByteCache
 
+# The results of long jobs, shared by every session that asks for the same job
+# with the same settings (a class pressing the default: one run). Keys start with
+# the page's name.
+JOB_RESULTS = ByteCache("job_results", 128 * 2**20)
+
 # What one cached plotly figure is counted as (their data is a few to a few
 # hundred KB; weighing each exactly would cost more than it saves).
 FIGURE_BYTES = 256 * 1024

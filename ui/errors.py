@@ -51,6 +51,12 @@ def is_ok(check, page: str | None = None) -> bool:
         return False
 
 
+def is_streamlit_control(err: BaseException) -> bool:
+    """Streamlit's own exceptions (its control flow, its API errors) pass through
+    our message handling untouched: Streamlit handles them."""
+    return type(err).__module__.startswith("streamlit")
+
+
 @contextmanager
 def guard(page: str | None = None):
     """Run a block; a user error or a bug becomes a message (the `page`'s own
@@ -61,6 +67,6 @@ def guard(page: str | None = None):
     except XRayError as err:
         show_error(err, page)
     except Exception as err:  # noqa: BLE001 — the page must keep serving
-        if type(err).__module__.startswith("streamlit"):
+        if is_streamlit_control(err):
             raise
         show_error(err)

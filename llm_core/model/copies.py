@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from llm_core.model.errors import InputError
+from llm_core.model.work import Work
 
 # The matrices of a block, in the order a lesson lists them (llama and GPT-2 names).
 KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
@@ -122,15 +123,20 @@ def weights_fingerprint(model) -> dict[str, str]:
 # --- what a change costs: measured on the same texts for every lesson ------------
 
 @torch.no_grad()
-def log_probs(handle, texts: list[str]) -> list[torch.Tensor]:
+def log_probs(handle, texts: list[str], work: Work | None = None,
+              phase: str = "compare") -> list[torch.Tensor]:
     """log-softmax of every position's next-token logits, one (n, vocab) tensor per
     text: the distributions a changed model is compared on. Computed in float64,
-    kept as float32 (half the memory; a KL from them is off by ~1e-7 nats)."""
+    kept as float32 (half the memory; a KL from them is off by ~1e-7 nats). Each
+    text is a step of `work`."""
+    work = work or Work.none()
     out = []
-    for text in texts:
+    for i, text in enumerate(texts):
         _tokens, ids, _ = handle.encode(text)
-        logits = handle.model(input_ids=ids.reshape(1, -1).to(handle.device)).logits[0]
+        with work.turn():
+            logits = handle.model(input_ids=ids.reshape(1, -1).to(handle.device)).logits[0]
         out.append(torch.log_softmax(logits.double().cpu(), -1).float())
+        work.progress(phase, i + 1, len(texts))
     return out
 
 
@@ -157,10 +163,11 @@ def continuation_logprob(handle, prompt_ids: torch.Tensor, answer_ids: list[int]
 
 
 @torch.no_grad()
-def perplexity(handle, text: str) -> float:
-    """exp(mean negative log-likelihood) of `text`'s own tokens."""
+def perplexity(handle, text: str, work: Work | None = None) -> float:
+    """exp(mean negative log-likelihood) of `text`'s own tokens (one step of `work`)."""
     _tokens, ids, _ = handle.encode(text)
-    logits = handle.model(input_ids=ids.reshape(1, -1).to(handle.device)).logits[0]
+    with (work or Work.none()).turn():
+        logits = handle.model(input_ids=ids.reshape(1, -1).to(handle.device)).logits[0]
     lp = torch.log_softmax(logits[:-1].double().cpu(), -1)
     nll = -lp[torch.arange(ids.numel() - 1), ids[1:]].mean()
     return float(torch.exp(nll))

@@ -80,7 +80,11 @@ class ByteCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Hashable, compute: Callable[[], Any]):
+    def get(self, key: Hashable, compute: Callable[[], Any],
+            waiting: Callable[[], None] | None = None, every: float = 0.5):
+        """The value for `key`, computed by `compute()` once. A caller waiting for
+        another caller's computation calls `waiting()` every `every` seconds (to
+        show that computation's progress; what it raises ends the wait)."""
         while True:
             with self._lock:
                 now = self.clock()
@@ -95,7 +99,8 @@ class ByteCache:
                     self.hits += 1
             if owner:
                 return self._fill(key, entry, compute)
-            entry.ready.wait()
+            while not entry.ready.wait(every if waiting is not None else None):
+                waiting()
             if entry.error is None:
                 return entry.value
             # The computation failed for its owner; its error belongs to that call.

@@ -24,6 +24,7 @@ import torch
 from llm_core.model.errors import InputError
 from llm_core.model.limits import MAX_NEW_TOKENS, MAX_TEMPERATURE
 from llm_core.model.tokens import make_tokens, readable_texts
+from llm_core.model.work import Work
 
 SHOWN_TOP = 20                # candidates a Step keeps (for bars and alternatives)
 LN2 = math.log(2.0)
@@ -378,25 +379,28 @@ def step_chooser(handle, temperature: float, top_k=None, top_p=None, seed: int |
 def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40,
                    temperature: float = 0.7, top_k=None, top_p=None, seed: int | None = 0,
                    n_show: int = SHOWN_TOP, stop=None, time_limit: float | None = None,
-                   limit: int = MAX_NEW_TOKENS) -> Iterator[Step]:
+                   limit: int = MAX_NEW_TOKENS, work: Work | None = None) -> Iterator[Step]:
     """Predict, pick, append, repeat — yielding every step as soon as it is chosen.
     `stop()` returning True (e.g. a Stop button) ends the loop early."""
     max_new_tokens, temperature, top_k, top_p = check_generation(
         handle, prompt_ids, max_new_tokens, temperature, top_k, top_p, limit)
     choose = step_chooser(handle, temperature, top_k, top_p, seed, n_show)
-    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit)
+    yield from decode_loop(handle, prompt_ids, max_new_tokens, choose, stop, time_limit,
+                           work=work)
 
 
 def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
-                stop=None, time_limit: float | None = None, prefilled=None) -> Iterator:
+                stop=None, time_limit: float | None = None, prefilled=None,
+                work: Work | None = None) -> Iterator:
     """`decode_batch` for one answer: yields its steps."""
     for row in decode_batch(handle, prompt_ids, [choose], max_new_tokens, stop, time_limit,
-                            prefilled):
+                            prefilled, work):
         yield row[0]
 
 
 def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens: int,
-                 stop=None, time_limit: float | None = None, prefilled=None) -> Iterator[list]:
+                 stop=None, time_limit: float | None = None, prefilled=None,
+                 work: Work | None = None) -> Iterator[list]:
     """The autoregressive loop every generation shares: forward, `choose(i, logits)`
     for each answer (returns a step with `.token_id`; each answer has its own
     temperature and seeded generator), yield the row, append, repeat. The prompt
@@ -405,7 +409,11 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
     that answer has ended). Ends when every answer has ended, after
     max_new_tokens, when `stop()` is true, or after time_limit seconds.
     `prefilled` = (last logits, key/value cache of the prompt), one answer only:
-    a caller that has already run the prompt need not run it again."""
+    a caller that has already run the prompt need not run it again. Every
+    forward pass takes its turn as a step of `work` (llm_core.model.work): a
+    cancelled job stops between two tokens, and others get the machine between
+    them."""
+    work = work or Work.none()
     n = len(chooses)
     eos = handle.eos_ids
     filler = min(eos) if eos else 0              # fed to answers that have ended
@@ -414,8 +422,9 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
     alive = [True] * n
     with torch.inference_mode():
         if prefilled is None:
-            out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
-                        logits_to_keep=1)
+            with work.turn():
+                out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
+                            logits_to_keep=1)
             cache, logits = out.past_key_values, out.logits[:, -1].expand(n, -1)   # answer vocab
         else:
             logits, cache = prefilled
@@ -435,6 +444,7 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
                     time_limit is not None and time.monotonic() - started > time_limit):
                 return
             nxt = [step.token_id if step is not None else filler for step in row]
-            out = model(input_ids=torch.tensor(nxt, device=device).reshape(n, 1),
-                        past_key_values=cache, use_cache=True, logits_to_keep=1)
+            with work.turn():
+                out = model(input_ids=torch.tensor(nxt, device=device).reshape(n, 1),
+                            past_key_values=cache, use_cache=True, logits_to_keep=1)
             cache, logits = out.past_key_values, out.logits[:, -1]

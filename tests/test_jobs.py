@@ -1,0 +1,202 @@
+"""Jobs share the machine fairly: turns at the gate (short jobs' steps first),
+lanes that admit in order and tell a job its place, cancel between two steps,
+estimates measured from the job's own steps, shared runs watched by others."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from llm_core.model import memo
+from llm_core.model.work import Cancelled, Gate, Work
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def _until(condition, timeout: float = 60) -> None:
+    """A hang guard, not a speed check."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "never got there"
+        time.sleep(0.001)
+
+
+def test_long_steps_wait_while_a_short_job_runs_but_never_starve():
+    clock = Clock()
+    gate, order = Gate(patience=5.0, clock=clock), []
+    done = threading.Event()
+
+    def long_step():
+        gate.acquire("long")
+        order.append("long")
+        gate.release()
+        done.set()
+
+    with gate.short_job():                       # a generation between two of its tokens
+        th = threading.Thread(target=long_step)
+        th.start()
+        _until(lambda: gate.waiting("long") == 1)
+        assert not done.wait(0.2)                 # held back while the short job runs
+        clock.now += 5.0                          # … until it has waited its patience
+        assert done.wait(60)
+    th.join(60)
+    assert order == ["long"]
+
+
+def test_the_gate_serves_short_steps_first_then_in_order():
+    gate, order = Gate(), []
+    gate.acquire("long")                                  # a training step holds the machine
+    waiters = []
+    for name, lane in (("long-1", "long"), ("short-1", "short"), ("long-2", "long"), ("short-2", "short")):
+        def take(name=name, lane=lane):
+            gate.acquire(lane)
+            order.append(name)
+            gate.release()
+        th = threading.Thread(target=take)
+        th.start()
+        waiters.append(th)
+        _until(lambda: gate.waiting("short") + gate.waiting("long") == len(waiters))
+    gate.release()
+    for th in waiters:
+        th.join(60)
+    assert order == ["short-1", "short-2", "long-1", "long-2"]
+
+
+def test_a_cancelled_job_stops_at_its_next_turn_and_its_estimate_is_measured():
+    clock, seen = Clock(), []
+    work = Work(seen.append, clock=clock, gate=Gate())
+    work.start_phase("train", 10)
+    assert seen[-1].seconds_left is None                   # nothing measured yet: no guess
+    for step in range(1, 3):
+        with work.turn():
+            clock.now += 2.0                               # each step takes 2 s on this machine
+        work.progress("train", step, 10)
+    assert seen[-1].seconds_left == pytest.approx(16.0)    # 8 steps to go at 2 s each
+    clock.now += 6.0                                       # the next one is slow (busy machine)
+    work.progress("train", 3, 10)
+    assert seen[-1].seconds_left == pytest.approx(10 / 3 * 7)
+    work.cancel()
+    with pytest.raises(Cancelled):
+        with work.turn():
+            pytest.fail("a cancelled job took another step")
+    with pytest.raises(Cancelled):
+        work.progress("train", 4, 10)
+
+
+def test_a_lane_admits_in_order_and_tells_each_job_its_place():
+    from ui.jobs import Lane
+
+    lane, told, admitted = Lane("long", slots=1), {}, []
+    release = threading.Event()
+
+    def job(name):
+        with lane.slot(lambda ahead: told.setdefault(name, []).append(ahead)):
+            admitted.append(name)
+            if name == "first":
+                release.wait(60)
+
+    first = threading.Thread(target=job, args=("first",))
+    first.start()
+    _until(lambda: admitted == ["first"])
+    others = [threading.Thread(target=job, args=(n,)) for n in ("second", "third")]
+    for th in others:
+        th.start()
+        _until(lambda th=th: len(told) == others.index(th) + 1)
+    assert told["second"][0] == 1 and told["third"][0] == 2
+    release.set()
+    for th in [first, *others]:
+        th.join(60)
+    assert admitted == ["first", "second", "third"] and lane.running == 0
+
+
+def test_a_lane_forgets_a_job_that_stops_waiting():
+    from ui.jobs import Lane
+
+    lane = Lane("long", slots=1)
+
+    class Gone(Exception):
+        pass
+
+    def give_up(_ahead):
+        raise Gone()                      # a Cancel click or a closed tab while queued
+
+    with lane.slot(lambda _a: None):
+        with pytest.raises(Gone):
+            with lane.slot(give_up):
+                pass
+    assert not lane._queue and lane.running == 0
+    with lane.slot(lambda _a: pytest.fail("the lane is free: no wait")):
+        pass
+
+
+def test_a_shared_run_is_watched_by_whoever_asks_the_same():
+    cache = memo.ByteCache("shared-jobs", max_bytes=10**6)
+    started, finish, ticks = threading.Event(), threading.Event(), []
+
+    def owner():
+        started.set()
+        finish.wait(60)
+        return torch.ones(2)
+
+    results = []
+    th = threading.Thread(target=lambda: results.append(cache.get("job", owner)))
+    th.start()
+    started.wait(60)
+
+    def watch():
+        ticks.append(1)
+        if len(ticks) == 3:
+            finish.set()
+    got = cache.get("job", lambda: pytest.fail("computed twice"), waiting=watch, every=0.01)
+    th.join(60)
+    assert got is results[0] and len(ticks) >= 3
+
+
+@pytest.mark.model
+def test_a_generation_finishes_while_a_training_job_is_still_training(decoder):
+    """The real thing: a fine-tuning job (long lane) trains; a generation (short
+    lane) asked meanwhile gets its turns between the training steps and is done
+    long before the training is."""
+    from llm_core import finetune as ft
+    from llm_core import generate as gen
+    from llm_core.model.work import GATE
+
+    events, lock = [], threading.Lock()
+
+    def note(what):
+        with lock:
+            events.append(what)
+
+    def training_report(p):
+        if p.phase == "train":
+            note(f"train {p.done}")
+
+    trainer = threading.Thread(target=ft.train, args=(decoder, ft.DEFAULT_FACT, "lora", 8, 8),
+                               kwargs={"work": Work(training_report, lane="long", gate=GATE)})
+    trainer.start()
+    _until(lambda: "train 1" in events)                  # training is under way
+    prompt = gen.prompt_ids(decoder, "What is the capital of France?", chat=True)
+    with Work(lane="short", gate=GATE).running() as work:
+        steps = list(gen.generate(decoder, prompt, max_new_tokens=12, temperature=0, work=work))
+    note("generated")
+    trainer.join(600)
+    assert len(steps) >= 3
+    trained = [e for e in events if e.startswith("train")]
+    assert events.index("generated") < events.index(trained[-1])   # done before the training was
+    assert events.index("generated") - events.index("train 1") <= 2  # within a step or two
+
+
+def test_an_answer_cut_by_a_limit_says_so():
+    from llm_core.generate import Generation
+    whole = Generation(3, (1, 2), (), "Paris.", "eos", 0.1, 0)
+    cut = Generation(3, (1, 2), (), "The capital of ", "length", 0.1, 0)
+    assert whole.shown_text == "Paris." and not whole.cut
+    assert cut.shown_text == "The capital of …" and cut.cut
