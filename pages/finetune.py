@@ -42,8 +42,8 @@ method = c1.radio(t("finetune.method"), list(methods), format_func=methods.get,
 layer = c2.slider(t("finetune.layer"), 0, handle.arch.n_layers - 1,
                   min(8, handle.arch.n_layers - 1), key="finetune.layer",
                   help=t("finetune.layer_help"))
-steps = c3.number_input(t("finetune.steps"), 1, ft.MAX_STEPS, ft.DEFAULT_STEPS,
-                        key="finetune.steps", help=t("finetune.steps_help", p=ft.STOP_AT))
+steps = c3.slider(t("finetune.steps"), 1, ft.MAX_STEPS, ft.DEFAULT_STEPS, key="finetune.steps",
+                  **LINKED, help=t("finetune.steps_help", p=ft.STOP_AT))
 layers = ft.lora_layers(layer, handle.arch.n_layers) if method == "lora" else (layer,)
 st.caption(t(f"finetune.trains_{method}", first=layers[0], last=layers[-1], r=ft.LORA_RANK))
 

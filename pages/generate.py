@@ -13,7 +13,7 @@ from ui.errors import is_ok
 from ui.i18n import labels, t
 from ui.jobs import LiveJob
 from ui.models import get_handle
-from ui.widgets import LINKED, keep_in_range
+from ui.widgets import LINKED, keep_in_range, whole_number
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -37,8 +37,8 @@ temperature = c1.slider(t("generate.temperature"), 0.0, 2.0, 0.7, 0.05, key="gen
                         help=t("generate.temperature_help"), disabled=busy)
 top_k = c2.slider(t("generate.top_k"), 0, 100, 0, key="generate.top_k", **LINKED, disabled=busy)
 top_p = c3.slider(t("generate.top_p"), 0.01, 1.0, 1.0, 0.01, key="generate.top_p", **LINKED, disabled=busy)
-seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, 0, key="generate.seed", **LINKED, disabled=busy,
-                       help=t("generate.seed_help"))
+seed = whole_number(t("generate.seed"), 0, 2**31 - 1, 0, key="generate.seed", where=c4, **LINKED,
+                    disabled=busy, help=t("generate.seed_help"))
 c1, c2, c3, c4 = st.columns(4)
 max_new = c1.slider(t("generate.max_new"), 1, gen.PAGE_MAX_NEW_TOKENS, 40, key="generate.max_new", **LINKED,
                     disabled=busy)

@@ -13,7 +13,7 @@ from ui.fig_tokens import byte_rows, counts_bar, is_content
 from ui.markdown import md_escape
 from ui.i18n import t
 from ui.models import ENCODER, encoder, get_handle, model_label, model_name, short_model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, whole_number
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -129,8 +129,8 @@ left, right = st.columns(2)
 with left:
     st.markdown(f"**{t('tokens.id_to_token')}**")
     size = results[choice].vocab_size
-    tid = st.number_input(t("tokens.token_id", max=size - 1), 0, size - 1,
-                          value=min(result.ids[0], size - 1), step=1, key=f"tokens.lookup_id_{choice}")
+    tid = whole_number(t("tokens.token_id", max=size - 1), 0, size - 1, min(result.ids[0], size - 1),
+                       key=f"tokens.lookup_id_{choice}")
     token = tokens_of(handle, [int(tid)])[0]
     st.caption(t("tokens.piece"))
     st.code(token.piece, language=None)

@@ -7,7 +7,7 @@ from llm_core.vectors import compare, named_vectors, turn
 from ui.markdown import md_escape
 from ui.fig_vectors import rotation_2d, vectors_3d
 from ui.i18n import lang, t
-from ui.widgets import LINKED
+from ui.widgets import LINKED, finite
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -92,7 +92,7 @@ with controls:
     px_col, py_col = st.columns(2)
     px = px_col.number_input(t("vectors.point_x"), -2.0, 2.0, 0.7, 0.1, key="vectors.px")
     py = py_col.number_input(t("vectors.point_y"), -2.0, 2.0, 0.3, 0.1, key="vectors.py")
-turned = turn((px, py), angle)
+turned = turn((finite(px, 0.7), finite(py, 0.3)), angle)
 mp = turned.turned
 with figure:
     labels = {k: t(f"vectors.{k}") for k in ("before", "after", "shape_before", "shape_after")}

@@ -582,3 +582,33 @@ def test_ten_huge_pastes_at_once_get_a_message_and_others_are_served(live_server
         assert any(s.startswith(cut) and "1024" in s for s in run.texts), "no announced cut"
     normal = runs[10]
     assert not normal.errors and "plotly_chart" in normal.kinds
+
+
+@pytest.mark.app
+def test_numbers_no_box_can_hold_sent_by_a_browser_never_poison_the_session(live_server):
+    """A hostile client sends NaN, infinities and a huge integer as widget values:
+    each run answers without an error, and so does every run after."""
+    import math
+
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    async def main():
+        client = Client(live_server.url)
+        await client.connect()
+        out = []
+        for page, key in (("vectors", "vectors.px"), ("generate", "generate.seed")):
+            first = await client.rerun(page)
+            wid, kind = first.widgets[key]
+            for value in (math.nan, math.inf, -math.inf, 1e308 * 10):
+                state = WidgetState(id=wid)
+                if kind == "number_input":
+                    state.double_value = value
+                else:
+                    state.string_value = str(value)
+                out.append((page, value, (await client.rerun(page, [state])).errors))
+            out.append((page, "after", (await client.rerun(page)).errors))
+        out.append(("tokens", "after", (await client.rerun("tokens")).errors))
+        await client.close()
+        return out
+    for page, value, errors in run_async(main):
+        assert not errors, (page, value, errors)

@@ -808,3 +808,32 @@ def test_a_question_asked_again_after_another_is_open_again_for_the_room():
     assert [b for b in at.button if b.key == "next_token.reveal"]
     assert not at.success
     store.close(code, teacher)
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e999", "99999999999999999999999"])
+def test_a_number_no_box_can_hold_is_dropped_from_a_link_with_the_notice(value):
+    from harness import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update({"generate.seed": value, "vectors.px": value})
+    at.run()                                              # the front page: the notice
+    toasts = [x.value for x in at.toast]
+    at.switch_page("pages/generate.py").run()
+    assert_clean(at)
+    assert at.text_input(key="generate.seed").value == "0" and not at.warning
+    assert len(toasts) == 1 and "generate\\.seed" in toasts[0] and "vectors\\.px" in toasts[0]
+    ok = _with_link("pages/generate.py", {"generate.seed": "12"})
+    assert ok.text_input(key="generate.seed").value == "12" and not ok.toast
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("typed", ["abc", "-1", "1e3", "2147483648", " "])
+def test_a_whole_number_box_refuses_anything_else_in_the_users_language(typed):
+    from ui.i18n import table
+    at = app_test("pages/generate.py", "zh")
+    at.text_input(key="generate.seed").input(typed).run()
+    assert_clean(at)
+    assert [w.value for w in at.warning] == [table("zh")["common.bad_whole_number"].format(
+        low=0, high=2**31 - 1, default=0)]

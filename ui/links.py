@@ -3,6 +3,8 @@ language, the model, presenter mode, the lesson-path step, a class room code.
 Bad values are never an error: they are dropped and the user is told once."""
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from ui.i18n import LANG_KEY, LANGS, t
@@ -19,10 +21,28 @@ MAX_SHOWN = 4
 
 
 def opened_with() -> dict[str, str]:
-    """The parameters of the link this session opened (read once, on its first run)."""
+    """The parameters of the link this session opened (read once, on its first run).
+    A number no widget can hold (inf, nan, 1e999, more digits than a float keeps)
+    is taken out of the URL before any widget reads it, and the run starts again
+    without it; the notice of dropped parameters names it."""
     if FIRST_KEY not in st.session_state:
-        st.session_state[FIRST_KEY] = {k: st.query_params.get(k) for k in st.query_params}
+        first = {k: st.query_params.get(k) for k in st.query_params}
+        st.session_state[FIRST_KEY] = first
+        bad = [k for k, v in first.items() if k not in OWN and not _sane_number(v)]
+        if bad:
+            for k in bad:
+                del st.query_params[k]
+            st.rerun()
     return st.session_state[FIRST_KEY]
+
+
+def _sane_number(text: str) -> bool:
+    """False for a value that reads as a number but not as one a widget can take."""
+    try:
+        x = float(text)
+    except (TypeError, ValueError):
+        return True           # not a number: the widget itself decides (and Streamlit drops it)
+    return math.isfinite(x) and abs(x) < 2**53
 
 
 def browser_lang() -> str:

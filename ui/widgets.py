@@ -41,6 +41,28 @@ def example_picker(label: str, examples, fill, *, key: str, default=None, **widg
 LINKED = dict(bind="query-params", persist_state="session")
 
 
+def whole_number(label: str, low: int, high: int, default: int, *, key: str, where=st, **widget) -> int:
+    """A box for a whole number in [low, high]: a text box, checked here. (A
+    browser can send Streamlit's integer box a NaN or an infinity, which breaks
+    every later run of that session before the page's own code runs; text cannot.)
+    Anything else is told in the user's language and `default` is used."""
+    st.session_state.setdefault(key, str(default))
+    text = where.text_input(label, key=key, max_chars=len(str(high)) + 2, **widget)
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        where.warning(t("common.bad_whole_number", low=low, high=high, default=default), icon="🔢")
+        return default
+    return value
+
+
+def finite(value: float, default: float) -> float:
+    """A float box's value, or `default` for a NaN or an infinity a browser sent."""
+    return value if value == value and abs(value) != float("inf") else default
+
+
 def option_labels(prefix: str, options):
     """format_func for a radio or select: option k reads t(prefix + k). A dict's
     .get, so the label is right even when Streamlit calls it outside this run."""
@@ -64,5 +86,5 @@ def token_picker(handle, vocab: int) -> int | None:
                                     format_func=lambda i: f"{i + 1}. “{tokens[i].text}” · ID {tokens[i].id}")
                 token_id = tokens[min(pick or 0, len(tokens) - 1)].id
     else:
-        token_id = st.number_input(t("embeddings.token_id"), 0, vocab - 1, 1_000, key="embeddings.token_id")
+        token_id = whole_number(t("embeddings.token_id"), 0, vocab - 1, 1_000, key="embeddings.token_id")
     return token_id
