@@ -41,6 +41,14 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def redis_command(port: int, folder: Path) -> list[str]:
+    """Redis on loopback with an append-only file in `folder`: the rooms survive
+    a restart of Redis (a lesson is hours; losing every room mid-class is not an option)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+            "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"]
+
+
 def haproxy_config(replicas: list[int]) -> str:
     """deploy/haproxy.cfg with one `server` line per replica port."""
     text = CONFIG.read_text(encoding="utf-8")
@@ -66,6 +74,13 @@ class School:
         self.procs: dict[str, subprocess.Popen] = {}
         self._cookie_secret = secrets.token_hex(32)
 
+    def restart_redis(self) -> None:
+        """Stop Redis and start it again on the same files (a crash, an update)."""
+        proc = self.procs["redis"]
+        proc.terminate()
+        proc.wait(30)
+        self._spawn("redis", redis_command(self.redis_port, self.log_dir / "redis"))
+
     def replica_url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.replica_ports[i]}"
 
@@ -81,7 +96,9 @@ class School:
         env = dict(os.environ, LLM_XRAY_REDIS_URL=self.redis_url, HF_HUB_OFFLINE="1",
                    LLM_XRAY_THREADS=os.environ.get("LLM_XRAY_THREADS", threads),
                    TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-                   STREAMLIT_SERVER_COOKIE_SECRET=self._cookie_secret, **self.extra_env)
+                   STREAMLIT_SERVER_COOKIE_SECRET=self._cookie_secret,
+                   LLM_XRAY_TRUSTED_PROXIES="127.0.0.1",   # HAProxy: its X-Forwarded-For counts
+                   **self.extra_env)
         self._spawn(f"app{i + 1}", [sys.executable, "-m", "streamlit", "run", "app.py",
                                     "--server.port", str(self.replica_ports[i]),
                                     "--server.address", "127.0.0.1"], env)
@@ -90,8 +107,7 @@ class School:
         for tool in ("haproxy", "redis-server"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not installed (Debian: apt-get install {tool})")
-        self._spawn("redis", ["redis-server", "--port", str(self.redis_port), "--bind",
-                              "127.0.0.1", "--save", "", "--appendonly", "no"])
+        self._spawn("redis", redis_command(self.redis_port, self.log_dir / "redis"))
         for i in range(self.n):
             self.start_replica(i)
         config = self.log_dir / "haproxy.cfg"

@@ -25,8 +25,9 @@ class Clock:
 
 
 @pytest.fixture(scope="module")
-def redis_url():
-    """A private redis-server on a free port, empty, without persistence. Where
+def redis_server(tmp_path_factory):
+    """A private redis-server on a free port with its append-only file, as `make
+    school` runs it (deploy/school.redis_command); returns (url, restart). Where
     redis-server is missing the Redis cases are skipped on a developer machine;
     CI installs it, so there they fail instead."""
     import os
@@ -35,29 +36,45 @@ def redis_url():
     import subprocess
     import time
 
-    binary = shutil.which("redis-server")
-    if binary is None:
+    import redis
+
+    from deploy.school import redis_command
+
+    if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (CI installs it in .ci/run)")
         pytest.skip("redis-server is not installed: the Redis room store is tested in CI")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
+    url, folder = f"redis://127.0.0.1:{port}/0", tmp_path_factory.mktemp("redis")
+    procs = []
 
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    def start():
+        procs.append(subprocess.Popen(redis_command(port, folder), stdout=subprocess.DEVNULL))
+        client = redis.Redis.from_url(url)
+        for _ in range(600):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def restart():
+        procs[-1].terminate()
+        procs[-1].wait(30)
+        start()
+
+    start()
+    yield url, restart
+    procs[-1].terminate()
+    procs[-1].wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_server):
+    return redis_server[0]
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.school)])
@@ -747,13 +764,41 @@ def test_the_figure_button_saves_png_or_svg_with_a_readable_name():
     assert svg and set(svg) == {"svg"}
 
 
-def test_opening_rooms_is_limited_like_joining(make_store):
-    store = make_store(Clock())
-    for _ in range(rooms.JOINS_PER_MINUTE):
+def test_open_rooms_are_limited_per_session_and_per_address(make_store):
+    """499 empty rooms from one address cannot fill the server: a session keeps at
+    most ROOMS_PER_SESSION open, an address ROOMS_PER_ADDRESS; another school's
+    teacher still opens one; rooms that expired count no more."""
+    clock = Clock()
+    store = make_store(clock)
+    for _ in range(rooms.ROOMS_PER_SESSION):
         store.open_room("one session", "10.0.0.9")
     with pytest.raises(RoomError) as err:
         store.open_room("one session", "10.0.0.9")
     assert err.value.code == "room_rate_limited"
+    for i in range(rooms.ROOMS_PER_ADDRESS - rooms.ROOMS_PER_SESSION):
+        store.open_room(f"session {i}", "10.0.0.9")           # new sessions, same address
+    with pytest.raises(RoomError) as err:
+        store.open_room("yet another session", "10.0.0.9")
+    assert err.value.code == "room_rate_limited"
+    assert store.open_room("a teacher elsewhere", "192.0.2.7")
+    if isinstance(store, MemoryStore):                          # Redis keeps time itself
+        clock.now += rooms.EMPTY_ROOM_TTL_S + 1
+        assert store.open_room("one session", "10.0.0.9")
+
+
+def test_one_session_typing_wrong_codes_cannot_lock_out_its_school(make_store):
+    """300 wrong codes from one browser session in a few seconds: that session
+    waits, and a classmate behind the same address joins with the right code."""
+    store = make_store(Clock())
+    code, _ = store.open_room()
+    refused = 0
+    for _ in range(300):
+        with pytest.raises(RoomError) as err:
+            store.join("QQQQQQ", "mallory", "one session", "10.0.0.9")
+        refused += err.value.code == "room_rate_limited"
+    assert refused == 300 - rooms.JOINS_PER_MINUTE
+    for i in range(30):                                         # the class, same address
+        assert store.join(code, f"student {i}", f"session {i}", "10.0.0.9")
 
 
 def test_a_room_nobody_joined_expires_sooner():
@@ -837,3 +882,48 @@ def test_a_whole_number_box_refuses_anything_else_in_the_users_language(typed):
     assert_clean(at)
     assert [w.value for w in at.warning] == [table("zh")["common.bad_whole_number"].format(
         low=0, high=2**31 - 1, default=0)]
+
+
+@pytest.mark.parametrize("peer,forwarded,trusted,expected", [
+    ("203.0.113.5", "1.2.3.4", "", "203.0.113.5"),                    # reached directly: ignored
+    ("203.0.113.5", "1.2.3.4", "127.0.0.1", "203.0.113.5"),           # … from an untrusted peer too
+    ("127.0.0.1", "198.51.100.7", "127.0.0.1", "198.51.100.7"),       # through the school's HAProxy
+    ("127.0.0.1", "6.6.6.6, 198.51.100.7", "127.0.0.1", "198.51.100.7"),  # a forged first hop
+    ("10.1.2.3", "198.51.100.7, 10.9.9.9", "10.0.0.0/8", "198.51.100.7"),  # ingress chain (k8s)
+    ("127.0.0.1", "", "127.0.0.1", "127.0.0.1"),
+    ("127.0.0.1", "not an address", "127.0.0.1, junk", "not an address"),
+])
+def test_x_forwarded_for_is_read_only_from_a_trusted_proxy(peer, forwarded, trusted, expected):
+    assert rooms.client_address(peer, forwarded, trusted) == expected
+
+
+def test_six_hundred_forged_addresses_without_a_trusted_proxy_count_as_one(make_store):
+    store = make_store(Clock())
+    code, _ = store.open_room()
+    refused = 0
+    for i in range(600):
+        address = rooms.client_address("203.0.113.5", f"10.0.{i // 256}.{i % 256}", "")
+        try:
+            store.join("QQQQQQ", "x", f"session {i}", address)
+        except RoomError as err:
+            refused += err.code == "room_rate_limited"
+    assert refused == 600 - rooms.JOINS_PER_ADDRESS_MINUTE
+
+
+@pytest.mark.school
+def test_rooms_survive_a_restart_of_redis(redis_server):
+    """Mid-class, Redis restarts (a crash, an update): the room, its students and
+    their guesses are still there, and the class goes on."""
+    from ui.rooms import RedisStore
+    url, restart = redis_server
+    store = RedisStore(url)
+    code, teacher = store.open_room("teacher", "10.0.0.1")
+    students = [store.join(code, f"s{i}", f"session {i}", "10.0.0.1") for i in range(3)]
+    store.ask(code, teacher, {"id": "q1", "text": "Next token?", "options": []})
+    store.guess(code, students[0], "q1", "Paris")
+    restart()
+    again = RedisStore(url)                       # a replica reconnecting
+    view = again.view(code)
+    assert view is not None and view["members"] == 3 and view["counts"] == {"paris": 1}
+    again.guess(code, students[1], "q1", "Paris")
+    assert again.view(code)["counts"] == {"paris": 2}

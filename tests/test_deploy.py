@@ -122,6 +122,11 @@ def test_the_kubernetes_example_is_complete():
     container = app["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["LLM_XRAY_REDIS_URL"]["value"].startswith("redis://llm-xray-redis:")
+    assert env["LLM_XRAY_TRUSTED_PROXIES"]["value"]        # X-Forwarded-For only from the ingress
+    redis = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "llm-xray-redis")
+    args = redis["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"    # rooms survive a restart of Redis
+    assert ("PersistentVolumeClaim", "llm-xray-redis") in kinds
     assert "secretKeyRef" in env["STREAMLIT_SERVER_COOKIE_SECRET"]["valueFrom"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/_stcore/health"
     assert app["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True

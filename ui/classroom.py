@@ -20,7 +20,8 @@ from ui.fig_common import code_label
 from ui.i18n import t
 from ui.markdown import md_escape
 from ui.links import ME, ROOM
-from ui.rooms import RoomError, RoomStore, normalize_code, normalize_guess, open_store, question_id
+from ui.rooms import (RoomError, RoomStore, client_address, normalize_code, normalize_guess, open_store,
+                      question_id)
 
 TEACHER_KEY = "room.teacher"   # (code, teacher key) of the room this session opened
 STUDENT_KEY = "room.student"   # (code, student id) of the room this session joined
@@ -37,14 +38,15 @@ def store() -> RoomStore:
 
 
 def client() -> tuple[str, str]:
-    """(session id, network address) for the join rate limit. Behind a balancer the
-    address is the one it forwards (deploy/haproxy.cfg sets X-Forwarded-For; the
-    last entry is the balancer's own, so a browser cannot choose it)."""
+    """(session id, network address) for the rooms' limits. Behind a balancer
+    named in LLM_XRAY_TRUSTED_PROXIES the address is the one it forwards
+    (deploy/haproxy.cfg sets X-Forwarded-For); reached directly, the header is
+    ignored: a browser cannot choose its address (rooms.client_address)."""
     session = st.session_state.setdefault(CLIENT_KEY, uuid.uuid4().hex)
     headers = getattr(st.context, "headers", None)
     forwarded = ",".join(headers.get_all("X-Forwarded-For")) if headers is not None else ""
-    address = forwarded.split(",")[-1].strip() if forwarded else ""
-    return session, address or str(getattr(st.context, "ip_address", "") or "")
+    peer = str(getattr(st.context, "ip_address", "") or "")
+    return session, client_address(peer, forwarded, os.environ.get("LLM_XRAY_TRUSTED_PROXIES", ""))
 
 
 def teacher_room() -> tuple[str, str] | None:

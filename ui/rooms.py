@@ -17,25 +17,17 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections import deque
 
 from llm_core.model.errors import InputError
 
+from llm_core.model.limits import (CODE_LENGTH, EMPTY_ROOM_TTL_S, GUESS_CHARS, JOINS_PER_ADDRESS_MINUTE,
+                                   JOINS_PER_MINUTE, MAX_MEMBERS, MAX_ROOMS, NICKNAME_CHARS,
+                                   ROOMS_PER_ADDRESS, ROOMS_PER_SESSION, ROOM_TTL_S)
+
 # 31 characters with no look-alikes (no 0/O, 1/I/L): 31**6 ≈ 8.9e8 codes. With at
-# most MAX_ROOMS open and JOINS_PER_MINUTE tries per client, guessing a code
-# takes on average more than 10**4 years of tries.
+# most MAX_ROOMS open and JOINS_PER_MINUTE wrong tries per session, guessing a
+# code takes on average more than 10**4 years of tries.
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
-CODE_LENGTH = 6
-ROOM_TTL_S = 3 * 3600          # an idle room is gone after a long lesson
-EMPTY_ROOM_TTL_S = 15 * 60     # … one nobody joined, sooner: opening rooms cannot fill the server
-MAX_ROOMS = 500
-MAX_MEMBERS = 200
-JOINS_PER_MINUTE = 8           # per browser session
-# per network address: a whole school sits behind one address, so this only stops
-# a flood of new sessions, not a class of 30 joining at once
-JOINS_PER_ADDRESS_MINUTE = 240
-NICKNAME_CHARS = 24
-GUESS_CHARS = 40
 
 
 def _clean(text: str, limit: int) -> str:
@@ -54,6 +46,41 @@ def normalize_guess(guess: str) -> str:
     ("Paris", " paris"); an answer shown as a piece and its completion
     ("‹e8 af›→语") is compared by the character it completes to."""
     return _clean(str(guess).rsplit("→", 1)[-1], GUESS_CHARS).casefold()
+
+
+def client_address(peer: str, forwarded: str, trusted: str) -> str:
+    """The network address a join is counted against. `X-Forwarded-For` is a
+    header anybody can send, so it is read only when the connection comes from a
+    proxy named in `trusted` (LLM_XRAY_TRUSTED_PROXIES: addresses or networks,
+    comma-separated); then the address is its last entry not itself a trusted
+    proxy. Otherwise the connection's own address counts."""
+    import ipaddress
+
+    nets = []
+    for part in trusted.split(","):
+        try:
+            nets.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            continue
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in nets)
+
+    if not forwarded or not is_trusted(peer):
+        return peer
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not is_trusted(hop):
+            return hop
+    return peer
+
+
+def _tag(kind: str, who: str) -> str:
+    """A session or an address as a bucket name: hashed, so a store keeps neither."""
+    return kind + ":" + hashlib.blake2b(str(who).encode(), digest_size=8).hexdigest()
 
 
 def question_id(*parts) -> str:
@@ -85,44 +112,32 @@ class RoomError(InputError):
     pass
 
 
-class RateLimiter:
-    """At most `limit` attempts per client in any `window` seconds."""
-
-    def __init__(self, limit: int = JOINS_PER_MINUTE, window: float = 60.0):
-        self.limit, self.window = limit, window
-        self._seen: dict[str, deque] = {}
-        self._lock = threading.Lock()
-
-    def allow(self, client: str, now: float) -> bool:
-        with self._lock:
-            if len(self._seen) > 10_000:  # bounded: forget clients idle for a window
-                self._seen = {k: v for k, v in self._seen.items()
-                              if v and now - v[-1] < self.window}
-            times = self._seen.setdefault(client, deque())
-            while times and now - times[0] >= self.window:
-                times.popleft()
-            if len(times) >= self.limit:
-                return False
-            times.append(now)
-            return True
-
-
 class RoomStore:
-    """What the classroom does with rooms, over four primitives a store
-    implements atomically: `_get`, `_update` (read, change, write back as one
-    step), `_create` (only if the code is free) and `_delete`; plus `_count` and
-    `_allow_join`. Every method returns plain data, so concurrent sessions never
-    share a mutable object."""
+    """What the classroom does with rooms, over primitives a store implements
+    atomically: `_get`, `_update` (read, change, write back as one step),
+    `_create` (only if the code is free), `_delete`, `_openers` (who opened each
+    live room) and `_hit` (count one more event in a bucket's current minute: one
+    rate-limit rule for both stores). Every method returns plain data, so
+    concurrent sessions never share a mutable object.
+
+    Limits protect without locking a class out: a session that keeps typing
+    wrong codes backs off alone (its own failures are counted first, and once it
+    is over its limit its tries no longer count against the address a whole
+    school shares); a session, and an address, may keep only so many rooms open."""
 
     def open_room(self, client: str | None = None, address: str = "") -> tuple[str, str]:
         """A new room: (code, teacher key). The key proves who may ask and reveal.
-        From a session (`client`), opening counts against the same per-session and
-        per-address limits as joining."""
-        if client is not None and not self._allow_join(client, address):
-            raise RoomError("Too many tries; wait a minute.", "room_rate_limited")
+        From a session (`client`), the rooms it and its address keep open are limited."""
+        if client is not None:
+            openers = self._openers()
+            if openers.count(_tag("s", client)) >= ROOMS_PER_SESSION or \
+                    openers.count(_tag("a", address)) >= ROOMS_PER_ADDRESS:
+                raise RoomError("Too many class rooms are open from here.", "room_rate_limited")
         if self._count() >= MAX_ROOMS:
             raise RoomError("Too many class rooms are open on this server.", "room_full")
         room = new_room(self._clock())
+        if client is not None:
+            room["opened_by"] = [_tag("s", client), _tag("a", address)]
         while True:
             code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
             if self._create(code, room):
@@ -130,11 +145,13 @@ class RoomStore:
 
     def join(self, code: str, nickname: str, client: str, address: str = "") -> str:
         """Join with a code: a student id (random, known only to that session).
-        Tries are limited per client (session) and per network address."""
+        Wrong tries are limited per session first, then per network address."""
         nickname = _clean(nickname, NICKNAME_CHARS)
         if not nickname:
             raise RoomError("Type a nickname to join.", "room_nickname")
-        if not self._allow_join(client, address):
+        if self._failures(client) >= JOINS_PER_MINUTE:      # backing off: the address is untouched
+            raise RoomError("Too many tries to join; wait a minute.", "room_rate_limited")
+        if self._hit(_tag("a", address)) > JOINS_PER_ADDRESS_MINUTE:
             raise RoomError("Too many tries to join; wait a minute.", "room_rate_limited")
         code = normalize_code(code)
         student = secrets.token_urlsafe(12)
@@ -145,8 +162,13 @@ class RoomStore:
             room["members"][student] = nickname
 
         if len(code) != CODE_LENGTH or not self._update(code, add):
+            self._hit(_tag("f", client))
             raise RoomError("No class room has this code.", "room_unknown")
         return student
+
+    def _failures(self, client: str) -> int:
+        """This minute's wrong codes of one session (without counting one more)."""
+        return self._hit(_tag("f", client), 0)
 
     def rejoin(self, code: str, student: str) -> bool:
         """True when `student` is still a member of the room (a browser that lost
@@ -222,8 +244,7 @@ class MemoryStore(RoomStore):
         self._rooms: dict[str, dict] = {}
         self._lock = threading.Lock()
         self._clock = clock
-        self.joins = RateLimiter()
-        self.joins_per_address = RateLimiter(JOINS_PER_ADDRESS_MINUTE)
+        self._counts: dict[tuple[str, int], int] = {}
 
     def _live(self, code: str) -> dict | None:
         room = self._rooms.get(code)
@@ -266,9 +287,20 @@ class MemoryStore(RoomStore):
                 del self._rooms[code]
             return len(self._rooms)
 
-    def _allow_join(self, client: str, address: str) -> bool:
-        now = self._clock()
-        return self.joins.allow(client, now) and self.joins_per_address.allow(address, now)
+    def _openers(self) -> list[str]:
+        with self._lock:
+            now = self._clock()
+            return [tag for r in self._rooms.values() if now - r["touched"] <= room_ttl(r)
+                    for tag in r.get("opened_by", ())]
+
+    def _hit(self, bucket: str, n: int = 1) -> int:
+        minute = int(self._clock() // 60)
+        with self._lock:
+            if len(self._counts) > 10_000:     # bounded: earlier minutes go
+                self._counts = {k: v for k, v in self._counts.items() if k[1] >= minute}
+            key = (bucket, minute)
+            self._counts[key] = self._counts.get(key, 0) + n
+            return self._counts[key]
 
 
 class RedisStore(RoomStore):
@@ -286,7 +318,7 @@ class RedisStore(RoomStore):
                                            decode_responses=True)
         self._watch_error = redis.WatchError
         self._clock = clock
-        for name in ("_get", "_update", "_create", "_delete", "_count", "_allow_join"):
+        for name in ("_get", "_update", "_create", "_delete", "_count", "_openers", "_hit"):
             setattr(self, name, _reachable(getattr(self, name), redis.RedisError))
 
     def _key(self, code: str) -> str:
@@ -326,16 +358,19 @@ class RedisStore(RoomStore):
     def _count(self) -> int:
         return sum(1 for _ in self._redis.scan_iter(self.PREFIX + "*", count=500))
 
-    def _allow_join(self, client: str, address: str) -> bool:
-        minute = int(self._clock() // 60)
-        for who, limit in ((f"c:{client}", JOINS_PER_MINUTE),
-                           (f"a:{address}", JOINS_PER_ADDRESS_MINUTE)):
-            key = f"llm-xray:joins:{who}:{minute}"
-            with self._redis.pipeline() as pipe:
-                count, _ = pipe.incr(key).expire(key, 120).execute()
-            if count > limit:
-                return False
-        return True
+    def _openers(self) -> list[str]:
+        out = []
+        for key in self._redis.scan_iter(self.PREFIX + "*", count=500):
+            raw = self._redis.get(key)
+            if raw:
+                out.extend(json.loads(raw).get("opened_by", ()))
+        return out
+
+    def _hit(self, bucket: str, n: int = 1) -> int:
+        key = f"llm-xray:count:{bucket}:{int(self._clock() // 60)}"
+        with self._redis.pipeline() as pipe:
+            count, _ = pipe.incrby(key, n).expire(key, 120).execute()
+        return int(count)
 
 
 def _reachable(method, redis_error):

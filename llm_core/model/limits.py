@@ -23,3 +23,18 @@ PAGE_MAX_NEW_TOKENS = 200     # new tokens per answer on the pages
 TIME_LIMIT = 60.0             # seconds, the pages' cap on one generation
 MAX_SAMPLES = 8               # answers generated side by side
 MAX_TEMPERATURE = 100.0
+
+# --- class rooms (ui/rooms.py) ------------------------------------------------------------
+CODE_LENGTH = 6                # characters of a room code
+ROOM_TTL_S = 3 * 3600          # an idle room is gone after a long lesson
+EMPTY_ROOM_TTL_S = 15 * 60     # … one nobody joined, sooner
+MAX_ROOMS = 500                # open rooms on one server (or one school's Redis)
+MAX_MEMBERS = 200              # students in one room
+ROOMS_PER_SESSION = 3          # open rooms one browser session may keep
+ROOMS_PER_ADDRESS = 60         # … one network address (a school behind one address: 60 classes)
+JOINS_PER_MINUTE = 8           # wrong codes one session may try a minute; then it waits alone
+# Tries per network address a minute: a whole school sits behind one address, so
+# this only stops a flood of new sessions, never a class of 30 joining at once.
+JOINS_PER_ADDRESS_MINUTE = 240
+NICKNAME_CHARS = 24
+GUESS_CHARS = 40
