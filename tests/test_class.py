@@ -175,7 +175,7 @@ def test_a_student_alone_traces_in_their_own_thread_without_waiting(monkeypatch)
     assert sleeps == [0.05]
 
 
-def test_a_burst_runs_in_few_batches_by_padded_length_and_everyone_gets_their_own(monkeypatch):
+def test_a_burst_runs_in_few_batches_by_length_bucket_and_everyone_gets_their_own(monkeypatch):
     from llm_core.model import trace as core
     fake = _FakeCapture(seconds=0.02, fail_on="broken")
     monkeypatch.setattr(core, "capture_batch", fake)
@@ -201,9 +201,9 @@ def test_a_burst_runs_in_few_batches_by_padded_length_and_everyone_gets_their_ow
     ran = [text for _, texts in fake.runs for text in texts]
     assert len(ran) == len(set(ran)) == len(lengths)             # each request ran once
     for _, texts in fake.runs:
-        widths = {core.padded_length(lengths[int(x[1:])] if x != "broken" else lengths[13])
+        widths = {core.length_bucket(lengths[int(x[1:])] if x != "broken" else lengths[13])
                   for x in texts}
-        assert len(widths) == 1                                  # one padded length per batch
+        assert len(widths) == 1                                  # one length bucket per batch
         assert next(iter(widths)) * len(texts) <= 64 or len(texts) == 1
     assert len(fake.runs) < len(lengths)                         # some ran together
     assert len({who for who, _ in fake.runs}) > 1                # the lead passed on

@@ -187,28 +187,6 @@ def test_encoder_trace_is_bidirectional(encoder):
     assert_close(d.pattern, pattern[3], reorder_bound(1536), "pattern")
 
 
-@pytest.mark.tiny
-def test_gpt2_style_model_from_config():
-    """The GPT-2 path (learned positions, fused QKV, LayerNorm, GELU) with a
-    small randomly initialised model: no download."""
-    from llm_core.model.tiny import ByteTokenizer, tiny_gpt2
-
-    model = tiny_gpt2()
-    handle = llm_core.handle_from_model("tiny-gpt2", model, ByteTokenizer())
-    trace = handle.trace("hello world")
-    assert trace.position_embedding is not None
-    assert torch.allclose(trace.residual[0], trace.token_embedding + trace.position_embedding,
-                          atol=1e-6)
-    for layer in range(2):
-        d = handle.layer_detail(trace, layer)
-        assert (d.out - trace.residual[layer + 1]).abs().max() < 1e-4
-        assert (d.pattern - trace.attention_pattern[layer]).abs().max() < 1e-5
-    with torch.no_grad():
-        final = handle.arch.final_norm()(trace.residual[-1])
-    w_u = handle.arch.unembedding_matrix().detach()
-    assert torch.allclose(final @ w_u.T, trace.logits, atol=1e-4)
-
-
 @pytest.mark.model
 def test_conversion_is_atomic(tmp_path, monkeypatch):
     """An interrupted conversion leaves no folder that a later load would take."""

@@ -242,26 +242,27 @@ class TraceRequest:
     truncated_from: int | None = None
 
 
-def padded_length(n: int) -> int:
-    """Decoder texts are padded on the right to this length, alone or in a batch.
-    Rows of one length compute bit for bit alike whatever else is in the batch
-    (measured: 30 mixed rows vs each alone, max difference 0), so a trace
-    never depends on who else was typing."""
+def length_bucket(n: int) -> int:
+    """Texts of one bucket are traced together, padded on the right to the longest
+    of the batch (the mask keeps padding out of every real token's view): a class
+    typing sentences runs as one batch, a 300-token paste never makes thirty short
+    texts compute 300 positions each. A text's numbers are its own whoever shares
+    the batch, to float32 rounding (other batch shapes may add in another order)."""
     step = 16 if n <= 256 else 64
     return -(-n // step) * step
 
 
 @torch.inference_mode()
 def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trace]:
-    """One forward pass over several texts of one `padded_length`, one `Trace`
+    """One forward pass over several texts of one `length_bucket`, one `Trace`
     each. For a causal model padding on the right changes nothing a real token
     sees; an encoder (every token sees every other) is traced alone, unpadded."""
     install_hooks(arch)
     lengths = [r.ids.shape[0] for r in requests]
     if arch.causal:
-        width = padded_length(max(lengths))
-        if any(padded_length(n) != width for n in lengths):
-            raise ValueError("a batch holds texts of one padded length")
+        width = max(lengths)
+        if len({length_bucket(n) for n in lengths}) > 1:
+            raise ValueError("a batch holds texts of one length bucket")
     elif len(requests) > 1:
         raise ValueError("an encoder is traced one text at a time")
     else:
@@ -309,6 +310,16 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
         buf = torch.empty(t.shape, dtype=torch.float32, pin_memory=True)
         return buf.copy_(t, non_blocking=True)
 
+    finals = logits_of = None
+    if has_lm_head:
+        # The final norm of every row at once, and the kept positions' logits as one
+        # product: the head's vocab × d_model matrix is read once per batch, not once
+        # per text (30 reads of SmolLM2's 113 MB cost a class's burst a third of a second).
+        last = residual[:, -1]                                     # batch pos d_model
+        finals = norm(last) if norm is not None else last
+        starts = [max(0, n - LOGITS_KEEP) for n in lengths]
+        kept = torch.cat([finals[b, starts[b]:lengths[b]] for b in range(len(requests))])
+        logits_of = arch.unembed(kept).split([n - s for n, s in zip(lengths, starts)])
     traces = []
     for b, r in enumerate(requests):
         n = lengths[b]
@@ -317,9 +328,9 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
         logits = final = None
         logits_start = 0
         if has_lm_head:
-            final = norm(res[-1]) if norm is not None else res[-1]  # pos d_model
-            logits_start = max(0, n - LOGITS_KEEP)
-            logits = arch.unembed(final[logits_start:])            # logit_pos vocab
+            final = finals[b, :n]                                  # pos d_model
+            logits_start = starts[b]
+            logits = logits_of[b]                                  # logit_pos vocab
         token_part, position_part = arch.embed_parts(r.ids.to(device))
         traces.append(Trace(
             model_name=r.model_name, text=r.text, tokens=tuple(r.tokens), ids=r.ids.cpu(),
@@ -351,8 +362,8 @@ class _Pending:
 
 
 class TraceBatcher:
-    """Trace requests of one causal model, run in padded batches of one padded
-    length and at most `batch_tokens` (rows × length): one heavy text runs
+    """Trace requests of one causal model, run in padded batches of one length
+    bucket and at most `batch_tokens` (rows × bucket): one heavy text runs
     alone, thirty short ones run together. One forward pass at a time per
     model is also the global limit that keeps a paste of a whole book from
     starving the class: it waits its turn like everyone else.
@@ -423,13 +434,13 @@ class TraceBatcher:
             raise
 
     def _next_batch(self) -> list[_Pending]:
-        """The oldest request and every waiting one of its padded length, up to
+        """The oldest request and every waiting one of its length bucket, up to
         `batch_tokens`; others wait for the next round, in order (under the lock)."""
         first = self._waiting[0]
-        width = padded_length(first.request.ids.shape[0])
+        width = length_bucket(first.request.ids.shape[0])
         batch, later = [first], []
         for p in self._waiting[1:]:
-            fits = (padded_length(p.request.ids.shape[0]) == width
+            fits = (length_bucket(p.request.ids.shape[0]) == width
                     and len(batch) < self.max_rows and width * (len(batch) + 1) <= self.batch_tokens)
             (batch if fits else later).append(p)
         self._waiting = later
