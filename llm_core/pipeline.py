@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from llm_core.model.sampling import candidate_texts, complete_characters, distribution
+from llm_core.model.sampling import candidate_texts, complete_characters, top_view
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,10 @@ def pipeline(handle, trace, n_dims: int = 48, n_top: int = 10, max_shown: int = 
     a_start = max(0, kept - max_shown)
     attention = trace.attention_pattern[-1, :, a_start:kept, a_start:kept].mean(0)  # query key
     similarity = torch.nn.functional.cosine_similarity(last, last[-1:].expand_as(last), dim=-1)
-    dist = distribution(trace.last_logits, 1.0)
-    top = dist.top(n_top)
-    ids = [tid for tid, _, _ in top]
+    view = top_view(trace.last_logits, 1.0, n=n_top)           # the top n only: no full sort
+    ids = list(view.ids)
     texts = candidate_texts(handle, ids, complete_characters(handle, trace.ids, ids))
-    cands = [(text, tid, logit, prob) for text, (tid, logit, prob) in zip(texts, top)]
+    cands = list(zip(texts, ids, view.logits, view.final))
     return Pipeline(
         token_texts=trace.token_texts[start:], shown_from=start,
         token_ids=trace.ids[start:].tolist(), attention_from=a_start,
@@ -49,4 +48,4 @@ def pipeline(handle, trace, n_dims: int = 48, n_top: int = 10, max_shown: int = 
         d_model=trace.token_embedding.shape[1],
         residual_norm=residual.norm(dim=-1), last_similarity=similarity,
         attention_last_layer=attention,
-        candidates=cands, entropy=dist.entropy, chosen=cands[0][0])
+        candidates=cands, entropy=view.entropy, chosen=cands[0][0])

@@ -14,7 +14,7 @@ from ui.i18n import t
 from ui.models import attention_cap_note, get_handle, get_trace
 from ui.widgets import LINKED, keep_in_range
 from ui.export import chart, trace_button
-from ui.pages import inside_app
+from ui.pages import inside_app, link
 
 inside_app()   # first: see ui/pages.py
 
@@ -105,4 +105,4 @@ if trace.last_logits is not None:
     trace_button(get_handle(), trace, layer, head, key="attention.trace_json")
 with st.expander(t("attention.explain_title")):
     st.markdown(t("attention.explain"))
-st.page_link("pages/attention_step.py", label=t("attention.step_link"), icon="🔎")
+link("attention_step", t("attention.step_link"), "🔎")

@@ -12,7 +12,7 @@ from ui.i18n import lang, t
 from ui.models import attention_cap_note, get_handle, get_trace, model_name
 from ui.widgets import LINKED
 from ui.export import chart
-from ui.pages import inside_app
+from ui.pages import inside_app, link
 
 inside_app()   # first: see ui/pages.py
 
@@ -59,14 +59,14 @@ with guard():
         st.header("① " + t("pipeline.tokens_title"))
         st.markdown(t("pipeline.tokens_text", n_chars=len(trace.text), n_tokens=trace.n_tokens))
         st.html(chips_html(trace.tokens, source_text=trace.text))
-        st.page_link("pages/tokens.py", label=t("pipeline.more_tokens"), icon="🧩")
+        link("tokens", t("pipeline.more_tokens"), "🧩")
 
         if p.shown_from:
             st.caption(t("pipeline.shown_last", n=len(p.token_texts), total=trace.n_tokens))
         st.header("② " + t("pipeline.vectors_title"))
         st.markdown(t("pipeline.vectors_text", d=p.d_model, shown=p.embedding_strip.shape[1]))
         chart(figs["embed"], key="pipeline.fig_embed")
-        st.page_link("pages/embeddings.py", label=t("pipeline.more_embeddings"), icon="🧭")
+        link("embeddings", t("pipeline.more_embeddings"), "🧭")
 
         st.header("③ " + t("pipeline.layers_title"))
         st.markdown(t("pipeline.layers_text", layers=trace.n_layers))
@@ -77,15 +77,15 @@ with guard():
         with right:
             chart(figs["resid"], key="pipeline.fig_resid")
             chart(figs["sim"], key="pipeline.fig_sim")
-        st.page_link("pages/attention.py", label=t("pipeline.more_attention"), icon="👀")
+        link("attention", t("pipeline.more_attention"), "👀")
 
         st.header("④ " + t("pipeline.predict_title"))
         st.markdown(t("pipeline.predict_text", vocab=f"{handle.arch.token_embedding_matrix().shape[0]:,}",
                       entropy=p.entropy))
         chart(figs["next"], key="pipeline.fig_next")
-        st.page_link("pages/next_token.py", label=t("pipeline.more_next"), icon="🎲")
+        link("next_token", t("pipeline.more_next"), "🎲")
 
         st.header("⑤ " + t("pipeline.sample_title"))
         st.markdown(t("pipeline.sample_text"))
         st.code(trace.text + p.chosen, language=None, wrap_lines=True)
-        st.page_link("pages/generate.py", label=t("pipeline.more_generate"), icon="✍️")
+        link("generate", t("pipeline.more_generate"), "✍️")

@@ -5,6 +5,7 @@ url path is its file name in pages/ (pages/next_token.py → /next_token), so a 
 link means the same page however Streamlit resolves it (see `inside_app`)."""
 from __future__ import annotations
 
+import copy
 import runpy
 import threading
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.i18n import t
+from ui.i18n import lang, t
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = "pipeline"
@@ -61,19 +62,43 @@ def _forward(name: str):
     return forward
 
 
+# st.Page finds its file on the disk (a realpath of every part of the path): made
+# once per language, they are copied for each run (a run marks its own copy as
+# called; with a class on the server, building 26 pages anew cost each run a
+# fifth of its time).
+_MADE: dict[str, dict[str, list]] = {}
+_MADE_LOCK = threading.Lock()
+
+
+def _made() -> dict[str, list]:
+    language = lang()
+    with _MADE_LOCK:
+        if language not in _MADE:
+            pages: dict[str, list] = {}
+            for key, name, icon in PAGES:
+                # The front page's own url path is "" so that /pipeline can forward to it.
+                pages.setdefault(t(f"nav.section_{key}"), []).append(
+                    st.Page(str(ROOT / FILES[name]), title=t(f"nav.{name}"), icon=icon,
+                            url_path="" if name == DEFAULT else name, default=(name == DEFAULT)))
+            first = next(iter(pages.values()))
+            for old, name in FORWARDS.items():
+                first.append(st.Page(_forward(name), title=t(f"nav.{name}"), url_path=old,
+                                     visibility="hidden"))
+            _MADE[language] = pages
+        return _MADE[language]
+
+
 def navigation() -> dict[str, list]:
     """st.navigation's pages by translated section: url path = file name, the
     pipeline the default; each old url path a hidden page that forwards."""
-    pages: dict[str, list] = {}
-    for key, name, icon in PAGES:
-        # The front page's own url path is "" so that /pipeline can forward to it.
-        pages.setdefault(t(f"nav.section_{key}"), []).append(
-            st.Page(str(ROOT / FILES[name]), title=t(f"nav.{name}"), icon=icon,
-                    url_path="" if name == DEFAULT else name, default=(name == DEFAULT)))
-    first = next(iter(pages.values()))
-    for old, name in FORWARDS.items():
-        first.append(st.Page(_forward(name), title=t(f"nav.{name}"), url_path=old, visibility="hidden"))
-    return pages
+    return {section: [copy.copy(p) for p in pages] for section, pages in _made().items()}
+
+
+def link(name: str, label: str, icon: str) -> None:
+    """A link to a lesson's page (st.page_link), without finding its file again."""
+    page = next(p for pages in _made().values() for p in pages
+                if p.url_path == ("" if name == DEFAULT else name))
+    st.page_link(page, label=label, icon=icon)
 
 
 @contextmanager
