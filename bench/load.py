@@ -58,6 +58,7 @@ def session_text(i: int) -> str:
 @dataclass
 class Outcome:
     latencies: list = field(default_factory=list)      # text page updates
+    by_page: dict = field(default_factory=dict)        # page → its text page updates
     gen_latencies: list = field(default_factory=list)  # generate presses
     errors: list = field(default_factory=list)
     crosstalk: list = field(default_factory=list)
@@ -92,6 +93,7 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
         state = WidgetState(id=wid, string_value=session_text(i))
         run = await client.rerun(text_page, [state])
         out.latencies.append(run.seconds)
+        out.by_page.setdefault(text_page or "pipeline", []).append(run.seconds)
         out.errors += [f"session {i}: {e}" for e in run.errors]
         _check_view(i, n, run, text_page or "pipeline", out,
                     own_text=(text_page or "pipeline") in SHOWS_TEXT)
@@ -279,6 +281,9 @@ def main(argv=None) -> int:
         print(f"load_p95_n{n}: ratio={p95 / ref_p95:.2f}  (p95 text-update latency at N={n} vs "
               f"N={ref_n}, {what}, p50 {p50:.2f} s, p95 {p95:.2f} s vs {ref_p95:.2f} s, "
               f"{len(out.latencies)} updates, {wall:.1f} s wall)")
+        if len(out.by_page) > 1:      # a mix: which page is slow
+            print(f"load_pages_n{n}: " + ", ".join(
+                f"{page} p95 {pct(v, 0.95):.2f} s" for page, v in sorted(out.by_page.items())))
         if out.gen_latencies:
             g50, g95 = pct(out.gen_latencies, 0.5), pct(out.gen_latencies, 0.95)
             print(f"load_generate_n{n}: ratio={g95 / max(g50, 1e-9):.2f}  (p95 vs p50 generate "

@@ -13,7 +13,7 @@ from ui.cache import shared
 from ui.classroom import predict_reveal
 from ui.errors import guard
 from ui.i18n import t
-from ui.models import get_handle, model_name
+from ui.models import get_handle, get_trace, model_name
 from ui.widgets import LINKED
 from ui.export import chart
 from ui.pages import inside_app
@@ -28,11 +28,11 @@ CURVE_T = [i / 20 for i in range(41)]       # 0, 0.05 … 2.0
 
 
 @shared(max_mb=48)
-def cached_logits(model: str, text: str, chat: bool):
+def cached_logits(model: str, text: str, chat: bool, _trace=None):
     """(prompt ids, next-token logits, readable prompt tokens) per (model, text, mode):
     read-only, shared; a slider never re-runs the model."""
     handle = llm_core.load_model(model)
-    ids, logits = nt.next_token_logits(handle, text, chat=chat)
+    ids, logits = nt.next_token_logits(handle, text, chat=chat, trace=_trace)
     return ids, logits, nt.readable(handle, ids), nt.top_completions(handle, ids, logits)
 
 
@@ -53,9 +53,14 @@ if mode == "model":
     if handle is None:
         st.stop()
     with guard():
-        with st.spinner(t("loading.trace")):
-            _ids, logits, prompt_tokens, completed = cached_logits(model_name(), text, chat)
-            curve = cached_curve(model_name(), text, chat)
+        # A plain prompt's logits come from its trace (batched with the class's, shared
+        # with the other pages); a too-long prompt is refused first, never cut.
+        trace = None
+        if not chat:
+            nt.prompt_ids(handle, text)
+            trace = get_trace(text)
+        _ids, logits, prompt_tokens, completed = cached_logits(model_name(), text, chat, trace)
+        curve = cached_curve(model_name(), text, chat)
     if logits is None:
         st.stop()
     st.caption(t("next_token.last_vector", n=len(prompt_tokens),
