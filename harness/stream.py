@@ -65,6 +65,7 @@ class Run:
     queued: bool = False
     gave_up: bool = False                          # waited too long for a slot
     charts: dict = field(default_factory=dict)     # plotly chart user key → spec JSON
+    first_text: dict = field(default_factory=dict)  # prefix watched for → seconds until it showed
     chart_list: list = field(default_factory=list)  # every plotly spec, in page order
 
 
@@ -75,6 +76,7 @@ class Client:
         self.ws_url = base_url.replace("http://", "ws://") + "/_stcore/stream"
         self.origin = base_url
         self.ws = None
+        self.live: dict = {}      # user key → (widget id, kind), as elements arrive (a run under way)
 
     async def connect(self):
         self.ws = await websockets.connect(
@@ -86,14 +88,29 @@ class Client:
             await self.ws.close()
             self.ws = None
 
-    async def rerun(self, page: str, widgets: list[WidgetState] = (), timeout=STEP_TIMEOUT) -> Run:
+    async def send(self, page: str, widgets: list[WidgetState] = ()) -> float:
+        """Ask for a rerun without waiting for it (a click while a job runs); the time sent."""
         msg = BackMsg()
         msg.rerun_script.page_name = page
         msg.rerun_script.query_string = ""
         msg.rerun_script.widget_states.widgets.extend(widgets)
-        started = time.monotonic()
         await self.ws.send(msg.SerializeToString())
-        run = Run(0.0, "timeout")
+        return time.monotonic()
+
+    async def rerun(self, page: str, widgets: list[WidgetState] = (), timeout=STEP_TIMEOUT,
+                    until_first_run_ends: bool = False, watch: tuple[str, ...] = ()) -> Run:
+        """Send a rerun and collect what comes back until the script finishes (a
+        run interrupted by a newer request counts as finished with
+        `until_first_run_ends`); `watch`: text prefixes whose first showing is timed."""
+        started = await self.send(page, widgets)
+        return await self.collect(started, timeout, until_first_run_ends, watch)
+
+    async def collect(self, started: float, timeout=STEP_TIMEOUT,
+                      until_first_run_ends: bool = False, watch: tuple[str, ...] = ()) -> Run:
+        """What comes back until the script finishes. A run interrupted by a newer
+        request (a click while a job runs) ends without a message of its own: the
+        newer run's start says so, and `until_first_run_ends` stops there."""
+        run, runs_started = Run(0.0, "timeout"), 0
         deadline = started + timeout
         while True:
             left = deadline - time.monotonic()
@@ -105,13 +122,24 @@ class Client:
             fwd.ParseFromString(raw)
             kind = fwd.WhichOneof("type")
             if kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                seen = len(run.texts)
                 self._element(fwd.delta.new_element, run)
+                self.live.update(run.widgets)
+                for prefix in watch:
+                    if prefix not in run.first_text and any(
+                            x.startswith(prefix) for x in run.texts[seen:]):
+                        run.first_text[prefix] = time.monotonic() - started
             elif kind == "script_finished":
                 run.status = ForwardMsg.ScriptFinishedStatus.Name(fwd.script_finished)
-                if run.status != "FINISHED_EARLY_FOR_RERUN":
+                if run.status != "FINISHED_EARLY_FOR_RERUN" or until_first_run_ends:
+                    break
+            elif kind == "new_session":
+                runs_started += 1
+                if until_first_run_ends and runs_started > 1:
+                    run.status = "interrupted"
                     break
             elif kind == "page_not_found":
-                run.errors.append(f"page not found: {page}")
+                run.errors.append("page not found")
         run.seconds = time.monotonic() - started
         return run
 

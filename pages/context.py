@@ -10,7 +10,7 @@ from ui.fig_context import sense_projection, similarity_lines
 from ui.errors import guard
 from ui.i18n import LANGS, t, table
 from ui.markdown import md_escape
-from ui.models import ENCODER, get_handle, get_trace
+from ui.models import ENCODER, get_handle, get_traces
 from ui.widgets import LINKED, option_labels
 from ui.export import chart
 from ui.pages import inside_app
@@ -95,9 +95,10 @@ st.caption(t("context.limits", n=MAX_SENTENCES, tokens=MAX_TOKENS))
 # One cached forward pass per sentence; keep the sentences that contain the word.
 traces, senses, missing = [], [], []
 if word.strip():
-    for sense, sentence in [(name_a or "A", s) for s in lines(text_a)] + [(name_b or "B", s) for s in lines(text_b)]:
-        trace = get_trace(sentence, name=ENCODER if reader == "encoder" else None,
-                          max_tokens=MAX_TOKENS)
+    pairs = [(name_a or "A", s) for s in lines(text_a)] + [(name_b or "B", s) for s in lines(text_b)]
+    made = get_traces([sentence for _, sentence in pairs], name=ENCODER if reader == "encoder" else None,
+                      max_tokens=MAX_TOKENS)   # traced together, in one batch
+    for (sense, sentence), trace in zip(pairs, made):
         if trace is None:
             continue
         try:

@@ -11,7 +11,7 @@ from ui.fig_positions import (ROPE_TEX, SINUSOID_TEX, matrix_heatmap, order_cosi
                               rope_pair_arrows, rope_pair_latex, top_tokens_pair)
 from ui.markdown import md_escape
 from ui.i18n import labels, t
-from ui.models import encoder, get_handle, get_trace, layer_detail
+from ui.models import encoder, get_handle, get_trace, get_traces, layer_detail
 from ui.widgets import LINKED, example_picker
 from ui.export import chart
 from ui.pages import inside_app
@@ -108,8 +108,7 @@ text_b = cb.text_input(t("positions.text_b"), key="positions.text_b", **LINKED)
 if decoder is not None and decoder.kind != "decoder":
     st.info(t("positions.no_decoder_order"))
     st.stop()
-ta = get_trace(text_a, max_tokens=ORDER_CAP)
-tb = get_trace(text_b, max_tokens=ORDER_CAP) if ta is not None else None
+ta, tb = get_traces([text_a, text_b], max_tokens=ORDER_CAP)   # together, in one batch
 if ta is None or tb is None:
     st.stop()
 result = order_experiment(ta, tb, top_n=TOP_N)

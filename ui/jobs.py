@@ -172,11 +172,14 @@ def run_job(work_fn, *, page: str, lane: str = "long", shared: ByteCache | None 
                     _LAST_SECONDS[page] = time.monotonic() - started
                     return result
 
+            shown = []
+
             def watch():
-                """Another session runs this very job: its progress, here."""
+                """Another session runs this very job: its progress, here (each news once)."""
                 other = _LIVE.get(key)
                 note.info(t("jobs.shared"), icon="👥")
-                if other is not None and other.last is not None:
+                if other is not None and other.last is not None and other.last not in shown[-1:]:
+                    shown.append(other.last)
                     report(other.last)
 
             try:

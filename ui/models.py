@@ -126,6 +126,36 @@ def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_
     return trace
 
 
+def get_traces(texts: list[str], name: str | None = None,
+               max_tokens: int | None = PAGE_MAX_TOKENS) -> list:
+    """`get_trace` of several texts, the ones not yet cached traced together (in
+    one batch with the class's, not one after another); None for a text that
+    cannot be traced (its message shown)."""
+    name = name or model_name()
+    handle = get_handle(name)
+    if handle is None:
+        return [None] * len(texts)
+    keys = [(name, text, max_tokens) for text in texts]
+    todo = [i for i, key in enumerate(keys) if TRACES.peek(key) is None]
+    traceable = []
+    for i in todo:                       # a bad text is told once and left out
+        try:
+            handle.encode(texts[i], max_tokens=max_tokens)
+            traceable.append(i)
+        except XRayError:
+            pass
+    if len(traceable) > 1:
+        with st.spinner(t("loading.trace")):
+            try:
+                made = handle.trace_many([texts[i] for i in traceable], max_tokens=max_tokens)
+            except XRayError as err:
+                show_error(err)
+                made = []
+            for i, trace in zip(traceable, made):
+                TRACES.get(keys[i], lambda trace=trace: trace)
+    return [get_trace(text, name, max_tokens) for text in texts]
+
+
 def layer_detail(handle, trace, layer: int):
     """Every step of one layer of `trace`, shared like the trace itself."""
     key = (trace.model_name, trace.text, trace.n_tokens, int(layer))

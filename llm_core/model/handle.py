@@ -88,14 +88,21 @@ class ModelHandle:
     def trace(self, text: str, *, max_tokens: int | None = None):
         """One forward pass over `text` → `Trace`, its own whatever else runs:
         concurrent calls on a decoder are batched, an encoder's run one by one."""
-        tokens, ids, truncated_from = self.encode(text, max_tokens=max_tokens)
-        if truncated_from:
-            text = text[: tokens[-1].end] if tokens[-1].end else text
-        request = TraceRequest(self.name, text, tokens, ids, truncated_from)
+        return self.trace_many([text], max_tokens=max_tokens)[0]
+
+    def trace_many(self, texts: list[str], *, max_tokens: int | None = None) -> list:
+        """`trace` of several texts at once: a decoder runs them in the same
+        batches (with anyone else's), not one after another."""
+        requests = []
+        for text in texts:
+            tokens, ids, truncated_from = self.encode(text, max_tokens=max_tokens)
+            if truncated_from:
+                text = text[: tokens[-1].end] if tokens[-1].end else text
+            requests.append(TraceRequest(self.name, text, tokens, ids, truncated_from))
         if self._batcher is not None:
-            return self._batcher.trace(request)
+            return self._batcher.trace_many(requests)
         with self._lock:  # encoder traces: one at a time, each with its own recorder
-            return capture(self.arch, request, self.device)
+            return [capture(self.arch, request, self.device) for request in requests]
 
     def layer_detail(self, trace, layer: int):
         return layer_detail(self.arch, trace, layer, self.device)

@@ -387,19 +387,29 @@ class TraceBatcher:
         self.batches = self.traced = 0
 
     def trace(self, request: TraceRequest) -> Trace:
-        pending = _Pending(request)
+        return self.trace_many([request])[0]
+
+    def trace_many(self, requests: list[TraceRequest]) -> list[Trace]:
+        """Traces of several texts asked at once (a page comparing sentences): they
+        wait together and run in the same batches as everyone else's."""
+        mine = [_Pending(r) for r in requests]
+
+        def done() -> bool:
+            return all(p.done for p in mine)
         with self._cond:
             others = self._others_active(threading.get_ident())
-            self._waiting.append(pending)
-            while not pending.done and self._running:
+            self._waiting.extend(mine)
+            while not done() and self._running:
                 self._cond.wait()
-            if not pending.done:
+            lead = not done()
+            if lead:
                 self._running = True
-        if not pending.done:
-            self._lead(pending, wait=others)
-        if pending.error is not None:
-            raise pending.error
-        return pending.trace
+        if lead:
+            self._lead(done, wait=others)
+        for p in mine:
+            if p.error is not None:
+                raise p.error
+        return [p.trace for p in mine]
 
     def _others_active(self, me: int) -> bool:
         """Whether another thread asked lately (called under the lock); forgets
@@ -410,7 +420,7 @@ class TraceBatcher:
         self._asked[me] = now
         return others
 
-    def _lead(self, mine: _Pending, *, wait: bool) -> None:
+    def _lead(self, done, *, wait: bool) -> None:
         try:
             if wait:
                 # Let requests sent at the same moment arrive: a class's burst then
@@ -423,9 +433,10 @@ class TraceBatcher:
                 self._run(batch)
                 del batch   # the callers hold their traces; the leader keeps nothing
                 with self._cond:
-                    self._running = not mine.done    # done: the next waiting caller leads
+                    finished = done()
+                    self._running = not finished     # done: the next waiting caller leads
                     self._cond.notify_all()
-                    if mine.done:
+                    if finished:
                         return
         except BaseException:   # interrupted between batches: hand the lead on
             with self._cond:
