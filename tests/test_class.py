@@ -61,7 +61,7 @@ def test_concurrent_traces_equal_their_solo_traces(decoder):
     stop = threading.Event()
 
     def student(text):
-        for _ in range(4):
+        for _ in range(2):
             try:
                 _same(decoder.trace(text), solo[text], _bound(decoder))
             except Exception as err:  # noqa: BLE001 — collected, reported below
@@ -85,7 +85,7 @@ def test_concurrent_traces_equal_their_solo_traces(decoder):
     side.join()
     assert not failures, failures[:5]
     traced = decoder._batcher.traced - traced_before
-    assert traced == len(threads) * 4
+    assert traced == len(threads) * 2
     assert decoder._batcher.batches - batches_before < traced   # some ran together
 
 
@@ -365,38 +365,6 @@ def test_a_killed_conversions_temporary_folder_goes_at_once(tmp_path):
 def _run_py(code: str, env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **env})
-
-
-def test_a_same_size_corruption_is_noticed_and_converted_again(decoder, tmp_path):
-    """Copy the converted model and overwrite 14 kB inside its weights, putting the
-    file's time back (bit rot, a restore): the next process notices at its first
-    load (every hash is read once per process), says so, converts again and serves
-    the same numbers."""
-    import shutil
-
-    from llm_core.model.convert import smollm2_cache_path
-    cache = tmp_path / "cache"
-    shutil.copytree(smollm2_cache_path(), cache / smollm2_cache_path().name)
-    weights = cache / smollm2_cache_path().name / "model.safetensors"
-    st = weights.stat()
-    with open(weights, "r+b") as f:
-        f.seek(st.st_size // 2)
-        f.write(b"\x7f" * 14_000)
-    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert weights.stat().st_size == st.st_size and weights.stat().st_mtime_ns == st.st_mtime_ns
-    (cache / (".tmp-" + smollm2_cache_path().name + "-killed")).mkdir()   # a killed conversion
-    code = ("import llm_core, sys\n"
-            "h = llm_core.load_model('smollm2', progress=lambda m: print('PROGRESS', m))\n"
-            "print('LOGIT', float(h.trace('The capital of France is').last_logits.max()))\n")
-    out = _run_py(code, {"LLM_XRAY_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "damaged" in out.stdout and "Converting" in out.stdout
-    logit = float(out.stdout.split("LOGIT")[1])
-    assert logit == pytest.approx(float(decoder.trace("The capital of France is").last_logits.max()),
-                                  rel=reorder_bound(1536, 30))
-    assert sorted(p.name for p in cache.iterdir()) == [smollm2_cache_path().name]
-    out = _run_py(code, {"LLM_XRAY_CACHE": str(cache), "HF_HUB_OFFLINE": "1"})
-    assert "damaged" not in out.stdout and "Converting" not in out.stdout   # healthy now
 
 
 @pytest.mark.model

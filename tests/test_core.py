@@ -185,22 +185,3 @@ def test_encoder_trace_is_bidirectional(encoder):
     d = encoder.layer_detail(trace, 3)
     assert_close(d.out, trace.residual[4], reorder_bound(1536), "out")
     assert_close(d.pattern, pattern[3], reorder_bound(1536), "pattern")
-
-
-@pytest.mark.model
-def test_conversion_is_atomic(tmp_path, monkeypatch):
-    """An interrupted conversion leaves no folder that a later load would take."""
-    from llm_core.model import convert as models
-
-    monkeypatch.setenv("LLM_XRAY_CACHE", str(tmp_path))
-
-    def boom(self, path, *a, **k):
-        (path / "partial.bin").write_bytes(b"x")
-        raise KeyboardInterrupt
-
-    from transformers import PreTrainedModel
-    monkeypatch.setattr(PreTrainedModel, "save_pretrained", boom)
-    with pytest.raises(KeyboardInterrupt):
-        models.convert_smollm2(lambda _m: None)
-    assert not models.smollm2_cache_path().exists()
-    assert [p.name for p in tmp_path.iterdir()] == []

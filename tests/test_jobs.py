@@ -161,12 +161,12 @@ def test_a_shared_run_is_watched_by_whoever_asks_the_same():
 
 
 @pytest.mark.model
-def test_a_generation_finishes_while_a_training_job_is_still_training(decoder):
-    """The real thing: a fine-tuning job (long lane) trains; a generation (short
-    lane) asked meanwhile gets its turns between the training steps and is done
-    long before the training is."""
-    from llm_core import finetune as ft
+def test_a_generation_finishes_while_a_long_job_is_still_running(decoder):
+    """The real thing: a long job (measuring the model on forty texts, one turn
+    each) runs; a generation (short lane) asked meanwhile gets the turns while it
+    runs and is done within a step or two of the long job's, long before its end."""
     from llm_core import generate as gen
+    from llm_core.model import copies
     from llm_core.model.work import GATE
 
     events, lock = [], threading.Lock()
@@ -175,23 +175,22 @@ def test_a_generation_finishes_while_a_training_job_is_still_training(decoder):
         with lock:
             events.append(what)
 
-    def training_report(p):
-        if p.phase == "train":
-            note(f"train {p.done}")
-
-    trainer = threading.Thread(target=ft.train, args=(decoder, ft.DEFAULT_FACT, "lora", 8, 8),
-                               kwargs={"work": Work(training_report, lane="long", gate=GATE)})
-    trainer.start()
-    _until(lambda: "train 1" in events)                  # training is under way
+    texts = [f"Sentence number {i} says something about rivers and the sea." for i in range(40)]
+    long = threading.Thread(target=copies.log_probs, args=(decoder, texts), kwargs={
+        "work": Work(lambda p: note(f"long {p.done}"), lane="long", gate=GATE)})
+    long.start()
+    _until(lambda: "long 2" in events)                    # the long job is under way
     prompt = gen.prompt_ids(decoder, "What is the capital of France?", chat=True)
+    note("asked")
     with Work(lane="short", gate=GATE).running() as work:
         steps = list(gen.generate(decoder, prompt, max_new_tokens=12, temperature=0, work=work))
     note("generated")
-    trainer.join(600)
+    long.join(600)
     assert len(steps) >= 3
-    trained = [e for e in events if e.startswith("train")]
-    assert events.index("generated") < events.index(trained[-1])   # done before the training was
-    assert events.index("generated") - events.index("train 1") <= 2  # within a step or two
+    longs = [e for e in events if e.startswith("long")]
+    assert events.index("generated") < events.index(longs[-1])       # done before the long job was
+    between = events[events.index("asked"):events.index("generated")]
+    assert len([e for e in between if e.startswith("long")]) <= 2    # it waited a step or two
 
 
 def test_an_answer_cut_by_a_limit_says_so():

@@ -169,3 +169,58 @@ def test_a_safetensors_header_promising_more_than_the_file_holds_is_unreadable(t
     path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + b"\0" * 100)
     with pytest.raises(ValueError, match="truncated"):
         registry._safetensors_parameters(path)
+
+
+def test_an_interrupted_conversion_leaves_nothing_a_later_load_would_take(tmp_path, monkeypatch):
+    """The conversion writes into a temporary folder and renames it into place
+    only when complete: killed while saving, nothing is left in the cache."""
+    from transformers import PreTrainedModel
+
+    from llm_core.model import convert
+    tiny.save_gguf(tmp_path / "m.gguf")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LLM_XRAY_CACHE", str(cache))
+
+    def boom(self, path, *a, **k):
+        (path / "partial.bin").write_bytes(b"x")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", boom)
+    with pytest.raises(KeyboardInterrupt):
+        convert.convert_gguf(tmp_path, "m.gguf", "tiny-f32", lambda _m: None)
+    assert list(cache.iterdir()) == []
+
+
+def test_a_same_size_corruption_is_noticed_and_converted_again(offered, tmp_path, monkeypatch):
+    """A converted GGUF in the cache gets 4 kB overwritten inside its weights with
+    the file's time put back (bit rot, a restore): the next process notices at its
+    first load (every hash is read once per process), says so, converts again and
+    serves the same numbers; a killed conversion's folder is gone too. (A new
+    process here: the model forgotten and no folder's hashes checked yet.)"""
+    import os
+
+    from llm_core.model import convert
+
+    def new_process_load():
+        registry._LOADED.pop("tiny-gguf", None)
+        monkeypatch.setattr(convert, "_VERIFIED", set())
+        said = []
+        handle = registry.load_model("tiny-gguf", progress=said.append)
+        return said, float(handle.trace(TEXT).last_logits.max())
+
+    said, first = new_process_load()
+    assert any("Converting" in m for m in said)
+    (converted,) = (tmp_path / "cache").iterdir()
+    weights = converted / "model.safetensors"
+    st = weights.stat()
+    with open(weights, "r+b") as f:
+        f.seek(st.st_size // 2)
+        f.write(b"\x7f" * 4096)
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert weights.stat().st_size == st.st_size and weights.stat().st_mtime_ns == st.st_mtime_ns
+    (tmp_path / "cache" / (".tmp-" + converted.name + "-killed")).mkdir()   # a killed conversion
+    said, again = new_process_load()
+    assert any("damaged" in m for m in said) and any("Converting" in m for m in said)
+    assert again == first                                       # the same numbers again
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [converted.name]
+    said, _ = new_process_load()
+    assert not any("damaged" in m or "Converting" in m for m in said)   # healthy now
