@@ -47,3 +47,16 @@ def rendered(at) -> list[str]:
 def figures(at) -> list[dict]:
     """Every plotly figure on the page, as the JSON the browser receives."""
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def values(value):
+    """A figure's array as plotly sends it (a list, or a typed array: base64
+    `bdata` with its `dtype` and `shape`) as a numpy array."""
+    import base64
+
+    import numpy as np
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(x) for x in str(value.get("shape", "")).split(",") if x.strip()]
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return arr.reshape(shape) if shape else arr
+    return np.asarray(value, dtype=float)

@@ -21,19 +21,13 @@ STEP_TIMEOUT = 300.0   # one page update; generation can queue behind others
 def chart_data(run: "Run", key, field_name: str):
     """A plotly chart's data array (`customdata`, `z` …) from what the server sent,
     decoding plotly's typed-array form. `key`: the chart's key, or its index on the page."""
-    import base64
     import json
 
-    import numpy as np
     spec = run.chart_list[key] if isinstance(key, int) else run.charts.get(key)
     if spec is None:
         return None
-    value = json.loads(spec)["data"][0].get(field_name)
-    if isinstance(value, dict) and "bdata" in value:
-        shape = [int(x) for x in str(value.get("shape", "")).split(",") if x.strip()]
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        return arr.reshape(shape) if shape else arr
-    return np.asarray(value, dtype=float)
+    from harness.apptest import values
+    return values(json.loads(spec)["data"][0].get(field_name))
 
 
 def _strings(value, out: list[str]) -> None:

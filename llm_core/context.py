@@ -122,3 +122,42 @@ def experiment(traces, senses, word: str, *, mode: str = "last",
     same = [key(sp) == key(spans[0]) for sp in spans]  # the same vector at layer 0
     return ContextExperiment(word, [tr.text for tr in traces], list(senses), spans, vectors,
                              similarity, same, centre, mode)
+
+
+@dataclass(frozen=True)
+class SenseGap:
+    """How far apart the two meanings' lines lie, layer by layer: the mean cosine
+    with sentence 1 of the other sentences with its meaning (solid lines) minus
+    that of the sentences with the other meaning (dashed). What the chart shows,
+    in numbers, so the sentence under it says what it shows."""
+    gap: np.ndarray              # layer+1
+    widest: int                  # the layer where the solid lines lie furthest above the dashed
+    trend: str                   # "grows" | "shrinks" | "flat" (from layer 0 to the last)
+
+    @property
+    def first(self) -> float:
+        return float(self.gap[0])
+
+    @property
+    def last(self) -> float:
+        return float(self.gap[-1])
+
+    @property
+    def most(self) -> float:
+        return float(self.gap[self.widest])
+
+
+FLAT_GAP = 0.02     # a change of the gap smaller than this, from layer 0 to the last, is "about the same"
+
+
+def sense_gap(exp: ContextExperiment) -> SenseGap | None:
+    """None when one of the two kinds of line is missing (every other sentence
+    has sentence 1's meaning, or none has)."""
+    same = [i for i in range(1, len(exp.senses)) if exp.senses[i] == exp.senses[0]]
+    other = [i for i in range(1, len(exp.senses)) if exp.senses[i] != exp.senses[0]]
+    if not same or not other:
+        return None
+    gap = exp.similarity[same].mean(axis=0) - exp.similarity[other].mean(axis=0)
+    change = float(gap[-1] - gap[0])
+    trend = "flat" if abs(change) < FLAT_GAP else "grows" if change > 0 else "shrinks"
+    return SenseGap(gap, int(np.argmax(gap)), trend)

@@ -130,6 +130,12 @@ def settles_at(lens: Lens, index: int) -> int:
     return depth
 
 
+def first_top(lens: Lens, index: int) -> int:
+    """The earliest depth at which the final prediction is the top guess at all
+    (it may lose the lead again before `settles_at`)."""
+    return lens.final_ranks[:, index].tolist().index(0)
+
+
 def trace_export(handle, trace, lens: Lens, layer: int, head: int, top_n: int = 10) -> dict:
     """The current text's trace as plain JSON for worksheets: tokens and ids, the
     lens's top predictions per layer at the last position, the shown head's

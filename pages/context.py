@@ -3,12 +3,12 @@ followed through the decoder's residual stream layer by layer."""
 import pandas as pd
 import streamlit as st
 
-from llm_core.context import MODES, experiment, find_word
+from llm_core.context import MODES, experiment, find_word, sense_gap
 from llm_core.embeddings import projection
 from llm_core.model.errors import InputError
 from ui.fig_context import sense_projection, similarity_lines
 from ui.errors import guard
-from ui.i18n import LANGS, t, table
+from ui.i18n import LANGS, lang, t, table
 from ui.markdown import md_escape
 from ui.models import ENCODER, get_handle, get_traces
 from ui.widgets import LINKED, option_labels
@@ -63,8 +63,8 @@ def lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()][:MAX_SENTENCES]
 
 
-if "context.word" not in st.session_state:
-    st.session_state["context.preset"] = "apple"
+if "context.word" not in st.session_state:    # the lesson's own example in Chinese
+    st.session_state["context.preset"] = "pingguo" if lang() == "zh" else "apple"
     load_preset()
 retranslate_names()
 
@@ -131,8 +131,11 @@ with guard():
     chart(similarity_lines(exp.similarity, exp.sentences, senses, [name_a, name_b], labels),
                     width="stretch", key="context.chart0")
     same_layer0 = all(exp.same_token)
-    st.caption(t("context.layer0_same" if same_layer0 else "context.layer0_diff",
-                 n=exp.n_layers) + " " + t("context.lines_explain"))
+    gap = sense_gap(exp)            # what the chart shows, in numbers: the sentence says that
+    st.caption(t("context.layer0_same" if same_layer0 else "context.layer0_diff", n=exp.n_layers)
+               + " " + t("context.lines_explain") + ("" if gap is None else " " + t(
+                   f"context.gap_{gap.trend}", first=gap.first, last=gap.last, most=gap.most,
+                   widest=gap.widest)))
 
     st.subheader(t("context.proj_header"))
     layer = st.slider(t("common.layer"), 0, exp.n_layers, min(exp.n_layers, 2 * exp.n_layers // 3),

@@ -2,7 +2,7 @@
 and the unembedding (反嵌入), shows the next-token guess forming layer by layer."""
 import streamlit as st
 
-from llm_core.logit_lens import DEFAULT_POSITIONS, MAX_POSITIONS, logit_lens, settles_at
+from llm_core.logit_lens import DEFAULT_POSITIONS, MAX_POSITIONS, first_top, logit_lens, settles_at
 from llm_core.model.limits import BOX_CHARS
 from ui import fig_logit_lens
 from ui.cache import shared
@@ -72,14 +72,17 @@ chart(fig_logit_lens.lens_line(
                       final_name=t("logit_lens.final_name", text=token_label(final_text, 20)),
                       next_name=t("logit_lens.next_name", text=token_label(next_text, 20)),
                       rank_word=t("logit_lens.rank_word"))), key="logit_lens.fig_line")
-depth = settles_at(lens, index)
+depth, first = settles_at(lens, index), first_top(lens, index)   # depth d = after layer d - 1
 prob = float(lens.final_probs[-1, index])
 if depth == 0:
     st.markdown(t("logit_lens.line_summary_emb", final=code_label(final_text),
                   emb=float(lens.final_probs[0, index]), prob=prob))
-else:
-    st.markdown(t("logit_lens.line_summary", final=code_label(final_text), first=depth - 1,
-                  prob=prob))
+elif first == depth:
+    st.markdown(t("logit_lens.line_summary", final=code_label(final_text), first=depth - 1, prob=prob))
+else:       # on top early, then lost the lead, then on top for good
+    when = t("logit_lens.at_embedding") if first == 0 else t("logit_lens.after_layer", n=first - 1)
+    st.markdown(t("logit_lens.line_summary_back", final=code_label(final_text), when=when,
+                  stays=depth - 1, prob=prob))
 
 unembed = handle.arch.unembedding_matrix()
 st.markdown(t("logit_lens.explain", norm=handle.arch.norm_kind or "norm",

@@ -257,3 +257,40 @@ def test_anatomy_and_weights_of_a_gpt2_shaped_model():
     assert torch.equal(weight_matrix(handle, "W_V", 0)[1], handle.model.transformer.h[0]
                        .attn.c_attn.weight[:, 32:])
     assert mlp_shape(handle).d_mlp == 64 and mlp_shape(handle).kind == "GELU"
+
+
+def _depths(decoder, text: str, last_n: int) -> tuple[int, int]:
+    """(first depth the final prediction is on top, depth from which it stays), read
+    here from the lens's ranks of the last position."""
+    lens = logit_lens(decoder, decoder.trace(text), last_n)
+    ranks = lens.final_ranks[:, -1].tolist()
+    stays = len(ranks) - 1
+    while stays > 0 and ranks[stays - 1] == 0:
+        stays -= 1
+    return ranks.index(0), stays
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("text", [None, "The capital of France is"])
+def test_the_lens_sentence_says_when_the_guess_leads_and_when_it_stays(decoder, lang, text):
+    """The default text's last position (its final guess leads early, loses the
+    lead and wins it back) and one where it takes the lead once: the sentence
+    under the line says which, with the layers the ranks give."""
+    from harness.apptest import shown
+    from ui.i18n import table
+    from llm_core.logit_lens import DEFAULT_POSITIONS
+    at = app_test("pages/logit_lens.py", lang)
+    if text:
+        at.text_area(key="logit_lens.text").input(text).run()
+    assert_clean(at)
+    first, stays = _depths(decoder, text or table(lang)["logit_lens.default_text"], DEFAULT_POSITIONS)
+    words = table(lang)
+    said = " ".join(shown(m.value) for m in at.markdown)
+    if first == stays:
+        assert shown(words["logit_lens.line_summary"]).split("{final}")[1].split("{first}")[0] in said
+        assert f"**{stays - 1}**" in said
+    else:
+        when = words["logit_lens.at_embedding"] if first == 0 else words["logit_lens.after_layer"].format(n=first - 1)
+        assert shown(when) in said and f"**{stays - 1}**" in said
+        assert shown(words["logit_lens.line_summary_back"]).split("{when}")[1].split("{stays}")[0] in said

@@ -303,3 +303,35 @@ def test_an_unknown_word_says_what_the_space_knows(glove, decoder):
         space.lookup("paris")                                  # the decoder has " Paris"
     assert err.value.params["hint"] == "Paris"
     assert message(err.value).endswith(table("en")["errors.unknown_word_try"].format(hint="Paris"))
+
+
+def _gap_from_chart(fig: dict) -> list[float]:
+    """The chart's own lines: mean of the solid (sentence 1's meaning) minus mean of
+    the dashed (the other meaning), layer by layer."""
+    import numpy as np
+
+    from harness.apptest import values
+    solid = [values(t["y"]) for t in fig["data"] if t["line"]["dash"] == "solid"]
+    dashed = [values(t["y"]) for t in fig["data"] if t["line"]["dash"] == "dash"]
+    return list(np.mean(solid, axis=0) - np.mean(dashed, axis=0))
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("lang,preset,trend", [("en", None, "shrinks"), ("zh", None, "grows"),
+                                               ("en", "bank", "grows"), ("zh", "apple", "shrinks")])
+def test_the_sentence_under_the_lines_says_what_they_show(lang, preset, trend):
+    """The default example (apple vs Apple: its tokens differ, the gap is widest at
+    layer 0) and one chosen to go the other way: the caption's trend and numbers
+    are read off the very lines on the chart."""
+    at = app_test("pages/context.py", lang, timeout=TIMEOUT)
+    if preset:
+        at.selectbox(key="context.preset").select(preset).run(timeout=TIMEOUT)
+    assert_clean(at)
+    from harness.apptest import figures
+    gap = _gap_from_chart(figures(at)[0])
+    widest = max(range(len(gap)), key=gap.__getitem__)
+    assert ("grows" if gap[-1] - gap[0] >= 0.02 else "shrinks" if gap[0] - gap[-1] >= 0.02
+            else "flat") == trend
+    expected = table(lang)[f"context.gap_{trend}"].format(
+        first=gap[0], last=gap[-1], most=gap[widest], widest=widest)
+    assert any(expected in c.value for c in at.caption), [c.value for c in at.caption]
