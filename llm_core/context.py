@@ -48,7 +48,7 @@ def find_word(trace: Trace, word: str) -> WordSpan:
     if not positions:  # the word lies beyond a truncated text
         raise InputError(f"'{word[:40]}' is not in the sentence.", code="word_not_found",
                          word=word[:40], sentence=trace.text[:60])
-    return WordSpan(start, end, positions, tuple(trace.tokens[p].text for p in positions),
+    return WordSpan(start, end, positions, tuple(trace.token_texts[p] for p in positions),
                     tuple(trace.tokens[p].id for p in positions))
 
 

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from llm_core.model.errors import InputError
-from llm_core.model.sampling import readable
-from llm_core.model.tokens import make_tokens
+from llm_core.model.sampling import candidate_texts, complete_characters
 
 DEFAULT_POSITIONS = 16
 MAX_POSITIONS = 32   # vocab-sized logits for layers × positions: keep the grid light
@@ -107,17 +106,23 @@ def logit_lens(handle, trace, last_n: int = DEFAULT_POSITIONS, k: int = TOP_K) -
         parts.append((ids, values.exp(), chosen.exp(), ranks, nxt))
     top_ids, top_probs, final_probs, final_ranks, next_probs = (
         torch.cat(column) for column in zip(*parts))                # layer+1 pos …
-    return Lens(tuple(positions), n, top_ids, top_probs, _texts(handle, top_ids), final_ids,
+    return Lens(tuple(positions), n, top_ids, top_probs, _texts(handle, trace, positions, top_ids), final_ids,
                 final_probs, final_ranks, next_ids, next_probs)
 
 
-def _texts(handle, ids: torch.Tensor) -> tuple:
-    """Readable text of each id (a split character shows its bytes)."""
-    unique = sorted(set(ids.flatten().tolist()))
-    with handle._lock:  # the tokenizer is not shared across threads unguarded
-        tokens = make_tokens(handle.tokenizer, unique, [(0, 0)] * len(unique))
-    text = {tok.id: tok.text for tok in tokens}
-    return tuple(tuple(tuple(text[i] for i in pos) for pos in layer) for layer in ids.tolist())
+def _texts(handle, trace, positions, ids: torch.Tensor) -> tuple:
+    """Readable text of each id, as a student reads a candidate there: a piece
+    that starts a character shows the character the model completes it to after
+    that position's text, and its part (语[1/2]); one batched decode per position
+    that has such pieces, none for an English text."""
+    per_pos = ids.transpose(0, 1).tolist()                           # pos layer+1 k
+    names = []
+    for p, rows in zip(positions, per_pos):
+        unique = sorted({i for row in rows for i in row})
+        done = complete_characters(handle, trace.ids[:p + 1], unique)
+        names.append(dict(zip(unique, candidate_texts(handle, unique, done, unique=False))))
+    return tuple(tuple(tuple(names[j][i] for i in pos) for j, pos in enumerate(layer))
+                 for layer in ids.tolist())
 
 
 def settles_at(lens: Lens, index: int) -> int:
@@ -147,7 +152,8 @@ def trace_export(handle, trace, lens: Lens, layer: int, head: int, top_n: int = 
     logits = trace.last_logits
     probs = torch.softmax(logits.float(), -1)
     values, ids = probs.topk(min(top_n, probs.numel()))
-    texts = readable(handle, ids.tolist())
+    ids = ids.tolist()
+    texts = candidate_texts(handle, ids, complete_characters(handle, trace.ids, ids))
     kept = trace.attention_kept
     return {
         "model": trace.model_name, "text": trace.text, "n_tokens": trace.n_tokens,

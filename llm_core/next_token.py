@@ -13,7 +13,8 @@ from llm_core.model.errors import InputError
 from llm_core.model.limits import PROMPT_TOKEN_LIMIT
 # the lesson's names that sampling computes, so a page reads them from its lesson:
 from llm_core.model.sampling import (TopView, candidate_texts, check_temperature,  # noqa: F401
-                                     complete_characters, entropy, readable, top_view)
+                                     complete_characters, entropy, readable, readable_sequence,
+                                     top_view)
 
 
 def toy_rows(rows) -> list[tuple[str, float]]:

@@ -18,7 +18,7 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.vectors import cosine, cosine_matrix, robust_abs_max
-from llm_core.model.sampling import softmax_with_temperature, tokens_of
+from llm_core.model.sampling import candidate_texts, complete_characters, softmax_with_temperature
 
 MAX_POSITIONS = 4096
 MAX_DIMS = 4096
@@ -228,7 +228,10 @@ def order_experiment(trace_a, trace_b, top_n: int = 5, temperature: float = 1.0)
                        _top(trace_b, top_n, temperature))
 
 
-def top_tokens(handle, top) -> list[tuple]:
-    """The order experiment's next tokens as (Token, probability), each read
-    alone (a split character shows as its bytes)."""
-    return [(tokens_of(handle, [i])[0], p) for i, p in top]
+def top_tokens(handle, trace, top) -> list[tuple[str, float]]:
+    """The order experiment's next tokens after `trace`'s text as (label,
+    probability): a piece that starts a character reads as the character the
+    model completes it to and its part (语[1/2]), as on the next-token page."""
+    ids = [i for i, _p in top]
+    texts = candidate_texts(handle, ids, complete_characters(handle, trace.ids, ids))
+    return [(text, p) for text, (_i, p) in zip(texts, top)]

@@ -8,6 +8,7 @@ import streamlit as st
 import llm_core
 from llm_core import next_token as nt
 from llm_core.model.limits import BOX_CHARS
+from llm_core.model.tokens import is_piece
 from ui import fig_next_token as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal
@@ -33,7 +34,7 @@ def cached_logits(model: str, text: str, chat: bool, _trace=None):
     read-only, shared; a slider never re-runs the model."""
     handle = llm_core.load_model(model)
     ids, logits = nt.next_token_logits(handle, text, chat=chat, trace=_trace)
-    return ids, logits, nt.readable(handle, ids), nt.top_completions(handle, ids, logits)
+    return ids, logits, nt.readable_sequence(handle, ids), nt.top_completions(handle, ids, logits)
 
 
 @shared(max_mb=4)
@@ -118,6 +119,8 @@ chart(fig.next_token_bars(
                        hover_logit=t("common.logit"), hover_prob=t("next_token.hover_prob", T=temperature),
                        hover_final=t("next_token.hover_final"), model_name=t("common.model_prob")),
     fixed_scale=fixed), key="next_token.fig_bars")
+if mode == "model" and any(is_piece(x) for x in tokens):
+    st.caption(t("common.pieces_note"))
 if temperature == 0:
     st.info(t("next_token.t0_note", token=fig.code_label(tokens[0])), icon="🎯")
 

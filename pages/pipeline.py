@@ -4,6 +4,7 @@ import streamlit as st
 
 from llm_core.pipeline import pipeline
 from llm_core.model.limits import MAX_CHARS
+from llm_core.model.tokens import is_piece, without_part
 from ui import fig_pipeline as fig
 from ui.cache import FIGURE_BYTES, shared
 from ui.chips import chips_html
@@ -87,5 +88,7 @@ with guard():
 
         st.header("⑤ " + t("pipeline.sample_title"))
         st.markdown(t("pipeline.sample_text"))
-        st.code(trace.text + p.chosen, language=None, wrap_lines=True)
+        st.code(trace.text + without_part(p.chosen), language=None, wrap_lines=True)
+        if is_piece(p.chosen):
+            st.caption(t("common.pieces_note"))
         link("generate", t("pipeline.more_generate"), "✍️")

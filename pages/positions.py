@@ -4,6 +4,7 @@ import math
 
 import streamlit as st
 
+from llm_core.model.tokens import is_piece
 from llm_core.positions import (ORDER_PAIRS, learned_size, learned_table, order_experiment,
                                 rope_angle_degrees, rope_pair, rope_params, sinusoidal_table, top_tokens)
 from ui.chips import chips_html
@@ -126,7 +127,7 @@ else:
 st.subheader(t("positions.inside_header"))
 st.caption(t("positions.cos_layers"))
 if result.matched:
-    chart(order_cosines(result.matched, ta.tokens, {"x": t("positions.layer_axis"), "y": t(
+    chart(order_cosines(result.matched, ta.token_texts, {"x": t("positions.layer_axis"), "y": t(
         "positions.cos_axis"), "legend": t("positions.legend")}), key="positions.order_cos")
     if not decoder.arch.has_position_embedding:  # layer 0 = token embeddings alone
         st.caption(t("positions.matched_note", cos=min(m.cosine_by_layer[0] for m in result.matched)))
@@ -137,12 +138,12 @@ if result.final_cosine is not None:
 
 st.subheader(t("positions.predict_header"))
 st.caption(t("positions.next_caption", n=TOP_N))
-top_a, top_b = top_tokens(decoder, result.top_a), top_tokens(decoder, result.top_b)
+top_a, top_b = top_tokens(decoder, ta, result.top_a), top_tokens(decoder, tb, result.top_b)
 chart(top_tokens_pair(top_a, top_b, dict(
     title_a=f"A: {text_a[:40]}", title_b=f"B: {text_b[:40]}", prob_title=t("positions.probability"))),
     key="positions.order_top")
-first_a, first_b = top_a[0][0].text, top_b[0][0].text
+first_a, first_b = top_a[0][0], top_b[0][0]
 st.caption(t("positions.same_top") if first_a == first_b else
            t("positions.different_top", a=md_escape(first_a), b=md_escape(first_b)))
-if any(tok.partial for tok, _ in top_a + top_b):
-    st.caption(t("positions.partial_note"))
+if any(is_piece(text) for text, _ in top_a + top_b):
+    st.caption(t("common.pieces_note"))

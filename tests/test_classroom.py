@@ -695,9 +695,20 @@ def test_a_candidate_that_starts_a_character_shows_what_the_model_completes(deco
         text = decoder.tokenizer.decode(out)
         if "\ufffd" not in text[:1]:
             break
-    assert text.startswith(done[first][0])
+    piece = decoder.tokenizer.decode([first])
+    assert "\ufffd" in piece                                # the candidate alone is no character
     label = texts[top.index(first)]
-    assert label.startswith("‹") and label.endswith("→" + done[first])
+    assert label == f"{text[0]}[1/{len(out)}]"               # the character and its part
+    assert all("‹" not in x for x in texts)
+
+
+def test_candidates_that_complete_alike_keep_apart(decoder):
+    from llm_core import next_token as nt
+
+    ids, _ = nt.next_token_logits(decoder, "大语言模型是一个巨大的")
+    lead, pair = decoder.tokenizer.convert_tokens_to_ids(["è", "è¯"])
+    texts = nt.candidate_texts(decoder, [lead, pair], {lead: "语[1/2]", pair: "语[1/2]"})
+    assert texts == ["语[1/2] ‹e8›", "语[1/2] ‹e8 af›"]
     ids, logits = nt.next_token_logits(decoder, "The cat sat on the")
     assert nt.top_completions(decoder, ids, logits) == {}  # English: nothing to complete, no run
 
@@ -812,8 +823,9 @@ def test_a_room_nobody_joined_expires_sooner():
 
 
 def test_a_pieces_completion_counts_as_its_answer():
-    assert rooms.normalize_guess("‹e8 af›→语") == rooms.normalize_guess(" 语 ")
-    assert rooms.normalize_guess("‹e8 af›→语") != rooms.normalize_guess("言")
+    assert rooms.normalize_guess("语[1/2]") == rooms.normalize_guess(" 语 ")
+    assert rooms.normalize_guess("语[1/2]") != rooms.normalize_guess("言")
+    assert rooms.normalize_guess("[1/2]") == "[1/2]"          # only a suffix is a part
 
 
 def test_csv_cells_are_never_formulas():

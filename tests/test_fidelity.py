@@ -189,8 +189,7 @@ def test_next_token_axis_keeps_its_scale_across_temperatures(decoder):
 
 def test_positions_pair_shares_one_scale():
     from ui.fig_positions import top_tokens_pair
-    tok = lambda text: SimpleNamespace(text=text)
-    fig = top_tokens_pair([(tok("a"), 0.18), (tok("b"), 0.1)], [(tok("c"), 0.38), (tok("d"), 0.2)],
+    fig = top_tokens_pair([("a", 0.18), ("b", 0.1)], [("c", 0.38), ("d", 0.2)],
                           {"title_a": "x", "title_b": "y", "prob_title": "p"})
     assert tuple(fig.layout.xaxis.range) == tuple(fig.layout.xaxis2.range)
 

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import plotly.graph_objects as go
 
+from llm_core.model.tokens import readable_texts
 from ui.chips import chips_html
 from ui.fig_common import token_label
 from ui.fig_hallucination import BLUE, GREY, ORANGE, RED  # noqa: F401 — one palette
@@ -65,6 +66,7 @@ def answer_token_probs(expected_tokens, runs: dict, labels: dict) -> go.Figure:
 def window_chips(tokens, window, positions) -> str:
     """Chips for chosen positions, shaded when inside the window; the id row
     shows the position."""
-    chips = [SimpleNamespace(text=tokens[i].text, id=i) for i in positions]
+    texts = readable_texts(tokens)
+    chips = [SimpleNamespace(text=texts[i], id=i) for i in positions]
     values = [1.0 if window.inside(i) else 0.0 for i in positions]
     return chips_html(chips, values=values)

@@ -82,14 +82,14 @@ def rope_pair_arrows(before, after, token_labels, chosen: int, labels: dict,
     return fig
 
 
-def order_cosines(matched, tokens, labels: dict, height: int = 360) -> go.Figure:
+def order_cosines(matched, texts, labels: dict, height: int = 360) -> go.Figure:
     """One line per token shared by both texts: cosine similarity of its vector
     in A and in B, layer by layer. matched: the experiment's MatchedTokens,
-    tokens: text A's. labels: x, y, legend."""
+    texts: text A's tokens as read in a row (语[1/2]). labels: x, y, legend."""
     fig = go.Figure()
     low = 1.0
     for m in matched:
-        name, values = f"{visible(tokens[m.pos_a].text)} ({m.pos_a}→{m.pos_b})", m.cosine_by_layer
+        name, values = f"{visible(texts[m.pos_a])} ({m.pos_a}→{m.pos_b})", m.cosine_by_layer
         values = list(values)
         low = min(low, *values)
         fig.add_trace(go.Scatter(
@@ -105,13 +105,13 @@ def order_cosines(matched, tokens, labels: dict, height: int = 360) -> go.Figure
 
 def top_tokens_pair(top_a, top_b, labels: dict, height: int = 320) -> go.Figure:
     """Two horizontal bar charts of next-token probabilities on one x-scale (so
-    the two texts compare bar for bar). top_*: [(Token, prob)]. labels: title_a,
+    the two texts compare bar for bar). top_*: [(label, prob)]. labels: title_a,
     title_b (the two texts), prob_title."""
     titles, prob_title = (labels["title_a"], labels["title_b"]), labels["prob_title"]
     upper = 1.25 * max([p for _l, p in top_a + top_b] or [0.8])
     fig = make_subplots(rows=1, cols=2, subplot_titles=[plotly_text(x) for x in titles], horizontal_spacing=0.18)
     for col, top, color in ((1, top_a, "#2e86de"), (2, top_b, "#e67e22")):
-        names = [f"{i + 1}. {plotly_text(visible(tok.text))}" for i, (tok, _p) in enumerate(top)]
+        names = [f"{i + 1}. {plotly_text(visible(text))}" for i, (text, _p) in enumerate(top)]
         probs = [p for _label, p in top]
         fig.add_trace(go.Bar(x=probs, y=names, orientation="h", marker_color=color,
                              text=[f"{p:.1%}" for p in probs], textposition="outside",

@@ -19,6 +19,7 @@ import time
 import unicodedata
 
 from llm_core.model.errors import InputError
+from llm_core.model.tokens import without_part
 
 from llm_core.model.limits import (CODE_LENGTH, EMPTY_ROOM_TTL_S, GUESS_CHARS, JOINS_PER_ADDRESS_MINUTE,
                                    JOINS_PER_MINUTE, MAX_MEMBERS, MAX_ROOMS, NICKNAME_CHARS,
@@ -43,9 +44,9 @@ def normalize_code(code: str) -> str:
 
 def normalize_guess(guess: str) -> str:
     """Guesses are counted together when they differ only in case or spaces
-    ("Paris", " paris"); an answer shown as a piece and its completion
-    ("‹e8 af›→语") is compared by the character it completes to."""
-    return _clean(str(guess).rsplit("→", 1)[-1], GUESS_CHARS).casefold()
+    ("Paris", " paris"); an answer shown as the first piece of a character
+    ("语[1/2]") is compared by that character."""
+    return _clean(without_part(str(guess).strip()), GUESS_CHARS).casefold()
 
 
 def client_address(peer: str, forwarded: str, trusted: str) -> str:

@@ -3,6 +3,8 @@ for byte-level BPE the raw bytes (a Chinese character or an emoji is often
 split into several tokens, each holding some of its UTF-8 bytes)."""
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -81,6 +83,19 @@ def show_bytes(raw: bytes) -> str:
             i += 1
     text = "".join(out)
     return text.replace("›‹", " ")
+
+
+_PART = re.compile(r"(?<=.)\[(\d+)/(\d+)\]$")
+
+
+def is_piece(label: str) -> bool:
+    """Whether a label reads a piece of a split character (语[1/2])."""
+    return _PART.search(str(label)) is not None
+
+
+def without_part(label: str) -> str:
+    """The character a piece's label names (语[1/2] → 语); other labels unchanged."""
+    return _PART.sub("", str(label))
 
 
 def readable_texts(tokens) -> list[str]:
