@@ -459,12 +459,21 @@ def _changed(handle, delta: Delta):
     return kinds, tuple(tuple(rel.get((li, k), 0.0) for k in kinds) for li in range(n_layers))
 
 
+# A fall of this much in another fact's p(answer) is a side effect a teacher should
+# see, whether or not it crosses 50 % (Paris 0.95 → 0.65 is one).
+LOST_POINTS = 0.10
+
+
+def probe_changes(result: "Result") -> list[tuple[Probe, float, float, bool]]:
+    """Every probe's p(answer) before and after, and whether it is another fact
+    that fell by LOST_POINTS or more: (probe, before, after, lost)."""
+    return [(p, b, a, p.role == "neighbour" and b - a >= LOST_POINTS)
+            for p, b, a in zip(result.probes, result.before.p_answer, result.after.p_answer)]
+
+
 def lost_facts(result: "Result") -> list[tuple[Probe, float, float]]:
-    """The other facts whose answer was likelier than not before and is not after:
-    (probe, before, after)."""
-    return [(p, b, a) for p, b, a in zip(result.probes, result.before.p_answer,
-                                         result.after.p_answer)
-            if p.role == "neighbour" and b >= 0.5 > a]
+    """The other facts whose answer fell by LOST_POINTS or more: (probe, before, after)."""
+    return [(p, b, a) for p, b, a, lost in probe_changes(result) if lost]
 
 
 def ask(handle, delta: Delta | None, question: str, work: Work | None = None) -> str:

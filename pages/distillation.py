@@ -57,8 +57,13 @@ labels = {"soft": t("distillation.soft", T=r.temperature, a=r.soft_weight),
           "sizes_title": t("distillation.sizes_title", x=r.teacher_params / r.student_params)}
 closer = "soft" if r.kl_soft < r.kl_hard else "hard"
 st.markdown(t(f"distillation.verdict_{closer}", soft=r.kl_soft, hard=r.kl_hard, n=r.steps))
+drifts = {k: d for k, d in (("soft", ds.moves_away(r.soft)), ("hard", ds.moves_away(r.hard))) if d}
+for who, d in drifts.items():
+    st.markdown(t(f"distillation.moves_away_{who}", step=d.best_step, best=d.best, final=d.final,
+                  n=r.steps))
 left, right = st.columns(2)
-chart(where=left, fig=fig.held_out_kl(r, labels), width="stretch", key="distillation.chart0")
+chart(where=left, fig=fig.held_out_kl(r, {**labels, "closest": t("distillation.closest")}, drifts),
+      width="stretch", key="distillation.chart0")
 chart(where=right, fig=fig.loss_curves(r, labels), width="stretch", key="distillation.chart1")
 st.caption(t("distillation.loss_caption"))
 chart(fig.sizes(r.teacher_params, r.student_params, labels), width="stretch", key="distillation.chart2")

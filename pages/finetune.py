@@ -89,9 +89,13 @@ roles = {k: t(f"finetune.role_{k}") for k in ("fact", "paraphrase", "neighbour")
 chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
                                    "before": t("finetune.before"), "after": t("finetune.after"),
                                    "x": t("finetune.probes_x")}), width="stretch", key="finetune.chart2")
+changes = ft.probe_changes(r)
+st.dataframe(fig.probe_table(changes, {**roles, **{k: t(f"finetune.col_{k}") for k in (
+    "role", "question", "answer", "before", "after", "change", "flag")}}), hide_index=True, width="stretch")
 lost = ft.lost_facts(r)
 st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl=r.kl_unrelated,
-              worst=min(a for p, a in zip(r.probes, r.after.p_answer) if p.role == "neighbour"),
+              points=round(ft.LOST_POINTS * 100),
+              drop=max(0.0, max(b - a for p, b, a, _ in changes if p.role == "neighbour")),
               lost=", ".join(f"{p.answer.strip()} {b:.0%} → {a:.0%}" for p, b, a in lost)))
 
 if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):

@@ -10,7 +10,7 @@ from ui.cache import FIGURE_BYTES, shared
 from ui.chips import chips_html
 from ui.errors import guard
 from ui.i18n import lang, t
-from ui.models import attention_cap_note, get_handle, get_trace, model_name
+from ui.models import attention_cap_note, get_handle, get_trace, model_label, model_name
 from ui.widgets import LINKED
 from ui.export import chart
 from ui.pages import inside_app, link
@@ -54,7 +54,7 @@ with guard():
     trace = get_trace(text) if handle is not None else None
     if trace is not None:
         p, figs = overview(model_name(), trace.text, trace.n_tokens, lang(), handle, trace)
-        st.caption(t("pipeline.model_line", model=handle.description or model_name(),
+        st.caption(t("pipeline.model_line", model=model_label(),
                      layers=trace.n_layers, heads=trace.n_heads, d=p.d_model))
 
         st.header("① " + t("pipeline.tokens_title"))

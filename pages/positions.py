@@ -11,8 +11,8 @@ from ui.chips import chips_html
 from ui.fig_positions import (ROPE_TEX, SINUSOID_TEX, matrix_heatmap, order_cosines, rope_angle_heatmap,
                               rope_pair_arrows, rope_pair_latex, top_tokens_pair)
 from ui.markdown import md_escape
-from ui.i18n import labels, t
-from ui.models import encoder, get_handle, get_trace, get_traces, layer_detail
+from ui.i18n import labels, lang, t
+from ui.models import encoder, get_handle, get_trace, get_traces, layer_detail, model_label
 from ui.widgets import LINKED, example_picker
 from ui.export import chart
 from ui.pages import inside_app
@@ -52,7 +52,7 @@ with learned_tab:
     if size is None:
         st.info(t("positions.no_learned"))
     else:
-        st.caption(t("positions.learned_intro", model=enc.description, n=size[0], d=size[1]))
+        st.caption(t("positions.learned_intro", model=model_label(enc.name), n=size[0], d=size[1]))
         n_learned = st.slider(t("positions.n_positions"), 8, min(256, size[0]), 64, key="positions.n_learned")
         show_table(learned_table(enc, n_learned), "learned")
         st.caption(t("positions.learned_note"))
@@ -71,7 +71,7 @@ with rope_tab:
         chart(rope_angle_heatmap(rope_angle_degrees(params, 64), angles), key="positions.rope_heat")
         st.subheader(t("positions.rope_demo_header"))
         st.caption(t("positions.rope_demo_intro"))
-        text = st.text_input(t("positions.rope_text"), "The cat sat on the mat", key="positions.rope_text")
+        text = st.text_input(t("positions.rope_text"), t("positions.rope_default"), key="positions.rope_text")
         trace = get_trace(text, max_tokens=ROPE_CAP)
         if trace is not None:
             c1, c2, c3, c4 = st.columns(4)
@@ -80,7 +80,7 @@ with rope_tab:
             pair = c3.slider(t("positions.pair"), 0, pairs - 1, 0, key="positions.pair_j")
             position = c4.selectbox(t("positions.pick_position"), range(trace.n_tokens),
                                     index=trace.n_tokens - 1, key=f"positions.position_{trace.n_tokens}",
-                                    format_func=lambda p: f"{p}: {trace.tokens[p].text}")
+                                    format_func=lambda p: f"{p}: {trace.token_texts[p]}")
             detail = layer_detail(decoder, trace, layer)
             rp = rope_pair(params, detail.q_before_rope, detail.q, head, position, pair)
             a, b = rp.dims
@@ -101,7 +101,7 @@ with rope_tab:
 st.header(t("positions.order_header"))
 st.caption(t("positions.order_intro"))
 example_picker(t("positions.pair_preset"), range(len(ORDER_PAIRS)), lambda i: dict(zip(
-    ("positions.text_a", "positions.text_b"), ORDER_PAIRS[i])), key="positions.pair", default=0,
+    ("positions.text_a", "positions.text_b"), ORDER_PAIRS[i])), key="positions.pair", default=1 if lang() == "zh" else 0,
     format_func=lambda i: " / ".join(ORDER_PAIRS[i]))
 ca, cb = st.columns(2)
 text_a = ca.text_input(t("positions.text_a"), key="positions.text_a", **LINKED)

@@ -52,7 +52,7 @@ if result is None:
 clean, tokens, decoded = result.text, result.tokens, result.decoded
 
 # --- tokens of the decoder ---------------------------------------------------------------
-st.subheader(t("tokens.tokens_of", model=decoder.description or decoder.name))
+st.subheader(t("tokens.tokens_of", model=model_label(decoder.name)))
 content = [tok for tok in tokens if is_content(tok)]
 cols = st.columns(4)
 cols[0].metric(t("tokens.chars"), f"{len(clean):,}")

@@ -20,8 +20,7 @@ EXAMPLES = {
     "block": {"block.text": CAT},
     "next_token": {"next_token.prompt": CAT},
     "logit_lens": {"logit_lens.text": CAT},
-    "positions": {"positions.text_a": "我喜欢你", "positions.text_b": "你喜欢我",
-                  "positions.rope_text": "我喜欢你"},
+    "positions": {},                           # its Chinese defaults: 我喜欢你 / 你喜欢我, 我有一只小猫
     "context": {"context.text_a": "我今天吃了一个苹果。", "context.text_b": "苹果公司发布了新手机。",
                 "context.word": "苹果"},
 }

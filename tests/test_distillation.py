@@ -69,6 +69,20 @@ def test_soft_labels_beat_hard_labels(decoder, corpus):
     assert r.soft.held_kl[-1][1] < r.soft.held_kl[0][1]          # it learned
     assert r.student_params < r.teacher_params / 100
     assert r.teacher_text and r.soft_text
+    # the hard student gets closer, then learns the stories by heart and moves away
+    # (3.7 → 5.9 here: far beyond float32's reach on any CPU)
+    drift = ds.moves_away(r.hard)
+    assert drift is not None and drift.best_step < 120
+    assert drift.best == min(v for _s, v in r.hard.held_kl) and drift.final == r.hard.held_kl[-1][1]
+
+
+@pytest.mark.unit
+def test_moving_away_is_the_end_above_the_best():
+    curve = lambda *kl: ds.Curve((), tuple(zip(range(0, 10 * len(kl), 10), kl)))   # noqa: E731
+    assert ds.moves_away(curve(4.9, 3.7, 4.5, 5.9)) == ds.Drift(10, 3.7, 5.9)
+    assert ds.moves_away(curve(4.9, 3.7, 3.6, 3.8)) is None        # a wobble at the bottom
+    assert ds.moves_away(curve(4.9, 3.0, 2.0)) is None              # still getting closer
+    assert ds.moves_away(curve()) is None
 
 
 def test_a_cancelled_distillation_stops_at_its_next_step(decoder, corpus):
@@ -117,7 +131,14 @@ def test_page_distils(lang, verdict):
     shown_verdict = " ".join(m.value for m in at.markdown)
     assert (verdict in shown_verdict) == (result.kl_soft < result.kl_hard)
     assert f"{result.kl_soft:.2f}" in shown_verdict and f"{result.kl_hard:.2f}" in shown_verdict
+    drift = ds.moves_away(result.hard)
+    assert ("★" in shown_verdict) == (drift is not None or ds.moves_away(result.soft) is not None)
+    if drift is not None:
+        assert f"{drift.best:.2f}" in shown_verdict and f"{drift.final:.2f}" in shown_verdict
     kl, loss, sizes = figures(at)
+    stars = [d for d in kl["data"] if d.get("marker", {}).get("symbol") == "star"]
+    assert [(s["x"][0], s["y"][0]) for s in stars] == [
+        (d.best_step, d.best) for d in (ds.moves_away(result.soft), drift) if d]
     assert kl["data"][0]["y"] == [v for _s, v in result.soft.held_kl]
     assert kl["data"][1]["y"] == [v for _s, v in result.hard.held_kl]
     assert loss["data"][0]["y"] == list(result.soft.loss)

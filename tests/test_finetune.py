@@ -57,6 +57,24 @@ def test_the_capital_of_france_stays_paris(tuned):
     assert 0 < r.kl_unrelated < 0.5
 
 
+def test_a_fall_of_ten_points_is_flagged_even_above_half(tuned):
+    r = tuned[2]
+    falls = {probe.question: b - a for probe, b, a in zip(r.probes, r.before.p_answer, r.after.p_answer)
+             if probe.role == "neighbour"}
+    assert [p.question for p, _b, _a in ft.lost_facts(r)] == [q for q, d in falls.items() if d >= 0.10]
+
+
+@pytest.mark.unit
+def test_lost_facts_follow_the_fall_not_the_half_line():
+    from types import SimpleNamespace as NS
+    probes = [ft.Probe("q", "", " Lutz", "fact"), ft.Probe("Paris?", "", " Paris", "neighbour"),
+              ft.Probe("Rome?", "", " Rome", "neighbour"), ft.Probe("Tokyo?", "", " Tokyo", "neighbour")]
+    r = NS(probes=probes, before=NS(p_answer=[0.001, 0.951, 0.849, 0.40]),
+           after=NS(p_answer=[0.9, 0.650, 0.80, 0.30]))
+    assert [p.answer for p, *_ in ft.lost_facts(r)] == [" Paris", " Tokyo"]   # 30 and 10 points
+    assert [lost for *_, lost in ft.probe_changes(r)] == [False, True, False, True]
+
+
 def test_shared_model_is_bit_identical(tuned):
     assert tuned[0] == tuned[1]
 
@@ -192,7 +210,12 @@ def test_page_trains_shows_and_reverts():
     assert list(table["after"]) == list(r.after.answers)
     assert list(table["before"]) == list(r.before.answers)
     assert {m.label: m.value for m in at.metric}["Trained numbers"] == f"{r.trainable:,}"
-    assert any("Locality" in m.value for m in at.markdown)
+    changes = at.dataframe[1].value                          # every probe's change
+    assert list(changes["Question"]) == [p.question for p in r.probes]
+    lost = {p.question for p, *_ in ft.lost_facts(r)}
+    assert [q for q, f in zip(changes["Question"], changes["Fell ≥ 10 points"]) if f] == [
+        p.question for p in r.probes if p.question in lost]
+    assert any(("Side effect" if lost else "Locality") in m.value for m in at.markdown)
     curve, bars, heat = figures(at)
     assert curve["data"][1]["y"] == [s.p_answer for s in r.steps]
     assert bars["data"][0]["x"] == list(r.before.p_answer)

@@ -123,6 +123,22 @@ def test_filters_equal_transformers_processors(logits, settings):
     assert all(abs(f - float(ref_p[i])) < 1e-12 for i, f in zip(view.ids, view.final))
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("p", [0.35, 0.5, 0.7])
+def test_top_p_keeps_the_same_tied_tokens_as_transformers(p):
+    """Five exactly tied tokens at the cut: the same ones stay drawable, not only
+    as many (transformers sorts ascending and keeps the end: the higher ids)."""
+    logits = torch.full((40,), -5.0)
+    logits[[3, 9, 17, 22, 31]] = 1.0            # tied
+    logits[5] = 2.0
+    ref_kept = torch.isfinite(_transformers_kept(logits, 1.0, None, p))
+    assert 0 < int(ref_kept[[3, 9, 17, 22, 31]].sum()) < 5     # the cut falls inside the tie
+    assert torch.equal(filter_mask(logits, 1.0, None, p), ref_kept)
+    view = nt.top_view(logits, 1.0, None, p, n=8)
+    assert {i for i, k in zip(view.ids, view.kept) if k} == set(ref_kept.nonzero().flatten().tolist())
+    assert abs(sum(view.final) - 1) < 1e-12
+
+
 def test_top_k_then_top_p_renormalises_first(logits):
     """T = 2, k = 50, p = 0.5 on the France prompt: the nucleus is measured on the
     50 survivors renormalised (transformers' order), which keeps a handful of

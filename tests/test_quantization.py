@@ -113,6 +113,19 @@ def test_four_bits_in_32s_gives_back_the_q4_1_weights(measured):
     assert measured[2][(4, "32")].top1_agreement == 1.0
 
 
+def test_four_bits_in_32s_is_exact_on_every_block_matrix(decoder):
+    """Exact, not nearly: each stored run of 32 is a float16 minimum + a float16 step
+    × 0…15, so the same grid is found and q × step + lo (an elementwise multiply and
+    add, IEEE-rounded alike on every CPU) lands on the same float32 values."""
+    mats = copies.matrices(decoder.arch)
+    assert len(mats) == 210
+    for m in mats:
+        w = m.weight().detach()
+        assert torch.equal(qz.fake_quantize(w, 4, "32")[0], w), (m.layer, m.kind)
+    w = mats[0].weight().detach()
+    assert not torch.equal(qz.fake_quantize(w, 4, "64")[0], w)      # a coarser grid is not
+
+
 def test_sizes_follow_from_bit_counts(decoder, measured):
     mats = copies.matrices(decoder.arch)
     n_matrix = sum(m.weight().numel() for m in mats)

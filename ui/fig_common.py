@@ -47,6 +47,24 @@ def base_layout(fig: go.Figure, *, title: str = "", height: int = 360) -> go.Fig
     return fig
 
 
+def wrapped(text: str, width: int = 34, lines: int = 3) -> str:
+    """A long axis label on a few lines (<br>) instead of cut off at the chart's edge;
+    escaped for plotly. Chinese has no spaces: it breaks anywhere."""
+    words, rows, row = str(text).split(" ") if " " in str(text) else list(str(text)), [], ""
+    sep = " " if " " in str(text) else ""
+    for word in words:
+        if row and len(row) + len(sep) + len(word) > width:
+            rows.append(row)
+            row = word
+        else:
+            row = f"{row}{sep}{word}" if row else word
+    rows.append(row)
+    if len(rows) > lines:
+        rows = rows[:lines]
+        rows[-1] = rows[-1][: width - 1] + "…"
+    return "<br>".join(plotly_text(r) for r in rows)
+
+
 def percent_axis(upper: float, *, fixed: bool = False) -> dict:
     """A probability axis from 0: fixed at 0–100 % (to compare settings), or fitted
     to `upper` with as many decimals as its ticks need, so no two ticks read alike

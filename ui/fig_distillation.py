@@ -22,15 +22,24 @@ def loss_curves(result, labels: dict):
                   yaxis=dict(title=dict(text=labels["loss"]), rangemode="tozero"))
 
 
-def held_out_kl(result, labels: dict):
-    """KL(teacher ‖ student) on held-out stories as training goes: lower is closer."""
+def held_out_kl(result, labels: dict, drifts: dict | None = None):
+    """KL(teacher ‖ student) on held-out stories as training goes: lower is closer.
+    drifts: per student ("soft", "hard") that moved away, its distillation.Drift —
+    a star where it was closest. labels: … closest (the star's name)."""
+    drifts = drifts or {}
     def trace(curve, name, colour, dash):
         return dict(type="scatter", mode="lines+markers", name=name,
                     x=[p[0] for p in curve.held_kl], y=[p[1] for p in curve.held_kl],
                     line=dict(color=colour, dash=dash),
                     hovertemplate=labels["hover"] + "<extra></extra>")
+    def closest(curve, drift, colour):   # a student that moved away: where it was closest
+        return dict(type="scatter", mode="markers", x=[drift.best_step], y=[drift.best],
+                    marker=dict(color=colour, size=13, symbol="star"), name=labels["closest"],
+                    hovertemplate=labels["hover"] + "<extra></extra>")
+    marks = [closest(c, d, colour) for c, d, colour in ((result.soft, drifts.get("soft"), SOFT),
+                                                         (result.hard, drifts.get("hard"), HARD)) if d]
     return figure([trace(result.soft, labels["soft"], SOFT, "solid"),
-                   trace(result.hard, labels["hard"], HARD, "dash")],
+                   trace(result.hard, labels["hard"], HARD, "dash")] + marks,
                   title=labels["kl_title"], height=320, legend=dict(orientation="h", y=-0.3),
                   xaxis=dict(title=dict(text=labels["step"])),
                   yaxis=dict(title=dict(text=labels["kl"]), rangemode="tozero"))

@@ -2,9 +2,7 @@
 Strings arrive translated in one `labels` dict; user text is escaped."""
 from __future__ import annotations
 
-import html
-
-from ui.fig_common import figure, layer_kind_heatmap
+from ui.fig_common import figure, layer_kind_heatmap, wrapped
 
 BLUE = "#0072B2"
 ORANGE = "#E69F00"
@@ -28,7 +26,7 @@ def training_curve(steps, labels: dict):
 
 def probe_bars(result, labels: dict):
     """p(answer) before and after for the fact, its paraphrases and the other facts."""
-    names = [f"{labels[p.role]}: {html.escape(p.question[:48])}" for p in result.probes]
+    names = [wrapped(f"{labels[p.role]}: {p.question}") for p in result.probes]
     return figure([dict(type="bar", y=names, x=list(result.before.p_answer), orientation="h",
                         name=labels["before"], marker=dict(color=GREY),
                         hovertemplate="%{x:.3f}<extra></extra>"),
@@ -39,6 +37,19 @@ def probe_bars(result, labels: dict):
                   legend=dict(orientation="h", y=-0.2),
                   xaxis=dict(title=dict(text=labels["x"]), range=[0, 1], tickformat=".0%"),
                   yaxis=dict(autorange="reversed", automargin=True))
+
+
+def probe_table(changes, labels: dict):
+    """Every probed fact's change, one row each; a fall of LOST_POINTS or more in
+    another fact is flagged. changes: finetune.probe_changes. labels: the roles and
+    the columns role, question, answer, before, after, change, flag."""
+    import pandas as pd
+
+    return pd.DataFrame([{
+        labels["role"]: labels[p.role], labels["question"]: p.question,
+        labels["answer"]: p.answer.strip(), labels["before"]: f"{b:.1%}", labels["after"]: f"{a:.1%}",
+        labels["change"]: f"{(a - b) * 100:+.1f}", labels["flag"]: "⚠️" if lost else ""}
+        for p, b, a, lost in changes])
 
 
 def changed_heatmap(result, labels: dict):

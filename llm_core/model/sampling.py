@@ -110,6 +110,18 @@ def kept_count(scores: torch.Tensor, top_k: int | None, top_p: float | None) -> 
         m = min(n, m * 8)
 
 
+def kept_ids(scores: torch.Tensor, n: int) -> torch.Tensor:
+    """The `n` kept token ids (`kept_count`). Where the cut falls inside a run of
+    exactly tied scores, the tied tokens that stay are the ones transformers'
+    top-p leaves: it sorts ascending (torch.sort) and keeps the end, so the same
+    tokens are drawable, not only as many. Only then is the vocabulary sorted."""
+    vals, ids = torch.topk(scores, n)
+    if n == scores.numel() or int((scores == vals[-1]).sum()) == int((vals == vals[-1]).sum()):
+        return ids                                  # no run of ties is cut
+    order = torch.sort(scores.reshape(1, -1), descending=False).indices[0]
+    return order[-n:].flip(0)
+
+
 @dataclass(frozen=True)
 class TopView:
     """The most likely next tokens under temperature T and top-k/top-p, plus the
@@ -153,11 +165,13 @@ def _view(logits: torch.Tensor, temperature: float, top_k, top_p, n_show: int):
     if n_kept >= vocab:
         support, lse_kept = (None, probs), torch.logsumexp(scores, 0)
     else:
-        top, kept_ids = torch.topk(scores, n_kept)
+        kept = kept_ids(scores, n_kept)
+        top = scores[kept]
         lse_kept = torch.logsumexp(top, 0)
-        support = (kept_ids, torch.exp(top - lse_kept))
-    kept = tuple(i < n_kept for i in range(n_show))
-    final = torch.where(torch.arange(n_show) < n_kept, torch.exp(scores[ids] - lse_kept), 0.0)
+        support = (kept, torch.exp(top - lse_kept))
+    inside = torch.ones(n_show, dtype=torch.bool) if support[0] is None else torch.isin(ids, support[0])
+    kept = tuple(inside.tolist())
+    final = torch.where(inside, torch.exp(scores[ids] - lse_kept), 0.0)
     return TopView(probs=tuple(probs[ids].tolist()), kept=kept, final=tuple(final.tolist()),
                    entropy=entropy(support[1]), n_kept=n_kept, **shown), support
 
@@ -233,7 +247,7 @@ def filter_mask(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_
         keep[int(logits.argmax())] = True
         return keep
     scores = logits.double() / t
-    keep[torch.topk(scores, kept_count(scores, check_top_k(top_k), check_top_p(top_p))).indices] = True
+    keep[kept_ids(scores, kept_count(scores, check_top_k(top_k), check_top_p(top_p)))] = True
     return keep
 
 
