@@ -7,10 +7,11 @@ import io
 import json
 import threading
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from harness.apptest import app_test, assert_clean, figures, shown
+from harness.apptest import app_test, assert_clean, figures, shown, values
 
 from ui import rooms
 from ui.rooms import ALPHABET, CODE_LENGTH, MemoryStore, RoomError
@@ -462,6 +463,61 @@ def test_the_lesson_path_visits_every_step_with_next(lang):
         if step < len(STEPS) - 1:
             at.button(key="path.next").click().run()
     assert at.button(key="path.next").disabled
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_rotation_step_shows_the_point_its_question_names(lang):
+    """Step 3 asks where (1, 0) goes at 90°: the page opens on the rotation, with that
+    point, turned to (0, 1)."""
+    from ui.i18n import table
+    from ui.lesson_path import STEP_KEY
+
+    words = table(lang)
+    at = app_test("pages/vectors.py", lang=lang, state={STEP_KEY: 1})
+    at.button(key="path.next").click().run()
+    assert_clean(at)
+    assert "(1, 0)" in words["path.s2_question"] and "90°" in words["path.s2_question"]
+    headers = [h.value for h in at.header]
+    assert headers.index(words["vectors.matrix_header"]) < headers.index(words["vectors.vector_header"])
+    (rotation,) = [f for f in figures(at) if len(f["data"]) and f["data"][0].get("x") is not None
+                   and any(d.get("name") == words["vectors.after"] for d in f["data"])]
+    point = next(d for d in rotation["data"] if d.get("name") == words["vectors.before"])
+    after = next(d for d in rotation["data"] if d.get("name") == words["vectors.after"])
+    assert (point["x"][-1], point["y"][-1]) == (1.0, 0.0)
+    assert after["x"][-1] == pytest.approx(0, abs=1e-12) and after["y"][-1] == pytest.approx(1)
+    at.button(key="path.leave").click().run()            # off the path: the fruit vectors first
+    headers = [h.value for h in at.header]
+    assert headers.index(words["vectors.vector_header"]) < headers.index(words["vectors.matrix_header"])
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_attention_step_shows_the_row_of_it(lang):
+    """Step 10 asks what “it” attends to: the page shows the row of “it”, at a head
+    where its strongest key is the noun it stands for; a room's question names “it”."""
+    from ui.i18n import table
+    from ui.lesson_path import STEP_KEY, STEPS
+
+    step = next(i for i, (url, _c, preset) in enumerate(STEPS) if url == "attention")
+    words = table(lang)
+    assert "it" in words[f"path.s{step}_question"]
+    from ui.lesson_path import link_params
+
+    # the step's link, as Next (or a teacher's shared link) opens it
+    at = _with_link("pages/attention.py", link_params(step, lang, "smollm2", False))
+    assert_clean(at)
+    assert at.session_state[STEP_KEY] == step
+    token = at.selectbox(key="attention.token")
+    assert token.format_func(token.value).endswith("␣it")
+    (layer, head) = (at.slider(key="attention.layer").value, at.slider(key="attention.head").value)
+    heat = figures(at)[0]
+    row = values(heat["data"][0]["z"])[token.value][: token.value + 1]
+    assert int(np.nanargmax(row)) == 1                     # “␣animal”, at this preset's head
+    assert (layer, head) == (13, 8)
+    at.toggle(key="attention.guess_first").set_value(True).run()
+    question = " ".join(m.value for m in at.markdown if words["classroom.question"] in m.value)
+    assert "␣it" in question
 
 
 @pytest.mark.app

@@ -17,14 +17,16 @@ STEP_KEY = "path.step"   # the step (0-based) this session is on, None when off 
 STEPS: list[tuple[str, int, dict]] = [
     ("pipeline", 20, {"pipeline.text": "The capital of France is"}),
     ("vectors", 1, {}),
-    ("vectors", 2, {"vectors.angle": 90}),
+    ("vectors", 2, {"vectors.angle": 90, "vectors.px": 1.0, "vectors.py": 0.0}),
     ("anatomy", 3, {}),
     ("tokens", 4, {"tokens.text": "The cat sat on the mat. 我喜欢你 🙂"}),
     ("embeddings", 5, {}),
     ("embeddings", 6, {"embeddings.a": "king", "embeddings.b": "man", "embeddings.c": "woman"}),
     ("positions", 7, {"positions.text_a": "我喜欢你", "positions.text_b": "你喜欢我"}),
     ("context", 8, {}),
-    ("attention", 9, {"attention.text": "The animal didn't cross the street because it was tired"}),
+    # layer 13, head 8: a head that links "it" (token 8) to the noun it stands for (0.75)
+    ("attention", 9, {"attention.text": "The animal didn't cross the street because it was tired",
+                      "attention.layer": 13, "attention.head": 8, "attention.token": 8}),
     ("attention_step", 9, {}),
     ("block", 10, {}),
     ("encoder_decoder", 11, {}),
@@ -39,6 +41,13 @@ STEPS: list[tuple[str, int, dict]] = [
     ("distillation", 18, {}),
     ("pipeline", 20, {"pipeline.text": "我有一只小猫，它喜欢"}),
 ]
+
+
+def on_concept(concept: int) -> bool:
+    """Whether this session is on a step of the lesson path that teaches `concept`
+    (a page puts the part its question is about first)."""
+    step = st.session_state.get(STEP_KEY)
+    return step is not None and 0 <= step < len(STEPS) and STEPS[step][1] == concept
 
 
 def parse_step(value) -> int | None:

@@ -10,7 +10,11 @@ from ui.i18n import t
 
 def keep_in_range(key: str, options, default) -> None:
     """A value left from another text or model must not break the widget: one
-    outside `options` is replaced by `default` before the widget is drawn."""
+    outside `options` is replaced by `default` before the widget is drawn. On a
+    first visit a link's value for the widget (a lesson step's preset) is the one
+    kept, when it is one of the options."""
+    if key not in st.session_state and key in st.query_params:
+        st.session_state[key] = next((o for o in options if str(o) == st.query_params[key]), default)
     if st.session_state.get(key) not in options:
         st.session_state[key] = default
 
