@@ -62,7 +62,7 @@ with guard():
                              format_func=labels.__getitem__)
         row = query_row(pattern, head, query, trace.causal)   # the keys this token sees
         visible, top = len(row), strongest_key(row)
-        if not predict_reveal("attention", t("attention.guess_question", token=md_token(
+        if not predict_reveal("attention", "attention.guess_question", dict(token=md_token(
                 labels[query]), layer=layer, head=head), labels[top], labels[:visible]):
             st.stop()
         chart(pattern_heatmap(pattern[head], labels,

@@ -7,7 +7,6 @@ from llm_core.model.errors import XRayError
 from ui import classroom
 from ui.errors import guard, show_error
 from ui.export import chart
-from ui.fig_common import code_label
 from ui.i18n import t
 from ui.markdown import md_escape
 from ui.rooms import normalize_code, normalize_guess
@@ -62,13 +61,14 @@ def board(code: str, student: str) -> None:
     if question is None:
         st.info(t("classroom.waiting_question"), icon="⏳")
         return
-    st.markdown(f"**{t('classroom.question')}** {question['text']}")
+    st.markdown(f"**{t('classroom.question')}** {classroom.question_text(question)}")
     if view["answer"] is None and view["mine"] is None:
         field = f"classroom.guess.{question['id']}"
         with st.form(f"classroom.guess_form.{question['id']}"):
             if question["options"]:
+                names = {o: md_escape(classroom.option_text(question, o)) for o in question["options"]}
                 st.radio(t("classroom.your_guess"), question["options"], index=None, key=field,
-                         format_func=md_escape)
+                         format_func=names.get)   # fixed in this run's language
             else:
                 st.text_input(t("classroom.your_guess"), max_chars=40, key=field)
             st.form_submit_button(t("classroom.send"), type="primary", on_click=send,
@@ -77,14 +77,15 @@ def board(code: str, student: str) -> None:
             show_error(st.session_state.pop(SEND_ERROR))
         return
     if view["answer"] is None:
-        st.info(t("classroom.waiting_reveal", guess=code_label(view["mine"], 40),
+        st.info(t("classroom.waiting_reveal", guess=classroom.shown_answer(question, view["mine"]),
                   n=view["answered"]), icon="⏳")
         return
-    st.success(t("classroom.model_answer", answer=code_label(view["answer"], 40)), icon="🤖")
+    st.success(t("classroom.model_answer", answer=classroom.shown_answer(question, view["answer"])),
+               icon="🤖")
     if view["mine"] is not None:
         right = normalize_guess(view["mine"]) == normalize_guess(view["answer"])
         st.markdown(t("classroom.you_right" if right else "classroom.you_other",
-                      guess=code_label(view["mine"], 40)))
+                      guess=classroom.shown_answer(question, view["mine"])))
     chart(classroom.histogram(view, normalize_guess(view["answer"])),
                     key=f"classroom.guesses.{question['id']}")
 

@@ -90,8 +90,8 @@ answer = None
 with guard():   # the class guesses the classic word vectors' answer
     answer = cached_analogy(f"{SPACES[0]}:{model_name()}", a, b, c, (), "pca", 2,
                             space(SPACES[0])).results[0][0]
-if answer is not None and not predict_reveal("embeddings", t(
-        "embeddings.guess_question", a=md_escape(a), b=md_escape(b), c=md_escape(c)), answer):
+if answer is not None and not predict_reveal("embeddings", "embeddings.guess_question", dict(
+        a=md_escape(a), b=md_escape(b), c=md_escape(c)), answer):
     st.stop()
 for col, kind in zip(st.columns(2), SPACES):
     with col:

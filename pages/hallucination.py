@@ -84,9 +84,9 @@ result = run(ask, work, page="hallucination", lane="short", keep=12,   # earlier
                   press=t("hallucination.press_ask", n=len(jobs), max=max_tokens))
 chips = labels("hallucination", "hover", "hover_alts", "hover_tokens")
 greedy = result.greedy
-bins = [t(f"hallucination.guess_{b}") for b in ("low", "mid", "high")]   # mean confidence
-if not predict_reveal("hallucination", t("hallucination.guess_question", question=md_escape(
-        " ".join(question.split())[:120])), bins[hal.confidence_bin(greedy)], bins):
+bins = [f"hallucination.guess_{b}" for b in ("low", "mid", "high")]   # mean confidence, as keys
+if not predict_reveal("hallucination", "hallucination.guess_question", {"question": md_escape(
+        " ".join(question.split())[:120])}, bins[hal.confidence_bin(greedy)], bins, keyed=True):
     st.stop()
 st.subheader(t("hallucination.greedy_header"))
 st.html(fig.answer_chips(greedy, chips))

@@ -11,7 +11,7 @@ from llm_core.model.limits import BOX_CHARS
 from llm_core.model.tokens import is_piece
 from ui import fig_next_token as fig
 from ui.cache import shared
-from ui.classroom import predict_reveal
+from ui.classroom import predict_reveal, token_choices
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import get_handle, get_trace, model_name
@@ -107,9 +107,10 @@ with guard():
 if view is None:
     st.stop()
 tokens = names_for(view)
+# a token question is answered by choosing: the model's top few and others from its list
 if mode == "model" and not predict_reveal(
-        "next_token", t("next_token.guess_question", text=fig.code_label(text[-60:], 64)),
-        tokens[0]):
+        "next_token", "next_token.guess_question", {"text": fig.code_label(text[-60:], 64)},
+        tokens[0], token_choices(names_for(nt.top_view(logits, n=12)), seed=f"{model_name()}\x1f{text}")):
     st.stop()
 
 chart(fig.next_token_bars(

@@ -336,11 +336,20 @@ def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer
     at.text_area(key="next_token.prompt").input("The capital of France is").run()
     at.toggle(key="next_token.guess_first").set_value(True).run()
     assert_clean(at)
+    from llm_core import next_token as nt
+
     question = store.view(code)["question"]
-    assert question is not None and "capital" in question["text"]
+    assert question["key"] == "next_token.guess_question" and "capital" in question["params"]["text"]
+    # answered by choosing: the model's top four and two from further down, shuffled
+    top = nt.readable(decoder, nt.top_view(nt.next_token_logits(decoder, "The capital of France is")[1],
+                                           n=12).ids)
+    options = question["options"]
+    assert len(options) == 6 == len(set(options)) and set(top[:4]) <= set(options) <= set(top)
+    assert options != top[:4] + [o for o in options if o not in top[:4]]   # not in rank order
     assert code in "".join(m.value for m in at.markdown)        # the code on the projector
     students = [store.join(code, name, f"t{name}") for name in ("ana", "bo", "cy")]
-    for sid, guess in zip(students, ("Paris", " paris", "London")):
+    london = next(o for o in options if o.strip() != "Paris")
+    for sid, guess in zip(students, (" Paris", " Paris", london)):
         store.guess(code, sid, question["id"], guess)
     assert store.view(code)["answer"] is None
     at.button(key="next_token.reveal").click().run()
@@ -350,9 +359,10 @@ def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer
             and f["layout"]["yaxis"]["title"]["text"] == "students"]
     assert len(hist) == 1
     bars = dict(zip(hist[0]["data"][0]["x"], hist[0]["data"][0]["y"]))
-    assert bars == {"paris": 2, "london": 1}
+    other = london.strip().casefold()
+    assert bars == {"paris": 2, other: 1}
     colors = dict(zip(hist[0]["data"][0]["x"], hist[0]["data"][0]["marker"]["color"]))
-    assert colors["paris"] != colors["london"]          # the model's answer stands out
+    assert colors["paris"] != colors[other]             # the model's answer stands out
     store.close(code, teacher)
 
 
@@ -385,6 +395,59 @@ def test_a_student_joins_guesses_and_sees_the_reveal(lang):
     store.close(code, teacher)
     at.run()
     assert any(words["errors.room_closed"] in w.value for w in at.warning)
+
+
+@pytest.mark.app
+def test_each_student_reads_the_rooms_question_in_their_own_language():
+    """A Chinese teacher's question reaches an English student in English and a
+    Chinese student in Chinese; keyed options (confidence bins) too, and their
+    guesses count together."""
+    from ui import classroom
+    from ui.i18n import table
+
+    store = classroom.store()
+    code, teacher = store.open_room()
+    bins = [f"hallucination.guess_{b}" for b in ("low", "mid", "high")]
+    store.ask(code, teacher, {"id": "q", "key": "hallucination.guess_question",
+                              "params": {"question": "What is the capital of Zubrowka?"},
+                              "options": bins, "keyed": True})
+    seen = {}
+    for lang in ("en", "zh"):
+        words = table(lang)
+        at = app_test("pages/classroom.py", lang=lang)
+        at.text_input(key="classroom.code").input(code)
+        at.text_input(key="classroom.nickname").input(f"s-{lang}")
+        next(b for b in at.button if b.label == words["classroom.join"]).click().run()
+        assert_clean(at)
+        question = words["hallucination.guess_question"].format(question="What is the capital of Zubrowka?")
+        assert any(question in m.value for m in at.markdown), lang
+        radio = next(r for r in at.radio if r.label == words["classroom.your_guess"])
+        assert [shown(o) for o in radio.options] == [words[b] for b in bins]
+        radio.set_value(bins[2])
+        next(b for b in at.button if b.label == words["classroom.send"]).click().run()
+        assert_clean(at)
+        seen[lang] = at
+    assert store.view(code)["counts"] == {bins[2]: 2}            # one bar, whatever the language
+    store.reveal(code, teacher, bins[2])
+    for lang, at in seen.items():
+        at.run()
+        assert any(table(lang)[bins[2]] in shown(s.value) for s in at.success), lang
+        (hist,) = [f for f in figures(at) if f["data"][0]["type"] == "bar"]
+        assert list(hist["data"][0]["x"]) == [table(lang)[bins[2]]]
+        assert hist["data"][0]["text"] == [f"2 {table(lang)['classroom.model_bar']}"]   # the answer's bar
+    store.close(code, teacher)
+
+
+@pytest.mark.unit
+def test_token_choices_hold_the_top_and_others_in_a_fixed_shuffled_order():
+    from ui.classroom import token_choices
+
+    labels = [f"t{i}" for i in range(12)]
+    a = token_choices(labels, seed="q")
+    assert a == token_choices(labels, seed="q")                  # the same on every rerun
+    assert set(labels[:4]) <= set(a) and len(a) == 6 == len(set(a))
+    assert {tuple(token_choices(labels, seed=str(i))) for i in range(20)} != {tuple(a)}
+    assert token_choices(["a", "b"], seed="q") in (["a", "b"], ["b", "a"])
 
 
 @pytest.mark.app

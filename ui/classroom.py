@@ -17,7 +17,7 @@ from ui import fig_classroom
 from ui.errors import guard, show_error
 from ui.export import chart
 from ui.fig_common import code_label
-from ui.i18n import t
+from ui.i18n import has, t
 from ui.markdown import md_escape
 from ui.links import ME, ROOM
 from ui.rooms import (RoomError, RoomStore, client_address, normalize_code, normalize_guess, open_store,
@@ -116,11 +116,54 @@ def sidebar_panel() -> None:
             st.rerun()
 
 
+def question_text(question: dict) -> str:
+    """A room's question in this viewer's language: it is stored as a string key
+    and its parameters (user text already formatted), never as one language's words."""
+    key, params = question.get("key"), question.get("params") or {}
+    if isinstance(key, str) and has(key) and isinstance(params, dict):
+        return t(key, **{str(k): v for k, v in params.items()})
+    return str(question.get("text", ""))
+
+
+def option_text(question: dict | None, option: str) -> str:
+    """An option or guess as this viewer reads it: a keyed option (a bin such as
+    "fairly sure") in their language, a token or word as it is."""
+    if question and question.get("keyed") and has(str(option)):
+        return t(str(option))
+    return str(option)
+
+
+def shown_answer(question: dict | None, option: str) -> str:
+    """An answer or guess for markdown: a keyed option as words, a token as code."""
+    if question and question.get("keyed") and has(str(option)):
+        return f"**{md_escape(t(str(option)))}**"
+    return code_label(str(option), 40)
+
+
+def token_choices(labels: list[str], seed: str, n_top: int = 4, n_other: int = 2) -> list[str]:
+    """What a token question offers: the model's top `n_top` and `n_other` plausible
+    others from further down its list, in an order that gives nothing away (the
+    same on every rerun and for every student: seeded by the question)."""
+    import random
+
+    rng = random.Random(seed)
+    rest = labels[n_top:]
+    chosen = labels[:n_top] + rng.sample(rest, min(n_other, len(rest)))
+    rng.shuffle(chosen)
+    return chosen
+
+
 def histogram(view: dict, answer: str | None):
+    question = view.get("question")
+    counts: dict[str, int] = {}
+    for guess, n in view["counts"].items():
+        name = option_text(question, guess)
+        counts[name] = counts.get(name, 0) + n
     return fig_classroom.guess_histogram(
-        view["counts"], answer, dict(title=t("classroom.histogram_title", n=view["answered"]),
-                                     count_axis=t("classroom.count_axis"), other=t("classroom.other"),
-                                     answer_name=t("classroom.model_bar")))
+        counts, option_text(question, answer) if answer else answer,
+        dict(title=t("classroom.histogram_title", n=view["answered"]),
+             count_axis=t("classroom.count_axis"), other=t("classroom.other"),
+             answer_name=t("classroom.model_bar")), words=bool(question and question.get("keyed")))
 
 
 @st.fragment(run_every=LIVE_EVERY)
@@ -136,25 +179,30 @@ def _live_count(code: str) -> None:
     st.metric(t("classroom.answered"), f"{view['answered']} / {view['members']}")
 
 
-def predict_reveal(ns: str, question: str, answer: str, options: list[str] | None = None) -> bool:
-    """Ask `question` before the answer is shown. Returns True when the page may
-    show its answer: guessing is off, or the answer has been revealed.
-    `question` is markdown the page built (user text inside code_label);
+def predict_reveal(ns: str, key: str, params: dict, answer: str, options: list[str] | None = None,
+                   keyed: bool = False) -> bool:
+    """Ask the question `key` (a string key, with `params`: user text already
+    formatted, e.g. in code_label) before the answer is shown. Returns True when
+    the page may show its answer: guessing is off, or the answer has been revealed.
+    A class room gets the key and params, so each student reads it in their own
+    language; `options` (answers to choose from) are string keys too when `keyed`.
     `answer` is what the model says, compared with guesses case-blind."""
     if not st.toggle(t("classroom.guess_first"), key=f"{ns}.guess_first",
                      help=t("classroom.guess_first_help")):
         return True
+    question = t(key, **params)
     # salted per session: students see the id, and an unsalted hash of the answer
     # would let them try each option before Reveal
     salt = st.session_state.setdefault("room.salt", uuid.uuid4().hex)
-    qid = question_id(ns, question, answer, options, salt)
+    qid = question_id(ns, key, sorted(params.items()), answer, options, salt)
+    asked = {"id": qid, "key": key, "params": params, "options": options, "keyed": keyed}
     revealed = st.session_state.get(f"{ns}.revealed") == qid
     room = teacher_room()
     with st.container(border=True):
         st.markdown(f"**{t('classroom.question')}** {question}")
         if room is not None:
             with guard():
-                store().ask(*room, {"id": qid, "text": question, "options": options})
+                store().ask(*room, asked)
                 board = store().view(room[0])    # a room's reveal is the room's, not the page's
                 revealed = bool(board and (board["question"] or {}).get("id") == qid
                                 and board["answer"] is not None)
@@ -166,7 +214,8 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
                     _live_count(room[0])
         elif options:
             st.radio(t("classroom.your_guess"), options, index=None, key=f"{ns}.guess.{qid}",
-                     horizontal=len(options) <= 8, format_func=md_escape)
+                     horizontal=len(options) <= 8,
+                     format_func={o: md_escape(option_text(asked, o)) for o in options}.get)
         else:
             st.text_input(t("classroom.your_guess"), key=f"{ns}.guess.{qid}", max_chars=40)
         if not revealed:
@@ -177,7 +226,7 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
                 with guard():
                     store().reveal(*room, answer)
             st.rerun()   # drawn again without the button (nothing is recomputed: all cached)
-        st.success(t("classroom.model_answer", answer=code_label(answer, 40)), icon="🤖")
+        st.success(t("classroom.model_answer", answer=shown_answer(asked, answer)), icon="🤖")
         if room is not None:
             view = None
             with guard():
@@ -189,5 +238,5 @@ def predict_reveal(ns: str, question: str, answer: str, options: list[str] | Non
             if mine:
                 right = normalize_guess(mine) == normalize_guess(answer)
                 st.markdown(t("classroom.you_right" if right else "classroom.you_other",
-                              guess=code_label(mine, 40)))
+                              guess=shown_answer(asked, mine)))
     return True
