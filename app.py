@@ -32,7 +32,7 @@ st.session_state.setdefault(MODEL_KEY, links.link_model("smollm2"))
 
 # Presenter mode: type and the room code readable from the back of a room.
 STYLE = """<style>
-.xray-room-code {font: 800 2.4rem/1.1 ui-monospace, monospace; letter-spacing: .25em;}
+.xray-room-code {font: 800 2.4rem/1.1 ui-monospace, monospace; letter-spacing: .25em; white-space: nowrap;}
 %s
 </style>"""
 PRESENTER = """
@@ -41,7 +41,8 @@ PRESENTER = """
 .stMainBlockContainer [data-testid="stWidgetLabel"] p,
 .stMainBlockContainer [data-testid="stCaptionContainer"] p,
 .stMainBlockContainer [data-testid="stMetricLabel"] p {font-size: 1.45rem; line-height: 1.45;}
-.stMainBlockContainer [data-testid="stMetricValue"] {font-size: 3.2rem;}
+.stMainBlockContainer [data-testid="stMetricValue"],
+.stMainBlockContainer [data-testid="stMetricValue"] * {font-size: 3.2rem; line-height: 1.2;}
 .stMainBlockContainer h1 {font-size: 3.4rem;}
 .stMainBlockContainer :is(h2, h3) {font-size: 2.3rem;}
 .stMainBlockContainer :is(textarea, input) {font-size: 1.4rem;}

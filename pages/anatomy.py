@@ -9,14 +9,14 @@ from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import encoder, get_handle, short_model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.anatomy"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("anatomy.notice"))
 
 

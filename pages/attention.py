@@ -11,8 +11,8 @@ from ui.errors import guard
 from ui.fig_attention import (head_grid, md_token, overview_heatmap, pattern_heatmap, token_bars,
                               token_labels)
 from ui.i18n import t
-from ui.models import attention_cap_note, get_handle, get_trace
-from ui.widgets import LINKED, keep_in_range
+from ui.models import attention_cap_note, get_handle, get_trace, native_example
+from ui.widgets import LINKED, keep_in_range, notice
 from ui.export import chart, trace_button
 from ui.pages import inside_app, link
 
@@ -20,7 +20,7 @@ inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.attention"))
 st.markdown(t("attention.intro"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("attention.notice"))
 
 
@@ -31,7 +31,7 @@ def summary(model: str, text: str, _trace):
     return head_summary(_trace.attention_pattern)
 
 
-text = st.text_area(t("common.text"), value=t("attention.default_text"), key="attention.text", **LINKED,
+text = st.text_area(t("common.text"), value=native_example("attention.default_text"), key="attention.text", **LINKED,
                     height=90)
 trace = get_trace(text)
 if trace is None:

@@ -12,7 +12,7 @@ from ui.fig_attention import md_token, token_bars, token_labels
 from ui.fig_attention_step import scores_table, vector_strips, vector_table
 from ui.i18n import labels, t
 from ui.models import attention_cap_note, get_handle, get_trace, layer_detail
-from ui.widgets import LINKED, keep_in_range
+from ui.widgets import LINKED, keep_in_range, notice
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -23,7 +23,7 @@ N_SHOWN = 6  # numbers shown per vector in the tables
 
 st.title(t("nav.attention_step"))
 st.markdown(t("attention_step.intro"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("attention_step.notice"))
 
 

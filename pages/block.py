@@ -10,14 +10,14 @@ from ui.errors import guard
 from ui.fig_common import code_label, token_label
 from ui.i18n import t
 from ui.models import encoder, get_handle, get_trace, layer_detail, short_model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.block"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("block.notice"))
 
 

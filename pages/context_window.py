@@ -11,7 +11,7 @@ from ui.cache import shared
 from ui.errors import show_error
 from ui.i18n import lang, t
 from ui.models import decoder_or_stop, model_name, short_model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -21,7 +21,7 @@ st.title(t("nav.context_window"))
 handle = decoder_or_stop()
 context = handle.arch.max_positions
 st.info(t("context_window.limit", model=short_model_name(), n=context), icon="🪟")
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("context_window.notice"))
 if lang() == "zh":
     st.caption(t("context_window.zh_note"))

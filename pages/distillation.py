@@ -11,7 +11,7 @@ from ui.i18n import t
 from ui.jobs import run
 from ui.markdown import md_escape
 from ui.models import decoder_or_stop, model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -20,7 +20,7 @@ inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.distillation"))
 handle = decoder_or_stop()
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("distillation.notice", teacher=ds.copies.parameter_count(handle),
                   n=ds.N_TRAIN + ds.N_HELD_OUT, held=ds.N_HELD_OUT))
 

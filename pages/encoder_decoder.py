@@ -8,7 +8,7 @@ from ui.errors import guard
 from ui.fig_attention import md_token, pattern_heatmap, token_labels
 from ui.i18n import t
 from ui.models import ENCODER, attention_cap_note, get_trace, short_model_name
-from ui.widgets import LINKED, keep_in_range
+from ui.widgets import LINKED, keep_in_range, notice
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -16,7 +16,7 @@ inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.encoder_decoder"))
 st.markdown(t("encoder_decoder.intro"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("encoder_decoder.notice"))
 
 

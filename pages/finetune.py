@@ -12,7 +12,7 @@ from ui.i18n import t
 from ui.cache import JOB_RESULTS
 from ui.jobs import run, run_job
 from ui.models import decoder_or_stop, model_name
-from ui.widgets import LINKED
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -22,7 +22,7 @@ inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.finetune"))
 handle = decoder_or_stop()
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("finetune.notice", total=ft.copies.parameter_count(handle)))
 
 d = ft.DEFAULT_FACT

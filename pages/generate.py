@@ -12,8 +12,8 @@ from llm_core.model.limits import BOX_CHARS
 from ui.errors import is_ok
 from ui.i18n import labels, t
 from ui.jobs import LiveJob
-from ui.models import get_handle
-from ui.widgets import LINKED, keep_in_range, whole_number
+from ui.models import get_handle, native_example
+from ui.widgets import LINKED, keep_in_range, notice, whole_number
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -22,14 +22,14 @@ inside_app()   # first: see ui/pages.py
 RESULT, STEP = "generate.result", "generate.step"
 
 st.title(t("nav.generate"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("generate.notice"))
 live = LiveJob("generate")
 busy = live.busy   # this run generates: the controls stay disabled
 modes = {m: t(f"generate.mode_{m}") for m in ("chat", "plain")}  # labels fixed per run
 mode = st.radio(t("generate.mode"), list(modes), horizontal=True, key="generate.mode", **LINKED,
                 format_func=modes.get, disabled=busy)
-prompt = st.text_area(t("generate.prompt"), value=t(f"generate.default_{mode}"),
+prompt = st.text_area(t("generate.prompt"), value=native_example(f"generate.default_{mode}"),
                       key=f"generate.prompt_{mode}", max_chars=BOX_CHARS, height=90, disabled=busy)
 prompt_ok = is_ok(lambda: clean_text(prompt))   # said as soon as it is typed
 c1, c2, c3, c4 = st.columns(4)

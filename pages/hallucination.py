@@ -13,8 +13,8 @@ from ui.classroom import predict_reveal
 from ui.i18n import labels, lang, t
 from ui.markdown import md_escape
 from ui.jobs import run
-from ui.models import decoder_or_stop, model_name
-from ui.widgets import LINKED, example_picker, option_labels
+from ui.models import decoder_or_stop, model_name, speaks_the_class_language
+from ui.widgets import LINKED, example_picker, notice, option_labels
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -24,7 +24,7 @@ st.title(t("nav.hallucination"))
 handle = decoder_or_stop()
 vocab = handle.arch.unembedding_matrix().shape[0]
 st.info(t("hallucination.point", vocab=vocab), icon="👻")
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("hallucination.notice"))
 
 
@@ -43,7 +43,7 @@ keys = [p.key for p in hal.PRESETS] + ["custom"]
 preset = example_picker(t("hallucination.preset"), keys, lambda k: {
     "hallucination.question": hal.PRESETS_BY_KEY[k].question,
     "hallucination.fact": hal.PRESETS_BY_KEY[k].fact} if k in hal.PRESETS_BY_KEY else {},
-    key="hallucination.preset", default="veltravia", format_func=option_labels("hallucination.preset_", keys))
+    key="hallucination.preset", default="zh_veltravia" if speaks_the_class_language() else "veltravia", format_func=option_labels("hallucination.preset_", keys))
 question = st.text_area(t("hallucination.question"), key="hallucination.question", **LINKED, height=70,
                         max_chars=BOX_CHARS, help=t("hallucination.question_help"),
                         on_change=question_edited)

@@ -10,14 +10,14 @@ from ui.errors import guard
 from ui.fig_common import code_label, token_label
 from ui.i18n import t
 from ui.models import get_handle, get_trace
-from ui.widgets import LINKED
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.logit_lens"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("logit_lens.notice"))
 
 

@@ -14,15 +14,15 @@ from ui.cache import shared
 from ui.classroom import predict_reveal, token_choices
 from ui.errors import guard
 from ui.i18n import t
-from ui.models import get_handle, get_trace, model_name
-from ui.widgets import LINKED
+from ui.models import get_handle, get_trace, model_name, native_example
+from ui.widgets import LINKED, notice
 from ui.export import chart
 from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
 st.title(t("nav.next_token"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("next_token.notice"))
 
 CURVE_T = [i / 20 for i in range(41)]       # 0, 0.05 … 2.0
@@ -47,7 +47,7 @@ mode = st.radio(t("next_token.mode"), list(modes), horizontal=True, key="next_to
                 format_func=modes.get)
 logits = names = curve = None
 if mode == "model":
-    text = st.text_area(t("next_token.prompt"), value=t("next_token.default_prompt"),
+    text = st.text_area(t("next_token.prompt"), value=native_example("next_token.default_prompt"),
                         key="next_token.prompt", **LINKED, max_chars=BOX_CHARS, height=90)
     chat = st.toggle(t("next_token.chat"), key="next_token.chat", **LINKED, help=t("next_token.chat_help"))
     handle = get_handle()

@@ -10,7 +10,8 @@ from ui.cache import FIGURE_BYTES, shared
 from ui.chips import chips_html
 from ui.errors import guard
 from ui.i18n import lang, t
-from ui.models import attention_cap_note, get_handle, get_trace, model_label, model_name
+from ui.models import (attention_cap_note, get_handle, get_trace, model_label, model_name,
+                       speaks_the_class_language)
 from ui.widgets import LINKED
 from ui.export import chart
 from ui.pages import inside_app, link
@@ -21,7 +22,7 @@ st.title("🔬 " + t("pipeline.title"))
 st.markdown(t("pipeline.intro"))
 
 PRESETS = ["The capital of France is", "The cat sat on the", "大语言模型是一个巨大的", "我有一只小猫，它喜欢"]
-st.session_state.setdefault("pipeline.text", PRESETS[0])
+st.session_state.setdefault("pipeline.text", PRESETS[3] if speaks_the_class_language() else PRESETS[0])
 preset = st.pills(t("pipeline.presets"), PRESETS, key="pipeline.preset")
 if preset and st.session_state.get("pipeline.last_preset") != preset:
     st.session_state["pipeline.text"] = preset

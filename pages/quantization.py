@@ -11,7 +11,7 @@ from ui.cache import JOB_RESULTS, shared
 from ui.i18n import t
 from ui.jobs import run
 from ui.models import decoder_or_stop, model_name
-from ui.widgets import LINKED, keep_in_range
+from ui.widgets import LINKED, keep_in_range, notice
 from ui.export import chart
 from ui.pages import inside_app
 
@@ -20,7 +20,7 @@ inside_app()   # first: see ui/pages.py
 HISTORY = "quantization.history"
 
 st.title(t("nav.quantization"))
-with st.expander(t("common.what_to_notice"), expanded=True):
+with notice():
     st.markdown(t("quantization.notice"))
 
 # --- 1. The lesson's analogy: π with fewer digits ---------------------------------

@@ -89,3 +89,33 @@ def test_every_page_runs_on_the_servers_own_model(offered, model, name):
     # The models this server cannot offer are listed with their reasons.
     assert [e.label for e in at.sidebar.expander if "cannot offer" in e.label] == [
         "Models this server cannot offer (6)"]
+
+
+# A Chinese class whose model speaks Chinese opens on Chinese examples. The tiny
+# random llama does not (its measured score is ~0): the bar is lowered to it, so
+# the test is the switch, not the measurement (tests/test_tiny.py measures).
+NATIVE = {"next_token": ("next_token.prompt", "法国的首都是"),
+          "attention": ("attention.text", "小猫没有跳上桌子，因为它太累了。"),
+          "generate": ("generate.prompt_chat", "法国的首都是哪里？"),
+          "pipeline": ("pipeline.text", "我有一只小猫，它喜欢"),
+          "hallucination": ("hallucination.question", "维尔特拉维亚共和国的首都是哪里？")}
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("name", list(NATIVE))
+@pytest.mark.parametrize("speaks", [True, False])
+def test_a_chinese_class_gets_chinese_examples_when_its_model_speaks_chinese(
+        offered, monkeypatch, name, speaks):
+    from llm_core.model import languages, registry
+
+    registry.load_model("llama")                           # loaded (and measured) before the page
+    monkeypatch.setattr(languages, "SPEAKS_CHINESE", -1.0 if speaks else 2.0)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.query_params["model"] = "llama"
+    at.query_params["lang"] = "zh"
+    at.run()
+    at.switch_page(f"pages/{name}.py").run()
+    assert_clean(at)
+    key, chinese = NATIVE[name]
+    box = next(w for w in list(at.text_area) + list(at.text_input) if w.key == key)
+    assert (box.value == chinese) == speaks, box.value

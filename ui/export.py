@@ -101,6 +101,20 @@ def _presenter_copy(fig: go.Figure) -> go.Figure:
     big.update_layout(template="plotly_white", font_size=PRESENTER_FONT,
                       hoverlabel_font_size=PRESENTER_FONT,
                       title_font_size=max(title, PRESENTER_FONT + 3))
+    # Sizes a figure sets for itself (a heatmap's small ticks, bar texts) would stay
+    # small under the larger default: none is left below the presenter's size.
+    def grow(font):
+        if font is not None and font.size is not None and font.size < PRESENTER_FONT:
+            font.size = PRESENTER_FONT
+    big.for_each_xaxis(lambda ax: grow(ax.tickfont))
+    big.for_each_yaxis(lambda ax: grow(ax.tickfont))
+    for trace in big.data:
+        grow(getattr(trace, "textfont", None))
+        colorbar = getattr(trace, "colorbar", None)
+        if colorbar is not None:
+            grow(colorbar.tickfont)
+    for note in big.layout.annotations or ():
+        grow(note.font)
     if big.layout.height:
         big.update_layout(height=int(big.layout.height * 1.15))
     return big

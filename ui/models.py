@@ -13,9 +13,10 @@ from llm_core.model.errors import XRayError
 from llm_core.model.limits import PAGE_MAX_TOKENS
 from llm_core.model.memo import ByteCache
 from llm_core.model.convert import smollm2_cache_path
+from llm_core.model.languages import speaks_chinese
 from llm_core.model.registry import EMBEDDED, is_loaded, local_models
 from ui.errors import show_error
-from ui.i18n import t
+from ui.i18n import has, lang, t
 from ui.markdown import md_escape
 
 MODEL_KEY = "shared.model"
@@ -179,3 +180,19 @@ def word_space(kind: str, handle):
     spinner = t("embeddings.loading_glove") if kind == "glove" else t("loading.model", name=model_name())
     with st.spinner(spinner):
         return _word_space(kind, model_name() if kind == "model" else "", handle)
+
+
+def speaks_the_class_language(name: str | None = None) -> bool:
+    """A Chinese class with a model that speaks Chinese (measured when it was loaded:
+    llm_core.model.languages), so the pages may open on Chinese examples."""
+    name = name or model_name()
+    return lang() == "zh" and is_loaded(name) and speaks_chinese(llm_core.load_model(name))
+
+
+def native_example(key: str) -> str:
+    """A page's example text: its Chinese one (`key` + "_native") for a Chinese class
+    whose model speaks Chinese, else the lesson's example (English: the embedded
+    decoder gives 法国的首都是 → 巴黎 a few per cent)."""
+    if has(key + "_native") and speaks_the_class_language():
+        return t(key + "_native")
+    return t(key)

@@ -92,3 +92,11 @@ def token_picker(handle, vocab: int) -> int | None:
     else:
         token_id = whole_number(t("embeddings.token_id"), 0, vocab - 1, 1_000, key="embeddings.token_id")
     return token_id
+
+
+def notice():
+    """The lesson's "What to notice" box: open for a student, folded in presenter
+    mode, where the projector's height goes to the question and the first figure."""
+    from ui.export import presenting
+
+    return st.expander(t("common.what_to_notice"), expanded=not presenting())

@@ -47,8 +47,11 @@ def _student(browser, server, code: str, name: str):
 
 
 def _guess(tab, text: str) -> None:
+    """Choose the option that reads `text` (a token question offers the model's
+    candidates, not a box to type in)."""
     tab.wait_for_selector(f'{MAIN} :text("Question for the class")', timeout=30_000)
-    tab.get_by_label("Your guess").fill(text)
+    options = tab.locator(f'{MAIN} [data-testid="stRadio"] label')
+    options.filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")).first.click()
     tab.get_by_role("button", name="Send my guess").click()
     tab.wait_for_selector(f'{MAIN} :text("waiting for the teacher to reveal")', timeout=30_000)
 
@@ -79,7 +82,7 @@ def test_a_teacher_and_three_students_from_question_to_reveal(page, browser, ser
     _ask_next_token(other_teacher, "The cat sat on the")
     intruder_ctx, intruder = _student(browser, server, other_code, "dee")
     try:
-        for (_, tab), guess in zip(students, ("Paris", "paris", "London")):
+        for (_, tab), guess in zip(students, ("Paris", "Paris", "London")):
             _guess(tab, guess)
         _guess(intruder, "mat")
         assert _answered(page, "3 / 3") == "3 / 3"
