@@ -235,11 +235,6 @@ class TokenRow:
     norm: float
 
 
-def embedding_matrix(handle) -> np.ndarray:
-    """vocab d_model, float32 on the CPU (a view of the model's weights, never written)."""
-    return handle.arch.token_embedding_matrix().detach().float().cpu().numpy()
-
-
 def token_row(handle, token_id: int) -> TokenRow:
     """Embedding = table lookup: the token id picks one row of the matrix."""
     matrix = handle.arch.token_embedding_matrix()

@@ -129,8 +129,10 @@ class LoRA(nn.Module):
     def forward(self, x):
         return self.base(x) + (x @ self.A.t() @ self.B.t()) * self.scale
 
-    def delta(self) -> torch.Tensor:   # (out, in)
-        return (self.B @ self.A) * self.scale
+
+def lora_delta(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """The change an adapter makes to its matrix: ΔW = (α/r)·B A, (out, in)."""
+    return (B @ A) * (LORA_ALPHA / A.shape[0])
 
 
 @dataclass
@@ -156,11 +158,10 @@ def lora_layers(layer: int, n_layers: int) -> tuple[int, ...]:
 
 
 def attach(variant, method: str, layer: int, seed: int = 0):
-    """Make the chosen weights trainable on the copy. Returns (parameters,
-    a function giving the Delta, a function that reverts the copy exactly)."""
+    """Make the chosen weights trainable on the copy (a private copy, dropped after
+    the job: nothing to revert). Returns (parameters, a function giving the Delta)."""
     mats = copies.matrices(variant.arch)
     n_layers = variant.arch.n_layers
-    originals = []
     params = []
     gen = torch.Generator().manual_seed(seed)
     adapters = {}
@@ -171,7 +172,6 @@ def attach(variant, method: str, layer: int, seed: int = 0):
             base = m.module
             d_out, d_in = m.weight().shape
             adapter = LoRA(base, d_in, d_out, LORA_RANK, gen)
-            originals.append((m.parent, m.attr, base))
             m.replace(adapter)
             adapters[m.path] = adapter
             params += [adapter.A, adapter.B]
@@ -183,7 +183,6 @@ def attach(variant, method: str, layer: int, seed: int = 0):
             raise InputError("This model has no MLP matrix this lesson can train.",
                              code="no_matrices")
         m = down[0]
-        originals.append((m.module, "weight", m.module.weight))
         params.append(m.set_weight(m.weight().detach().clone(), trainable=True))
         adapters[m.path] = m
         layers = (layer,)
@@ -195,10 +194,7 @@ def attach(variant, method: str, layer: int, seed: int = 0):
                                  if method == "lora" else a.weight().detach().clone())
         return out
 
-    def revert() -> None:
-        for owner, name, value in originals:
-            setattr(owner, name, value)
-    return params, delta, revert
+    return params, delta
 
 
 def apply(variant, delta: Delta) -> None:
@@ -391,7 +387,7 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
 
     variant = copies.private_copy(handle)
     try:
-        params, get_delta, _revert = attach(variant, method, layer, seed)
+        params, get_delta = attach(variant, method, layer, seed)
         opt = torch.optim.Adam(params, lr=LEARNING_RATE[method])
 
         def measure(logits):
@@ -452,8 +448,7 @@ def _changed(handle, delta: Delta):
             if value is None:
                 continue
             w = m.weight()
-            dw = (value[1] @ value[0]) * (LORA_ALPHA / value[0].shape[0]) if delta.method == "lora" \
-                else value - w
+            dw = lora_delta(*value) if delta.method == "lora" else value - w
             rel[(m.layer, m.kind)] = float(dw.norm() / w.norm())
     n_layers = max(m.layer for m in mats) + 1
     return kinds, tuple(tuple(rel.get((li, k), 0.0) for k in kinds) for li in range(n_layers))

@@ -66,7 +66,7 @@ def test_pages_read_like_a_lesson_in_at_most_150_lines():
 # A translated string a figure shows arrives in its one `labels` dict, never as a
 # parameter of its own. fig_common's layout helpers are the figures' building blocks.
 LABEL_PARAM = re.compile(r"^(title|.*_title|.*_axis|.*_name|hover.*|.*_word|template|colorbar)$")
-BUILDING_BLOCKS = {("fig_common", "layout"), ("fig_common", "figure"), ("fig_common", "base_layout")}
+BUILDING_BLOCKS = {("fig_common", "layout"), ("fig_common", "figure")}
 
 
 def test_figures_take_their_words_in_one_labels_object():

@@ -40,13 +40,6 @@ def figure(traces: list[dict], *, title: str = "", height: int = 360, **more) ->
     return go.Figure(data=traces, layout=layout(title=title, height=height, **more))
 
 
-def base_layout(fig: go.Figure, *, title: str = "", height: int = 360) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, font=dict(size=15)), height=height,
-                      margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      font=dict(size=13), hoverlabel=dict(font_size=13))
-    return fig
-
-
 def wrapped(text: str, width: int = 34, lines: int = 3) -> str:
     """A long axis label on a few lines (<br>) instead of cut off at the chart's edge;
     escaped for plotly. Chinese has no spaces: it breaks anywhere."""
