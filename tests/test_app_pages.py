@@ -96,7 +96,7 @@ def test_every_page_runs_on_the_servers_own_model(offered, model, name):
 # the test is the switch, not the measurement (tests/test_tiny.py measures).
 NATIVE = {"next_token": ("next_token.prompt", "法国的首都是"),
           "attention": ("attention.text", "小猫没有跳上桌子，因为它太累了。"),
-          "generate": ("generate.prompt_chat", "法国的首都是哪里？"),
+          "generate": ("generate.prompt_plain", "从前，在一个小村庄里，"),
           "pipeline": ("pipeline.text", "我有一只小猫，它喜欢"),
           "hallucination": ("hallucination.question", "维尔特拉维亚共和国的首都是哪里？")}
 

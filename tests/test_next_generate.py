@@ -348,7 +348,12 @@ def test_generate_page(lang, at_limit):
     assert not at.button(key="generate.run").disabled and at.button(
         key="generate.stop_button").disabled
 
-    generate_once(at, temperature=0.0, max_new=12)                  # chat: France
+    # the first demo: a story, three samples at T = 0.7 (three different stories)
+    assert at.session_state["generate.mode"] == "plain" and at.slider(key="generate.samples").value == 3
+    assert at.slider(key="generate.temperature").value == 0.7
+    at.session_state["generate.mode"] = "chat"
+    at.run()
+    generate_once(at, temperature=0.0, max_new=12, samples=1)       # chat: France
     texts = " ".join(rendered(at))
     assert "Paris" in texts
     assert not at.button(key="generate.run").disabled            # controls live again

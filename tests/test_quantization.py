@@ -82,7 +82,7 @@ def measured(decoder):
     model's fingerprint before and after all of them."""
     before = copies.weights_fingerprint(decoder.model)
     base = qz.baseline(decoder)
-    settings = [(8, "128"), (4, "tensor"), (4, "channel"), (4, "64"), (4, "32"), (2, "32")]
+    settings = [(8, "128"), (4, "tensor"), (4, "channel"), (4, "64"), (2, "32")]
     reports = {s: qz.run(decoder, *s, base) for s in settings}
     return before, copies.weights_fingerprint(decoder.model), reports
 
@@ -106,15 +106,10 @@ def test_grouping_rescues_four_bits(measured):
     assert r[(4, "tensor")].perplexity > r[(4, "64")].perplexity > r[(4, "64")].float_perplexity
 
 
-def test_four_bits_in_32s_gives_back_the_q4_1_weights(measured):
-    """The file stored these matrices as Q4_1 (asymmetric, blocks of 32): the same
-    grid, so rounding to it again changes next to nothing."""
-    assert measured[2][(4, "32")].kl < 1e-3
-    assert measured[2][(4, "32")].top1_agreement == 1.0
-
-
 def test_four_bits_in_32s_is_exact_on_every_block_matrix(decoder):
-    """Exact, not nearly: each stored run of 32 is a float16 minimum + a float16 step
+    """The file stored these matrices as Q4_1 (asymmetric, blocks of 32), so rounding
+    to 4 bits in 32s again changes nothing (and the model's outputs with it: no KL to
+    measure). Exact, not nearly: each stored run of 32 is a float16 minimum + a float16 step
     × 0…15, so the same grid is found and q × step + lo (an elementwise multiply and
     add, IEEE-rounded alike on every CPU) lands on the same float32 values."""
     mats = copies.matrices(decoder.arch)
