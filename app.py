@@ -42,6 +42,7 @@ PRESENTER = """
 .stMainBlockContainer [data-testid="stCaptionContainer"] p,
 .stMainBlockContainer [data-testid="stMetricLabel"] p {font-size: 1.45rem; line-height: 1.45;}
 .stMainBlockContainer [data-testid="stMetricValue"],
+.stMainBlockContainer [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] :is(p, div, span),
 .stMainBlockContainer [data-testid="stMetricValue"] * {font-size: 3.2rem; line-height: 1.2;}
 .stMainBlockContainer h1 {font-size: 3.4rem;}
 .stMainBlockContainer :is(h2, h3) {font-size: 2.3rem;}
