@@ -2,6 +2,7 @@
 and the unembedding (反嵌入), shows the next-token guess forming layer by layer."""
 import streamlit as st
 
+from llm_core.model.tokens import is_piece
 from llm_core.logit_lens import DEFAULT_POSITIONS, MAX_POSITIONS, first_top, logit_lens, settles_at
 from llm_core.model.limits import BOX_CHARS
 from ui import fig_logit_lens
@@ -54,6 +55,8 @@ chart(fig_logit_lens.lens_grid(
                       hover_input=t("logit_lens.hover_input"), hover_depth=t("logit_lens.hover_depth"),
                       hover_next=t("logit_lens.hover_next"), hover_top=t("logit_lens.hover_top"))),
     key="logit_lens.fig_grid")
+if any(is_piece(x) or "\ufffd" in x for depth in lens.top_texts for row in depth for x in row[:1]):
+    st.caption(t("common.pieces_note"))
 
 # --- one position, layer by layer ------------------------------------------------
 st.subheader(t("logit_lens.line_header"))
