@@ -82,16 +82,16 @@ st.markdown(f"**{t('finetune.answers_header')}**")
 shown = [p.question for p in r.probes if p.role == "fact"][:1] + \
     [p.question for p in r.probes if p.role == "paraphrase"][:1] + \
     [p.question for p in r.probes if p.role == "neighbour"][:1]
-st.dataframe(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),
-                          columns=[t("finetune.question"), t("finetune.before"),
-                                   t("finetune.after")]), hide_index=True, width="stretch")
+st.table(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),   # wraps: every column shows
+                      columns=[t("finetune.question"), t("finetune.before"),
+                               t("finetune.after")]), hide_index=True)
 roles = {k: t(f"finetune.role_{k}") for k in ("fact", "paraphrase", "neighbour")}
 chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
                                    "before": t("finetune.before"), "after": t("finetune.after"),
                                    "x": t("finetune.probes_x")}), width="stretch", key="finetune.chart2")
 changes = ft.probe_changes(r)
-st.dataframe(fig.probe_table(changes, {**roles, **{k: t(f"finetune.col_{k}") for k in (
-    "role", "question", "answer", "before", "after", "change", "flag")}}), hide_index=True, width="stretch")
+st.table(fig.probe_table(changes, {**roles, **{k: t(f"finetune.col_{k}") for k in (
+    "role", "question", "answer", "before", "after", "change", "flag")}}), hide_index=True)
 lost = ft.lost_facts(r)
 st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl=r.kl_unrelated,
               points=round(ft.LOST_POINTS * 100),
@@ -125,9 +125,8 @@ def ask_again():
         with guard():
             both = run_job(both, page="finetune_ask", lane="short")
             if both is not None:
-                st.dataframe(pd.DataFrame([both], columns=[t("finetune.before"),
-                                                           t("finetune.after")]),
-                             hide_index=True, width="stretch")
+                st.table(pd.DataFrame([both], columns=[t("finetune.before"), t("finetune.after")]),
+                         hide_index=True)
 
 
 ask_again()

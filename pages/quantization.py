@@ -113,10 +113,9 @@ m[4].metric(t("quantization.ppl"), f"{done.perplexity:,.1f}",
 st.markdown(t(f"quantization.verdict_{qz.verdict(done)}", kl=done.kl))
 
 st.markdown(f"**{t('quantization.answers_header')}**")
-st.dataframe(pd.DataFrame([(q, a, b) for q, a, b in done.answers],
-                          columns=[t("quantization.question"), t("quantization.float_answer"),
-                                   t("quantization.quant_answer", bits=done.bits)]),
-             hide_index=True, width="stretch")
+st.table(pd.DataFrame([(q, a, b) for q, a, b in done.answers],   # wraps: every column shows
+                      columns=[t("quantization.question"), t("quantization.float_answer"),
+                               t("quantization.quant_answer", bits=done.bits)]), hide_index=True)
 chart(fig.error_heatmap(done, {
     "title": t("quantization.heat_title", bits=done.bits, group=groups[done.group]),
     "colorbar": t("quantization.heat_colorbar"), "hover": t("quantization.heat_hover"),

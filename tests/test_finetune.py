@@ -210,14 +210,15 @@ def test_page_trains_shows_and_reverts():
     assert_clean(at)
     (r,) = at.session_state["finetune.result"].values()     # what this press trained
     assert r.steps[-1].step <= 3 and r.method == "lora"
-    table = at.dataframe[0].value
-    assert list(table["after"]) == list(r.after.answers)
-    assert list(table["before"]) == list(r.before.answers)
+    answers = at.table[0].value                            # the answers, wrapped
+    assert list(answers["after"]) == list(r.after.answers)
+    assert list(answers["before"]) == list(r.before.answers)
     assert {m.label: m.value for m in at.metric}["Trained numbers"] == f"{r.trainable:,}"
-    changes = at.dataframe[1].value                          # every probe's change
+    changes = at.table[1].value                              # every probe's change
     assert list(changes["Question"]) == [p.question for p in r.probes]
     lost = {p.question for p, *_ in ft.lost_facts(r)}
-    assert [q for q, f in zip(changes["Question"], changes["Fell ≥ 10 points"]) if f] == [
+    flags = changes[table("en")["finetune.col_flag"]]
+    assert [q for q, f in zip(changes["Question"], flags) if f] == [
         p.question for p in r.probes if p.question in lost]
     assert any(("Side effect" if lost else "Locality") in m.value for m in at.markdown)
     curve, bars, heat = figures(at)

@@ -275,7 +275,7 @@ def test_page_runs_and_shows_what_it_costs(measured):
     assert metrics["KL to the original"] == f"{r.kl:.4f}"
     assert metrics["Size"] == f"{r.size_mb:.0f} MB"
     assert any("The model breaks" in m.value for m in at.markdown)
-    table = next(d.value for d in at.dataframe if "Question" in d.value.columns)
+    table = next(d.value for d in at.table if "Question" in d.value.columns)
     assert list(table.iloc[:, 2]) == [a[2] for a in r.answers]
     heat = next(f for f in figures(at) if f["data"][0]["type"] == "heatmap")
     assert heat["data"][0]["z"] == [list(row) for row in r.errors]
