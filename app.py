@@ -12,6 +12,7 @@ import streamlit as st
 
 from ui import classroom, lesson_path, links  # first: ui imports the model core whole, once
 import llm_core  # noqa: I001
+from llm_core.model.limits import HUB_ID_CHARS
 from ui.export import FORMAT_KEY, FORMATS, PRESENT_KEY, presenting
 from ui.i18n import LANG_KEY, LANGS, lang, t
 from ui.models import MODEL_KEY, decoder_choices, model_label, unusable_models
@@ -66,7 +67,7 @@ def sidebar(here: str) -> None:
             format_func=labels.get, key="sidebar.model_choice")  # labels fixed in this run's language
         if choice == "hub":
             hub_id = st.text_input(t("sidebar.hub_id"), value="" if current in offered else current,
-                                   placeholder="gpt2", max_chars=96, key="sidebar.hub_id")
+                                   placeholder="gpt2", max_chars=HUB_ID_CHARS, key="sidebar.hub_id")
             st.caption(t("sidebar.hub_help"))
             st.session_state[MODEL_KEY] = hub_id.strip() or "smollm2"
         else:

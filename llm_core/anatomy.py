@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from llm_core.model.errors import InputError
+from llm_core.model.limits import HEATMAP_SIDE as MAX_CELLS
 
-MAX_CELLS = 256          # a heatmap side: a browser draws 256 × 256 cells comfortably
 _LAYER_INDEX = re.compile(r"\.(?:layers|layer|h)\.(\d+)\.")
 
 KINDS = ["embedding", "position_embedding", "W_Q", "W_K", "W_V", "W_O",

@@ -13,6 +13,7 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.model.sampling import check_generation, decode_loop, step_chooser
+from llm_core.model.limits import WINDOW_MAX_FILLER as MAX_FILLER, WINDOW_MIN as MIN_WINDOW
 
 # The demo text is English: SmolLM2 was trained mostly on English. No digits in
 # the filler, so the code can only come from the fact.
@@ -35,8 +36,6 @@ FILLER = (
 )
 FACT = "The secret code is {code}."
 QUESTION = "Question: What is the secret code?\nAnswer: The secret code is"
-MAX_FILLER = 24            # about 930 tokens: the largest window (1,024) still holds it all
-MIN_WINDOW = 8
 ANSWER_TOKENS = 8
 _CODE = re.compile(r"^\d{1,8}$")
 

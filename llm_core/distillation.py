@@ -23,13 +23,15 @@ from torch import nn
 from llm_core.model import copies
 from llm_core.model.errors import InputError
 from llm_core.model.sampling import decode_batch, decode_loop, step_chooser
+from llm_core.model.limits import DISTILL_MAX_STEPS as MAX_STEPS
 from llm_core.model.work import Work
+
+DEFAULT_STEPS = 150
 
 PROMPT = "Once upon a time, there was a little"
 N_TRAIN, N_HELD_OUT = 24, 8
 STORY_TOKENS = 24
 TEACHER_TOP = 5
-MAX_STEPS, DEFAULT_STEPS = 400, 150
 EVAL_EVERY = 10
 LEARNING_RATE = 3e-3
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from llm_core.model.errors import InputError
 from llm_core.model.convert import package_dir
+from llm_core.model.limits import PICK_TOKENS as MAX_PICK, PLOT_WORDS as MAX_WORDS
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,8 +222,6 @@ ANALOGIES = {"king": ("king", "man", "woman", "prince princess boy girl father m
                        "Rome Madrid Spain Berlin Germany London England Tokyo")}
 EXPECTED = {"king": "queen", "germany": "bratwurst", "paris": "Rome"}
 
-MAX_WORDS = 200      # points in a projection (t-SNE stays well under a second)
-MAX_PICK = 64        # tokens offered when a pasted text is long
 
 
 # --- one token's row ----------------------------------------------------------

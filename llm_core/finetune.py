@@ -20,16 +20,15 @@ from llm_core.model import copies
 from llm_core.model.work import Work
 from llm_core.model.errors import InputError
 from llm_core.model.text import clean_text
+from llm_core.model.limits import FINETUNE_FIELD_CHARS as MAX_FIELD_CHARS, FINETUNE_MAX_STEPS as MAX_STEPS
 
 METHODS = ("lora", "mlp")
-MAX_STEPS = 40
 DEFAULT_STEPS = 16
 LORA_RANK = 8
 LORA_ALPHA = 16.0         # adapter output scaled by α / r
 LORA_KINDS = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj", "c_attn", "c_proj", "c_fc")
 LEARNING_RATE = {"lora": 1e-3, "mlp": 1e-3}
 STOP_AT = 0.9             # training ends early once the fact's own answer is this likely
-MAX_FIELD_CHARS = 300
 ANSWER_TOKENS = 24
 
 # Other facts the model must keep: asked like the fact, their answers measured before/after.

@@ -19,9 +19,9 @@ from llm_core.model.errors import InputError
 from llm_core.model.sampling import check_generation, decode_batch, entropy, step_chooser
 from llm_core.model.work import Work
 from llm_core.model.text import clean_text
+from llm_core.model.limits import HALLUCINATION_ANSWER_TOKENS as MAX_ANSWER_TOKENS
+from llm_core.model.limits import HALLUCINATION_QUESTION_TOKENS as MAX_QUESTION_TOKENS
 
-MAX_QUESTION_TOKENS = 256
-MAX_ANSWER_TOKENS = 96
 SAMPLE_SEEDS = (11, 22, 33, 44, 55, 66, 77, 88)
 
 

@@ -16,9 +16,9 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.model.sampling import candidate_texts, complete_characters
+from llm_core.model.limits import LENS_POSITIONS as MAX_POSITIONS
 
 DEFAULT_POSITIONS = 16
-MAX_POSITIONS = 32   # vocab-sized logits for layers × positions: keep the grid light
 TOP_K = 3
 ROWS_PER_PRODUCT = 256  # residual rows read through the unembedding in one product
 

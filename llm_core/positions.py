@@ -19,9 +19,8 @@ import torch
 from llm_core.model.errors import InputError
 from llm_core.vectors import cosine, cosine_matrix, robust_abs_max
 from llm_core.model.sampling import candidate_texts, complete_characters, softmax_with_temperature
+from llm_core.model.limits import TABLE_DIMS as MAX_DIMS, TABLE_POSITIONS as MAX_POSITIONS
 
-MAX_POSITIONS = 4096
-MAX_DIMS = 4096
 
 
 def sinusoidal(n_positions: int, d_model: int, base: float = 10000.0) -> torch.Tensor:

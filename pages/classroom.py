@@ -4,6 +4,7 @@ model's answer when the teacher reveals it."""
 import streamlit as st
 
 from llm_core.model.errors import XRayError
+from llm_core.model.limits import CODE_BOX_CHARS, GUESS_CHARS, NICKNAME_CHARS
 from ui import classroom
 from ui.errors import guard, show_error
 from ui.export import chart
@@ -20,10 +21,10 @@ joined = classroom.joined_room()
 if joined is None:
     st.markdown(t("classroom.student_intro"))
     with st.form("classroom.join_form"):
-        code = st.text_input(t("classroom.code"), max_chars=12, key="classroom.code",
+        code = st.text_input(t("classroom.code"), max_chars=CODE_BOX_CHARS, key="classroom.code",
                              value=normalize_code(st.query_params.get("room", "")),
                              placeholder="ABC234")
-        nickname = st.text_input(t("classroom.nickname"), max_chars=24, key="classroom.nickname")
+        nickname = st.text_input(t("classroom.nickname"), max_chars=NICKNAME_CHARS, key="classroom.nickname")
         st.caption(t("classroom.privacy"))
         if st.form_submit_button(t("classroom.join"), type="primary"):
             with guard():
@@ -70,7 +71,7 @@ def board(code: str, student: str) -> None:
                 st.radio(t("classroom.your_guess"), question["options"], index=None, key=field,
                          format_func=names.get)   # fixed in this run's language
             else:
-                st.text_input(t("classroom.your_guess"), max_chars=40, key=field)
+                st.text_input(t("classroom.your_guess"), max_chars=GUESS_CHARS, key=field)
             st.form_submit_button(t("classroom.send"), type="primary", on_click=send,
                                   args=(code, student, question["id"], field))
         if SEND_ERROR in st.session_state:

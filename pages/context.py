@@ -6,6 +6,8 @@ import streamlit as st
 from llm_core.context import MODES, experiment, find_word, sense_gap
 from llm_core.embeddings import projection
 from llm_core.model.errors import InputError
+from llm_core.model.limits import CONTEXT_SENTENCES as MAX_SENTENCES, CONTEXT_TOKENS as MAX_TOKENS
+from llm_core.model.limits import SENSE_NAME_CHARS, WORD_CHARS
 from ui.fig_context import sense_projection, similarity_lines
 from ui.errors import guard
 from ui.i18n import LANGS, lang, t, table
@@ -17,8 +19,6 @@ from ui.pages import inside_app
 
 inside_app()   # first: see ui/pages.py
 
-MAX_SENTENCES = 6      # per sense: one forward pass each
-MAX_TOKENS = 64        # a sentence longer than this is cut (the word must come early)
 # (word, sense keys, sentences of sense A, sentences of sense B). In a decoder a word sees only
 # what comes before it, so each clue stands before the word.
 PRESETS = {
@@ -76,11 +76,11 @@ if handle is None:
 
 st.selectbox(t("context.preset"), list(PRESETS), key="context.preset", on_change=load_preset,
              format_func=option_labels("context.preset_", PRESETS))
-word = st.text_input(t("context.word"), key="context.word", **LINKED, max_chars=40)
+word = st.text_input(t("context.word"), key="context.word", **LINKED, max_chars=WORD_CHARS)
 col_a, col_b = st.columns(2)
-name_a = col_a.text_input(t("context.sense_name"), key="context.name_a", max_chars=30)
+name_a = col_a.text_input(t("context.sense_name"), key="context.name_a", max_chars=SENSE_NAME_CHARS)
 text_a = col_a.text_area(t("context.sentences"), key="context.text_a", **LINKED, height=120)
-name_b = col_b.text_input(t("context.sense_name"), key="context.name_b", max_chars=30)
+name_b = col_b.text_input(t("context.sense_name"), key="context.name_b", max_chars=SENSE_NAME_CHARS)
 text_b = col_b.text_area(t("context.sentences"), key="context.text_b", **LINKED, height=120)
 readers = {r: t(f"context.reader_{r}") for r in ("decoder", "encoder")}
 reader = st.radio(t("context.reader"), list(readers), format_func=readers.get, horizontal=True,

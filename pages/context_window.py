@@ -5,6 +5,7 @@ import streamlit as st
 
 import llm_core
 from llm_core import context_window as win
+from llm_core.model.limits import WINDOW_CODE_CHARS
 from llm_core.model.errors import XRayError
 from ui import fig_context_window as fig
 from ui.cache import shared
@@ -27,7 +28,7 @@ if lang() == "zh":
     st.caption(t("context_window.zh_note"))
 
 c1, c2, c3 = st.columns([1, 2, 2])
-code = c1.text_input(t("context_window.code"), "7492", max_chars=8, key="context_window.code",
+code = c1.text_input(t("context_window.code"), "7492", max_chars=WINDOW_CODE_CHARS, key="context_window.code",
                      help=t("context_window.code_help"))
 n_filler = c2.slider(t("context_window.filler"), 0, win.MAX_FILLER, 8, key="context_window.filler")
 size = c3.slider(t("context_window.window"), 32, min(1024, context), 128, 16,

@@ -6,7 +6,7 @@ answers to one prompt are generated together in one batch."""
 import streamlit as st
 
 from llm_core import hallucination as hal
-from llm_core.model.limits import BOX_CHARS
+from llm_core.model.limits import BOX_CHARS, FACT_CHARS
 from ui import fig_hallucination as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal
@@ -49,7 +49,7 @@ question = st.text_area(t("hallucination.question"), key="hallucination.question
                         on_change=question_edited)
 if st.session_state.pop("hallucination.fact_cleared", False):
     st.info(t("hallucination.fact_cleared"), icon="🧹")
-fact = st.text_input(t("hallucination.fact"), key="hallucination.fact", **LINKED, max_chars=400,
+fact = st.text_input(t("hallucination.fact"), key="hallucination.fact", **LINKED, max_chars=FACT_CHARS,
                      help=t("hallucination.fact_help"))
 if preset.startswith("zh_") or lang() == "zh":
     st.caption(t("hallucination.zh_note"))

@@ -6,6 +6,7 @@ import streamlit as st
 import llm_core
 from llm_core.tokens import split
 from llm_core.model.sampling import tokens_of
+from llm_core.model.limits import CHIPS as MAX_CHIPS, PREVIEW_CHARS
 from ui.chips import chips_html
 from ui.cache import shared
 from ui.errors import guard
@@ -21,8 +22,6 @@ inside_app()   # first: see ui/pages.py
 
 PRESETS = ["The cat sat on the mat", "Hello, world! This is a tokenization demo.",
            "大语言模型,一个巨大的矩阵", "我有一只小猫", "I ❤️ 🍎 and 🐱! 👋🏽"]
-MAX_CHIPS = 400        # chips are HTML: thousands of them would slow the browser
-PREVIEW_CHARS = 600
 
 
 @shared(max_mb=64)

@@ -843,7 +843,7 @@ def test_a_room_store_that_goes_down_is_a_message_on_every_classroom_screen(monk
     student = store.join(code, "ana", "s")
     at = app_test("pages/next_token.py", state={classroom.TEACHER_KEY: (code, teacher)})
     pupil = app_test("pages/classroom.py", state={classroom.STUDENT_KEY: (code, student)})
-    monkeypatch.setattr(classroom, "_STORE", RedisStore("redis://127.0.0.1:1/0"))
+    monkeypatch.setattr(classroom, "_STORE", [RedisStore("redis://127.0.0.1:1/0")])
     at.toggle(key="next_token.guess_first").set_value(True).run()
     pupil.run()
     down = table("en")["errors.room_store_down"]

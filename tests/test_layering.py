@@ -205,3 +205,32 @@ def test_the_limits_on_user_input_are_set_in_one_place():
                 continue
             defined = set(re.findall(r"^([A-Z_]+) = ", path.read_text(encoding="utf-8"), re.M))
             assert not defined & names, (path.name, defined & names)
+
+
+# A number that bounds what a user may ask: a cap named MAX_/MIN_ or …_CHARS/…_LIMIT, or a
+# text box's max_chars. Other numbers (a lesson's settings, a display's size) stay with
+# their lesson.
+LIMIT_NAME = re.compile(r"^(MAX|MIN)_|_(CHARS|LIMIT)$")
+
+
+def test_no_limit_on_user_input_is_defined_outside_limits_py():
+    """Found by what a limit is, not by the names limits.py already has: a new cap
+    written anywhere else, or a literal max_chars, fails here."""
+    found = []
+    for folder in ("llm_core", "ui", "pages", "app.py"):
+        paths = [ROOT / folder] if folder.endswith(".py") else (ROOT / folder).rglob("*.py")
+        for path in paths:
+            if path.name == "limits.py":
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in tree.body:                     # module-level names bound to numbers
+                if isinstance(node, ast.Assign):
+                    numbers = [v for v in ast.walk(node.value) if isinstance(v, ast.Constant)
+                               and isinstance(v.value, (int, float)) and not isinstance(v.value, bool)]
+                    names = [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+                    found += [f"{path.name}: {n}" for n in names if numbers and LIMIT_NAME.search(n)]
+            for call in ast.walk(tree):                # text boxes cut at a literal
+                if isinstance(call, ast.Call):
+                    found += [f"{path.name}:{call.lineno} max_chars={k.value.value}" for k in call.keywords
+                              if k.arg == "max_chars" and isinstance(k.value, ast.Constant)]
+    assert not found, found

@@ -8,11 +8,13 @@ store is ui/rooms.py; the students' page is pages/classroom.py."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from urllib.parse import urlsplit
 
 import streamlit as st
 
+from llm_core.model.limits import GUESS_CHARS
 from ui import fig_classroom
 from ui.errors import guard, show_error
 from ui.export import chart
@@ -28,13 +30,18 @@ STUDENT_KEY = "room.student"   # (code, student id) of the room this session joi
 CLIENT_KEY = "room.client"     # this session's id for the join rate limit
 LIVE_EVERY = 2.0               # seconds between live updates of a count or a board
 
-_STORE = open_store(os.environ.get("LLM_XRAY_REDIS_URL"))
+_STORE: list[RoomStore] = []      # opened on first use, not on import
+_STORE_LOCK = threading.Lock()
 
 
 def store() -> RoomStore:
     """The one room store of this process (shared by every session): Redis when
     LLM_XRAY_REDIS_URL is set (replicas of one school share it), else memory."""
-    return _STORE
+    if not _STORE:
+        with _STORE_LOCK:
+            if not _STORE:
+                _STORE.append(open_store(os.environ.get("LLM_XRAY_REDIS_URL")))
+    return _STORE[0]
 
 
 def client() -> tuple[str, str]:
@@ -217,7 +224,7 @@ def predict_reveal(ns: str, key: str, params: dict, answer: str, options: list[s
                      horizontal=len(options) <= 8,
                      format_func={o: md_escape(option_text(asked, o)) for o in options}.get)
         else:
-            st.text_input(t("classroom.your_guess"), key=f"{ns}.guess.{qid}", max_chars=40)
+            st.text_input(t("classroom.your_guess"), key=f"{ns}.guess.{qid}", max_chars=GUESS_CHARS)
         if not revealed:
             if not st.button(t("classroom.reveal"), key=f"{ns}.reveal", type="primary"):
                 return False

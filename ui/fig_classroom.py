@@ -7,7 +7,7 @@ from ui.fig_common import figure, plotly_text, token_label
 
 MODEL_COLOR = "#d95f02"    # orange and blue stay apart for every common colour blindness
 GUESS_COLOR = "#1b9e77"
-MAX_BARS = 12
+BARS_SHOWN = 12
 
 
 def unique_texts(labels: list[str]) -> list[str]:
@@ -28,7 +28,7 @@ def guess_histogram(counts: dict[str, int], answer: str | None, labels: dict,
     labels: title, count_axis, other, answer_name."""
     other, answer_name = labels["other"], labels["answer_name"]
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    shown, rest = ranked[:MAX_BARS], ranked[MAX_BARS:]
+    shown, rest = ranked[:BARS_SHOWN], ranked[BARS_SHOWN:]
     if rest:
         shown.append((other, sum(n for _, n in rest)))
     target = (answer or "").strip().casefold()

@@ -17,7 +17,7 @@ OWN = (LANG, MODEL, PRESENT, STEP, ROOM, ME)
 VALID = {LANG: lambda v: v in LANGS, PRESENT: lambda v: v in ("0", "1")}
 FIRST_KEY = "links.first"      # the query parameters the session was opened with
 CHECKED_KEY = "links.checked"
-MAX_SHOWN = 4
+NAMES_SHOWN = 4
 
 
 def opened_with() -> dict[str, str]:
@@ -114,6 +114,6 @@ def announce_dropped() -> None:
             dropped.append(key)
     st.session_state[FIRST_KEY] = {}   # a 1 MB hostile text is not kept for the session
     if dropped:
-        shown = ", ".join(md_escape(" ".join(k.split())[:40]) for k in dropped[:MAX_SHOWN])
-        more = len(dropped) - MAX_SHOWN
+        shown = ", ".join(md_escape(" ".join(k.split())[:40]) for k in dropped[:NAMES_SHOWN])
+        more = len(dropped) - NAMES_SHOWN
         st.toast(t("links.dropped", keys=shown + (f" +{more}" if more > 0 else "")), icon="🔗")

@@ -27,7 +27,7 @@ _MB = 2**20
 # Texts shorter than this trace in well under a second (~100 tokens: 0.2 s on two
 # cores), so they get no spinner: each spinner starts a timer thread, which with a
 # class on the server costs more than the trace.
-QUICK_CHARS = 400
+SPINNER_FROM_LENGTH = 400   # a shorter text traces in a fraction of a second
 # A 300-token trace keeps ~105 MB (attention of 256 tokens × 30 layers × 9 heads,
 # the residual stream, 64 positions of logits); one layer's detail ~10 MB.
 TRACES = ByteCache("traces", int(os.environ.get("LLM_XRAY_TRACE_CACHE_MB", 512)) * _MB)
@@ -114,7 +114,7 @@ def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_
     key = (name, text, max_tokens)
     try:
         trace = TRACES.peek(key)
-        if trace is None and len(text) < QUICK_CHARS:   # a fraction of a second: no spinner
+        if trace is None and len(text) < SPINNER_FROM_LENGTH:   # a fraction of a second: no spinner
             trace = TRACES.get(key, lambda: handle.trace(text, max_tokens=max_tokens))
         elif trace is None:
             with st.spinner(t("loading.trace")):

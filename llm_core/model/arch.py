@@ -77,6 +77,7 @@ class Arch:
 
     family = ""
     causal = True
+    pre_norm = True          # normalise before attention and the MLP (BERT: after)
     has_position_embedding = False
     uses_rope = False
     norm_kind = ""
@@ -263,6 +264,7 @@ class BertArch(Arch):
 
     family = "bert"
     causal = False
+    pre_norm = False
     has_position_embedding = True
     norm_kind = "LayerNorm"
     mlp_kind = "GELU"

@@ -2,6 +2,8 @@
 announce the one they hit (a cut text, a refused number), never silently."""
 from __future__ import annotations
 
+import os
+
 # --- text -------------------------------------------------------------------------------
 MAX_CHARS = 50_000            # characters of one text (a 200,000-character paste is cut)
 BOX_CHARS = 20_000            # characters a page's prompt box takes (the browser cuts and counts)
@@ -40,3 +42,29 @@ JOINS_PER_MINUTE = 8           # wrong codes one session may try a minute; then 
 JOINS_PER_ADDRESS_MINUTE = 240
 NICKNAME_CHARS = 24
 GUESS_CHARS = 40
+
+# --- the lessons --------------------------------------------------------------------------
+FINETUNE_MAX_STEPS = 40        # training steps of one fine-tuning job
+FINETUNE_FIELD_CHARS = 300     # characters of a fact, a question or an answer to teach
+DISTILL_MAX_STEPS = 400        # training steps of one distillation job
+HALLUCINATION_QUESTION_TOKENS = 256
+HALLUCINATION_ANSWER_TOKENS = 96
+FACT_CHARS = 400               # the fact put in front of a question (hallucination lab)
+WINDOW_MAX_FILLER = 24         # filler paragraphs: about 930 tokens, the largest window (1,024) holds all
+WINDOW_MIN = 8                 # the smallest context window the lesson offers
+WINDOW_CODE_CHARS = 8          # the secret code's digits
+PLOT_WORDS = 200               # points in a projection (t-SNE stays well under a second)
+PICK_TOKENS = 64               # tokens offered when a pasted text is long
+HEATMAP_SIDE = 256             # a weight heatmap's side: a browser draws 256 × 256 cells comfortably
+LENS_POSITIONS = 32            # vocab-sized logits for layers × positions: keep the grid light
+TABLE_POSITIONS = 4_096        # rows of a position table (sinusoids, learned)
+TABLE_DIMS = 4_096
+CHIPS = 400                    # token chips are HTML: thousands of them would slow the browser
+PREVIEW_CHARS = 600            # characters of a decoded text shown back
+CONTEXT_SENTENCES = 6          # per sense: one forward pass each
+CONTEXT_TOKENS = 64            # a sentence longer than this is cut (the word must come early)
+WORD_CHARS = 40                # a word to follow or look up
+SENSE_NAME_CHARS = 30          # a sense's name (context lesson)
+CODE_BOX_CHARS = 12            # the room-code box: a code typed with spaces or dashes
+HUB_ID_CHARS = 96              # a Hub id typed in the sidebar ("Org/name")
+HUB_MODELS = int(os.environ.get("LLM_XRAY_MAX_HUB_MODELS", 2))   # Hub models kept loaded at once

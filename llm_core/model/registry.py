@@ -32,6 +32,7 @@ from llm_core.model.arch import FAMILIES
 from llm_core.model.errors import InputError, ModelUnavailable
 from llm_core.model.handle import ModelHandle, pick_device
 from llm_core.model.languages import chinese_score
+from llm_core.model.limits import HUB_MODELS
 
 Progress = Callable[[str], None]
 DEFAULT_MODEL = "smollm2"
@@ -264,7 +265,6 @@ _LOADED: dict[str, ModelHandle] = {}
 _LOAD_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
 # Hub models weigh hundreds of MB each: keep the most recently used few.
-MAX_HUB_MODELS = int(os.environ.get("LLM_XRAY_MAX_HUB_MODELS", 2))
 _HUB_ORDER: list[str] = []
 _HUB_FAILED: dict[str, tuple[float, ModelUnavailable]] = {}
 HUB_FAILURE_MEMORY = 60.0   # seconds a failed hub id answers at once with its error
@@ -289,7 +289,7 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Mod
                 _LOADED[name] = handle
                 if name not in EMBEDDED and local_offer(name) is None:
                     _HUB_ORDER.append(name)
-                    while len(_HUB_ORDER) > MAX_HUB_MODELS:
+                    while len(_HUB_ORDER) > HUB_MODELS:
                         _LOADED.pop(_HUB_ORDER.pop(0), None)
         return _LOADED[name]
 

@@ -194,7 +194,7 @@ def install_hooks(arch: Arch) -> None:
             except (ValueError, AttributeError):   # a model that cannot take it stays eager
                 pass
         layers = arch.layers()
-        pre_norm = arch.family != "bert"
+        pre_norm = arch.pre_norm
 
         def pre_first(_module, args, kwargs):
             rec = _RECORDER.get()
@@ -289,7 +289,7 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
     if not rec.complete():
         raise RuntimeError("the model did not return attention weights (eager or recording "
                            "attention needed)")
-    pre_norm = arch.family != "bert"
+    pre_norm = arch.pre_norm
     residual = rec.residual                               # batch layer+1 pos d_model
     patterns = rec.patterns                               # batch layer head keep keep
     attn_norm = torch.stack(rec.attn_norm, dim=1) if pre_norm else None   # batch layer pos
