@@ -9,6 +9,7 @@ from llm_core.model.errors import XRayError
 from ui import fig_finetune as fig
 from ui.errors import guard, show_error
 from ui.i18n import t
+from ui.markdown import plain_table
 from ui.cache import JOB_RESULTS
 from ui.jobs import run, run_job
 from ui.models import decoder_or_stop, model_name
@@ -82,20 +83,20 @@ st.markdown(f"**{t('finetune.answers_header')}**")
 shown = [p.question for p in r.probes if p.role == "fact"][:1] + \
     [p.question for p in r.probes if p.role == "paraphrase"][:1] + \
     [p.question for p in r.probes if p.role == "neighbour"][:1]
-st.table(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),   # wraps: every column shows
-                      columns=[t("finetune.question"), t("finetune.before"),
-                               t("finetune.after")]), hide_index=True)
+st.table(plain_table(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),   # wraps
+                                  columns=[t("finetune.question"), t("finetune.before"),
+                                           t("finetune.after")])), hide_index=True)
 roles = {k: t(f"finetune.role_{k}") for k in ("fact", "paraphrase", "neighbour")}
 chart(fig.probe_bars(r, {**roles, "title": t("finetune.probes_title"),
                                    "before": t("finetune.before"), "after": t("finetune.after"),
                                    "x": t("finetune.probes_x")}), width="stretch", key="finetune.chart2")
 changes = ft.probe_changes(r)
-st.table(fig.probe_table(changes, {**roles, **{k: t(f"finetune.col_{k}") for k in (
-    "role", "question", "answer", "before", "after", "change", "flag")}}), hide_index=True)
+points = round(ft.LOST_POINTS * 100)
+st.table(plain_table(fig.probe_table(changes, {**roles, **{k: t(f"finetune.col_{k}", points=points) for k in (
+    "role", "question", "answer", "before", "after", "change", "flag")}})), hide_index=True)
 lost = ft.lost_facts(r)
 st.markdown(t("finetune.locality_hurt" if lost else "finetune.locality_kept", kl=r.kl_unrelated,
-              points=round(ft.LOST_POINTS * 100),
-              drop=max(0.0, max(b - a for p, b, a, _ in changes if p.role == "neighbour")),
+              points=points, drop=100 * max(0.0, max(b - a for p, b, a, _ in changes if p.role == "neighbour")),
               lost=", ".join(f"{p.answer.strip()} {b:.0%} → {a:.0%}" for p, b, a in lost)))
 
 if st.button(t("finetune.revert"), key="finetune.revert", icon="↩️"):
@@ -125,8 +126,8 @@ def ask_again():
         with guard():
             both = run_job(both, page="finetune_ask", lane="short")
             if both is not None:
-                st.table(pd.DataFrame([both], columns=[t("finetune.before"), t("finetune.after")]),
-                         hide_index=True)
+                st.table(plain_table(pd.DataFrame([both], columns=[t("finetune.before"),
+                                                                   t("finetune.after")])), hide_index=True)
 
 
 ask_again()

@@ -12,6 +12,7 @@ from llm_core.model.tokens import is_piece
 from ui import fig_next_token as fig
 from ui.cache import shared
 from ui.classroom import predict_reveal, token_choices
+from ui.fig_common import visible
 from ui.errors import guard
 from ui.i18n import t
 from ui.models import get_handle, get_trace, model_name, native_example
@@ -107,10 +108,12 @@ with guard():
 if view is None:
     st.stop()
 tokens = names_for(view)
-# a token question is answered by choosing: the model's top few and others from its list
+# a token question is answered by choosing: the model's top few and others from its
+# list, as tokens read (␣ for a space), the answer from the same list
+pool = [visible(x) for x in names_for(nt.top_view(logits, n=12))] if mode == "model" else []
 if mode == "model" and not predict_reveal(
         "next_token", "next_token.guess_question", {"text": fig.code_label(text[-60:], 64)},
-        tokens[0], token_choices(names_for(nt.top_view(logits, n=12)), seed=f"{model_name()}\x1f{text}")):
+        pool[0], token_choices(pool, seed=f"{model_name()}\x1f{text}")):
     st.stop()
 
 chart(fig.next_token_bars(

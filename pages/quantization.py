@@ -9,6 +9,7 @@ from llm_core import quantization as qz
 from ui import fig_quantization as fig
 from ui.cache import JOB_RESULTS, shared
 from ui.i18n import t
+from ui.markdown import plain_table
 from ui.jobs import run
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED, keep_in_range, notice
@@ -113,9 +114,9 @@ m[4].metric(t("quantization.ppl"), f"{done.perplexity:,.1f}",
 st.markdown(t(f"quantization.verdict_{qz.verdict(done)}", kl=done.kl))
 
 st.markdown(f"**{t('quantization.answers_header')}**")
-st.table(pd.DataFrame([(q, a, b) for q, a, b in done.answers],   # wraps: every column shows
-                      columns=[t("quantization.question"), t("quantization.float_answer"),
-                               t("quantization.quant_answer", bits=done.bits)]), hide_index=True)
+st.table(plain_table(pd.DataFrame([(q, a, b) for q, a, b in done.answers],   # wraps: every column shows
+                                  columns=[t("quantization.question"), t("quantization.float_answer"),
+                                           t("quantization.quant_answer", bits=done.bits)])), hide_index=True)
 chart(fig.error_heatmap(done, {
     "title": t("quantization.heat_title", bits=done.bits, group=groups[done.group]),
     "colorbar": t("quantization.heat_colorbar"), "hover": t("quantization.heat_hover"),

@@ -341,28 +341,30 @@ def test_a_class_room_on_the_next_token_page_shows_the_guesses_beside_the_answer
     question = store.view(code)["question"]
     assert question["key"] == "next_token.guess_question" and "capital" in question["params"]["text"]
     # answered by choosing: the model's top four and two from further down, shuffled
-    top = nt.readable(decoder, nt.top_view(nt.next_token_logits(decoder, "The capital of France is")[1],
-                                           n=12).ids)
+    from ui.fig_common import visible
+
+    top = [visible(x) for x in nt.readable(decoder, nt.top_view(
+        nt.next_token_logits(decoder, "The capital of France is")[1], n=12).ids)]
     options = question["options"]
     assert len(options) == 6 == len(set(options)) and set(top[:4]) <= set(options) <= set(top)
     assert options != top[:4] + [o for o in options if o not in top[:4]]   # not in rank order
     assert code in "".join(m.value for m in at.markdown)        # the code on the projector
     students = [store.join(code, name, f"t{name}") for name in ("ana", "bo", "cy")]
-    london = next(o for o in options if o.strip() != "Paris")
-    for sid, guess in zip(students, (" Paris", " Paris", london)):
+    london = next(o for o in options if o != "␣Paris")       # tokens as read: ␣ for a space
+    for sid, guess in zip(students, ("␣Paris", "␣Paris", london)):
         store.guess(code, sid, question["id"], guess)
     assert store.view(code)["answer"] is None
     at.button(key="next_token.reveal").click().run()
     assert_clean(at)
-    assert store.view(code)["answer"].strip() == "Paris"
+    assert store.view(code)["answer"] == "␣Paris"
     hist = [f for f in figures(at) if f["data"][0]["type"] == "bar"
             and f["layout"]["yaxis"]["title"]["text"] == "students"]
     assert len(hist) == 1
     bars = dict(zip(hist[0]["data"][0]["x"], hist[0]["data"][0]["y"]))
-    other = london.strip().casefold()
-    assert bars == {"paris": 2, other: 1}
+    other = london.casefold()
+    assert bars == {"␣paris": 2, other: 1}
     colors = dict(zip(hist[0]["data"][0]["x"], hist[0]["data"][0]["marker"]["color"]))
-    assert colors["paris"] != colors[other]             # the model's answer stands out
+    assert colors["␣paris"] != colors[other]            # the model's answer stands out
     store.close(code, teacher)
 
 

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from harness.apptest import app_test, assert_clean, figures
+from harness.apptest import app_test, assert_clean, figures, shown
 from harness.cli import run_cli
 from llm_core import finetune as ft
 from llm_core.model import copies
@@ -211,14 +211,14 @@ def test_page_trains_shows_and_reverts():
     (r,) = at.session_state["finetune.result"].values()     # what this press trained
     assert r.steps[-1].step <= 3 and r.method == "lora"
     answers = at.table[0].value                            # the answers, wrapped
-    assert list(answers["after"]) == list(r.after.answers)
-    assert list(answers["before"]) == list(r.before.answers)
+    assert [shown(x) for x in answers["after"]] == list(r.after.answers)     # escaped, read back
+    assert [shown(x) for x in answers["before"]] == list(r.before.answers)
     assert {m.label: m.value for m in at.metric}["Trained numbers"] == f"{r.trainable:,}"
     changes = at.table[1].value                              # every probe's change
-    assert list(changes["Question"]) == [p.question for p in r.probes]
+    assert [shown(q) for q in changes["Question"]] == [p.question for p in r.probes]
     lost = {p.question for p, *_ in ft.lost_facts(r)}
-    flags = changes[table("en")["finetune.col_flag"]]
-    assert [q for q, f in zip(changes["Question"], flags) if f] == [
+    flags = changes[table("en")["finetune.col_flag"].format(points=10)]
+    assert [shown(q) for q, f in zip(changes["Question"], flags) if f] == [
         p.question for p in r.probes if p.question in lost]
     assert any(("Side effect" if lost else "Locality") in m.value for m in at.markdown)
     curve, bars, heat = figures(at)
@@ -232,3 +232,15 @@ def test_page_trains_shows_and_reverts():
     assert not at.get("plotly_chart")
     # The press caption now says how long that run took on this machine.
     assert any("The last one on this server took" in c.value for c in at.caption)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("label", ["Other fact: What is the capital of the fictional country Zubrowka?",
+                                   "其他事实: 维尔特拉维亚共和国的首都是哪里？请用一个词回答这个问题",
+                                   "这个事实：维尔特拉维亚共和国的首都是哪里？"])
+def test_a_bar_label_wraps_instead_of_running_off_the_chart(label):
+    from ui.fig_common import _columns, wrapped
+
+    rows = wrapped(label).split("<br>")
+    assert len(rows) > 1 and all(_columns(r) <= 34 for r in rows)
+    assert "".join(rows).replace(" ", "").rstrip("…") in label.replace(" ", "")   # nothing reordered

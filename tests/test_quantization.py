@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.apptest import app_test, assert_clean, figures
+from harness.apptest import app_test, assert_clean, figures, shown
 from harness.cli import run_cli
 from llm_core import quantization as qz
 from llm_core.model import copies
@@ -276,7 +276,7 @@ def test_page_runs_and_shows_what_it_costs(measured):
     assert metrics["Size"] == f"{r.size_mb:.0f} MB"
     assert any("The model breaks" in m.value for m in at.markdown)
     table = next(d.value for d in at.table if "Question" in d.value.columns)
-    assert list(table.iloc[:, 2]) == [a[2] for a in r.answers]
+    assert [shown(x) for x in table.iloc[:, 2]] == [a[2] for a in r.answers]   # escaped, read back
     heat = next(f for f in figures(at) if f["data"][0]["type"] == "heatmap")
     assert heat["data"][0]["z"] == [list(row) for row in r.errors]
     assert heat["data"][0]["x"] == list(r.kinds)

@@ -40,17 +40,29 @@ def figure(traces: list[dict], *, title: str = "", height: int = 360, **more) ->
     return go.Figure(data=traces, layout=layout(title=title, height=height, **more))
 
 
+def _columns(text: str) -> int:
+    """How wide a text is on screen, in Latin-letter columns (CJK counts two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def wrapped(text: str, width: int = 34, lines: int = 3) -> str:
     """A long axis label on a few lines (<br>) instead of cut off at the chart's edge;
-    escaped for plotly. Chinese has no spaces: it breaks anywhere."""
-    words, rows, row = str(text).split(" ") if " " in str(text) else list(str(text)), [], ""
-    sep = " " if " " in str(text) else ""
-    for word in words:
-        if row and len(row) + len(sep) + len(word) > width:
+    escaped for plotly. A word longer than a line (a Chinese sentence has no spaces)
+    is cut into lines; a CJK character is two columns wide, so half as many fit."""
+    text = str(text)
+    sep = " " if " " in text else ""
+    pieces = []                      # (piece, what joins it to the one before)
+    for word in (text.split(" ") if sep else [text]):
+        size = width // 2 if any(unicodedata.east_asian_width(c) in "WF" for c in word) else width
+        chunks = [word[i:i + size] for i in range(0, max(len(word), 1), size)]
+        pieces += [(c, sep if k == 0 else "") for k, c in enumerate(chunks)]
+    rows, row = [], ""
+    for piece, join in pieces:
+        if row and _columns(row + join + piece) > width:
             rows.append(row)
-            row = word
+            row = piece
         else:
-            row = f"{row}{sep}{word}" if row else word
+            row = f"{row}{join}{piece}" if row else piece
     rows.append(row)
     if len(rows) > lines:
         rows = rows[:lines]

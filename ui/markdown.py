@@ -15,3 +15,9 @@ def md_escape(text: str) -> str:
     mail addresses: never a link, an image, a formula or markup."""
     escaped = _SPECIAL.sub(r"\\\1", str(text))
     return _AUTOLINK.sub(lambda m: m.group(1)[0] + _JOINER + m.group(1)[1:], escaped)
+
+
+def plain_table(frame):
+    """A table for st.table (which wraps long cells but reads them as markdown):
+    every text cell escaped, so a typed fact or a model's answer stays text."""
+    return frame.map(lambda v: md_escape(v) if isinstance(v, str) else v)

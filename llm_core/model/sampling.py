@@ -386,12 +386,16 @@ def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_ext
                 continue
             (nxt,) = tokens_of(handle, [step.token_id])
             raw.extend(nxt.byte_values or b"")
-            try:   # strict: the candidate's own bytes must be part of what decodes
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
+            lead = raw[cut]
+            end = cut + (2 if lead < 0xE0 else 3 if lead < 0xF0 else 4)   # the open character's end
+            if len(raw) < end:
                 continue
-            whole = len(bytes(raw[:cut]).decode("utf-8"))
-            done[tok.id] = f"{text[: whole + 1]}[{part}/{part + i}]"
+            try:   # strict: the candidate's own bytes must be part of what decodes (the
+                text = bytes(raw[:end]).decode("utf-8")   # next token may run on into more)
+            except UnicodeDecodeError:
+                done[tok.id] = "\ufffd"          # the model went on with something that does not fit
+                continue
+            done[tok.id] = f"{text}[{part}/{part + i}]"
     for tok, *_ in open_:
         done.setdefault(tok.id, "\ufffd")
     return done

@@ -51,7 +51,7 @@ def _guess(tab, text: str | None) -> str:
     offers the model's candidates, not a box to type in). Returns what was chosen."""
     tab.wait_for_selector(f'{MAIN} :text("Question for the class")', timeout=30_000)
     options = tab.locator(f'{MAIN} [data-testid="stRadio"] [role="radiogroup"] label')
-    option = (options.filter(has_text=re.compile(rf"^\s*{re.escape(text)}\s*$")) if text
+    option = (options.filter(has_text=re.compile(rf"^\s*␣?{re.escape(text)}\s*$")) if text
               else options).first
     chosen = option.inner_text().strip()
     option.click()
