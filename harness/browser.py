@@ -284,3 +284,16 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name or 'home'}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def choose_option(page, text: str | None = None) -> str:
+    """In a radio group of the page body, choose the option that reads `text`
+    (a token may be shown with ␣ for its space), or the first one. Returns what was chosen."""
+    import re
+
+    options = page.locator(f'{MAIN} [data-testid="stRadio"] [role="radiogroup"] label')
+    option = (options.filter(has_text=re.compile(rf"^\s*␣?{re.escape(text)}\s*$")) if text
+              else options).first
+    chosen = option.inner_text().strip()
+    option.click()
+    return chosen

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness.browser import MAIN, VIEWPORT, assert_no_exception, open_page, wait_idle
+from harness.browser import MAIN, VIEWPORT, assert_no_exception, choose_option, open_page, wait_idle
 
 pytestmark = pytest.mark.browser
 SIDEBAR = '[data-testid="stSidebar"]'
@@ -50,11 +50,7 @@ def _guess(tab, text: str | None) -> str:
     """Choose the option that reads `text`, or the first one (a token question
     offers the model's candidates, not a box to type in). Returns what was chosen."""
     tab.wait_for_selector(f'{MAIN} :text("Question for the class")', timeout=30_000)
-    options = tab.locator(f'{MAIN} [data-testid="stRadio"] [role="radiogroup"] label')
-    option = (options.filter(has_text=re.compile(rf"^\s*␣?{re.escape(text)}\s*$")) if text
-              else options).first
-    chosen = option.inner_text().strip()
-    option.click()
+    chosen = choose_option(tab, text)
     tab.get_by_role("button", name="Send my guess").click()
     tab.wait_for_selector(f'{MAIN} :text("waiting for the teacher to reveal")', timeout=30_000)
     return chosen
