@@ -92,7 +92,9 @@ def _exercise(page, server, url, path):
         # Enough once a figure has changed, unless a later step is required.
         if any(_figures_changed(c) for c in changes) and not any(m for _a, _g, m in plan[n:]):
             break
-        found, change = act(page, action, arg)
+        # a job (training, quantizing) on a machine busy with other work can take minutes:
+        # the wait is a hang guard, not a speed check
+        found, change = act(page, action, arg, timeout=600 if action == "button" else 150)
         assert found, f"{url}: no control for '{action}' on the page"
         assert_no_exception(page)
         _no_error_box(page)
