@@ -2,7 +2,7 @@
 articles' GPT-3 figures as reference, and one weight matrix drawn literally."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.anatomy import GPT3_REFERENCE, anatomy, is_per_layer, matrix_kinds, matrix_view
 from ui import fig_anatomy
 from ui.cache import shared

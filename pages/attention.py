@@ -2,7 +2,7 @@
 all heads of a layer, and every head at once to find the interesting ones."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.attention import (METRICS, entropy_bound, head_summary, query_row, strongest_key,
                                 top_heads)
 from ui.cache import shared

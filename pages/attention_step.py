@@ -3,7 +3,7 @@
 import math
 
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.attention_step import (attention_weights, contribution_lengths, head_steps, length,
                                      pattern_difference, top_keys, visible_keys)
 from ui.cache import shared

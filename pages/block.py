@@ -1,7 +1,7 @@
 """Concept 10: the transformer block — the MLP (前馈网络), the residual stream (残差),
 and the norms."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.block import histogram, mlp_shape, norm_demo, residual_stats
 from llm_core.model.limits import BOX_CHARS
 from ui import fig_block

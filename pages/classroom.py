@@ -2,7 +2,7 @@
 a nickname, answer the teacher's question, see the class's guesses beside the
 model's answer when the teacher reveals it."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.model.errors import XRayError
 from llm_core.model.limits import CODE_BOX_CHARS, GUESS_CHARS, NICKNAME_CHARS
 from ui import classroom

@@ -2,7 +2,7 @@
 followed through the decoder's residual stream layer by layer."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.context import MODES, experiment, find_word, sense_gap
 from llm_core.embeddings import projection
 from llm_core.model.errors import InputError

@@ -2,7 +2,7 @@
 and a window that keeps only the last W tokens. Runs are cached by their real
 inputs, so moving a slider back shows the earlier answer at once."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 import llm_core
 from llm_core import context_window as win
 from llm_core.model.limits import WINDOW_CODE_CHARS

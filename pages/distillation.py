@@ -3,7 +3,7 @@ tiny transformer (the student) learns them twice — from the teacher's whole
 softened distributions, and from its top token only — and both are compared
 with the teacher on stories they never saw."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core import distillation as ds
 from ui import fig_distillation as fig
 from ui.cache import JOB_RESULTS

@@ -1,7 +1,7 @@
 """Concepts 5–6: an embedding is a table lookup (token id → a row of a matrix),
 and meaning is direction: king − man + woman ≈ queen, cats − cat = 'plural'."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.embeddings import (ANALOGIES, EXPECTED, analogy_rank, analogy_view,
                                  plural_view, split_words, token_row, words_similarity)
 from llm_core.model.limits import WORD_LIST_CHARS

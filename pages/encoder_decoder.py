@@ -1,7 +1,7 @@
 """Encoder vs decoder: the same sentence through a bidirectional encoder (full
 attention_pattern) and a causal decoder (lower-triangular), side by side."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.encoder_decoder import future_share
 from ui.cache import shared
 from ui.errors import guard

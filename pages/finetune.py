@@ -3,7 +3,7 @@ model a new fact; only the chosen weights train. Before/after on the fact's
 question, its paraphrases and other facts; which weights moved; Revert."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core import finetune as ft
 from llm_core.model.errors import XRayError
 from ui import fig_finetune as fig

@@ -4,7 +4,7 @@ diversity. Answers are kept in session state: changing a widget never regenerate
 import time
 
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core import generate as gen
 from ui import fig_generate as fig
 from llm_core.model.text import clean_text

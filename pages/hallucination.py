@@ -4,7 +4,7 @@ Answers are generated on request and kept in the session (a widget change
 never regenerates); a shared cache lets a class share identical answers, and the
 answers to one prompt are generated together in one batch."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core import hallucination as hal
 from llm_core.model.limits import BOX_CHARS, FACT_CHARS
 from ui import fig_hallucination as fig

@@ -1,7 +1,7 @@
 """Logit lens: the residual stream after every layer, read through the final norm
 and the unembedding (反嵌入), shows the next-token guess forming layer by layer."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.model.tokens import is_piece
 from llm_core.logit_lens import DEFAULT_POSITIONS, MAX_POSITIONS, first_top, logit_lens, settles_at
 from llm_core.model.limits import BOX_CHARS

@@ -4,7 +4,7 @@ drawn. Temperature and filters re-shape cached logits: the model runs once per p
 
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 import llm_core
 from llm_core import next_token as nt
 from llm_core.model.limits import BOX_CHARS

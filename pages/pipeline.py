@@ -1,7 +1,7 @@
 """The whole pipeline (concept 20): one sentence through every stage, each with
 a real figure from the model."""
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.pipeline import pipeline
 from llm_core.model.limits import MAX_CHARS
 from llm_core.model.tokens import is_piece, without_part

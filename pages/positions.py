@@ -3,7 +3,7 @@ rotation matrix, and the order experiment with the real model."""
 import math
 
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.model.tokens import is_piece
 from llm_core.positions import (ORDER_PAIRS, learned_size, learned_table, order_experiment,
                                 rope_angle_degrees, rope_pair, rope_params, sinusoidal_table, top_tokens)

@@ -3,7 +3,7 @@
 never changes. Results are shared: a setting measured once shows at once for all."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 import llm_core
 from llm_core import quantization as qz
 from ui import fig_quantization as fig

@@ -2,7 +2,7 @@
 Tokenizing needs no forward pass, so no trace is made here."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 import llm_core
 from llm_core.tokens import split
 from llm_core.model.sampling import tokens_of

@@ -2,7 +2,7 @@
 operation on vectors (a rotation). The warm-up for "an LLM is a giant matrix"."""
 import pandas as pd
 import streamlit as st
-
+import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core.vectors import compare, named_vectors, turn
 from ui.markdown import md_escape
 from ui.fig_vectors import rotation_2d, vectors_3d

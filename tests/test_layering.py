@@ -234,3 +234,18 @@ def test_no_limit_on_user_input_is_defined_outside_limits_py():
                     found += [f"{path.name}:{call.lineno} max_chars={k.value.value}" for k in call.keywords
                               if k.arg == "max_chars" and isinstance(k.value, ast.Constant)]
     assert not found, found
+
+
+def test_every_page_imports_the_ui_package_before_the_model_core():
+    """A fresh server runs the first pages in threads of their own. A page whose first
+    import is a module of llm_core holds that module's import lock while Python imports
+    its parent package, which another thread may be importing, itself waiting for that
+    module: `_DeadlockError` (seen with llm_core.model.tokens under load). Importing
+    `ui` first makes every thread wait for one package that imports the core whole."""
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        first = next(node for node in ast.parse(path.read_text(encoding="utf-8")).body
+                     if isinstance(node, (ast.Import, ast.ImportFrom))
+                     and (getattr(node, "module", None) or node.names[0].name).split(".")[0]
+                     in ("llm_core", "ui"))
+        name = getattr(first, "module", None) or first.names[0].name
+        assert name.split(".")[0] == "ui", (path.name, name)
