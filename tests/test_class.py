@@ -17,6 +17,7 @@ from harness import ROOT
 from harness.floats import assert_close, reorder_bound
 from harness.server import Server
 from harness.stream import Client, chart_data, run_async, text_widget
+from harness.waiting import wait_for
 from llm_core.model import memo
 from llm_core.model.errors import InputError, ModelUnavailable
 from llm_core.model.trace import Trace
@@ -254,7 +255,7 @@ def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
                for _ in range(8)]
     for th in threads:
         th.start()
-    _wait_for(lambda: cache.hits == 7)          # seven callers are waiting on the one computation
+    wait_for(lambda: cache.hits == 7)          # seven callers are waiting on the one computation
     release.set()
     for th in threads:
         th.join()
@@ -279,20 +280,12 @@ def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for th in threads:
         th.start()
-    _wait_for(lambda: cache.hits == hits + 3)
+    wait_for(lambda: cache.hits == hits + 3)
     fail.set()
     for th in threads:
         th.join()
     assert errors == ["empty"] * 4 and calls.count(2) == 1
     assert cache.peek("bad") is None              # a failure is not kept
-
-
-def _wait_for(condition, timeout: float = 60) -> None:
-    """Until `condition()` holds (threads reaching a point); a hang guard, not a speed check."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the threads never got there"
-        time.sleep(0.001)
 
 
 def test_page_caches_survive_reruns():
@@ -442,7 +435,7 @@ def test_a_hub_that_does_not_answer_fails_fast_and_blocks_no_one():
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for(lambda: len(accepted) == 1 or proc.poll() is not None, timeout=300)
+        wait_for(lambda: len(accepted) == 1 or proc.poll() is not None, timeout=300)
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline().split() == ["MINILM"]      # loaded while the hub hung

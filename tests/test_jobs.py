@@ -4,11 +4,11 @@ estimates measured from the job's own steps, shared runs watched by others."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 import torch
 
+from harness.waiting import wait_for
 from llm_core.model import memo
 from llm_core.model.work import Cancelled, Gate, Work
 
@@ -19,14 +19,6 @@ class Clock:
 
     def __call__(self):
         return self.now
-
-
-def _until(condition, timeout: float = 60) -> None:
-    """A hang guard, not a speed check."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "never got there"
-        time.sleep(0.001)
 
 
 def test_long_steps_wait_while_a_short_job_runs_but_never_starve():
@@ -43,7 +35,7 @@ def test_long_steps_wait_while_a_short_job_runs_but_never_starve():
     with gate.short_job():                       # a generation between two of its tokens
         th = threading.Thread(target=long_step)
         th.start()
-        _until(lambda: gate.waiting("long") == 1)
+        wait_for(lambda: gate.waiting("long") == 1)
         assert not done.wait(0.2)                 # held back while the short job runs
         clock.now += 5.0                          # … until it has waited its patience
         assert done.wait(60)
@@ -63,7 +55,7 @@ def test_the_gate_serves_short_steps_first_then_in_order():
         th = threading.Thread(target=take)
         th.start()
         waiters.append(th)
-        _until(lambda: gate.waiting("short") + gate.waiting("long") == len(waiters))
+        wait_for(lambda: gate.waiting("short") + gate.waiting("long") == len(waiters))
     gate.release()
     for th in waiters:
         th.join(60)
@@ -105,11 +97,11 @@ def test_a_lane_admits_in_order_and_tells_each_job_its_place():
 
     first = threading.Thread(target=job, args=("first",))
     first.start()
-    _until(lambda: admitted == ["first"])
+    wait_for(lambda: admitted == ["first"])
     others = [threading.Thread(target=job, args=(n,)) for n in ("second", "third")]
     for th in others:
         th.start()
-        _until(lambda th=th: len(told) == others.index(th) + 1)
+        wait_for(lambda th=th: len(told) == others.index(th) + 1)
     assert told["second"][0] == 1 and told["third"][0] == 2
     release.set()
     for th in [first, *others]:
@@ -179,7 +171,7 @@ def test_a_generation_finishes_while_a_long_job_is_still_running(decoder):
     long = threading.Thread(target=copies.log_probs, args=(decoder, texts), kwargs={
         "work": Work(lambda p: note(f"long {p.done}"), lane="long", gate=GATE)})
     long.start()
-    _until(lambda: "long 2" in events)                    # the long job is under way
+    wait_for(lambda: "long 2" in events)                    # the long job is under way
     prompt = gen.prompt_ids(decoder, "What is the capital of France?", chat=True)
     note("asked")
     with Work(lane="short", gate=GATE).running() as work:
