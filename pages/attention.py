@@ -25,7 +25,7 @@ with notice():
 
 
 
-@shared(max_mb=32)
+@shared
 def summary(model: str, text: str, _trace):
     """Every head's summaries for one trace (keyed by model and text, like the trace)."""
     return head_summary(_trace.attention_pattern)

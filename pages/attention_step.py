@@ -28,7 +28,7 @@ with notice():
 
 
 
-@shared(max_mb=96)
+@shared
 def layer_weights(model: str, layer: int, _arch):
     return attention_weights(_arch, layer)
 

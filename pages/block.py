@@ -33,19 +33,19 @@ def panel(handle_, shape, colour):
     return title, tuple((t(f"block.{key}"), width) for key, width in steps), colour
 
 
-@shared(max_mb=16)
+@shared
 def act_histogram(model: str, text: str, layer: int, which: str, _handle, _trace):
     """Histogram of one layer's MLP activations (keyed by model, text, layer)."""
     detail = layer_detail(_handle, _trace, layer)
     return histogram(getattr(detail, which))
 
 
-@shared(max_mb=1)
+@shared
 def shape_of(model: str, _handle):
     return mlp_shape(_handle)
 
 
-@shared(max_mb=8, sizeof=lambda _fig: FIGURE_BYTES)
+@shared(sizeof=lambda _fig: FIGURE_BYTES)
 def shapes_figure(panels: tuple, y_title: str):
     """The same for every text and layer: built once per model pair and language."""
     return fig_block.mlp_shapes(panels, dict(y_title=y_title))

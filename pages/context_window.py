@@ -35,7 +35,7 @@ size = c3.slider(t("context_window.window"), 32, min(1024, context), 128, 16,
                  key="context_window.window", **LINKED, help=t("context_window.window_help", n=context))
 
 
-@shared(max_mb=64)
+@shared
 def demo(name: str, code: str, n_filler: int, size: int):
     return win.run_demo(llm_core.load_model(name), code, n_filler, size)
 

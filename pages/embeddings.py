@@ -11,7 +11,7 @@ from ui.cache import shared
 from ui.errors import guard
 from ui.i18n import labels, t
 from ui.markdown import md_escape
-from ui.models import get_handle, model_name, word_space
+from ui.models import get_handle, word_space
 from ui.widgets import LINKED, example_picker, option_labels, token_picker
 from ui.export import chart
 from ui.pages import inside_app
@@ -25,13 +25,13 @@ def space(kind: str):
     return word_space(kind, handle)
 
 
-@shared(max_mb=16)
-def cached_analogy(key, a, b, c, extras, method, dims, _space):
+@shared
+def cached_analogy(a, b, c, extras, method, dims, _space):
     return analogy_view(_space, a, b, c, extras, n=8, method=method, dims=dims)
 
 
-@shared(max_mb=16)
-def cached_plural(key, singular, plural, _space):
+@shared
+def cached_plural(singular, plural, _space):
     return plural_view(_space, singular, plural)
 
 
@@ -88,7 +88,7 @@ best, ranks = {}, {}
 expected = EXPECTED.get(preset) if ANALOGIES.get(preset, ())[:3] == (a, b, c) else None
 answer = None
 with guard():   # the class guesses the classic word vectors' answer
-    answer = cached_analogy(f"{SPACES[0]}:{model_name()}", a, b, c, (), "pca", 2,
+    answer = cached_analogy(a, b, c, (), "pca", 2,
                             space(SPACES[0])).results[0][0]
 if answer is not None and not predict_reveal("embeddings", "embeddings.guess_question", dict(
         a=md_escape(a), b=md_escape(b), c=md_escape(c)), answer):
@@ -97,7 +97,7 @@ for col, kind in zip(st.columns(2), SPACES):
     with col:
         st.markdown(f"**{t(f'embeddings.space_{kind}')}**")
         with guard():
-            view = cached_analogy(f"{kind}:{model_name()}", a, b, c, (), "pca", 2, space(kind))
+            view = cached_analogy(a, b, c, (), "pca", 2, space(kind))
             chart(fig.neighbours_bar(view.results, {"score": t("embeddings.cosine")}),
                             width="stretch", key=f"embeddings.bars_{kind}")
             best[kind] = view.results[0][0]
@@ -122,7 +122,7 @@ dims = p3.radio(t("embeddings.dims"), [2, 3], key="embeddings.proj_dims", horizo
 extras = st.text_area(t("embeddings.extras"), key="embeddings.extras", height=70,
                       max_chars=WORD_LIST_CHARS)
 with guard():
-    view = cached_analogy(f"{kind}:{model_name()}", a, b, c, tuple(split_words(extras)), method,
+    view = cached_analogy(a, b, c, tuple(split_words(extras)), method,
                           dims, space(kind))
     if view.unknown:
         st.caption(t("embeddings.skipped", words=md_escape(", ".join(view.unknown)[:300])))
@@ -140,7 +140,7 @@ singular = q1.text_input(t("embeddings.singular"), "dog apple car house child id
 plural = q2.text_input(t("embeddings.plural"), "dogs apples cars houses children ideas students",
                        key="embeddings.plural")
 with guard():
-    pv = cached_plural(f"{kind}:{model_name()}", singular, plural, space(kind))
+    pv = cached_plural(singular, plural, space(kind))
     chart(fig.direction_bars(pv.view.words, pv.view.scores, pv.groups, {
         0: t("embeddings.singular"), 1: t("embeddings.plural"), "score": t("embeddings.plural_score")}),
         width="stretch", key="embeddings.chart4")

@@ -21,7 +21,7 @@ with notice():
 
 
 
-@shared(max_mb=1)
+@shared
 def share_all_heads(model: str, text: str, _trace) -> float:
     """Mean share of attention on later tokens over every layer and head."""
     return future_share(_trace.attention_pattern)

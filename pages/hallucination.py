@@ -65,7 +65,7 @@ jobs = hal.lab_jobs(question, fact, temperature, n_samples)
 ask = st.button(t("hallucination.ask"), type="primary", key="hallucination.ask")
 
 
-@shared(max_mb=16)
+@shared
 def lab_answers(model: str, prompt: str, settings: tuple, max_new: int, _handle, _work, _steps):
     """Answers to one prompt, one per (T, seed), generated in one batch; shared by
     every session that asks the same."""

@@ -22,7 +22,7 @@ with notice():
     st.markdown(t("logit_lens.notice"))
 
 
-@shared(max_mb=96)
+@shared
 def cached_lens(model: str, text: str, last_n: int, _handle, _trace):
     """One lens per (model, text, N): a widget that changes neither never recomputes it."""
     return logit_lens(_handle, _trace, last_n)

@@ -29,7 +29,7 @@ with notice():
 CURVE_T = [i / 20 for i in range(41)]       # 0, 0.05 … 2.0
 
 
-@shared(max_mb=48)
+@shared
 def cached_logits(model: str, text: str, chat: bool, _trace=None):
     """(prompt ids, next-token logits, readable prompt tokens) per (model, text, mode):
     read-only, shared; a slider never re-runs the model."""
@@ -38,7 +38,7 @@ def cached_logits(model: str, text: str, chat: bool, _trace=None):
     return ids, logits, nt.readable_sequence(handle, ids), nt.top_completions(handle, ids, logits)
 
 
-@shared(max_mb=4)
+@shared
 def cached_curve(model: str, text: str, chat: bool):
     return nt.temperature_curve(cached_logits(model, text, chat)[1], CURVE_T)
 

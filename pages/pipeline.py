@@ -31,7 +31,7 @@ text = st.text_area(t("common.text"), key="pipeline.text", **LINKED, height=80,
                     max_chars=MAX_CHARS, help=t("pipeline.text_help"))
 
 
-@shared(max_mb=64, sizeof=lambda v: 5 * FIGURE_BYTES)
+@shared(sizeof=lambda v: 5 * FIGURE_BYTES)
 def overview(model: str, text: str, n_tokens: int, language: str, _handle, _trace):
     """The pipeline's numbers and its five figures, built once per text and language:
     a class on the same preset, or a widget elsewhere on the page, reuses them."""

@@ -52,7 +52,7 @@ group = c2.radio(t("quantization.group"), list(groups), index=3, format_func=gro
                  horizontal=True, key="quantization.group", **LINKED, help=t("quantization.group_help"))
 
 
-@shared(max_mb=4)
+@shared
 def view(model: str, layer: int, kind: str, bits: int, group: str):
     return qz.quantized_matrix(llm_core.load_model(model), layer, kind, bits, group)
 

@@ -24,7 +24,7 @@ PRESETS = ["The cat sat on the mat", "Hello, world! This is a tokenization demo.
            "大语言模型,一个巨大的矩阵", "我有一只小猫", "I ❤️ 🍎 and 🐱! 👋🏽"]
 
 
-@shared(max_mb=64)
+@shared
 def tokenize(name: str, text: str):
     return split(llm_core.load_model(name), text, max_tokens=10**9)  # count every token, no cut
 

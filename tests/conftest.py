@@ -121,15 +121,15 @@ def tiny_folder(tmp_path_factory):
 def offered(tiny_folder, monkeypatch, tmp_path):
     """The tiny folder offered by this server (LLM_XRAY_MODELS), with a cache
     folder of its own and 40 MB of memory: {name: Offer} of the folder's models."""
-    from llm_core.model import registry
+    from llm_core.model import caches, registry
 
     root, _ = tiny_folder
     monkeypatch.setenv("LLM_XRAY_MODELS", str(root))
     monkeypatch.setenv("LLM_XRAY_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LLM_XRAY_MEMORY_MB", "40")   # the tiny ones fit, "big" does not
-    registry._SCAN.clear()
+    caches.FOLDER_SCANS.clear()
     yield {o.name: o for o in registry.offered_models() if o.source != "embedded"}
     for name in list(registry._LOADED):
         if name not in registry.EMBEDDED:
             registry._LOADED.pop(name)
-    registry._SCAN.clear()
+    caches.FOLDER_SCANS.clear()

@@ -288,20 +288,6 @@ def test_byte_cache_computes_once_for_many_callers_and_shares_user_errors():
     assert cache.peek("bad") is None              # a failure is not kept
 
 
-def test_page_caches_survive_reruns():
-    """Streamlit runs a page file anew on each rerun: its cached functions are
-    defined anew, and must find their cache again."""
-    from ui.cache import shared
-    calls = []
-    for _ in range(3):      # three "reruns" of the same definition
-        @shared(max_mb=1)
-        def view(text: str, _trace=None):
-            calls.append(text)
-            return text.upper()
-        assert view("abc", object()) == "ABC"
-    assert calls == ["abc"]
-
-
 # --- faults heal ----------------------------------------------------------------------
 
 def test_cache_check_notices_truncation_and_rewrites(tmp_path):

@@ -205,7 +205,6 @@ def test_vector_strips_give_each_row_its_own_scale():
 
 
 def test_window_log_axis_stops_at_probability_one():
-    from types import SimpleNamespace
     from ui.fig_context_window import answer_token_probs
     fig = answer_token_probs(["A", "B"], {"w": SimpleNamespace(answer_probs=[0.9, 1e-4])},
                              {"title": "", "token_axis": "", "prob_axis": ""})

@@ -13,7 +13,7 @@ import torch
 
 from harness.cli import run_cli
 from harness.floats import assert_close, reorder_bound
-from llm_core.model import registry, tiny
+from llm_core.model import caches, registry, tiny
 from llm_core.model.errors import ModelUnavailable
 
 pytestmark = pytest.mark.tiny
@@ -156,11 +156,11 @@ def test_the_lens_reads_the_last_layer_as_the_logits(offered):
 
 def test_a_folder_without_models_offers_the_embedded_ones(monkeypatch, tmp_path):
     monkeypatch.setenv("LLM_XRAY_MODELS", str(tmp_path))
-    registry._SCAN.clear()
+    caches.FOLDER_SCANS.clear()
     assert [o.name for o in registry.offered_models()] == ["smollm2", "minilm"]
     monkeypatch.setenv("LLM_XRAY_MODELS", str(tmp_path / "missing"))
     assert [o.name for o in registry.offered_models()] == ["smollm2", "minilm"]
-    registry._SCAN.clear()
+    caches.FOLDER_SCANS.clear()
 
 
 def test_a_safetensors_header_promising_more_than_the_file_holds_is_unreadable(tmp_path):

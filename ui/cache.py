@@ -1,20 +1,17 @@
 """`shared`: a page's cache of what every session may reuse (a lens, a summary,
 a figure's data), bounded in bytes and expiring, computed once per key even when
-a class asks at the same moment. Like `st.cache_resource`, arguments whose name
-starts with "_" (a handle, a trace) are not part of the key, and the value is
-shared read-only: never change what it returns."""
+a class asks at the same moment. Its budget is in the table of every cache
+(llm_core/model/caches.py, PAGE_MB), under "page.function". The value is shared
+read-only: never change what it returns."""
 from __future__ import annotations
 
 import functools
 import inspect
 import threading
+from pathlib import Path
 
-from llm_core.model.memo import DEFAULT_TTL, ByteCache
-
-# The results of long jobs, shared by every session that asks for the same job
-# with the same settings (a class pressing the default: one run). Keys start with
-# the page's name.
-JOB_RESULTS = ByteCache("job_results", 128 * 2**20)
+from llm_core.model.caches import JOB_RESULTS, MB, PAGE_MB, PAGE_TTL  # noqa: F401 — pages' home for it
+from llm_core.model.memo import ByteCache
 
 # What one cached plotly figure is counted as (their data is a few to a few
 # hundred KB; weighing each exactly would cost more than it saves).
@@ -37,32 +34,45 @@ _CACHES: dict[tuple[str, str], ByteCache] = {}
 _LOCK = threading.Lock()
 
 
-def shared(max_mb: float, ttl: float = DEFAULT_TTL, sizeof=None):
-    def wrap(fn):
-        sig = inspect.signature(fn)
-        kwargs = {"sizeof": sizeof} if sizeof else {}
-        where = (fn.__code__.co_filename, fn.__qualname__)
-        with _LOCK:
-            cache = _CACHES.get(where)
-            if cache is None:
-                cache = _CACHES[where] = ByteCache(f"{where[0]}:{where[1]}",
-                                                   int(max_mb * 2**20), ttl, **kwargs)
+def key_part(name: str, value):
+    """An argument's part of the key. One whose name starts with "_" (a trace, a
+    handle: not hashable, or too big to hash) counts by its `cache_key` (a trace:
+    model, text and tokens traced; a handle: its name), a callback not at all:
+    the key stays right even when a caller forgets to pass what the value
+    depends on."""
+    if not name.startswith("_"):
+        return _hashable(value)
+    return getattr(value, "cache_key", None)
 
-        def key_of(args, kw):
-            bound = sig.bind_partial(*args, **kw)
-            bound.apply_defaults()
-            return tuple((k, _hashable(v)) for k, v in bound.arguments.items()
-                         if not k.startswith("_"))
 
-        @functools.wraps(fn)
-        def cached(*args, **kw):
-            return cache.get(key_of(args, kw), lambda: fn(*args, **kw))
+def shared(fn=None, *, sizeof=None):
+    """`@shared` on a page function: its cache is PAGE_MB["page.function"]."""
+    if fn is None:
+        return lambda f: shared(f, sizeof=sizeof)
+    sig = inspect.signature(fn)
+    name = f"{Path(fn.__code__.co_filename).stem}.{fn.__qualname__}"
+    if name not in PAGE_MB:
+        raise KeyError(f"{name} has no budget in llm_core/model/caches.py PAGE_MB")
+    where = (fn.__code__.co_filename, fn.__qualname__)
+    with _LOCK:
+        cache = _CACHES.get(where)
+        if cache is None:
+            kwargs = {"sizeof": sizeof} if sizeof else {}
+            cache = _CACHES[where] = ByteCache(name, int(PAGE_MB[name] * MB), PAGE_TTL, **kwargs)
 
-        def peek(*args, **kw):
-            """The cached value for these (key) arguments, or None: never computes."""
-            return cache.peek(key_of(args, kw))
+    def key_of(args, kw):
+        bound = sig.bind_partial(*args, **kw)
+        bound.apply_defaults()
+        return tuple((k, key_part(k, v)) for k, v in bound.arguments.items())
 
-        cached.cache = cache
-        cached.peek = peek
-        return cached
-    return wrap
+    @functools.wraps(fn)
+    def cached(*args, **kw):
+        return cache.get(key_of(args, kw), lambda: fn(*args, **kw))
+
+    def peek(*args, **kw):
+        """The cached value for these (key) arguments, or None: never computes."""
+        return cache.peek(key_of(args, kw))
+
+    cached.cache = cache
+    cached.peek = peek
+    return cached

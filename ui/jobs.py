@@ -18,6 +18,16 @@ A job runs in the page's own script run, as steps (llm_core.model.work):
 - **Results.** Kept per session (`run`: the last `keep` settings), and, with a
   `shared` cache, across sessions: students asking for the same job with the
   same settings share one run and watch its progress.
+
+How a page runs one, by what it shows (all three share the lanes, the gate,
+one job per session and Cancel):
+
+- `run(pressed, work_fn, page=, key=, press=, …)`: a button starts it, the result
+  is kept (quantization, fine-tuning, distillation, the hallucination lab);
+- `run_job(work_fn, page=, lane=)`: an answer shown once and not kept (asking the
+  fine-tuned model again);
+- `LiveJob(page)`: text drawn as it comes, Start and Stop, Stop keeps what came
+  (generation).
 """
 from __future__ import annotations
 

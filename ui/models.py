@@ -4,15 +4,14 @@ expire: a widget that does not change the text never re-runs the model, thirty
 students on one preset share one trace, and memory comes back after class."""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 import llm_core
 from llm_core.model.errors import XRayError
 from llm_core.model.limits import PAGE_MAX_TOKENS
-from llm_core.model.memo import ByteCache
+from llm_core.model.caches import LAYER_DETAILS, TRACES
 from llm_core.model.convert import smollm2_cache_path
+from llm_core.embeddings import load_word_vectors, model_word_space
 from llm_core.model.languages import speaks_chinese
 from llm_core.model.registry import EMBEDDED, is_loaded, local_models
 from ui.errors import show_error
@@ -21,18 +20,10 @@ from ui.markdown import md_escape
 
 MODEL_KEY = "shared.model"
 ENCODER = "minilm"
-# Pages trace at most this many tokens (announced when a text is cut): a trace of
-# the model's full 4,096 would hold a 2-core CPU for a minute while others wait.
-_MB = 2**20
 # Texts shorter than this trace in well under a second (~100 tokens: 0.2 s on two
 # cores), so they get no spinner: each spinner starts a timer thread, which with a
 # class on the server costs more than the trace.
 SPINNER_FROM_LENGTH = 400   # a shorter text traces in a fraction of a second
-# A 300-token trace keeps ~105 MB (attention of 256 tokens × 30 layers × 9 heads,
-# the residual stream, 64 positions of logits); one layer's detail ~10 MB.
-TRACES = ByteCache("traces", int(os.environ.get("LLM_XRAY_TRACE_CACHE_MB", 512)) * _MB)
-LAYER_DETAILS = ByteCache("layer_details",
-                          int(os.environ.get("LLM_XRAY_DETAIL_CACHE_MB", 192)) * _MB)
 
 
 def model_name() -> str:
@@ -168,18 +159,12 @@ def attention_cap_note(trace) -> None:
         st.caption(t("common.attention_cap", kept=trace.attention_kept, n=trace.n_tokens))
 
 
-@st.cache_resource(show_spinner=False)
-def _word_space(kind: str, name: str, _handle):
-    from llm_core.embeddings import load_word_vectors, model_word_space
-    return load_word_vectors() if kind == "glove" else model_word_space(_handle)
-
-
 def word_space(kind: str, handle):
     """"glove" (the classic word vectors) or "model" (the decoder's own one-token
     words): loaded once per process, shared by every session."""
     spinner = t("embeddings.loading_glove") if kind == "glove" else t("loading.model", name=model_name())
     with st.spinner(spinner):
-        return _word_space(kind, model_name() if kind == "model" else "", handle)
+        return load_word_vectors() if kind == "glove" else model_word_space(handle)
 
 
 def speaks_the_class_language(name: str | None = None) -> bool:

@@ -46,6 +46,12 @@ class ModelHandle:
         # Concurrent traces of a decoder run together in padded batches.
         self._batcher = TraceBatcher(self.arch, self.device) if self.arch.causal else None
 
+    @property
+    def cache_key(self) -> str:
+        """A handle's part of a shared value's key (ui.cache.shared): one model
+        per name in a process."""
+        return self.name
+
     # --- tokens -----------------------------------------------------------
     @property
     def max_tokens(self) -> int:

@@ -20,19 +20,17 @@ import os
 import re
 import struct
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from llm_core.model import convert
+from llm_core.model import caches, convert
 from llm_core.model.arch import FAMILIES
 from llm_core.model.errors import InputError, ModelUnavailable
 from llm_core.model.handle import ModelHandle, pick_device
 from llm_core.model.languages import chinese_score
-from llm_core.model.limits import HUB_MODELS
 
 Progress = Callable[[str], None]
 DEFAULT_MODEL = "smollm2"
@@ -198,11 +196,6 @@ def _checked(name, source, path, arch, params, has_tokenizer) -> Offer:
     return Offer(name, source, kind, arch, params, need, str(path))
 
 
-_SCAN_LOCK = threading.Lock()
-_SCAN: dict = {}          # folder → (what it held, when looked at, offers)
-RESCAN_S = 10.0           # a folder is looked at again at most this often
-
-
 def _scan(folder: Path) -> list[Offer]:
     """Offers of every model in `folder`: read headers only (cheap), again when
     the folder's entries changed."""
@@ -211,10 +204,10 @@ def _scan(folder: Path) -> list[Offer]:
         stamp = tuple((p.name, p.stat().st_mtime_ns) for p in entries)
     except OSError:
         return []
-    with _SCAN_LOCK:
-        seen = _SCAN.get(str(folder))
-        if seen and seen[0] == stamp and time.monotonic() - seen[1] < RESCAN_S:
-            return seen[2]
+    return caches.FOLDER_SCANS.get((str(folder), stamp), lambda: _read_offers(entries))
+
+
+def _read_offers(entries: list[Path]) -> list[Offer]:
     offers, names = [], set(EMBEDDED)
     for p in entries:
         if p.name.startswith("."):
@@ -235,8 +228,6 @@ def _scan(folder: Path) -> list[Offer]:
             continue
         names.add(name)
         offers.append(make(name, p))
-    with _SCAN_LOCK:
-        _SCAN[str(folder)] = (stamp, time.monotonic(), offers)
     return offers
 
 
@@ -261,13 +252,11 @@ def local_offer(name: str) -> Offer | None:
 
 # --- loading ---------------------------------------------------------------------------
 
+# The embedded models and the server's own, loaded once for the process's life;
+# Hub models in caches.HUB_HANDLES (the most recently used few).
 _LOADED: dict[str, ModelHandle] = {}
 _LOAD_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_LOCK = threading.Lock()
-# Hub models weigh hundreds of MB each: keep the most recently used few.
-_HUB_ORDER: list[str] = []
-_HUB_FAILED: dict[str, tuple[float, ModelUnavailable]] = {}
-HUB_FAILURE_MEMORY = 60.0   # seconds a failed hub id answers at once with its error
 HUB_TIMEOUT = float(os.environ.get("LLM_XRAY_HUB_TIMEOUT", 4))
 
 
@@ -275,27 +264,30 @@ def load_model(name: str | None = None, progress: Progress | None = None) -> Mod
     """A handle for "smollm2" (default), "minilm", a model of LLM_XRAY_MODELS or
     a Hugging Face causal LM id. Loaded once per process."""
     name = (name or DEFAULT_MODEL).strip()
-    handle = _LOADED.get(name)
+    handle = _LOADED.get(name) or caches.HUB_HANDLES.peek(name)
     if handle is not None:
         return handle
+    progress = progress or (lambda _msg: None)
+    if name not in EMBEDDED and local_offer(name) is None:
+        return caches.HUB_HANDLES.get(name, lambda: _measured(_load_hub(name, progress)))
     with _LOCKS_LOCK:
         lock = _LOAD_LOCKS.setdefault(name, threading.Lock())
     with lock:
         if name not in _LOADED:
-            handle = _load(name, progress or (lambda _msg: None))
-            if handle.kind == "decoder":
-                handle.chinese = chinese_score(handle)
+            handle = _measured(_load(name, progress))
             with _LOCKS_LOCK:
                 _LOADED[name] = handle
-                if name not in EMBEDDED and local_offer(name) is None:
-                    _HUB_ORDER.append(name)
-                    while len(_HUB_ORDER) > HUB_MODELS:
-                        _LOADED.pop(_HUB_ORDER.pop(0), None)
         return _LOADED[name]
 
 
+def _measured(handle: ModelHandle) -> ModelHandle:
+    if handle.kind == "decoder":
+        handle.chinese = chinese_score(handle)
+    return handle
+
+
 def is_loaded(name: str) -> bool:
-    return name in _LOADED
+    return name in _LOADED or caches.HUB_HANDLES.peek(name) is not None
 
 
 def _load(name: str, progress: Progress) -> ModelHandle:
@@ -303,10 +295,7 @@ def _load(name: str, progress: Progress) -> ModelHandle:
         return _load_smollm2(progress)
     if name == "minilm":
         return _load_minilm(progress)
-    offer = local_offer(name)
-    if offer is not None:
-        return _load_local(offer, progress)
-    return _load_hub(name, progress)
+    return _load_local(local_offer(name), progress)
 
 
 def _from_folder(path: Path, kind: str):
@@ -391,13 +380,13 @@ def _load_hub(name: str, progress: Progress) -> ModelHandle:
         raise ModelUnavailable(
             f"Model '{name}' is not available offline; this server offers {_others()}.",
             code="offline", name=name)
-    failed = _HUB_FAILED.get(name)
-    if failed and time.monotonic() - failed[0] < HUB_FAILURE_MEMORY:
-        raise failed[1]
+    failed = caches.HUB_FAILURES.peek(name)
+    if failed is not None:
+        raise failed
     try:
         return _download_hub(name, progress)
     except ModelUnavailable as err:
-        _HUB_FAILED[name] = (time.monotonic(), err)
+        caches.HUB_FAILURES.get(name, lambda err=err: err)
         raise
 
 

@@ -57,6 +57,11 @@ class Trace:
         return len(self.tokens)
 
     @property
+    def cache_key(self) -> tuple:
+        """What a value computed from this trace depends on (ui.cache.shared)."""
+        return (self.model_name, self.text, self.n_tokens)
+
+    @property
     def n_layers(self) -> int:
         return self.residual.shape[0] - 1
 
