@@ -1,5 +1,8 @@
 """Command line: `python -m llm_core <command> …`. JSON on stdout with --json;
-bad input gives one line on stderr and a non-zero exit, never a traceback."""
+bad input gives one line on stderr and a non-zero exit, never a traceback.
+
+Each command imports what it needs inside its own function: `--help` and a
+mistyped argument answer before torch and transformers load (~3 s)."""
 from __future__ import annotations
 
 import argparse
@@ -87,9 +90,7 @@ def cmd_generate(args) -> dict:
     t, k, p = check_temperature(args.temperature), check_top_k(args.top_k), check_top_p(args.top_p)
     n = _count(args.max_new_tokens, "--max-new-tokens", 1, MAX_NEW_TOKENS)
     handle = _load(args.model)
-    if handle.kind != "decoder":
-        from llm_core.model.errors import InputError
-        raise InputError("Generation needs a decoder model.")
+    handle.need_decoder("Generation")
     if args.chat:
         ids = handle.chat_ids(prompt)
     else:

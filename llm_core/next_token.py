@@ -61,8 +61,7 @@ def prompt_ids(handle, text: str, *, chat: bool = False, limit: int = PROMPT_TOK
     """Token ids of a prompt: the text itself, or (chat) the model's chat template
     around it, ending where the assistant speaks. Too long → InputError
     'prompt_too_long' (never a silent cut: the prediction would be for other text)."""
-    if handle.kind != "decoder":
-        raise InputError("Generation needs a decoder model.", code="needs_decoder")
+    handle.need_decoder("Generation")
     limit = min(limit, handle.arch.max_positions)
     if chat:
         ids = handle.chat_ids(text)

@@ -68,7 +68,7 @@ def test_grounded_prompt_format():
 def test_pieces_join_split_characters(decoder):
     ids = decoder.encode("法国")[1].tolist()
     assert len(ids) > 2                                 # bytes of a character are split
-    pieces = hal.group_pieces(decoder.decode, ids, [0.5] * len(ids), [1.0] * len(ids),
+    pieces = hal.group_pieces(decoder, ids, [0.5] * len(ids), [1.0] * len(ids),
                               [()] * len(ids))
     assert "".join(p.text for p in pieces) == "法国"
     assert all("\ufffd" not in p.text for p in pieces)

@@ -249,3 +249,21 @@ def test_every_page_imports_the_ui_package_before_the_model_core():
                      in ("llm_core", "ui"))
         name = getattr(first, "module", None) or first.names[0].name
         assert name.split(".")[0] == "ui", (path.name, name)
+
+
+def test_imports_are_at_module_level_unless_a_comment_says_why():
+    """An import inside a function is a choice (a heavy library only one path
+    needs, the CLI answering --help before torch loads): the comment says which."""
+    bad = []
+    for path in [p for d in ("llm_core", "ui", "pages") for p in (ROOT / d).rglob("*.py")]:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        explained_for_file = path.name == "cli.py"            # its docstring says why, once
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Import, ast.ImportFrom)) and not explained_for_file:
+                    here, above = lines[sub.lineno - 1], lines[sub.lineno - 2].strip()
+                    if "#" not in here and not above.startswith(("#", "import ", "from ")):
+                        bad.append(f"{path.relative_to(ROOT)}:{sub.lineno} {here.strip()}")
+    assert bad == []

@@ -15,7 +15,7 @@ from llm_core import generate as gen
 
 from llm_core import next_token as nt
 from llm_core.model.errors import InputError
-from llm_core.model.sampling import distribution, draw, entropy, filter_mask, softmax_with_temperature
+from llm_core.model.sampling import distribution, draw, entropy, softmax_with_temperature
 
 PROMPT = "The capital of France is"
 STORY = "Once upon a time, in a small village,"
@@ -68,7 +68,7 @@ def test_entropy_rises_with_temperature(logits):
 
 @pytest.mark.parametrize("p", [0.001, 0.3, 0.77, 0.9, 0.99])
 def test_top_p_keeps_smallest_set_reaching_p(logits, p):
-    kept = filter_mask(logits, 1.0, top_p=p)
+    kept = distribution(logits, 1.0, top_p=p).kept
     n = int(kept.sum())
     ordered = torch.sort(torch.softmax(logits.double(), -1), descending=True).values
     # The mass is summed in float64 (relative error ≲ n·2⁻⁵³ ≈ 5e-12 over the vocabulary),
@@ -82,7 +82,7 @@ def test_top_p_keeps_smallest_set_reaching_p(logits, p):
 
 @pytest.mark.parametrize("k", [1, 5, 40])
 def test_top_k_keeps_k(logits, k):
-    assert int(filter_mask(logits, 1.0, top_k=k).sum()) == k
+    assert int(distribution(logits, 1.0, top_k=k).kept.sum()) == k
     view = nt.top_view(logits, 1.0, top_k=k, n=50)
     assert view.n_kept == k and sum(view.kept) == k and view.kept[:k] == (True,) * k
     assert abs(sum(view.final) - 1) < 1e-9 and view.outside_mass < 1e-9   # float64 sums
@@ -113,7 +113,7 @@ def test_filters_equal_transformers_processors(logits, settings):
     temperature, k, p = settings
     ref = _transformers_kept(logits, temperature, k, p)
     ref_kept = torch.isfinite(ref)
-    ours = filter_mask(logits, temperature, k, p)
+    ours = distribution(logits, temperature, k, p).kept
     assert torch.equal(ours, ref_kept), (int(ours.sum()), int(ref_kept.sum()))
     view = nt.top_view(logits, temperature, k, p, n=30)
     assert view.n_kept == int(ref_kept.sum())
@@ -133,7 +133,7 @@ def test_top_p_keeps_the_same_tied_tokens_as_transformers(p):
     logits[5] = 2.0
     ref_kept = torch.isfinite(_transformers_kept(logits, 1.0, None, p))
     assert 0 < int(ref_kept[[3, 9, 17, 22, 31]].sum()) < 5     # the cut falls inside the tie
-    assert torch.equal(filter_mask(logits, 1.0, None, p), ref_kept)
+    assert torch.equal(distribution(logits, 1.0, None, p).kept, ref_kept)
     view = nt.top_view(logits, 1.0, None, p, n=8)
     assert {i for i, k in zip(view.ids, view.kept) if k} == set(ref_kept.nonzero().flatten().tolist())
     assert abs(sum(view.final) - 1) < 1e-12

@@ -224,3 +224,15 @@ def test_a_same_size_corruption_is_noticed_and_converted_again(offered, tmp_path
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [converted.name]
     said, _ = new_process_load()
     assert not any("damaged" in m or "Converting" in m for m in said)   # healthy now
+
+
+def test_a_handle_is_a_decoder_exactly_when_its_architecture_is_causal():
+    from llm_core.model.errors import InputError
+    from llm_core.model.handle import ModelHandle, pick_device
+    bert, tokenizer = tiny.tiny_model("bert")
+    with pytest.raises(ValueError, match="a bert model is an encoder, not 'decoder'"):
+        ModelHandle("b", bert.eval(), tokenizer, pick_device(), "decoder")
+    encoder = ModelHandle("b", bert.eval(), tokenizer, pick_device(), "encoder")
+    with pytest.raises(InputError) as err:
+        encoder.need_decoder("Generation")
+    assert err.value.code == "needs_decoder" and str(err.value) == "Generation needs a decoder model."

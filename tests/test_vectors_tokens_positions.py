@@ -261,3 +261,15 @@ def test_a_split_tells_the_round_trip_and_the_unknown_pieces(decoder, encoder):
     e = split(encoder, "苹果 apple")          # MiniLM has no Chinese characters: [UNK]
     assert e.tokenizer_kind == "WordPiece" and e.n_unknown >= 1 and not e.round_trip
     assert split(decoder, "a " * 3000, max_tokens=100).truncated_from > 100
+
+
+def test_sentencepiece_byte_fallback_pieces_join_into_their_character():
+    """A tokenizer without the character keeps its UTF-8 bytes as "<0xE8>" pieces:
+    they read as the character and its parts, never as byte codes."""
+    from llm_core.model.tokens import Token, character_spans, fallback_byte, readable_texts
+    assert fallback_byte("<0xE8>") == b"\xe8" and fallback_byte("▁语") is None
+    raw = "语".encode()
+    tokens = [Token(1, "▁I", "▁I", 0, 0)] + [
+        Token(10 + k, f"‹{b:02x}›", f"<0x{b:02X}>", 0, 0, (b,), True) for k, b in enumerate(raw)]
+    assert character_spans(tokens) == [(1, 4, "语")]
+    assert readable_texts(tokens) == ["▁I", "语[1/3]", "语[2/3]", "语[3/3]"]

@@ -8,6 +8,7 @@ store is ui/rooms.py; the students' page is pages/classroom.py."""
 from __future__ import annotations
 
 import os
+import random
 import threading
 import uuid
 from urllib.parse import urlsplit
@@ -151,7 +152,6 @@ def token_choices(labels: list[str], seed: str, n_top: int = 4, n_other: int = 2
     """What a token question offers: the model's top `n_top` and `n_other` plausible
     others from further down its list, in an order that gives nothing away (the
     same on every rerun and for every student: seeded by the question)."""
-    import random
 
     rng = random.Random(seed)
     rest = labels[n_top:]

@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from llm_core.logit_lens import logit_lens, trace_export
 from ui.i18n import t
 
 PRESENT_KEY = "shared.present"
@@ -143,7 +144,6 @@ def chart(fig: go.Figure, *, key: str, table: pd.DataFrame | None = None, where=
 def trace_button(handle, trace, layer: int, head: int, *, key: str) -> None:
     """The text's trace as JSON (tokens, ids, per-layer top predictions, this
     head's attention, the next-token top 10), built only when clicked."""
-    from llm_core.logit_lens import logit_lens, trace_export
 
     st.download_button(
         t("common.download_trace"), file_name=f"llm-xray-trace-L{layer}-H{head}.json",

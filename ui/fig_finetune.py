@@ -2,6 +2,8 @@
 Strings arrive translated in one `labels` dict; user text is escaped."""
 from __future__ import annotations
 
+import pandas as pd
+
 from ui.fig_common import figure, layer_kind_heatmap, wrapped
 
 BLUE = "#0072B2"
@@ -43,7 +45,6 @@ def probe_table(changes, labels: dict):
     """Every probed fact's change, one row each; a fall of LOST_POINTS or more in
     another fact is flagged. changes: finetune.probe_changes. labels: the roles and
     the columns role, question, answer, before, after, change, flag."""
-    import pandas as pd
 
     return pd.DataFrame([{
         labels["role"]: labels[p.role], labels["question"]: p.question,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import json
 import secrets
 import threading
@@ -55,7 +56,6 @@ def client_address(peer: str, forwarded: str, trusted: str) -> str:
     proxy named in `trusted` (LLM_XRAY_TRUSTED_PROXIES: addresses or networks,
     comma-separated); then the address is its last entry not itself a trusted
     proxy. Otherwise the connection's own address counts."""
-    import ipaddress
 
     nets = []
     for part in trusted.split(","):

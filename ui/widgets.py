@@ -5,6 +5,7 @@ import streamlit as st
 
 from llm_core.embeddings import pick_tokens
 from ui.errors import guard
+from ui.export import presenting
 from ui.i18n import t
 
 
@@ -97,6 +98,5 @@ def token_picker(handle, vocab: int) -> int | None:
 def notice():
     """The lesson's "What to notice" box: open for a student, folded in presenter
     mode, where the projector's height goes to the question and the first figure."""
-    from ui.export import presenting
 
     return st.expander(t("common.what_to_notice"), expanded=not presenting())

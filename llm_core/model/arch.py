@@ -172,6 +172,7 @@ class LlamaArch(Arch):
         return self.model.lm_head.weight
 
     def layer_detail(self, index, x):
+        # lazy: Llama's code, for Llama-family models only
         from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
         layer = self.layers()[index]

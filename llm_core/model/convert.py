@@ -174,6 +174,7 @@ def convert_gguf(src: Path, gguf_file: str, cache_name: str, progress: Progress,
     """De-quantize `src/gguf_file` once and save it as safetensors under
     `cache_dir()/cache_name`, atomically. A cache that fails its check is
     removed and converted again."""
+    # lazy: ~1 s; only a conversion needs it
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     final = cache_dir() / cache_name

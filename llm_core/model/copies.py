@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from llm_core.model.errors import InputError
 from llm_core.model.work import Work
+from llm_core.model.arch import arch_for
 
 # The matrices of a block, in the order a lesson lists them (llama and GPT-2 names).
 KINDS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
@@ -82,9 +82,7 @@ def kinds_of(mats: list[Matrix]) -> list[str]:
 def private_copy(handle):
     """A handle over a copy of the shared model: same tokenizer (and its lock),
     no trace hooks, sdpa attention, every weight frozen and aliased read-only."""
-    if handle.kind != "decoder":
-        raise InputError("This lesson needs a decoder model.", code="needs_decoder")
-    from llm_core.model.arch import arch_for
+    handle.need_decoder()
 
     model = handle.model
     memo = {id(p): nn.Parameter(p.detach(), requires_grad=False) for p in model.parameters()}

@@ -42,9 +42,18 @@ class ModelHandle:
 
     def __post_init__(self):
         self.arch = arch_for(self.model)
+        # One answer to "is it a decoder": its architecture's causal mask.
+        actual = "decoder" if self.arch.causal else "encoder"
+        if self.kind != actual:
+            raise ValueError(f"{self.name}: a {self.arch.family} model is an {actual}, not {self.kind!r}")
         install_hooks(self.arch)
         # Concurrent traces of a decoder run together in padded batches.
         self._batcher = TraceBatcher(self.arch, self.device) if self.arch.causal else None
+
+    def need_decoder(self, what: str = "This lesson") -> None:
+        """InputError unless this is a decoder (generation, next-token prediction …)."""
+        if self.kind != "decoder":
+            raise InputError(f"{what} needs a decoder model.", code="needs_decoder")
 
     @property
     def cache_key(self) -> str:
@@ -116,8 +125,7 @@ class ModelHandle:
     @torch.inference_mode()
     def forward_logits(self, ids: torch.Tensor) -> torch.Tensor:
         """Bare forward pass (no hooks): logits of the last position, float32 CPU."""
-        if self.kind != "decoder":
-            raise InputError("Next-token prediction needs a decoder model.", code="needs_decoder")
+        self.need_decoder("Next-token prediction")
         out = self.model(input_ids=ids.reshape(1, -1).to(self.device), logits_to_keep=1)
         return out.logits[0, -1].float().cpu()
 

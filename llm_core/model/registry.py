@@ -15,6 +15,7 @@ Each model is loaded once per process; each name has its own lock, so a slow
 load never makes anyone wait for another model."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import psutil
 import torch
 
 from llm_core.model import caches, convert
@@ -88,7 +90,6 @@ def models_folder() -> Path | None:
 def memory_budget() -> int:
     """Bytes a model may take: what the machine has available now, or less where
     LLM_XRAY_MEMORY_MB says so."""
-    import psutil
 
     budget = psutil.virtual_memory().available
     cap = os.environ.get("LLM_XRAY_MEMORY_MB", "").strip()
@@ -157,6 +158,7 @@ def _folder_offer(name: str, folder: Path) -> Offer:
 
 def _gguf_offer(name: str, path: Path) -> Offer:
     try:
+        # lazy: ~1.4 s to import; only a GGUF file needs it
         from gguf import GGMLQuantizationType, GGUFReader
         from gguf import quants
 
@@ -299,6 +301,7 @@ def _load(name: str, progress: Progress) -> ModelHandle:
 
 
 def _from_folder(path: Path, kind: str):
+    # lazy: ~1 s; the CLI's --help and a listing need no model classes
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))
@@ -332,7 +335,6 @@ def _load_minilm(progress: Progress) -> ModelHandle:
 
 def _gguf_cache_name(offer: Offer) -> str:
     """One converted copy per file and version of it (its path, size and time)."""
-    import hashlib
     st = Path(offer.path).stat()
     stamp = f"{Path(offer.path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
     return f"local-{offer.name}-{hashlib.sha256(stamp).hexdigest()[:12]}-f32"
@@ -391,6 +393,7 @@ def _load_hub(name: str, progress: Progress) -> ModelHandle:
 
 
 def _download_hub(name: str, progress: Progress) -> ModelHandle:
+    # lazy: for Hub ids only
     from huggingface_hub import HfApi
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -84,6 +84,14 @@ def entropy(probs: torch.Tensor) -> float:
     return max(0.0, float(torch.special.entr(probs.double()).sum()) / LN2)
 
 
+def model_probs(logits: torch.Tensor, ids=None) -> torch.Tensor:
+    """The model's own confidence: softmax(logits) at T = 1 (float64) of `ids`
+    (all tokens when None), whatever temperature picked the token."""
+    wide = logits.double()
+    lse = torch.logsumexp(wide, 0)
+    return torch.exp((wide if ids is None else wide[ids]) - lse)
+
+
 # --- the one rule: which tokens may be drawn ----------------------------------------
 
 def kept_count(scores: torch.Tensor, top_k: int | None, top_p: float | None) -> int:
@@ -108,6 +116,17 @@ def kept_count(scores: torch.Tensor, top_k: int | None, top_p: float | None) -> 
         if below < m or m == n:                   # the cut lies inside what was sorted
             return max(1, below)
         m = min(n, m * 8)
+
+
+def kept_support(scores: torch.Tensor, top_k, top_p) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """(the kept ids, None when every token is kept; the log of their summed
+    exp-scores): a kept token's probability, renormalised over the kept, is
+    exp(score − that). `scores`: float64 logits / T."""
+    n_kept = kept_count(scores, top_k, top_p)
+    if n_kept >= scores.numel():
+        return None, torch.logsumexp(scores, 0)
+    kept = kept_ids(scores, n_kept)
+    return kept, torch.logsumexp(scores[kept], 0)
 
 
 def kept_ids(scores: torch.Tensor, n: int) -> torch.Tensor:
@@ -152,28 +171,22 @@ def _view(logits: torch.Tensor, temperature: float, top_k, top_p, n_show: int):
     n_show = max(1, min(n_show, vocab))
     vals, ids = torch.topk(logits, n_show)        # logit order, at every T
     wide = logits.double()
-    model = torch.exp(wide[ids] - torch.logsumexp(wide, 0)).tolist()
-    shown = dict(ids=tuple(ids.tolist()), logits=tuple(vals.tolist()), model_probs=tuple(model),
+    shown = dict(ids=tuple(ids.tolist()), logits=tuple(vals.tolist()),
+                 model_probs=tuple(model_probs(logits, ids).tolist()),
                  temperature=temperature, vocab=vocab)
     if temperature == 0:                          # all probability on the top token
         one_hot = tuple(float(i == 0) for i in range(n_show))
         return TopView(probs=one_hot, kept=tuple(i == 0 for i in range(n_show)), final=one_hot,
                        entropy=0.0, n_kept=1, **shown), None
     scores = wide / temperature
-    n_kept = kept_count(scores, top_k, top_p)
+    kept, lse_kept = kept_support(scores, top_k, top_p)
     probs = torch.softmax(scores, 0)
-    if n_kept >= vocab:
-        support, lse_kept = (None, probs), torch.logsumexp(scores, 0)
-    else:
-        kept = kept_ids(scores, n_kept)
-        top = scores[kept]
-        lse_kept = torch.logsumexp(top, 0)
-        support = (kept, torch.exp(top - lse_kept))
-    inside = torch.ones(n_show, dtype=torch.bool) if support[0] is None else torch.isin(ids, support[0])
-    kept = tuple(inside.tolist())
+    support = (None, probs) if kept is None else (kept, torch.exp(scores[kept] - lse_kept))
+    inside = torch.ones(n_show, dtype=torch.bool) if kept is None else torch.isin(ids, kept)
     final = torch.where(inside, torch.exp(scores[ids] - lse_kept), 0.0)
-    return TopView(probs=tuple(probs[ids].tolist()), kept=kept, final=tuple(final.tolist()),
-                   entropy=entropy(support[1]), n_kept=n_kept, **shown), support
+    return TopView(probs=tuple(probs[ids].tolist()), kept=tuple(inside.tolist()),
+                   final=tuple(final.tolist()), entropy=entropy(support[1]),
+                   n_kept=vocab if kept is None else kept.numel(), **shown), support
 
 
 def top_view(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None,
@@ -237,30 +250,22 @@ class Distribution:
         return [(int(i), float(self.logits[i]), float(self.final[i])) for i in idx]
 
 
-def filter_mask(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
-                ) -> torch.Tensor:
-    """Boolean mask (vocab) of the tokens that survive top-k then top-p (`kept_count`)."""
-    t = check_temperature(temperature)
-    logits = logits.float()
-    keep = torch.zeros(logits.numel(), dtype=torch.bool)
-    if t == 0:
-        keep[int(logits.argmax())] = True
-        return keep
-    scores = logits.double() / t
-    keep[kept_ids(scores, kept_count(scores, check_top_k(top_k), check_top_p(top_p)))] = True
-    return keep
-
-
 def distribution(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
                  ) -> Distribution:
+    """The whole vocabulary's choice, by the rule `pick` draws with (kept_support)."""
     temperature = check_temperature(temperature)
-    kept = filter_mask(logits, temperature, top_k, top_p)
+    logits = logits.float()
     probs = softmax_with_temperature(logits, temperature)
-    final = torch.where(kept, probs.double(), 0.0)
-    if temperature > 0:
-        scores = logits.double() / temperature
-        final = torch.where(kept, torch.exp(scores - torch.logsumexp(scores[kept], 0)), 0.0)
-    return Distribution(logits.float(), probs, kept, final / final.sum(), temperature)
+    if temperature == 0:                          # all probability on the top token
+        return Distribution(logits, probs, probs > 0, probs.double(), temperature)
+    scores = logits.double() / temperature
+    kept, lse = kept_support(scores, check_top_k(top_k), check_top_p(top_p))
+    mask = torch.ones(logits.numel(), dtype=torch.bool)
+    if kept is not None:
+        mask = torch.zeros_like(mask)
+        mask[kept] = True
+    final = torch.where(mask, torch.exp(scores - lse), 0.0)
+    return Distribution(logits, probs, mask, final, temperature)
 
 
 # --- generation -----------------------------------------------------------------------
@@ -435,8 +440,7 @@ def check_generation(handle, prompt_ids: torch.Tensor, max_new_tokens, temperatu
     if not 1 <= max_new_tokens <= limit:
         raise InputError(f"max-new-tokens must be between 1 and {limit}.",
                          code="bad_max_new", max=limit)
-    if handle.kind != "decoder":
-        raise InputError("Generation needs a decoder model.", code="needs_decoder")
+    handle.need_decoder("Generation")
     context = handle.arch.max_positions
     if prompt_ids.numel() + max_new_tokens > context:
         raise InputError(f"Prompt plus new tokens exceed the context window ({context} tokens).",
@@ -452,8 +456,7 @@ def step_chooser(handle, temperature: float, top_k=None, top_p=None, seed: int |
     def choose(i, logits):
         token_id, prob, view = pick(logits, temperature, top_k, top_p, gen, n_show)
         texts = readable(handle, (token_id,) + view.ids)
-        lse = torch.logsumexp(logits.double(), 0)
-        model_prob = float(torch.exp(logits[token_id].double() - lse))
+        model_prob = float(model_probs(logits, token_id))
         return Step(i, token_id, texts[0], prob, model_prob, view.entropy, view, tuple(texts[1:]))
     return choose
 

@@ -59,6 +59,7 @@ def bpe_vocab() -> tuple[list[str], list[tuple[str, str]]]:
 
 def bpe_tokenizer():
     """A byte-level BPE tokenizer over `bpe_vocab`, with a chat template."""
+    # lazy: the tiny models serve tests; a server start needs none of this
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -75,6 +76,7 @@ def bpe_tokenizer():
 
 def wordpiece_tokenizer(folder: Path):
     """A lowercase WordPiece tokenizer (BERT's) with letters, digits and a few words."""
+    # lazy: as above (tests only)
     from transformers import BertTokenizerFast
 
     words = ["the", "cat", "sat", "on", "mat", "a", "is", "was", "it", "and", "dog", "apple"]
@@ -86,6 +88,7 @@ def wordpiece_tokenizer(folder: Path):
 
 
 def config_of(family: str, vocab: int):
+    # lazy: as above (tests only)
     from transformers import AutoConfig
 
     if family == "gpt2":
@@ -108,6 +111,7 @@ def config_of(family: str, vocab: int):
 
 def tiny_model(family: str, seed: int = 0, vocab: int | None = None):
     """(model, tokenizer) of one family, random weights from `seed`, eager attention."""
+    # lazy: as above (tests only)
     from transformers import AutoModel, AutoModelForCausalLM
 
     tokenizer = None if family == "bert" else bpe_tokenizer()
@@ -142,6 +146,7 @@ def save_gguf(path: Path, seed: int = 0, odd_type: bool = False):
     """A tiny llama as a GGUF file (float32 tensors, the BPE tokenizer inside).
     `odd_type`: one tensor stored as Q8_1, which cannot be de-quantized here.
     Returns the model the file was written from."""
+    # lazy: as above (tests only)
     import gguf
 
     model, _ = tiny_model("llama", seed)
@@ -197,6 +202,7 @@ def save_gguf(path: Path, seed: int = 0, odd_type: bool = False):
 def smollm2_shaped_llama(seed: int = 0, layers: int = 30):
     """A llama with SmolLM2-135M's shape (30 layers, d 576, 9 query / 3 kv heads,
     RoPE θ 100,000, tied embeddings) and random weights."""
+    # lazy: as above (tests only)
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)

@@ -61,6 +61,16 @@ def piece_bytes(piece: str) -> bytes | None:
         return None
 
 
+_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+def fallback_byte(piece: str) -> bytes | None:
+    """A SentencePiece byte-fallback piece ("<0xE5>": one byte of a character
+    its vocabulary lacks), or None."""
+    match = _FALLBACK.fullmatch(piece or "")
+    return bytes([int(match.group(1), 16)]) if match else None
+
+
 def show_bytes(raw: bytes) -> str:
     """Readable form of a token's bytes: the text if they are whole characters,
     else the complete characters plus hex for the fragments, e.g. '‹e5 a4›'."""
@@ -98,13 +108,11 @@ def without_part(label: str) -> str:
     return _PART.sub("", str(label))
 
 
-def readable_texts(tokens) -> list[str]:
-    """Tokens in a row as a student reads them. Consecutive pieces of one split
-    character show the character and which part each is — ‹e8 af› ‹ad› read
-    "语[1/2]" "语[2/2]" — found from their bytes, so it works the same for a
-    traced text and for generated tokens; every other token is its own text."""
-    out = [tok.text for tok in tokens]
-    i = 0
+def character_spans(tokens) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each run of tokens in a row that together hold one
+    character's bytes (‹e8 af› ‹ad› → 语), found from their bytes: the one rule
+    for joining a split character, on the pages and in an answer's pieces."""
+    spans, i = [], 0
     while i < len(tokens):
         if not tokens[i].partial or tokens[i].byte_values is None:
             i += 1
@@ -120,9 +128,20 @@ def readable_texts(tokens) -> list[str]:
         if text is None or j == i:      # a lone tail of a character cut off before it
             i += 1
             continue
-        for k in range(i, j + 1):
-            out[k] = f"{text}[{k - i + 1}/{j - i + 1}]"
+        spans.append((i, j + 1, text))
         i = j + 1
+    return spans
+
+
+def readable_texts(tokens) -> list[str]:
+    """Tokens in a row as a student reads them. Consecutive pieces of one split
+    character show the character and which part each is — ‹e8 af› ‹ad› read
+    "语[1/2]" "语[2/2]" — so it works the same for a traced text and for
+    generated tokens; every other token is its own text."""
+    out = [tok.text for tok in tokens]
+    for start, end, text in character_spans(tokens):
+        for k in range(start, end):
+            out[k] = f"{text}[{k - start + 1}/{end - start}]"
     return out
 
 
@@ -133,7 +152,7 @@ def make_tokens(tokenizer, ids: list[int], offsets: list[tuple[int, int]]) -> tu
     tokens = []
     for tid, piece, (start, end) in zip(ids, pieces, offsets):
         special = tid in special_ids
-        raw = None if special or not byte_level else piece_bytes(piece)
+        raw = None if special else piece_bytes(piece) if byte_level else fallback_byte(piece)
         if raw is not None:
             text = show_bytes(raw)
             partial = "‹" in text

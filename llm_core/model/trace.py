@@ -27,6 +27,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from llm_core.model.arch import Arch, LayerDetail
+from llm_core.model.errors import InputError
 from llm_core.model.limits import ATTENTION_CAP, LOGITS_KEEP
 from llm_core.model.tokens import Token, readable_texts
 
@@ -484,7 +485,6 @@ def layer_detail(arch: Arch, trace: Trace, layer: int, device) -> LayerDetail:
     trace's residual stream (no new forward pass of the whole model). Not kept
     here: callers that want it again cache it by bytes (the Trace stays frozen)."""
     if not 0 <= layer < trace.n_layers:
-        from llm_core.model.errors import InputError
         raise InputError(f"Layer must be between 0 and {trace.n_layers - 1}.",
                          code="bad_layer", layer=layer, max=trace.n_layers - 1)
     x = trace.residual[layer, : trace.attention_kept].to(device)
