@@ -13,7 +13,8 @@ import torch
 from llm_core.model.errors import InputError
 from llm_core.model.limits import MAX_SAMPLES, PAGE_MAX_NEW_TOKENS, PROMPT_TOKEN_LIMIT, TIME_LIMIT  # noqa: F401
 from llm_core.model.sampling import (SHOWN_TOP, Step, check_generation, decode_batch,  # noqa: F401
-                                     generate_steps, readable_sequence, step_chooser)
+                                     generate_steps, step_chooser)
+from llm_core.model.tokens import readable_sequence  # noqa: F401
 from llm_core.model.work import Work
 from llm_core.next_token import prompt_ids
 

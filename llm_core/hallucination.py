@@ -16,9 +16,8 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.model.sampling import (check_generation, decode_batch, entropy, model_probs,
-                                     step_chooser,
-                                     tokens_of)
-from llm_core.model.tokens import character_spans
+                                     step_chooser)
+from llm_core.model.tokens import character_spans, tokens_of
 from llm_core.model.work import Work
 from llm_core.model.text import clean_text
 from llm_core.model.limits import HALLUCINATION_ANSWER_TOKENS as MAX_ANSWER_TOKENS

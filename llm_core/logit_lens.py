@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from llm_core.model.errors import InputError
-from llm_core.model.sampling import candidate_texts, complete_characters
+from llm_core.model.tokens import candidate_texts, complete_characters
 from llm_core.model.limits import LENS_POSITIONS as MAX_POSITIONS
 
 DEFAULT_POSITIONS = 16

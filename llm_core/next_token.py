@@ -12,9 +12,9 @@ import torch
 from llm_core.model.errors import InputError
 from llm_core.model.limits import PROMPT_TOKEN_LIMIT
 # the lesson's names that sampling computes, so a page reads them from its lesson:
-from llm_core.model.sampling import (TopView, candidate_texts, check_temperature,  # noqa: F401
-                                     complete_characters, entropy, readable, readable_sequence,
-                                     top_view)
+from llm_core.model.sampling import TopView, check_temperature, entropy, top_view  # noqa: F401
+from llm_core.model.tokens import (candidate_texts, complete_characters, readable,  # noqa: F401
+                                   readable_sequence)
 
 
 def toy_rows(rows) -> list[tuple[str, float]]:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from llm_core.model.sampling import candidate_texts, complete_characters, top_view
+from llm_core.model.sampling import top_view
+from llm_core.model.tokens import candidate_texts, complete_characters
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.vectors import cosine, cosine_matrix, robust_abs_max
-from llm_core.model.sampling import candidate_texts, complete_characters, softmax_with_temperature
+from llm_core.model.sampling import softmax_with_temperature
+from llm_core.model.tokens import candidate_texts, complete_characters
 from llm_core.model.limits import TABLE_DIMS as MAX_DIMS, TABLE_POSITIONS as MAX_POSITIONS
 
 

@@ -5,7 +5,7 @@ import streamlit as st
 import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 import llm_core
 from llm_core.tokens import split
-from llm_core.model.sampling import tokens_of
+from llm_core.model.tokens import tokens_of
 from llm_core.model.limits import CHIPS as MAX_CHIPS, PREVIEW_CHARS
 from ui.chips import chips_html
 from ui.cache import shared

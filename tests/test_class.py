@@ -160,7 +160,7 @@ def _request(text, n):
 
 
 def test_a_student_alone_traces_in_their_own_thread_without_waiting(monkeypatch):
-    from llm_core.model import trace as core
+    from llm_core.model import batcher as core
     fake, sleeps = _FakeCapture(), []
     monkeypatch.setattr(core, "capture_batch", fake)
     monkeypatch.setattr(core.time, "sleep", lambda s: (sleeps.append(s), _real_sleep(s)))
@@ -177,7 +177,7 @@ def test_a_student_alone_traces_in_their_own_thread_without_waiting(monkeypatch)
 
 
 def test_a_burst_runs_in_few_batches_by_length_bucket_and_everyone_gets_their_own(monkeypatch):
-    from llm_core.model import trace as core
+    from llm_core.model import batcher as core
     fake = _FakeCapture(seconds=0.02, fail_on="broken")
     monkeypatch.setattr(core, "capture_batch", fake)
     batcher = core.TraceBatcher(arch=None, device="cpu", batch_tokens=64, window=0.01)

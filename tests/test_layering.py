@@ -33,7 +33,7 @@ def test_figures_are_pure():
 def test_pages_do_no_tensor_math_and_never_touch_the_tokenizer():
     """Pages pick what to show and call llm_core: no torch or numpy, and no
     tokenizer of their own (the handle's is shared by every session and needs its
-    lock: handle.encode / decode, llm_core.tokens, sampling.tokens_of)."""
+    lock: handle.encode / decode, llm_core.tokens, tokens.tokens_of)."""
     for path in sorted((ROOT / "pages").glob("*.py")):
         assert not imports_of(path) & {"torch", "numpy"}, f"{path.name}: the math belongs in llm_core"
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -14,7 +14,8 @@ from llm_core.model.errors import InputError
 from llm_core.model.limits import MAX_TRACE_TOKENS
 from llm_core.model.text import clean_text
 from llm_core.model.tokens import make_tokens
-from llm_core.model.trace import TraceBatcher, TraceRequest, capture, install_hooks, layer_detail
+from llm_core.model.batcher import TraceBatcher
+from llm_core.model.trace import TraceRequest, capture, install_hooks, layer_detail
 
 
 def pick_device() -> torch.device:

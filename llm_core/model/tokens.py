@@ -1,12 +1,16 @@
 """Tokens as a student should see them: readable text, id, character span, and
 for byte-level BPE the raw bytes (a Chinese character or an emoji is often
-split into several tokens, each holding some of its UTF-8 bytes)."""
+split into several tokens, each holding some of its UTF-8 bytes). One rule
+joins a split character back (`character_spans`): in a traced text, in a
+generated answer and for a candidate next token (`complete_characters`)."""
 from __future__ import annotations
 
 import re
 
 from dataclasses import dataclass
 from functools import lru_cache
+
+import torch
 
 
 @dataclass(frozen=True)
@@ -162,3 +166,139 @@ def make_tokens(tokenizer, ids: list[int], offsets: list[tuple[int, int]]) -> tu
         tokens.append(Token(int(tid), text, piece, int(start), int(end),
                             tuple(raw) if raw is not None else None, partial, special))
     return tuple(tokens)
+
+
+# --- tokens of a model, as a student reads them -----------------------------------
+
+def tokens_of(handle, ids) -> tuple:
+    """Tokens of ids without a text (no character spans), bytes included."""
+    ids = [int(i) for i in ids]
+    with handle._lock:  # the Rust tokenizer is not safe to share across threads
+        return make_tokens(handle.tokenizer, ids, [(0, 0)] * len(ids))
+
+
+def readable(handle, ids) -> list[str]:
+    """Each token alone as a student should read it (split characters as ‹e5 a4›)."""
+    return [tok.text for tok in tokens_of(handle, ids)]
+
+
+def readable_sequence(handle, ids) -> list[str]:
+    """Tokens in a row (a generated answer): pieces of one character read as
+    that character and their part, 巴[1/2] 巴[2/2] (`tokens.readable_texts`)."""
+    return readable_texts(tokens_of(handle, ids))
+
+
+def _cut_inside_a_character(raw: bytes) -> int | None:
+    """Where the character the bytes end inside begins, or None when they end whole
+    (or start inside one: a tail is not a character's beginning)."""
+    if not raw or (raw[0] & 0xC0) == 0x80:
+        return None
+    try:
+        raw.decode("utf-8")
+        return None
+    except UnicodeDecodeError as err:
+        return err.start if err.reason == "unexpected end of data" else None
+
+
+def _open_character(handle, prompt_ids) -> tuple[bytes, int]:
+    """The bytes of a character the prompt ends inside (b"" when it ends whole) and
+    how many of its last tokens they span: a position inside a Chinese text can
+    end halfway through 喜 (‹e5 96› of ‹e5 96› ‹9c›)."""
+    raw, ends = bytearray(), []
+    for tok in tokens_of(handle, [int(i) for i in prompt_ids[-3:]]):
+        if tok.byte_values is None:        # a special token: nothing is open before it
+            raw, ends = bytearray(), []
+            continue
+        raw.extend(tok.byte_values)
+        ends.append(len(raw))
+    for back in range(1, min(4, len(raw)) + 1):
+        byte = raw[-back]
+        if byte & 0xC0 == 0x80:            # a continuation byte: look further back
+            continue
+        need = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+        if back >= need:                   # the last character is whole
+            return b"", 0
+        start = len(raw) - back
+        return bytes(raw[start:]), sum(1 for end in ends if end > start)
+    return b"", 0
+
+
+def complete_characters(handle, prompt_ids: torch.Tensor, candidate_ids, max_extra: int = 3
+                        ) -> dict[int, str]:
+    """How a student reads each candidate next token that is part of a split
+    character: the character and which part the candidate is (语[1/2], like a split
+    character in a text), never its bytes. The character is the one the candidate
+    continues (when the prompt ends inside one) and, when it is still unfinished,
+    the one the model completes it to, greedily (T = 0) — all such candidates as
+    one batch, through the one decode loop. A piece that fits nowhere (a
+    character's end with no beginning) or that the model does not complete in
+    `max_extra` steps reads "\ufffd", as a decoder shows it. Whole tokens are left out."""
+    pieces = [tok for tok in tokens_of(handle, candidate_ids) if tok.partial and tok.byte_values]
+    if not pieces:
+        return {}
+    opened, spanned = _open_character(handle, prompt_ids)
+    done: dict[int, str] = {}
+    open_ = []                      # (token, bytes so far, its part, where its character begins)
+    for tok in pieces:
+        own = bytes(tok.byte_values)
+        tail = own[0] & 0xC0 == 0x80
+        joined, part = (opened + own, spanned + 1) if tail else (own, 1)
+        cut = _cut_inside_a_character(joined)
+        if tail and not opened:
+            done[tok.id] = "\ufffd"
+        elif cut is None:
+            try:
+                done[tok.id] = f"{joined.decode('utf-8')}[{part}/{part}]"
+            except UnicodeDecodeError:
+                done[tok.id] = "\ufffd"
+        else:
+            open_.append((tok, bytearray(joined), part, cut))
+    if not open_:
+        return done
+
+    def forced(a):
+        def choose(i, logits):
+            return _Chosen(open_[a][0].id if i == 0 else int(logits.argmax()))
+        return choose
+
+    from llm_core.model.sampling import decode_batch   # here: sampling reads tokens with this module
+    steps = decode_batch(handle, prompt_ids, [forced(a) for a in range(len(open_))],
+                         1 + max_extra, stop=lambda: all(tok.id in done for tok, *_ in open_))
+    for i, row in enumerate(steps):
+        for a, step in enumerate(row):
+            tok, raw, part, cut = open_[a]
+            if step is None or tok.id in done or i == 0:
+                continue
+            (nxt,) = tokens_of(handle, [step.token_id])
+            raw.extend(nxt.byte_values or b"")
+            lead = raw[cut]
+            end = cut + (2 if lead < 0xE0 else 3 if lead < 0xF0 else 4)   # the open character's end
+            if len(raw) < end:
+                continue
+            try:   # strict: the candidate's own bytes must be part of what decodes (the
+                text = bytes(raw[:end]).decode("utf-8")   # next token may run on into more)
+            except UnicodeDecodeError:
+                done[tok.id] = "\ufffd"          # the model went on with something that does not fit
+                continue
+            done[tok.id] = f"{text}[{part}/{part + i}]"
+    for tok, *_ in open_:
+        done.setdefault(tok.id, "\ufffd")
+    return done
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    token_id: int
+
+
+def candidate_texts(handle, ids, completed: dict[int, str], unique: bool = True) -> list[str]:
+    """Candidates as a student reads them, each label unique (a chart's category)
+    unless `unique` is false (a grid's cells); a piece of a split character shows
+    its character and its part (`complete_characters`): 语[1/2]."""
+    ids = [int(i) for i in ids]
+    plain = readable(handle, ids)
+    texts = [completed.get(i, text) for i, text in zip(ids, plain)]
+    # Two pieces can complete to the same character in as many steps (‹e8› and
+    # ‹e8 af› → 语[1/2]); only then do their bytes tell them apart, so labels stay unique.
+    return [f"{text} {byte}" if unique and texts.count(text) > 1 else text
+            for text, byte in zip(texts, plain)]
