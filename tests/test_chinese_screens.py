@@ -68,3 +68,12 @@ def test_a_chinese_example_reads_as_characters(name):
     assert figures(at), "the page drew its figures"
     bytes_shown = [x for x in texts if "‹" in x]
     assert not bytes_shown, bytes_shown[:5]
+
+
+def test_a_label_that_draws_nothing_names_its_code_point_and_keeps_its_part():
+    """An emoji's variation selector (U+FE0F) split over tokens: its pieces must
+    read as something, with their part, never as an empty-looking "[1/3]"."""
+    from ui.fig_common import visible
+    assert visible("\ufe0f[1/3]") == "U+FE0F[1/3]"
+    assert visible("\u200d") == "U+200D"
+    assert visible("语[1/3]") == "语[1/3]" and visible(" cat") == "␣cat" and visible("") == "∅"

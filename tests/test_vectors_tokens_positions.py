@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from harness.apptest import app_test, assert_clean, rendered
+from llm_core.model.errors import InputError
 from llm_core.vectors import compare, cosine_matrix, named_vectors, rotate, rotation_matrix
 from llm_core.positions import (apply_rope, order_experiment, rope_angles, rope_frequencies,
                                 rope_pair, rope_params, sinusoidal)
@@ -273,3 +274,68 @@ def test_sentencepiece_byte_fallback_pieces_join_into_their_character():
         Token(10 + k, f"‹{b:02x}›", f"<0x{b:02X}>", 0, 0, (b,), True) for k, b in enumerate(raw)]
     assert character_spans(tokens) == [(1, 4, "语")]
     assert readable_texts(tokens) == ["▁I", "语[1/3]", "语[2/3]", "语[3/3]"]
+
+
+# --- how byte-pair encoding built a word ------------------------------------------------------
+
+MERGE_TEXTS = ["The cat sat on the mat", "unbelievable tokenization 2024", "大语言模型,一个巨大的矩阵",
+               "I ❤️ 🍎 and 🐱! 👋🏽", "naïve café — “quotes”\ttab"]
+
+
+def test_merge_steps_end_on_the_tokenizers_own_tokens(decoder):
+    """Each step merges the neighbouring pair learned earliest, so the rules come
+    in rising order (a pair holding a part made by a merge was learned after it);
+    the parts the steps end with are the tokens the tokenizer itself gives the
+    word, labelled as every page labels tokens (no byte codes)."""
+    from llm_core.model.tokens import readable_texts, tokens_of
+    from llm_core.tokens import bpe_words, merge_steps
+    seen = 0
+    for text in MERGE_TEXTS:
+        for word in bpe_words(decoder, text):
+            steps = merge_steps(decoder, word)
+            assert len(steps.start) == len(word.encode("utf-8"))            # one part per byte
+            rules = [m.rule for m in steps.steps]
+            assert rules == sorted(set(rules)) and all(1 <= r <= steps.n_rules for r in rules)
+            assert [len(m.parts) for m in steps.steps] == sorted(
+                {len(m.parts) for m in steps.steps}, reverse=True)          # each step merges
+            own = decoder.tokenizer(word, add_special_tokens=False)["input_ids"]
+            assert list(steps.tokens) == readable_texts(tokens_of(decoder, own)), word
+            labels = list(steps.start) + [p for m in steps.steps for p in (m.left, m.right, *m.parts)]
+            assert not any("‹" in label for label in labels), word
+            seen += len(steps.steps)
+    assert seen > 60
+
+
+def test_merge_steps_of_a_chinese_word_join_bytes_into_characters(decoder):
+    from llm_core.tokens import merge_steps
+    steps = merge_steps(decoder, "大语言模型")
+    assert steps.start[:3] == ("大[1/3]", "大[2/3]", "大[3/3]")               # 3 bytes, read as 大
+    assert steps.n_rules == 48_900
+    assert "大" in steps.tokens and len(steps.tokens) < 15
+
+
+def test_an_encoder_has_no_merges_and_a_long_word_is_refused(decoder, encoder):
+    from llm_core.model.limits import MERGE_WORD_BYTES
+    from llm_core.tokens import bpe_words, merge_steps
+    assert bpe_words(encoder, "the cat") == [] and merge_steps(encoder, "cat") is None
+    long_word = "a" * (MERGE_WORD_BYTES + 1)
+    assert bpe_words(decoder, f"cat {long_word} dog") == ["cat", " dog"]
+    with pytest.raises(InputError) as err:
+        merge_steps(decoder, long_word)
+    assert err.value.code == "word_too_long"
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_tokens_page_shows_how_a_word_was_merged(lang):
+    at = app_test("pages/tokens.py", lang)
+    at.selectbox(key="tokens.preset").set_value("大语言模型,一个巨大的矩阵").run()
+    assert_clean(at)
+    assert at.selectbox(key="tokens.bpe_word").value == "一个巨大的矩阵"     # the longest word
+    table = at.table[-1].value
+    assert len(table) == 10 and table.iloc[0, 0] == 0                       # its bytes + 9 merges
+    assert "一" in table.iloc[-1, -1] and "‹" not in table.to_string()
+    assert any(("9 merges" if lang == "en" else "9 次合并") in m.value for m in at.markdown)
+    at.selectbox(key="tokens.bpe_word").set_value(",").run()
+    assert_clean(at)
+    assert len(at.table[-1].value) == 1                                     # a byte with no merge

@@ -91,8 +91,10 @@ def visible(text: str) -> str:
     shown = "".join(part if part.startswith("‹") else
                     part.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥")
                     for part in re.split(r"(‹[^›]*›)", text))
-    if shown and all(unicodedata.category(c) in ("Mn", "Cf", "Me") for c in shown):
-        return " ".join(f"U+{ord(c):04X}" for c in shown)
+    # A piece of a split character keeps its part ("U+FE0F[1/3]").
+    base, part = re.match(r"(.*?)(\[\d+/\d+\])?$", shown, re.S).groups()
+    if base and all(unicodedata.category(c) in ("Mn", "Cf", "Me") for c in base):
+        return " ".join(f"U+{ord(c):04X}" for c in base) + (part or "")
     return shown or "∅"
 
 

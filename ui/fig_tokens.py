@@ -1,8 +1,11 @@
 """Tables and figures for the tokens page. Pure functions (no streamlit):
-which bytes of which character a token holds, and token counts per tokenizer."""
+which bytes of which character a token holds, how byte-pair encoding merged a
+word, and token counts per tokenizer."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
+
+from ui.fig_common import token_label
 
 
 def is_content(token) -> bool:
@@ -65,3 +68,22 @@ def counts_bar(names, content_counts, special_counts, labels: dict, height: int 
     return fig
 
 
+
+
+def merge_rows(steps, labels: dict) -> list[dict]:
+    """One row per step of byte-pair encoding (llm_core.tokens.MergeSteps): the
+    pair merged, the rule's place among the tokenizer's merges, the parts after
+    it; the first row is the word's bytes. `labels`: step, pair, rule, parts,
+    bytes (the first row's pair cell), rule_of ({rule} {n})."""
+    def parts(row) -> str:
+        return "  ·  ".join(token_label(p, None, escape=False) for p in row)
+
+    rows = [{labels["step"]: 0, labels["pair"]: labels["bytes"], labels["rule"]: "",
+             labels["parts"]: parts(steps.start)}]
+    for i, m in enumerate(steps.steps, 1):
+        rows.append({labels["step"]: i,
+                     labels["pair"]: f"{token_label(m.left, None, escape=False)} + "
+                                     f"{token_label(m.right, None, escape=False)}",
+                     labels["rule"]: labels["rule_of"].format(rule=f"{m.rule:,}", n=f"{steps.n_rules:,}"),
+                     labels["parts"]: parts(m.parts)})
+    return rows

@@ -4,6 +4,8 @@ from __future__ import annotations
 import streamlit as st
 
 from llm_core.embeddings import pick_tokens
+from llm_core.model.limits import CHIPS, PICK_TOKENS
+from ui.chips import chips_html
 from ui.errors import guard
 from ui.export import presenting
 from ui.i18n import t
@@ -98,5 +100,22 @@ def token_picker(handle, vocab: int) -> int | None:
 def notice():
     """The lesson's "What to notice" box: open for a student, folded in presenter
     mode, where the projector's height goes to the question and the first figure."""
-
     return st.expander(t("common.what_to_notice"), expanded=not presenting())
+
+
+def token_chips(tokens, **kw) -> None:
+    """A row of token chips (ui.chips), the first CHIPS of them: a longer row is
+    cut, and the cut is said (every token is still counted)."""
+    st.html(chips_html(tokens[:CHIPS], **kw))
+    if len(tokens) > CHIPS:
+        st.caption(t("tokens.chips_capped", shown=CHIPS, n=len(tokens)))
+
+
+def pick_one(label: str, options: list, default, *, key: str, **kw):
+    """A selectbox of at most PICK_TOKENS options (a long text's words), opening
+    on `default`; a cut list is said."""
+    offered = options[:PICK_TOKENS]
+    choice = st.selectbox(label, offered, index=offered.index(default), key=key, **kw)
+    if len(options) > PICK_TOKENS:
+        st.caption(t("common.picker_capped", n=PICK_TOKENS))
+    return choice

@@ -49,6 +49,9 @@ LAYER_DETAILS = ByteCache("layer_details",
 # key: "glove" or ("model", model name). GloVe: 400,000 words × 50 dims, twice
 # (vectors, unit vectors) = 160 MB; SmolLM2's whole-word rows ~90 MB.
 WORD_SPACES = ByteCache("word_spaces", 384 * MB)
+# key: the model name → its tokenizer's merges by pair (49,000 for SmolLM2, ~10 MB):
+# the tokens lesson's byte-pair steps.
+MERGE_RANKS = ByteCache("merge_ranks", 64 * MB, sizeof=lambda ranks: 200 * len(ranks))
 # key: (page, what, its settings …, model name). The results of long jobs (a
 # quantization run, a fine-tuned probe): a class pressing the default runs it once.
 JOB_RESULTS = ByteCache("job_results", 128 * MB)
