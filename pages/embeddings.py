@@ -88,8 +88,7 @@ best, ranks = {}, {}
 expected = EXPECTED.get(preset) if ANALOGIES.get(preset, ())[:3] == (a, b, c) else None
 answer = None
 with guard():   # the class guesses the classic word vectors' answer
-    answer = cached_analogy(a, b, c, (), "pca", 2,
-                            space(SPACES[0])).results[0][0]
+    answer = cached_analogy(a, b, c, (), "pca", 2, space(SPACES[0])).results[0][0]
 if answer is not None and not predict_reveal("embeddings", "embeddings.guess_question", dict(
         a=md_escape(a), b=md_escape(b), c=md_escape(c)), answer):
     st.stop()
@@ -98,18 +97,19 @@ for col, kind in zip(st.columns(2), SPACES):
         st.markdown(f"**{t(f'embeddings.space_{kind}')}**")
         with guard():
             view = cached_analogy(a, b, c, (), "pca", 2, space(kind))
-            chart(fig.neighbours_bar(view.results, {"score": t("embeddings.cosine")}),
-                            width="stretch", key=f"embeddings.bars_{kind}")
+            chart(fig.neighbours_bar(view.results, {"score": t("embeddings.cosine")}), key=f"embeddings.bars_{kind}")
             best[kind] = view.results[0][0]
             if expected:
                 ranks[kind] = analogy_rank(space(kind), a, b, c, expected)
 if len(best) == 2:   # both spaces answered: say what is on screen, from these results
     st.caption(t("embeddings.arith_explain", glove=f"“{md_escape(best['glove'])}”",
                  model=f"“{md_escape(best['model'])}”"))
-    if len(ranks) == 2:
+    if len(ranks) == 2:   # not first somewhere: why (the lesson's example is from larger vectors)
+        missed = [best[k] for k in SPACES if ranks[k] != 1]
         st.caption(t("embeddings.arith_expect", word=expected, **{
-            k: t("embeddings.rank", rank=r) if r else t("embeddings.rank_missing")
-            for k, r in ranks.items()}))
+            k: t("embeddings.rank", rank=r) if r else t("embeddings.rank_missing") for k, r in ranks.items()})
+            + (" " + t("embeddings.arith_smaller", word=f"“{md_escape(missed[0])}”", **{
+                f"{k}_dims": space(k).dims for k in SPACES}) if missed else ""))
 
 # --- 4. the parallelogram -------------------------------------------------------------------
 st.header(t("embeddings.proj_header"))

@@ -77,3 +77,19 @@ def test_a_label_that_draws_nothing_names_its_code_point_and_keeps_its_part():
     assert visible("\ufe0f[1/3]") == "U+FE0F[1/3]"
     assert visible("\u200d") == "U+200D"
     assert visible("语[1/3]") == "语[1/3]" and visible(" cat") == "␣cat" and visible("") == "∅"
+
+
+def test_a_legend_title_beside_a_figure_is_no_wider_than_its_entries():
+    """The positions figure's legend title ran off the figure's right edge (and off
+    its exported PNG): it wraps to the width of its entries, in both languages."""
+    from types import SimpleNamespace
+    from ui.fig_common import _columns
+    from ui.fig_positions import LEGEND_COLUMNS, order_cosines
+    from ui.i18n import table
+    matched = [SimpleNamespace(pos_a=0, pos_b=8, cosine_by_layer=[1.0, 0.5])]
+    for lang in ("en", "zh"):
+        title = table(lang)["positions.legend"]
+        fig = order_cosines(matched, ["我[1/2]"], {"x": "x", "y": "y", "legend": title})
+        lines = fig.layout.legend.title.text.split("<br>")
+        assert len(lines) > 1 and max(_columns(line) for line in lines) <= LEGEND_COLUMNS
+        assert "".join(lines).replace(" ", "") == title.replace(" ", "")

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ui.fig_common import plotly_text, visible
+from ui.fig_common import plotly_text, visible, wrapped
 
 
 # The lesson's two formulas, as LaTeX.
@@ -82,6 +82,10 @@ def rope_pair_arrows(before, after, token_labels, chosen: int, labels: dict,
     return fig
 
 
+# Columns of a legend's title beside a figure: about its widest entry ("喜[1/3] (2→2)").
+LEGEND_COLUMNS = 18
+
+
 def order_cosines(matched, texts, labels: dict, height: int = 360) -> go.Figure:
     """One line per token shared by both texts: cosine similarity of its vector
     in A and in B, layer by layer. matched: the experiment's MatchedTokens,
@@ -97,7 +101,10 @@ def order_cosines(matched, texts, labels: dict, height: int = 360) -> go.Figure:
             marker=dict(size=5),
             hovertemplate=f"{plotly_text(name)}<br>{labels['x']} %{{x}}: %{{y:.4f}}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(x=1.02, y=1, xanchor="left", title=labels["legend"]))
+                      legend=dict(x=1.02, y=1, xanchor="left",
+                                  # as narrow as its entries: a longer title ran off the figure
+                                  # (and off its exported PNG)
+                                  title=wrapped(labels["legend"], LEGEND_COLUMNS)))
     fig.update_xaxes(title=labels["x"])
     fig.update_yaxes(title=labels["y"], range=[min(0.5, math.floor(low * 10) / 10), 1.02])
     return fig

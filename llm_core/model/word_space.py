@@ -32,6 +32,10 @@ class VectorSpace:
     def cache_key(self) -> str:
         return self.name
 
+    @property
+    def dims(self) -> int:
+        return int(self.vectors.shape[1])
+
     def lookup(self, word: str) -> int:
         if not isinstance(word, str) or not word.strip():
             raise InputError("A word is empty.", code="empty_word")
