@@ -15,7 +15,6 @@ from llm_core.anatomy import kind_of
 from llm_core.model.errors import InputError
 
 
-
 # --- the MLP (前馈网络) -----------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ ANALOGIES = {"king": ("king", "man", "woman", "prince princess boy girl father m
 EXPECTED = {"king": "queen", "germany": "bratwurst", "paris": "Rome"}
 
 
-
 # --- one token's row ----------------------------------------------------------
 
 @dataclass(frozen=True)

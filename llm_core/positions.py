@@ -23,7 +23,6 @@ from llm_core.model.tokens import candidate_texts, complete_characters
 from llm_core.model.limits import TABLE_DIMS as MAX_DIMS, TABLE_POSITIONS as MAX_POSITIONS
 
 
-
 def sinusoidal(n_positions: int, d_model: int, base: float = 10000.0) -> torch.Tensor:
     """pos d_model: PE[p, 2i] = sin(p / base^(2i/d)), PE[p, 2i+1] = cos(p / base^(2i/d))."""
     n_positions, d_model = int(n_positions), int(d_model)

@@ -14,7 +14,8 @@ from llm_core.model.caches import MERGE_RANKS
 from llm_core.model.errors import InputError
 from llm_core.model.limits import MERGE_WORD_BYTES
 from llm_core.model.text import clean_text
-from llm_core.model.tokens import Token, _byte_decoder, piece_bytes, readable_texts, show_bytes
+from llm_core.model.tokens import (Token, byte_chars, is_byte_level, piece_bytes, readable_texts,
+                                   show_bytes)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Split:
 def tokenizer_kind(handle) -> str:
     model = getattr(getattr(handle.tokenizer, "backend_tokenizer", None), "model", None)
     kind = type(model).__name__ if model is not None else "?"
-    return "byte-level BPE" if kind == "BPE" and handle.kind == "decoder" else kind
+    return "byte-level BPE" if kind == "BPE" and is_byte_level(handle.tokenizer) else kind
 
 
 def split(handle, text: str, *, max_tokens: int | None = None) -> Split:
@@ -87,7 +88,7 @@ def bpe_words(handle, text: str) -> list[str]:
     (its pre-tokenizer: a word with the space before it, a run of digits,
     punctuation), each once and in order, up to MERGE_WORD_BYTES bytes long;
     [] for any other tokenizer."""
-    if tokenizer_kind(handle) != "byte-level BPE":
+    if tokenizer_kind(handle) != "byte-level BPE" or handle.tokenizer.backend_tokenizer.pre_tokenizer is None:
         return []
     with handle._lock:  # the Rust tokenizer is not safe to share across threads
         pieces = handle.tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(clean_text(text))
@@ -107,7 +108,7 @@ def merge_steps(handle, word: str) -> MergeSteps | None:
         raise InputError(f"A word of at most {MERGE_WORD_BYTES} bytes, please.", code="word_too_long",
                          max=MERGE_WORD_BYTES)
     ranks = MERGE_RANKS.get(handle.name, lambda: _merge_ranks(handle))
-    parts = [_BYTE_CHAR[b] for b in word.encode("utf-8")]
+    parts = list(byte_chars(word.encode("utf-8")))
     start, steps = tuple(parts), []
     while len(parts) > 1:
         pair = min(zip(parts, parts[1:]), key=lambda p: ranks.get(p, len(ranks)))
@@ -141,9 +142,6 @@ def _labels(parts: list[str]) -> list[str]:
         text = show_bytes(raw)
         tokens.append(Token(0, text, part, 0, 0, tuple(raw), "‹" in text))
     return readable_texts(tokens)
-
-
-_BYTE_CHAR = {b: c for c, b in _byte_decoder().items()}
 
 
 def _merge_ranks(handle) -> dict[tuple[str, str], int]:

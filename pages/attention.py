@@ -24,7 +24,6 @@ with notice():
     st.markdown(t("attention.notice"))
 
 
-
 @shared
 def summary(model: str, text: str, _trace):
     """Every head's summaries for one trace (keyed by model and text, like the trace)."""

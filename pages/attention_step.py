@@ -27,7 +27,6 @@ with notice():
     st.markdown(t("attention_step.notice"))
 
 
-
 @shared
 def layer_weights(model: str, layer: int, _arch):
     return attention_weights(_arch, layer)

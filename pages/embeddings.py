@@ -105,7 +105,7 @@ if len(best) == 2:   # both spaces answered: say what is on screen, from these r
     st.caption(t("embeddings.arith_explain", glove=f"“{md_escape(best['glove'])}”",
                  model=f"“{md_escape(best['model'])}”"))
     if len(ranks) == 2:   # not first somewhere: why (the lesson's example is from larger vectors)
-        missed = [best[k] for k in SPACES if ranks[k] != 1]
+        missed = [best[k] for k in SPACES if ranks[k] not in (1, None)]   # None: not a word there
         st.caption(t("embeddings.arith_expect", word=expected, **{
             k: t("embeddings.rank", rank=r) if r else t("embeddings.rank_missing") for k, r in ranks.items()})
             + (" " + t("embeddings.arith_smaller", word=f"“{md_escape(missed[0])}”", **{

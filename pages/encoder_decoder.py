@@ -20,7 +20,6 @@ with notice():
     st.markdown(t("encoder_decoder.notice"))
 
 
-
 @shared
 def share_all_heads(model: str, text: str, _trace) -> float:
     """Mean share of attention on later tokens over every layer and head."""

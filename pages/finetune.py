@@ -20,7 +20,6 @@ from ui.pages import inside_app
 inside_app()   # first: see ui/pages.py
 
 
-
 st.title(t("nav.finetune"))
 handle = decoder_or_stop()
 with notice():

@@ -39,8 +39,8 @@ def cached_logits(model: str, text: str, chat: bool, _trace=None):
 
 
 @shared
-def cached_curve(model: str, text: str, chat: bool):
-    return nt.temperature_curve(cached_logits(model, text, chat)[1], CURVE_T)
+def cached_curve(model: str, text: str, chat: bool, _trace=None):
+    return nt.temperature_curve(cached_logits(model, text, chat, _trace)[1], CURVE_T)
 
 
 modes = {m: t(f"next_token.mode_{m}") for m in ("model", "toy")}  # labels fixed per run
@@ -62,7 +62,7 @@ if mode == "model":
             nt.prompt_ids(handle, text)
             trace = get_trace(text)
         _ids, logits, prompt_tokens, completed = cached_logits(model_name(), text, chat, trace)
-        curve = cached_curve(model_name(), text, chat)
+        curve = cached_curve(model_name(), text, chat, trace)   # the same trace: the same logits
     if logits is None:
         st.stop()
     st.caption(t("next_token.last_vector", n=len(prompt_tokens),

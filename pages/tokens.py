@@ -66,7 +66,7 @@ else:
 st.subheader(t("tokens.bytes_header"))
 labels = ({k: t(f"tokens.col_{k}") for k in ("index", "token", "id", "bytes", "holds")}
           | {k: t(f"tokens.{k}") for k in ("whole", "part", "part_one")})
-if all(tok.byte_values is None for tok in tokens):
+if result.tokenizer_kind != "byte-level BPE":    # the byte view is for a byte-level vocabulary
     st.caption(t("tokens.bytes_unavailable"))
 else:
     st.caption(t("tokens.bytes_intro"))
@@ -84,13 +84,14 @@ if not words:
 else:   # the longest word first: the most steps
     word = pick_one(t("tokens.bpe_word"), words, max(words[:PICK_TOKENS], key=lambda w: len(w.encode())),
                     key="tokens.bpe_word", format_func=lambda w: token_label(w, None, escape=False))
-    merges = merge_steps(decoder, word)    # None: the tokenizer's own tokens differ from its merges
-    st.caption(t("tokens.bpe_intro", n=f"{merges.n_rules:,}") if merges else t("tokens.bpe_not_shown"))
-    if merges:
-        columns = {k: t(f"tokens.bpe_{k}") for k in ("step", "pair", "rule", "parts", "bytes", "rule_of")}
-        st.table(plain_table(pd.DataFrame(merge_rows(merges, columns))), hide_index=True)
-        st.markdown(t("tokens.bpe_result", steps=len(merges.steps), n_bytes=len(merges.start),
-                      n_tokens=len(merges.tokens)))
+    with guard():
+        merges = merge_steps(decoder, word)    # None: the tokenizer's own tokens differ from its merges
+        st.caption(t("tokens.bpe_intro", n=f"{merges.n_rules:,}") if merges else t("tokens.bpe_not_shown"))
+        if merges:
+            columns = {k: t(f"tokens.bpe_{k}") for k in ("step", "pair", "rule", "parts", "bytes", "rule_of")}
+            st.table(plain_table(pd.DataFrame(merge_rows(merges, columns))), hide_index=True)
+            st.markdown(t("tokens.bpe_result", steps=len(merges.steps), n_bytes=len(merges.start),
+                          n_tokens=len(merges.tokens)))
 
 # --- two tokenizers --------------------------------------------------------------------------
 st.subheader(t("tokens.compare_header"))

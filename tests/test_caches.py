@@ -153,6 +153,7 @@ def test_a_failed_hub_id_answers_at_once_for_a_minute(monkeypatch):
         with pytest.raises(ModelUnavailable, match="no org/gone"):
             registry.load_model("org/gone")
     assert tries == ["org/gone"]
+    assert caches.HUB_FAILURES.peek("org/gone") == ("no org/gone", "hub_failed", {"name": "org/gone"})
     clock.now += caches.HUB_FAILURE_S + 1                   # a minute later: asked again
     with pytest.raises(ModelUnavailable):
         registry.load_model("org/gone")
@@ -181,3 +182,20 @@ def test_hub_models_keep_the_most_recently_used_few(monkeypatch):
     assert [registry.is_loaded(n) for n in ("org/a", "org/b", "org/c")] == [True, False, True]
     assert loads == ["org/a", "org/b", "org/c"]
     caches.HUB_HANDLES.clear()
+
+
+@pytest.mark.tiny
+def test_a_hub_encoder_is_a_message_not_a_traceback():
+    bert, tokenizer = tiny.tiny_model("bert")
+    with pytest.raises(ModelUnavailable) as err:
+        registry.hub_handle("org/bert", bert.eval(), tokenizer)
+    assert err.value.code == "hub_failed" and "not a decoder" in str(err.value)
+
+
+def test_only_caches_that_hold_memory_pace_the_janitor():
+    """The janitor sleeps a quarter of the shortest TTL it sweeps: a 10 s folder
+    scan made it sweep (and collect garbage) every 2.5 s."""
+    from llm_core.model import memo
+    swept = set(memo._CACHES)
+    assert {caches.FOLDER_SCANS, caches.HUB_FAILURES, caches.HUB_HANDLES}.isdisjoint(swept)
+    assert {caches.TRACES, caches.LAYER_DETAILS, caches.WORD_SPACES, caches.JOB_RESULTS} <= swept

@@ -404,3 +404,16 @@ def test_the_toy_table_keeps_rows_with_a_finite_logit():
             {"token": "w", "logit": float("inf")}, {"token": "dog", "logit": -2}]
     assert nt.toy_rows(rows) == [("cat", 3.2), ("?", 0.9), ("dog", -2.0)]
     assert nt.toy_rows([]) == []
+
+
+@pytest.mark.app
+def test_a_new_prompt_runs_the_model_once_on_the_next_token_page(monkeypatch):
+    """The logits of a prompt are computed once: the temperature curve reads the
+    same shared entry as the bars (a key without the trace ran the model again)."""
+    from ui import cache
+    at = app_test("pages/next_token.py", "en", timeout=600)
+    logits = next(c for where, c in cache._CACHES.items() if c.name == "next_token.cached_logits")
+    before = logits.misses
+    at.text_area(key="next_token.prompt").input("A prompt seen once by this test:").run(timeout=600)
+    assert_clean(at)
+    assert logits.misses - before == 1 and logits.hits >= 1

@@ -236,3 +236,22 @@ def test_a_handle_is_a_decoder_exactly_when_its_architecture_is_causal():
     with pytest.raises(InputError) as err:
         encoder.need_decoder("Generation")
     assert err.value.code == "needs_decoder" and str(err.value) == "Generation needs a decoder model."
+
+
+def test_a_bpe_tokenizer_that_is_not_byte_level_shows_no_merge_steps():
+    """A SentencePiece-style BPE (no byte-level pre-tokenizer): not called
+    byte-level, no words to merge, no steps (never a traceback)."""
+    import threading
+    from types import SimpleNamespace
+
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    from llm_core.tokens import bpe_words, merge_steps, tokenizer_kind
+    vocab = {"▁": 0, "c": 1, "a": 2, "t": 3, "ca": 4, "cat": 5, "▁cat": 6}
+    merges = [("c", "a"), ("ca", "t"), ("▁", "cat")]
+    fast = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(BPE(vocab, merges)))
+    handle = SimpleNamespace(name="sp", kind="decoder", tokenizer=fast, _lock=threading.RLock())
+    assert tokenizer_kind(handle) == "BPE"
+    assert bpe_words(handle, "▁cat") == [] and merge_steps(handle, "▁cat") is None

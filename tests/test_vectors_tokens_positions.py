@@ -335,7 +335,7 @@ def test_tokens_page_shows_how_a_word_was_merged(lang):
     table = at.table[-1].value
     assert len(table) == 10 and table.iloc[0, 0] == 0                       # its bytes + 9 merges
     assert "一" in table.iloc[-1, -1] and "‹" not in table.to_string()
-    assert any(("9 merges" if lang == "en" else "9 次合并") in m.value for m in at.markdown)
+    assert any(("(merge steps: 9)" if lang == "en" else "9 次合并") in m.value for m in at.markdown)
     at.selectbox(key="tokens.bpe_word").set_value(",").run()
     assert_clean(at)
     assert len(at.table[-1].value) == 1                                     # a byte with no merge

@@ -36,10 +36,10 @@ _LOCK = threading.Lock()
 
 def key_part(name: str, value):
     """An argument's part of the key. One whose name starts with "_" (a trace, a
-    handle: not hashable, or too big to hash) counts by its `cache_key` (a trace:
-    model, text and tokens traced; a handle: its name), a callback not at all:
-    the key stays right even when a caller forgets to pass what the value
-    depends on."""
+    handle, a word space: not hashable, or too big to hash) counts by its
+    `cache_key` (a trace: model, text and tokens traced; a handle or a space: its
+    name); one without (a progress callback, a job's Work) counts not at all, so
+    what the value depends on must then be among the other arguments."""
     if not name.startswith("_"):
         return _hashable(value)
     return getattr(value, "cache_key", None)
@@ -70,7 +70,7 @@ def shared(fn=None, *, sizeof=None):
         return cache.get(key_of(args, kw), lambda: fn(*args, **kw))
 
     def peek(*args, **kw):
-        """The cached value for these (key) arguments, or None: never computes."""
+        """The cached value for these arguments (the same as a call's), or None: never computes."""
         return cache.peek(key_of(args, kw))
 
     cached.cache = cache

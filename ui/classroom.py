@@ -152,7 +152,6 @@ def token_choices(labels: list[str], seed: str, n_top: int = 4, n_other: int = 2
     """What a token question offers: the model's top `n_top` and `n_other` plausible
     others from further down its list, in an order that gives nothing away (the
     same on every rerun and for every student: seeded by the question)."""
-
     rng = random.Random(seed)
     rest = labels[n_top:]
     chosen = labels[:n_top] + rng.sample(rest, min(n_other, len(rest)))

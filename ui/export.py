@@ -144,7 +144,6 @@ def chart(fig: go.Figure, *, key: str, table: pd.DataFrame | None = None, where=
 def trace_button(handle, trace, layer: int, head: int, *, key: str) -> None:
     """The text's trace as JSON (tokens, ids, per-layer top predictions, this
     head's attention, the next-token top 10), built only when clicked."""
-
     st.download_button(
         t("common.download_trace"), file_name=f"llm-xray-trace-L{layer}-H{head}.json",
         data=lambda: json_bytes(trace_export(handle, trace, logit_lens(handle, trace), layer, head)),

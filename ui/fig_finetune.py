@@ -45,7 +45,6 @@ def probe_table(changes, labels: dict):
     """Every probed fact's change, one row each; a fall of LOST_POINTS or more in
     another fact is flagged. changes: finetune.probe_changes. labels: the roles and
     the columns role, question, answer, before, after, change, flag."""
-
     return pd.DataFrame([{
         labels["role"]: labels[p.role], labels["question"]: p.question,
         labels["answer"]: p.answer.strip(), labels["before"]: f"{b:.1%}", labels["after"]: f"{a:.1%}",

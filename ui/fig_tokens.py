@@ -68,8 +68,6 @@ def counts_bar(names, content_counts, special_counts, labels: dict, height: int 
     return fig
 
 
-
-
 def merge_rows(steps, labels: dict) -> list[dict]:
     """One row per step of byte-pair encoding (llm_core.tokens.MergeSteps): the
     pair merged, the rule's place among the tokenizer's merges, the parts after

@@ -56,7 +56,6 @@ def client_address(peer: str, forwarded: str, trusted: str) -> str:
     proxy named in `trusted` (LLM_XRAY_TRUSTED_PROXIES: addresses or networks,
     comma-separated); then the address is its last entry not itself a trusted
     proxy. Otherwise the connection's own address counts."""
-
     nets = []
     for part in trusted.split(","):
         try:

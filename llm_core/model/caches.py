@@ -3,6 +3,9 @@ and how long an entry lives. One mechanism behind all of them (memo.ByteCache:
 bounded, expiring, computed once per key even when a class asks at once), and
 one janitor that expires them when nobody looks (startup starts it).
 
+Caches of a few entries bounded in count (`swept=False`) expire at their
+look-ups; the janitor paces itself by the ones that hold memory.
+
 Not caches: a model loaded once per process (registry._LOADED: the embedded and
 the server's own models stay for the process's life), the jobs running now and
 how long each page's job last took (ui/jobs.py), and constants computed once:
@@ -29,15 +32,16 @@ def _count(_value) -> int:
 
 # --- models (llm_core/model/registry.py) ---------------------------------------------------
 # key: the Hub id. The most recently used HUB_MODELS stay loaded (hundreds of MB each).
-HUB_HANDLES = ByteCache("hub_models", HUB_MODELS, NEVER, sizeof=_count)
-# key: the Hub id → the ModelUnavailable it failed with: asked again within a
-# minute, the same answer at once instead of another wait for the network.
+HUB_HANDLES = ByteCache("hub_models", HUB_MODELS, NEVER, sizeof=_count, swept=False)
+# key: the Hub id → what its ModelUnavailable said (message, code, parameters):
+# asked again within a minute, the same answer at once instead of another wait
+# for the network.
 HUB_FAILURE_S = 60.0
-HUB_FAILURES = ByteCache("hub_failures", 256, HUB_FAILURE_S, sizeof=_count)
+HUB_FAILURES = ByteCache("hub_failures", 256, HUB_FAILURE_S, sizeof=_count, swept=False)
 # key: (the server's model folder, its entries and their times) → the offers
 # read from their headers; looked at again after RESCAN_S even if nothing changed.
 RESCAN_S = 10.0
-FOLDER_SCANS = ByteCache("folder_scans", 8, RESCAN_S, sizeof=_count)
+FOLDER_SCANS = ByteCache("folder_scans", 8, RESCAN_S, sizeof=_count, swept=False)
 
 # --- what the model computed, shared by every session (ui/models.py) -----------------------
 # key: (model name, text, max_tokens). A 300-token trace keeps ~105 MB
@@ -46,9 +50,12 @@ TRACES = ByteCache("traces", int(os.environ.get("LLM_XRAY_TRACE_CACHE_MB", 512))
 # key: (model name, text, tokens traced, layer). One layer's every step: ~10 MB.
 LAYER_DETAILS = ByteCache("layer_details",
                           int(os.environ.get("LLM_XRAY_DETAIL_CACHE_MB", 192)) * MB)
-# key: "glove" or ("model", model name). GloVe: 400,000 words × 50 dims, twice
-# (vectors, unit vectors) = 160 MB; SmolLM2's whole-word rows ~90 MB.
-WORD_SPACES = ByteCache("word_spaces", 384 * MB)
+# key: "glove" or ("model", model name): GloVe (400,000 words × 50 dims, twice:
+# vectors and unit vectors, plus the words: ~215 MB) and a decoder's one-token words
+# (SmolLM2: ~100 MB; a larger model's more). Bounded in entries, not bytes: the
+# embeddings page shows two spaces at once, and a byte bound smaller than a large
+# model's space would rebuild both on every run. They go when nobody asked for DEFAULT_TTL.
+WORD_SPACES = ByteCache("word_spaces", 3, sizeof=_count)
 # key: the model name → its tokenizer's merges by pair (49,000 for SmolLM2, ~10 MB):
 # the tokens lesson's byte-pair steps.
 MERGE_RANKS = ByteCache("merge_ranks", 64 * MB, sizeof=lambda ranks: 200 * len(ranks))

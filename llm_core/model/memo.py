@@ -62,10 +62,12 @@ class ByteCache:
     """Least-recently-used entries go first once `max_bytes` is exceeded; entries
     older than `ttl` seconds go at the next look-up or sweep. One computation per
     key: callers asking for a key being computed wait for it (single flight).
-    `clock` tells the time in seconds (a test passes its own)."""
+    `clock` tells the time in seconds (a test passes its own); `swept`: the
+    janitor sweeps it (and counts its bytes)."""
 
     def __init__(self, name: str, max_bytes: int, ttl: float = DEFAULT_TTL,
-                 sizeof: Callable[[Any], int] = nbytes, clock: Callable[[], float] = time.monotonic):
+                 sizeof: Callable[[Any], int] = nbytes, clock: Callable[[], float] = time.monotonic,
+                 swept: bool = True):
         self.name = name
         self.max_bytes = int(max_bytes)
         self.ttl = float(ttl)
@@ -75,7 +77,10 @@ class ByteCache:
         self._lock = threading.Lock()
         self.bytes = 0
         self.hits = self.misses = 0
-        _register(self)
+        # A cache of a few small entries bounded in count (hub failures, folder scans)
+        # expires at its look-ups; the janitor, which frees memory, leaves it alone.
+        if swept:
+            _register(self)
 
     def __len__(self) -> int:
         return len(self._entries)

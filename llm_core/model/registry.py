@@ -90,7 +90,6 @@ def models_folder() -> Path | None:
 def memory_budget() -> int:
     """Bytes a model may take: what the machine has available now, or less where
     LLM_XRAY_MEMORY_MB says so."""
-
     budget = psutil.virtual_memory().available
     cap = os.environ.get("LLM_XRAY_MEMORY_MB", "").strip()
     if cap:
@@ -383,12 +382,13 @@ def _load_hub(name: str, progress: Progress) -> ModelHandle:
             f"Model '{name}' is not available offline; this server offers {_others()}.",
             code="offline", name=name)
     failed = caches.HUB_FAILURES.peek(name)
-    if failed is not None:
-        raise failed
+    if failed is not None:     # a new error each time: a raise writes its traceback into it
+        raise ModelUnavailable(failed[0], code=failed[1], **failed[2])
     try:
         return _download_hub(name, progress)
     except ModelUnavailable as err:
-        caches.HUB_FAILURES.get(name, lambda err=err: err)
+        # What it said, not the error itself: its traceback holds the failed session's frames.
+        caches.HUB_FAILURES.get(name, lambda err=err: (str(err), err.code, dict(err.params)))
         raise
 
 
@@ -417,4 +417,14 @@ def _download_hub(name: str, progress: Progress) -> ModelHandle:
     except Exception as exc:  # network, missing safetensors, unknown repo …
         raise unavailable(exc) from None
     model.to(pick_device()).eval()
-    return ModelHandle(name, model, tokenizer, pick_device(), "decoder", name)
+    return hub_handle(name, model, tokenizer)
+
+
+def hub_handle(name: str, model, tokenizer) -> ModelHandle:
+    """A Hub model as a decoder's handle; an encoder (BERT …, which transformers
+    loads with a language-model head too) is a message, not a traceback."""
+    try:
+        return ModelHandle(name, model, tokenizer, pick_device(), "decoder", name)
+    except ValueError:
+        raise ModelUnavailable(f"'{name}' is not a decoder; this server offers {_others()}.",
+                               code="hub_failed", name=name) from None

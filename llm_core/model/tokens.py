@@ -50,6 +50,12 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
+def byte_chars(raw: bytes) -> str:
+    """Bytes as a byte-level BPE writes them: one printable stand-in each (" " → "Ġ")."""
+    table = {b: c for c, b in _byte_decoder().items()}
+    return "".join(table[b] for b in raw)
+
+
 def is_byte_level(tokenizer) -> bool:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     decoder = getattr(backend, "decoder", None)

@@ -257,7 +257,6 @@ def length_bucket(n: int) -> int:
     return -(-n // step) * step
 
 
-
 @torch.inference_mode()
 def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trace]:
     """One forward pass over several texts of one `length_bucket`, one `Trace`
