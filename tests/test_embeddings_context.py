@@ -344,3 +344,17 @@ def test_the_sentence_under_the_lines_says_what_they_show(lang, preset, trend):
     expected = table(lang)[f"context.gap_{trend}"].format(
         first=gap[0], last=gap[-1], most=gap[widest], widest=widest)
     assert any(expected in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+@pytest.mark.app
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_link_to_an_example_shows_that_example_and_its_explanation(lang):
+    """A link that fills A, B and C with a lesson's example: the picker names that
+    example (not the default beside other words), and the page explains its
+    answer as for the example picked by hand."""
+    at = app_test("pages/embeddings.py", lang, timeout=TIMEOUT,
+                  state={"embeddings.a": "Germany", "embeddings.b": "Japan", "embeddings.c": "sushi"})
+    assert_clean(at)
+    assert at.selectbox(key="embeddings.preset").value == "germany"
+    captions = " ".join(c.value for c in at.caption)
+    assert "GPT-3" in captions and "“gourmet”" in captions

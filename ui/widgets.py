@@ -26,7 +26,8 @@ def example_picker(label: str, examples, fill, *, key: str, default=None, **widg
     """A select of the lesson's examples that fills the page's boxes: `fill(k)`
     gives {state key: value} for example k. The boxes are filled when the choice
     changes and on the first visit with `default` (unless a link already filled
-    one); what a student typed afterwards stays. Returns the chosen example."""
+    one: then the picker shows the example the boxes hold, if they hold one);
+    what a student typed afterwards stays. Returns the chosen example."""
     def load():
         chosen = st.session_state.get(key)
         if chosen is not None:
@@ -37,6 +38,11 @@ def example_picker(label: str, examples, fill, *, key: str, default=None, **widg
     if default is not None and not any(k in st.session_state for k in fill(default)):
         st.session_state[key] = default
         load()
+    elif key not in st.session_state:   # a link (or the last visit) filled the boxes: their example
+        held = next((k for k in examples if all(st.session_state.get(box, value) == value
+                                                for box, value in fill(k).items())), None)
+        if held is not None:
+            st.session_state[key] = held
     return st.selectbox(label, list(examples), key=key, on_change=load, **widget)
 
 
