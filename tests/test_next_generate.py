@@ -422,3 +422,11 @@ def test_a_new_prompt_runs_the_model_once_on_the_next_token_page(monkeypatch):
     at.text_area(key="next_token.prompt").input("A prompt seen once by this test:").run(timeout=600)
     assert_clean(at)
     assert logits.misses - before == 1 and logits.hits >= 1
+
+
+def test_filter_mask_is_the_one_rules_kept_tokens():
+    from llm_core.model.sampling import filter_mask
+    logits = torch.randn(5000, generator=torch.Generator().manual_seed(0))
+    for args in [(1.0, 50, None), (0.7, None, 0.9), (1.3, 40, 0.8), (0, None, None)]:
+        assert torch.equal(filter_mask(logits, *args), distribution(logits, *args).kept), args
+    assert int(filter_mask(logits, 1.0, 50).sum()) == 50

@@ -250,6 +250,13 @@ class Distribution:
         return [(int(i), float(self.logits[i]), float(self.final[i])) for i in idx]
 
 
+def filter_mask(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
+                ) -> torch.Tensor:
+    """Boolean mask (vocab) of the tokens top-k then top-p keep: `distribution(…).kept`
+    (kept as a name for scripts that use it; the rule is kept_support's)."""
+    return distribution(logits, temperature, top_k, top_p).kept
+
+
 def distribution(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top_p=None
                  ) -> Distribution:
     """The whole vocabulary's choice, by the rule `pick` draws with (kept_support)."""
