@@ -161,7 +161,8 @@ def attention_cap_note(trace) -> None:
 
 def word_space(kind: str, handle):
     """"glove" (the classic word vectors) or "model" (the decoder's own one-token
-    words): loaded once per process, shared by every session."""
+    words): shared by every session (llm_core/model/caches.py, WORD_SPACES), loaded
+    again only after nobody asked for a while."""
     spinner = t("embeddings.loading_glove") if kind == "glove" else t("loading.model", name=model_name())
     with st.spinner(spinner):
         return load_word_vectors() if kind == "glove" else model_word_space(handle)
