@@ -14,8 +14,8 @@ from llm_core.model.caches import MERGE_RANKS
 from llm_core.model.errors import InputError
 from llm_core.model.limits import MERGE_WORD_BYTES
 from llm_core.model.text import clean_text
-from llm_core.model.tokens import (Token, byte_chars, is_byte_level, piece_bytes, readable_texts,
-                                   show_bytes)
+from llm_core.model.tokens import (Token, byte_chars, byte_token, is_byte_level, piece_bytes,
+                                   readable_texts)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def bpe_words(handle, text: str) -> list[str]:
         return []
     with handle._lock:  # the Rust tokenizer is not safe to share across threads
         pieces = handle.tokenizer.backend_tokenizer.pre_tokenizer.pre_tokenize_str(clean_text(text))
-    words = [bytes(piece_bytes(p) or b"").decode("utf-8", "replace") for p, _span in pieces]
+    words = [(piece_bytes(p) or b"").decode("utf-8", "replace") for p, _span in pieces]
     return list(dict.fromkeys(w for w in words if 0 < len(w.encode("utf-8")) <= MERGE_WORD_BYTES))
 
 
@@ -110,11 +110,12 @@ def merge_steps(handle, word: str) -> MergeSteps | None:
     ranks = MERGE_RANKS.get(handle.name, lambda: _merge_ranks(handle))
     parts = list(byte_chars(word.encode("utf-8")))
     start, steps = tuple(parts), []
+    labels = first = _labels(parts)
     while len(parts) > 1:
         pair = min(zip(parts, parts[1:]), key=lambda p: ranks.get(p, len(ranks)))
         if pair not in ranks:
             break
-        before = _labels(parts)
+        before = labels
         at = next(i for i in range(len(parts) - 1) if (parts[i], parts[i + 1]) == pair)
         merged, i = [], 0
         while i < len(parts):
@@ -124,24 +125,19 @@ def merge_steps(handle, word: str) -> MergeSteps | None:
             else:
                 merged.append(parts[i])
                 i += 1
-        parts = merged
-        steps.append(Merge(before[at], before[at + 1], ranks[pair] + 1, tuple(_labels(parts))))
+        parts, labels = merged, _labels(merged)
+        steps.append(Merge(before[at], before[at + 1], ranks[pair] + 1, tuple(labels)))
     with handle._lock:
         own = [tok.value for tok in handle.tokenizer.backend_tokenizer.model.tokenize("".join(start))]
     if own != parts:
         return None
-    return MergeSteps(word, tuple(_labels(list(start))), tuple(steps), len(ranks))
+    return MergeSteps(word, tuple(first), tuple(steps), len(ranks))
 
 
 def _labels(parts: list[str]) -> list[str]:
     """Parts as every page labels tokens: text, and a piece of a split character
     as that character and its part (语[1/3]), by the one rule (readable_texts)."""
-    tokens = []
-    for part in parts:
-        raw = piece_bytes(part)
-        text = show_bytes(raw)
-        tokens.append(Token(0, text, part, 0, 0, tuple(raw), "‹" in text))
-    return readable_texts(tokens)
+    return readable_texts([byte_token(0, part, piece_bytes(part)) for part in parts])
 
 
 def _merge_ranks(handle) -> dict[tuple[str, str], int]:

@@ -6,7 +6,7 @@ import streamlit as st
 import ui  # noqa: F401,I001 — first: the model core is imported whole, once (ui/__init__.py)
 from llm_core import distillation as ds
 from ui import fig_distillation as fig
-from ui.cache import JOB_RESULTS
+from llm_core.model.caches import JOB_RESULTS
 from ui.i18n import t
 from ui.jobs import run
 from ui.markdown import md_escape

@@ -10,7 +10,7 @@ from ui import fig_finetune as fig
 from ui.errors import guard, show_error
 from ui.i18n import t
 from ui.markdown import plain_table
-from ui.cache import JOB_RESULTS
+from llm_core.model.caches import JOB_RESULTS
 from ui.jobs import run, run_job
 from ui.models import decoder_or_stop, model_name
 from ui.widgets import LINKED, notice

@@ -7,7 +7,8 @@ import ui  # noqa: F401,I001 — first: the model core is imported whole, once (
 import llm_core
 from llm_core import quantization as qz
 from ui import fig_quantization as fig
-from ui.cache import JOB_RESULTS, shared
+from llm_core.model.caches import JOB_RESULTS
+from ui.cache import shared
 from ui.i18n import t
 from ui.markdown import plain_table
 from ui.jobs import run

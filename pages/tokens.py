@@ -6,7 +6,7 @@ import ui  # noqa: F401,I001 — first: the model core is imported whole, once (
 import llm_core
 from llm_core.tokens import bpe_words, merge_steps, split
 from llm_core.model.tokens import tokens_of
-from llm_core.model.limits import PICK_TOKENS, PREVIEW_CHARS
+from llm_core.model.limits import PREVIEW_CHARS
 from ui.cache import shared
 from ui.errors import guard
 from ui.fig_common import token_label
@@ -82,8 +82,8 @@ words = bpe_words(decoder, clean)
 if not words:
     st.caption(t("tokens.bpe_unavailable", kind=result.tokenizer_kind))
 else:   # the longest word first: the most steps
-    word = pick_one(t("tokens.bpe_word"), words, max(words[:PICK_TOKENS], key=lambda w: len(w.encode())),
-                    key="tokens.bpe_word", format_func=lambda w: token_label(w, None, escape=False))
+    word = pick_one(t("tokens.bpe_word"), words, key="tokens.bpe_word", prefer=lambda w: len(w.encode()),
+                    format_func=lambda w: token_label(w, None, escape=False))
     with guard():
         merges = merge_steps(decoder, word)    # None: the tokenizer's own tokens differ from its merges
         st.caption(t("tokens.bpe_intro", n=f"{merges.n_rules:,}") if merges else t("tokens.bpe_not_shown"))

@@ -10,7 +10,7 @@ import inspect
 import threading
 from pathlib import Path
 
-from llm_core.model.caches import JOB_RESULTS, MB, PAGE_MB, PAGE_TTL  # noqa: F401 — pages' home for it
+from llm_core.model.caches import MB, PAGE_MB, PAGE_TTL
 from llm_core.model.memo import ByteCache
 
 # What one cached plotly figure is counted as (their data is a few to a few

@@ -11,7 +11,7 @@ from llm_core.model.errors import XRayError
 from llm_core.model.limits import PAGE_MAX_TOKENS
 from llm_core.model.caches import LAYER_DETAILS, TRACES
 from llm_core.model.convert import smollm2_cache_path
-from llm_core.embeddings import load_word_vectors, model_word_space
+from llm_core.model.word_space import load_word_vectors, loaded_word_space, model_word_space
 from llm_core.model.languages import speaks_chinese
 from llm_core.model.registry import EMBEDDED, is_loaded, local_models
 from ui.errors import show_error
@@ -163,6 +163,9 @@ def word_space(kind: str, handle):
     """"glove" (the classic word vectors) or "model" (the decoder's own one-token
     words): shared by every session (llm_core/model/caches.py, WORD_SPACES), loaded
     again only after nobody asked for a while."""
+    loaded = loaded_word_space(None if kind == "glove" else handle)
+    if loaded is not None:   # no spinner: each one starts a timer thread (a page asks ~5 times a run)
+        return loaded
     spinner = t("embeddings.loading_glove") if kind == "glove" else t("loading.model", name=model_name())
     with st.spinner(spinner):
         return load_word_vectors() if kind == "glove" else model_word_space(handle)

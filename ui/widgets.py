@@ -117,11 +117,12 @@ def token_chips(tokens, **kw) -> None:
         st.caption(t("tokens.chips_capped", shown=CHIPS, n=len(tokens)))
 
 
-def pick_one(label: str, options: list, default, *, key: str, **kw):
+def pick_one(label: str, options: list, *, key: str, prefer=None, **kw):
     """A selectbox of at most PICK_TOKENS options (a long text's words), opening
-    on `default`; a cut list is said."""
+    on the one `prefer` ranks highest (else the first); a cut list is said."""
     offered = options[:PICK_TOKENS]
-    choice = st.selectbox(label, offered, index=offered.index(default), key=key, **kw)
+    first = offered.index(max(offered, key=prefer)) if prefer else 0
+    choice = st.selectbox(label, offered, index=first, key=key, **kw)
     if len(options) > PICK_TOKENS:
         st.caption(t("common.picker_capped", n=PICK_TOKENS))
     return choice

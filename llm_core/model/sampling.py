@@ -269,8 +269,7 @@ def distribution(logits: torch.Tensor, temperature: float = 1.0, top_k=None, top
     kept, lse = kept_support(scores, check_top_k(top_k), check_top_p(top_p))
     mask = torch.ones(logits.numel(), dtype=torch.bool)
     if kept is not None:
-        mask = torch.zeros_like(mask)
-        mask[kept] = True
+        mask = torch.zeros_like(mask).index_fill_(0, kept, True)
     final = torch.where(mask, torch.exp(scores - lse), 0.0)
     return Distribution(logits, probs, mask, final, temperature)
 

@@ -50,10 +50,21 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
+@lru_cache(maxsize=1)
+def _byte_encoder() -> dict[int, str]:
+    return {b: c for c, b in _byte_decoder().items()}
+
+
 def byte_chars(raw: bytes) -> str:
     """Bytes as a byte-level BPE writes them: one printable stand-in each (" " → "Ġ")."""
-    table = {b: c for c, b in _byte_decoder().items()}
-    return "".join(table[b] for b in raw)
+    return "".join(_byte_encoder()[b] for b in raw)
+
+
+def byte_token(tid: int, piece: str, raw: bytes, start: int = 0, end: int = 0) -> Token:
+    """A token holding `raw` bytes: its text is the characters they make, with hex
+    for a split character's fragments (‹e8 af›), and then it is partial."""
+    text = show_bytes(raw)
+    return Token(int(tid), text, piece, int(start), int(end), tuple(raw), "‹" in text)
 
 
 def is_byte_level(tokenizer) -> bool:
@@ -163,14 +174,9 @@ def make_tokens(tokenizer, ids: list[int], offsets: list[tuple[int, int]]) -> tu
     for tid, piece, (start, end) in zip(ids, pieces, offsets):
         special = tid in special_ids
         raw = None if special else piece_bytes(piece) if byte_level else fallback_byte(piece)
-        if raw is not None:
-            text = show_bytes(raw)
-            partial = "‹" in text
-        else:
-            text = piece.replace("▁", " ")
-            partial = False
-        tokens.append(Token(int(tid), text, piece, int(start), int(end),
-                            tuple(raw) if raw is not None else None, partial, special))
+        tokens.append(byte_token(tid, piece, raw, start, end) if raw is not None else
+                      Token(int(tid), piece.replace("▁", " "), piece, int(start), int(end),
+                            special=special))
     return tuple(tokens)
 
 

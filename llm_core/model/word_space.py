@@ -156,6 +156,11 @@ def _space(name: str, words: list[str], vectors: np.ndarray, **kw) -> VectorSpac
     return VectorSpace(name, words, vectors, unit, {w: i for i, w in enumerate(words)}, **kw)
 
 
+def loaded_word_space(handle=None) -> VectorSpace | None:
+    """The space if it is loaded now (never loads it): GloVe, or `handle`'s words."""
+    return WORD_SPACES.peek("glove" if handle is None else ("model", handle.name))
+
+
 def model_word_space(handle) -> VectorSpace:
     """Whole words in the model's input embedding matrix: every vocabulary entry
     that is one word with a leading space (" king"), looked up without it.
