@@ -53,7 +53,7 @@ def wrapped(text: str, width: int = 34, lines: int = 3) -> str:
     sep = " " if " " in text else ""
     pieces = []                      # (piece, what joins it to the one before)
     for word in (text.split(" ") if sep else [text]):
-        size = width // 2 if any(unicodedata.east_asian_width(c) in "WF" for c in word) else width
+        size = width // 2 if _columns(word) > len(word) else width      # wide (CJK) characters
         chunks = [word[i:i + size] for i in range(0, max(len(word), 1), size)]
         pieces += [(c, sep if k == 0 else "") for k, c in enumerate(chunks)]
     rows, row = [], ""
