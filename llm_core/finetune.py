@@ -365,24 +365,58 @@ class Result:
                             for k, v in zip(self.kinds, row) if v > 0]}
 
 
-def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
-          steps: int = DEFAULT_STEPS, seed: int = 0, work: Work | None = None) -> Result:
-    """Teach `fact` to a private copy, as a job of steps (`work`): the phases
-    "before" (measuring the model), "train" (each gradient step; its StepInfo
-    and those before it are the progress's `detail`) and "after"."""
-    method, layer, steps = check_training(method, layer, steps, handle.arch.n_layers)
-    work = work or Work.none()
-    started = time.monotonic()
-    probe_list = probes(fact)
-    n_answers = 2 + min(1, len(fact.paraphrases))   # the question, a paraphrase, France
+@dataclass(frozen=True)
+class Before:
+    """The model before any training on a fact: every probe's p(answer), the shown
+    questions' answers, the unrelated texts' distributions (the locality KL's
+    reference) and the KEEP prompts' (what training holds still). The same for
+    every press with this fact, whatever the method, layer or steps: the shared
+    weights never change (copies.py). pages/finetune.py keeps it in JOB_RESULTS, so a
+    class measures it once; the CLI and scripts measure it per call."""
+    snapshot: Snapshot
+    reference: list            # log-probs of UNRELATED, one (n, vocab) tensor each
+    keep_ref: torch.Tensor     # log-probs at the KEEP prompts' last positions (float64)
+
+
+def shown_probes(fact: Fact, probe_list: list[Probe]) -> tuple[list[Probe], int]:
+    """The probes whose answers a report shows (the question, a paraphrase, France),
+    and how many of them get an answer."""
+    n_answers = 2 + min(1, len(fact.paraphrases))
     shown = [probe_list[0]] + [p for p in probe_list if p.role == "paraphrase"][:1] + \
         [p for p in probe_list if p.role == "neighbour"][:1]
+    return shown, n_answers
+
+
+def measure_before(handle, fact: Fact, work: Work | None = None) -> Before:
+    """The phase "before" of `train`: the model on `fact`'s probes, untouched."""
+    work = work or Work.none()
+    probe_list = probes(fact)
+    shown, n_answers = shown_probes(fact, probe_list)
     before = Snapshot(snapshot(handle, probe_list, 0, work, "before").p_answer,
                       snapshot(handle, shown, n_answers, work, "before").answers)
     reference = copies.log_probs(handle, list(UNRELATED), work, phase="before")
     batch = _batch(handle, fact)
     with work.turn():
         keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)  # on device
+    return Before(before, reference, keep_ref)
+
+
+def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
+          steps: int = DEFAULT_STEPS, seed: int = 0, work: Work | None = None,
+          before: Before | None = None) -> Result:
+    """Teach `fact` to a private copy, as a job of steps (`work`): the phases
+    "before" (measuring the model, unless `before` is that measurement already),
+    "train" (each gradient step; its StepInfo and those before it are the
+    progress's `detail`) and "after"."""
+    method, layer, steps = check_training(method, layer, steps, handle.arch.n_layers)
+    work = work or Work.none()
+    started = time.monotonic()
+    probe_list = probes(fact)
+    shown, n_answers = shown_probes(fact, probe_list)
+    if before is None:
+        before = measure_before(handle, fact, work)
+    reference, keep_ref = before.reference, before.keep_ref
+    batch = _batch(handle, fact)
 
     variant = copies.private_copy(handle)
     try:
@@ -432,7 +466,7 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
     kinds, changed = _changed(handle, delta)
     total = copies.parameter_count(handle)
     return Result(fact, method, delta.layers, tuple(history), tuple(probe_list),
-                  before, after, kl, delta.n_params, total, kinds, changed, delta,
+                  before.snapshot, after, kl, delta.n_params, total, kinds, changed, delta,
                   time.monotonic() - started)
 
 

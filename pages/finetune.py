@@ -70,7 +70,16 @@ def draw(p):
                           key=f"finetune.live_{len(p.detail)}")   # one id per step: the last may equal the final
 
 
-r = run(train and fact is not None, lambda work: ft.train(handle, fact, method, layer, steps, work=work),
+def work(job):
+    """The model before training once per model and fact (shared: a press with other
+    settings reuses it), then this press's training."""
+    before = JOB_RESULTS.get(("finetune", "before", model_name(), fact),
+                             lambda: ft.measure_before(handle, fact, job),
+                             waiting=lambda: job.progress("before", 0, 0))
+    return ft.train(handle, fact, method, layer, steps, work=job, before=before)
+
+
+r = run(train and fact is not None, work,
         page="finetune", key=("finetune", model_name(), fact, method, layer, steps), keep=3,
         shared=JOB_RESULTS, live=draw, press=t("finetune.press"), after=live.empty)
 st.subheader(t("finetune.result_header", answer=r.fact.answer))
@@ -79,9 +88,7 @@ chart(fig.training_curve(r.steps, {
 st.caption(t("finetune.curve_caption", n=r.steps[-1].step, s=r.seconds, p=ft.STOP_AT))
 
 st.markdown(f"**{t('finetune.answers_header')}**")
-shown = [p.question for p in r.probes if p.role == "fact"][:1] + \
-    [p.question for p in r.probes if p.role == "paraphrase"][:1] + \
-    [p.question for p in r.probes if p.role == "neighbour"][:1]
+shown = [p.question for p in ft.shown_probes(r.fact, list(r.probes))[0]]
 st.table(plain_table(pd.DataFrame(list(zip(shown, r.before.answers, r.after.answers)),   # wraps
                                   columns=[t("finetune.question"), t("finetune.before"),
                                            t("finetune.after")])), hide_index=True)

@@ -17,10 +17,17 @@ from llm_core.model.errors import InputError
 
 
 @pytest.fixture(scope="module")
-def tuned(decoder):
-    before = copies.weights_fingerprint(decoder.model)
-    result = ft.train(decoder, ft.DEFAULT_FACT, "lora", 8, ft.DEFAULT_STEPS, seed=0)
-    return before, copies.weights_fingerprint(decoder.model), result
+def before(decoder):
+    """The untouched model on the default fact, measured once for this file's
+    trainings (as the page keeps it for a class)."""
+    return ft.measure_before(decoder, ft.DEFAULT_FACT)
+
+
+@pytest.fixture(scope="module")
+def tuned(decoder, before):
+    fingerprint = copies.weights_fingerprint(decoder.model)
+    result = ft.train(decoder, ft.DEFAULT_FACT, "lora", 8, ft.DEFAULT_STEPS, seed=0, before=before)
+    return fingerprint, copies.weights_fingerprint(decoder.model), result
 
 
 def _p(result, role, side):
@@ -117,21 +124,27 @@ def test_an_adapter_adds_exactly_its_delta_w(decoder):
     assert float(ft.lora_delta(A, B).norm()) > 0
 
 
-def test_one_mlp_matrix_trains_only_that_matrix(decoder):
-    before = copies.weights_fingerprint(decoder.model)
-    r = ft.train(decoder, ft.DEFAULT_FACT, "mlp", 8, 3, seed=0)
-    assert copies.weights_fingerprint(decoder.model) == before
+def test_one_mlp_matrix_trains_only_that_matrix(decoder, before):
+    """Also: a training handed its "before" (as the page's shared one) measures
+    the model before no more and reports that measurement."""
+    from llm_core.model.work import Work
+    fingerprint = copies.weights_fingerprint(decoder.model)
+    phases = []
+    r = ft.train(decoder, ft.DEFAULT_FACT, "mlp", 8, 3, seed=0, before=before,
+                 work=Work(lambda p: phases.append(p.phase)))
+    assert copies.weights_fingerprint(decoder.model) == fingerprint
+    assert "before" not in phases and phases[0] == "train" and r.before is before.snapshot
     moved = [(li, k) for li, row in enumerate(r.changed) for k, v in zip(r.kinds, row) if v > 0]
     assert moved == [(8, "down_proj")]
     assert r.trainable == 576 * 1536 and [s.step for s in r.steps] == [0, 1, 2, 3]
     assert r.steps[-1].p_answer > r.steps[0].p_answer
 
 
-def test_a_cancelled_training_stops_within_a_step_and_keeps_nothing(decoder):
+def test_a_cancelled_training_stops_within_a_step_and_keeps_nothing(decoder, before):
     """Cancelled after its second training step, the job ends at its next check
     (no third step), and the shared model is as it was."""
     from llm_core.model.work import Cancelled, Work
-    before = {k: v.clone() for k, v in decoder.model.state_dict().items()}
+    weights = {k: v.clone() for k, v in decoder.model.state_dict().items()}
     seen = []
 
     def report(p):
@@ -140,12 +153,12 @@ def test_a_cancelled_training_stops_within_a_step_and_keeps_nothing(decoder):
             job.cancel()
     job = Work(report)
     with pytest.raises(Cancelled):
-        ft.train(decoder, ft.DEFAULT_FACT, "lora", 20, 10, work=job)
+        ft.train(decoder, ft.DEFAULT_FACT, "lora", 20, 10, work=job, before=before)
     trained = [done for phase, done in seen if phase == "train"]
-    assert trained == [0, 1, 2]                         # measured before, no step after the cancel
-    assert [phase for phase, _ in seen][:1] == ["before"]
+    assert trained == [0, 1, 2]                         # no step after the cancel
+    assert [phase for phase, _ in seen][:1] == ["train"]
     for k, v in decoder.model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+        assert torch.equal(v, weights[k]), k
 
 
 @pytest.mark.parametrize("fact,question,answer,code", [
@@ -210,6 +223,9 @@ def test_page_trains_shows_and_reverts():
     assert_clean(at)
     (r,) = at.session_state["finetune.result"].values()     # what this press trained
     assert r.steps[-1].step <= 3 and r.method == "lora"
+    # The model before training is kept for the class: a press with other settings reuses it.
+    from llm_core.model.caches import JOB_RESULTS
+    assert JOB_RESULTS.peek(("finetune", "before", "smollm2", r.fact)).snapshot is r.before
     answers = at.table[0].value                            # the answers, wrapped
     assert [shown(x) for x in answers["after"]] == list(r.after.answers)     # escaped, read back
     assert [shown(x) for x in answers["before"]] == list(r.before.answers)
