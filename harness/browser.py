@@ -120,9 +120,21 @@ def open_page(page, base_url: str, url_path: str = "", query: str = "",
               timeout: float = 150) -> None:
     """Open a page of the app and wait until it is connected, idle and clean: no
     exception, no dialog over it."""
+    start_opening(page, base_url, url_path, query, timeout)
+    finish_opening(page, timeout)
+
+
+def start_opening(page, base_url: str, url_path: str = "", query: str = "",
+                  timeout: float = 150) -> None:
+    """Send the browser to a page of the app without waiting for the app: several
+    tabs started this way reach the server at the same moment."""
     url = f"{base_url}/{url_path}" + (f"?{query}" if query else "")
     page.add_init_script(_COUNT_RUNS_JS)
-    page.goto(url, wait_until="domcontentloaded", timeout=timeout * 1000)
+    page.goto(url, wait_until="commit", timeout=timeout * 1000)
+
+
+def finish_opening(page, timeout: float = 150) -> None:
+    """The rest of `open_page`: the page connected, idle and clean."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state]', timeout=timeout * 1000)
     # The first run shows the sidebar before the page body: wait for the body too.
     page.wait_for_function(

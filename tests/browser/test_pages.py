@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from harness import ROOT
-from harness.browser import (VIEWPORT, act, assert_no_dialog, assert_no_exception, open_page,
-                              screenshot, wait_idle)
+from harness.browser import (VIEWPORT, act, assert_no_dialog, assert_no_exception, finish_opening,
+                              open_page, screenshot, start_opening, wait_idle)
 from harness.server import Server, app_pages, page_url_path
 from ui.i18n import LANGS
 
@@ -133,32 +133,49 @@ def _nav(lang: str) -> dict:
         return tomllib.load(fh)
 
 
-@pytest.mark.parametrize("name,lang", [("next_token", "zh"), ("attention_step", "en")])
-def test_deep_link_first_on_a_fresh_server(browser, name, lang):
-    """The first session of a freshly started server opens a deep link: Streamlit
-    serves that one from its automatic list of pages/ (the page file alone); the
-    page's guard (ui/pages.inside_app) must hand it to app.py, so it shows with the
-    shared sidebar, its own title in the link's language and no "Page not found"."""
-    fresh = Server(log_name=f"streamlit-fresh-{name}.log").start()
+# The first sessions of a freshly started server: Streamlit serves them from its
+# automatic list of pages/ (a page file alone, or an old name's file of its own)
+# until app.py has run. Four links open at the same moment on one fresh server,
+# as a class's first clicks would.
+FIRST_LINKS = {"next_token-zh": ("next_token", "lang=zh"),
+               "attention_step-en": ("attention_step", "lang=en"),
+               "next-token": ("next-token", ""), "pipeline": ("pipeline", "lang=zh")}
+
+
+@pytest.fixture(scope="module")
+def first_tabs(browser):
+    fresh = Server(log_name="streamlit-fresh.log").start()
     context = browser.new_context(viewport=VIEWPORT, locale="en-US")
     try:
-        tab = context.new_page()
-        open_page(tab, fresh.url, name, query=f"lang={lang}")
-        title = tab.inner_text('[data-testid="stMain"] h1')
-        assert _nav(lang)[name] in title, title
-        nav = tab.inner_text('[data-testid="stSidebarNav"]')
-        for other in ("pipeline", "tokens", "distillation"):   # the app's translated list
-            assert _nav(lang)[other] in nav, nav
-        sidebar = tab.inner_text('[data-testid="stSidebar"]')
-        assert _nav(lang)["section_inside"] in sidebar
-        assert "Page not found" not in tab.inner_text("body")
-        url = urlsplit(tab.url)
-        assert url.path == f"/{name}", tab.url
-        assert parse_qs(url.query).get("lang", ["en"]) == [lang], tab.url   # English is unmarked
-        screenshot(tab, f"fresh-{name}-{lang}")
+        tabs = {}
+        for key, (path, query) in FIRST_LINKS.items():
+            tabs[key] = context.new_page()
+            start_opening(tabs[key], fresh.url, path, query)
+        yield tabs
     finally:
         context.close()
         fresh.stop()
+
+
+@pytest.mark.parametrize("name,lang", [("next_token", "zh"), ("attention_step", "en")])
+def test_deep_link_first_on_a_fresh_server(first_tabs, name, lang):
+    """A deep link among the first sessions: the page's guard (ui/pages.inside_app)
+    must hand it to app.py, so it shows with the shared sidebar, its own title in
+    the link's language and no "Page not found"."""
+    tab = first_tabs[f"{name}-{lang}"]
+    finish_opening(tab)
+    title = tab.inner_text('[data-testid="stMain"] h1')
+    assert _nav(lang)[name] in title, title
+    nav = tab.inner_text('[data-testid="stSidebarNav"]')
+    for other in ("pipeline", "tokens", "distillation"):   # the app's translated list
+        assert _nav(lang)[other] in nav, nav
+    sidebar = tab.inner_text('[data-testid="stSidebar"]')
+    assert _nav(lang)["section_inside"] in sidebar
+    assert "Page not found" not in tab.inner_text("body")
+    url = urlsplit(tab.url)
+    assert url.path == f"/{name}", tab.url
+    assert parse_qs(url.query).get("lang", ["en"]) == [lang], tab.url   # English is unmarked
+    screenshot(tab, f"fresh-{name}-{lang}")
 
 
 OLD_LINKS = [("class", "classroom", "room=QZ7K&lang=zh"), ("next-token", "next_token", ""),
@@ -193,18 +210,12 @@ def test_an_old_link_opens_its_page(page, server, old, name, query):
 
 
 @pytest.mark.parametrize("old,name,query", [OLD_LINKS[1], OLD_LINKS[2]], ids=["next-token", "pipeline"])
-def test_an_old_link_first_on_a_fresh_server(browser, old, name, query):
-    """The first session of a fresh server is served from Streamlit's own list of
-    pages/, where an old name is a file of its own that hands the run to app.py."""
-    fresh = Server(log_name=f"streamlit-fresh-{old}.log").start()
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
-    try:
-        tab = context.new_page()
-        open_page(tab, fresh.url, old, query=query)
-        _lands_on_its_page(tab, name, query)
-    finally:
-        context.close()
-        fresh.stop()
+def test_an_old_link_first_on_a_fresh_server(first_tabs, old, name, query):
+    """An old link among the first sessions: its name is a file of its own in
+    Streamlit's list, which hands the run to app.py."""
+    tab = first_tabs[old]
+    finish_opening(tab)
+    _lands_on_its_page(tab, name, query)
 
 
 def test_a_link_fills_a_box_before_the_example_does(page, server):
