@@ -12,9 +12,11 @@ import time
 import urllib.request
 from contextlib import contextmanager
 
-from harness import ARTIFACTS, ROOT
+from harness import ARTIFACTS, ROOT, WORKER
 
-PORTS = range(8620, 8661)
+# Each pytest-xdist worker probes its own block: two workers finding the same
+# free port at once would both start a server on it.
+PORTS = range(8620 + 40 * int(WORKER[2:] or 0), 8660 + 40 * int(WORKER[2:] or 0))
 
 # --- the page list comes from the app itself (ui/pages.py), so it never drifts -
 

@@ -18,8 +18,16 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs one pytest-xdist worker per core. Each worker, and every server
+# and CLI it starts, then computes on one thread: two processes of two OpenMP
+# threads on 2 cores spin against each other (bench/threads.py: 4-5× slower each),
+# and one thread loses nothing on a small model's small operations.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["LLM_XRAY_THREADS"] = "1"
 
 import pytest  # noqa: E402
+
+from harness.schedule import heaviest_files_first  # noqa: E402
 
 TIERS = ("unit", "tiny", "model", "app", "browser", "school")
 MODEL_FIXTURES = {"decoder", "encoder", "glove"}
@@ -44,6 +52,7 @@ def pytest_collection_modifyitems(config, items):
             bad.append(f"{item.nodeid}: tier {marked.pop()} but asks for an embedded model")
     if bad:
         raise pytest.UsageError("tests with a wrong tier:\n" + "\n".join(bad))
+    heaviest_files_first(items, tier_of)
 
 
 @pytest.fixture(autouse=True)

@@ -47,3 +47,33 @@ def test_streamlit_reads_the_same_values(monkeypatch):
         assert st_config.get_option("server.fileWatcherType") == "none"
     finally:
         st_config.get_config_options(force_reparse=True)
+
+
+def test_workers_take_the_heaviest_files_first():
+    """`make test`'s order: a browser file before an app file before a file of
+    unit tests, the file with more model work first among equals, and each
+    file's tests in their own order."""
+    from types import SimpleNamespace as NS
+
+    from harness.schedule import heaviest_files_first
+    tiers = {"t/unit.py::a": "unit", "t/app.py::a": "app", "t/unit.py::b": "unit",
+             "t/model.py::a": "model", "t/browser.py::a": "browser", "t/app.py::b": "unit",
+             "t/model2.py::a": "model", "t/model2.py::b": "model"}
+    items = [NS(nodeid=n) for n in tiers]
+    heaviest_files_first(items, lambda item: tiers[item.nodeid])
+    assert [i.nodeid for i in items] == [
+        "t/browser.py::a", "t/app.py::a", "t/app.py::b", "t/model2.py::a", "t/model2.py::b",
+        "t/model.py::a", "t/unit.py::a", "t/unit.py::b"]
+
+
+def test_a_test_worker_computes_on_one_thread():
+    """Under `make test` (pytest-xdist) a worker and what it starts compute on one
+    thread each: two processes with a thread per core on the same cores spin
+    against each other (bench/threads.py)."""
+    import os
+
+    import torch
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("runs under `make test`'s workers (pytest-xdist)")
+    assert torch.get_num_threads() == 1
+    assert os.environ["LLM_XRAY_THREADS"] == os.environ["OMP_NUM_THREADS"] == "1"
