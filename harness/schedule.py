@@ -7,19 +7,14 @@ WEIGHT = {"unit": 0, "tiny": 1, "model": 2, "app": 3, "browser": 4, "school": 4}
 
 def heaviest_files_first(items, tier_of) -> None:
     """Sort `items` in place: files that start a server or a browser first, then
-    files marked `long` (their few tests train, quantize or run many traces at
-    once), then by how much of the app and the model they run. Workers take whole
-    files in this order (--dist loadfile), so the last files to start are short
-    ones and no worker runs a long file alone at the end. Tests within a file keep
-    their order."""
+    by how much of the app and the model they run. Workers take whole files in
+    this order (--dist loadfile), so the last files to start are short ones and
+    no worker runs a long file alone at the end. Tests within a file keep their
+    order."""
     per_file: dict[str, list[int]] = {}
-    long_files = set()
     for item in items:
         per_file.setdefault(_file(item), []).append(WEIGHT[tier_of(item)])
-        if item.get_closest_marker("long") is not None:
-            long_files.add(_file(item))
-    rank = {f: (max(w) >= WEIGHT["browser"], f in long_files, max(w), sum(w))
-            for f, w in per_file.items()}
+    rank = {f: (max(w), sum(w)) for f, w in per_file.items()}
     items.sort(key=lambda item: rank[_file(item)], reverse=True)
 
 

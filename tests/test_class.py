@@ -22,8 +22,6 @@ from llm_core.model import memo
 from llm_core.model.errors import InputError, ModelUnavailable
 from llm_core.model.trace import Trace
 
-pytestmark = pytest.mark.long   # started early by make test (harness/schedule.py)
-
 TEXTS = ["Hi", "The cat sat on the mat because it was tired.", "大语言模型是一个巨大的矩阵",
          "Emoji 🤖🧠 and <b>markup</b> **too**",
          "One two three four five six seven eight nine ten eleven twelve thirteen",

@@ -50,21 +50,20 @@ def test_streamlit_reads_the_same_values(monkeypatch):
 
 
 def test_workers_take_the_heaviest_files_first():
-    """`make test`'s order: a browser file, then a file marked long, then an app
-    file before a file of unit tests, the file with more model work first among
-    equals, and each file's tests in their own order."""
+    """`make test`'s order: a browser file before an app file before a file of
+    unit tests, the file with more model work first among equals, and each
+    file's tests in their own order."""
     from types import SimpleNamespace as NS
 
     from harness.schedule import heaviest_files_first
     tiers = {"t/unit.py::a": "unit", "t/app.py::a": "app", "t/unit.py::b": "unit",
              "t/model.py::a": "model", "t/browser.py::a": "browser", "t/app.py::b": "unit",
-             "t/model2.py::a": "model", "t/model2.py::b": "model", "t/trains.py::a": "model"}
-    items = [NS(nodeid=n, get_closest_marker=lambda name, n=n: name if "trains" in n else None)
-             for n in tiers]
+             "t/model2.py::a": "model", "t/model2.py::b": "model"}
+    items = [NS(nodeid=n) for n in tiers]
     heaviest_files_first(items, lambda item: tiers[item.nodeid])
     assert [i.nodeid for i in items] == [
-        "t/browser.py::a", "t/trains.py::a", "t/app.py::a", "t/app.py::b", "t/model2.py::a",
-        "t/model2.py::b", "t/model.py::a", "t/unit.py::a", "t/unit.py::b"]
+        "t/browser.py::a", "t/app.py::a", "t/app.py::b", "t/model2.py::a", "t/model2.py::b",
+        "t/model.py::a", "t/unit.py::a", "t/unit.py::b"]
 
 
 def test_a_test_worker_computes_on_one_thread():

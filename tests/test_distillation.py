@@ -14,8 +14,6 @@ from llm_core import distillation as ds
 from llm_core.model import copies
 from llm_core.model.errors import InputError
 
-pytestmark = pytest.mark.long   # started early by make test (harness/schedule.py)
-
 
 def test_student_is_causal():
     student = ds.TinyGPT(vocab=50, seed=1).eval()

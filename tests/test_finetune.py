@@ -15,8 +15,6 @@ from llm_core import finetune as ft
 from llm_core.model import copies
 from llm_core.model.errors import InputError
 
-pytestmark = pytest.mark.long   # started early by make test (harness/schedule.py)
-
 
 @pytest.fixture(scope="module")
 def before(decoder):

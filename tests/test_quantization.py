@@ -18,8 +18,6 @@ from llm_core import quantization as qz
 from llm_core.model import copies
 from harness.floats import assert_close, reorder_bound
 
-pytestmark = pytest.mark.long   # started early by make test (harness/schedule.py)
-
 # A number that passed all 30 layers of SmolLM2, computed in another order.
 MODEL_DEPTH = reorder_bound(1536, 30)
 
