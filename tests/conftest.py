@@ -20,8 +20,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # `make test` runs one pytest-xdist worker per core. Each worker, and every server
 # and CLI it starts, then computes on one thread: two processes of two OpenMP
-# threads on 2 cores spin against each other (bench/threads.py: 4-5× slower each),
-# and one thread loses nothing on a small model's small operations.
+# threads on 2 cores spin against each other (bench/threads.py: 4-5× slower each);
+# two of one thread each run as fast as one alone.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = os.environ["LLM_XRAY_THREADS"] = "1"
 
