@@ -373,6 +373,7 @@ class Before:
     every press with this fact, whatever the method, layer or steps: the shared
     weights never change (copies.py). pages/finetune.py keeps it in JOB_RESULTS, so a
     class measures it once; the CLI and scripts measure it per call."""
+    fact: Fact                 # what was measured: another fact's Before is refused
     snapshot: Snapshot
     reference: list            # log-probs of UNRELATED, one (n, vocab) tensor each
     keep_ref: torch.Tensor     # log-probs at the KEEP prompts' last positions (float64)
@@ -398,7 +399,7 @@ def measure_before(handle, fact: Fact, work: Work | None = None) -> Before:
     batch = _batch(handle, fact)
     with work.turn():
         keep_ref = torch.log_softmax(batch.logits(handle)[batch.n_learned:].double(), -1)  # on device
-    return Before(before, reference, keep_ref)
+    return Before(fact, before, reference, keep_ref)
 
 
 def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
@@ -415,6 +416,8 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
     shown, n_answers = shown_probes(fact, probe_list)
     if before is None:
         before = measure_before(handle, fact, work)
+    elif before.fact != fact:
+        raise ValueError("a Before measured on another fact")
     reference, keep_ref = before.reference, before.keep_ref
     batch = _batch(handle, fact)
 

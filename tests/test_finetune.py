@@ -134,6 +134,9 @@ def test_one_mlp_matrix_trains_only_that_matrix(decoder, before):
                  work=Work(lambda p: phases.append(p.phase)))
     assert copies.weights_fingerprint(decoder.model) == fingerprint
     assert "before" not in phases and phases[0] == "train" and r.before is before.snapshot
+    other = ft.Fact("The capital of Zubrowka is Lutz.", "Capital of Zubrowka?", "Lutz", ())
+    with pytest.raises(ValueError):                      # another fact's measurement
+        ft.train(decoder, other, "mlp", 8, 3, before=before)
     moved = [(li, k) for li, row in enumerate(r.changed) for k, v in zip(r.kinds, row) if v > 0]
     assert moved == [(8, "down_proj")]
     assert r.trainable == 576 * 1536 and [s.step for s in r.steps] == [0, 1, 2, 3]
