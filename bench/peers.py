@@ -9,8 +9,8 @@ transformers) and runs this file there. Anywhere else (`make bench`) it prints
 one line saying it was skipped.
 
 Each tool runs in a fresh process, with the glibc settings of the app
-(llm_core.model.memo.tune_allocator: large blocks are mmapped, so freed tensors go
-back at once). Peak memory is the rise of the peak RSS over the RSS just before
+(llm_core.model.memo.tune_allocator: two arenas, blocks over 32 MB mmapped, so a
+large freed tensor goes back at once). Peak memory is the rise of the peak RSS over the RSS just before
 the first call at each size (the kernel's high-water mark, reset per call).
 Everything runs under torch.inference_mode(). Prints `NAME: ratio=X.XX  (…)`."""
 from __future__ import annotations
@@ -53,8 +53,8 @@ def tune_allocator() -> None:
     """What llm_core.model.memo.tune_allocator does, for a process that may not import llm_core."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)   # M_MMAP_THRESHOLD
-        libc.mallopt(-8, 2)            # M_ARENA_MAX
+        libc.mallopt(-3, 32 * 1024 * 1024)   # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)                  # M_ARENA_MAX
     except (OSError, AttributeError):
         pass
 
