@@ -254,13 +254,13 @@ def main(argv=None) -> int:
             return 1
         time.sleep(2)
         baseline = sampler.rss()
-        results = {}
+        results = []     # one per level, in order: a level may repeat (--levels 1,30,30)
         for n in levels:
             t0 = time.monotonic()
             out = asyncio.run(level(n, server.url, text_page,
                                     gen_page if n in gen_levels else None))
             wall = time.monotonic() - t0
-            results[n] = (out, wall, sampler.peak(t0))
+            results.append((out, wall, sampler.peak(t0)))
             out.compared = check_numbers(out)
             failed |= bool(out.errors or out.crosstalk)
             for e in (out.errors + out.crosstalk)[:5]:
@@ -274,9 +274,8 @@ def main(argv=None) -> int:
 
     what = f"'{text_page or 'pipeline'}' page" + ("s" if "," in text_page else "")
     ref_n = levels[0]
-    ref_p95 = pct(results[ref_n][0].latencies, 0.95)
-    for n in levels:
-        out, wall, peak = results[n]
+    ref_p95 = pct(results[0][0].latencies, 0.95)
+    for n, (out, wall, peak) in zip(levels, results):
         p50, p95 = pct(out.latencies, 0.5), pct(out.latencies, 0.95)
         print(f"load_p95_n{n}: ratio={p95 / ref_p95:.2f}  (p95 text-update latency at N={n} vs "
               f"N={ref_n}, {what}, p50 {p50:.2f} s, p95 {p95:.2f} s vs {ref_p95:.2f} s, "
