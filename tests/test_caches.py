@@ -229,7 +229,7 @@ def mmapped(size):
     return during - before
 
 
-print(mmapped(3 << 20), mmapped(64 << 20))
+print(mmapped(3 << 20), mmapped(33 << 20))
 """
 
 
