@@ -146,6 +146,16 @@ def finish_opening(page, timeout: float = 150) -> None:
     assert_no_dialog(page)
 
 
+def follow_link(page, url_path: str, timeout: float = 150) -> None:
+    """Click the sidebar's link to a page and wait until the app shows that page,
+    idle. Idle alone is not enough: right after the click the old page may still
+    be idle for a moment, and a second click then lands on the old page."""
+    page.click(f'[data-testid="stSidebar"] a[href$="{url_path}"]')
+    page.wait_for_function("(p) => location.pathname.endsWith('/' + p)", arg=url_path,
+                           timeout=timeout * 1000, polling=100)
+    wait_idle(page, timeout=timeout)
+
+
 def wait_changed(page, before, timeout: float = 120, idle_timeout: float = 150) -> dict:
     """Wait until the view differs from `before`, then until idle again."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,15 @@ import time
 
 import pytest
 
-from harness.browser import MAIN, VIEWPORT, assert_no_exception, choose_option, open_page, wait_idle
+from harness.browser import (
+    MAIN,
+    VIEWPORT,
+    assert_no_exception,
+    choose_option,
+    follow_link,
+    open_page,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 SIDEBAR = '[data-testid="stSidebar"]'
@@ -25,8 +33,7 @@ def _open_room(page) -> str:
 
 
 def _ask_next_token(page, prompt: str) -> None:
-    page.click(f'{SIDEBAR} a[href$="next_token"]')      # same session: the room stays
-    wait_idle(page)
+    follow_link(page, "next_token")                     # same session: the room stays
     box = page.wait_for_selector(f'{MAIN} [data-testid="stTextArea"] textarea')
     box.fill(prompt)
     box.press("Control+Enter")
@@ -118,10 +125,8 @@ def test_a_link_restores_the_state_and_the_url_follows_the_language(page, server
     toast = page.wait_for_selector('[data-testid="stToast"]', timeout=10_000).inner_text()
     assert "layer" in toast and "next_token" not in toast
     # another page and back: the text and T are as they were
-    page.click(f'{SIDEBAR} a[href$="tokens"]')
-    wait_idle(page)
-    page.click(f'{SIDEBAR} a[href$="next_token"]')
-    wait_idle(page)
+    follow_link(page, "tokens")
+    follow_link(page, "next_token")
     assert page.wait_for_selector(f'{MAIN} textarea').input_value() == "Hello world"
     assert "0.30" in page.query_selector(f'{MAIN} [data-testid="stSlider"]').inner_text()
     page.get_by_text("English", exact=True).click()

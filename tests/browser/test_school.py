@@ -15,7 +15,7 @@ import time
 import pytest
 
 from harness import ARTIFACTS
-from harness.browser import MAIN, VIEWPORT, choose_option, wait_idle
+from harness.browser import MAIN, VIEWPORT, choose_option, follow_link, wait_idle
 
 pytestmark = pytest.mark.school
 SIDEBAR = '[data-testid="stSidebar"]'
@@ -70,8 +70,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
         code = re.search(r"[A-Z2-9]{6}",
                          teacher.wait_for_selector(f"{SIDEBAR} .xray-room-code").inner_text()).group(0)
         tabs["teacher"] = teacher
-        teacher.click(f'{SIDEBAR} a[href$="next_token"]')
-        wait_idle(teacher)
+        follow_link(teacher, "next_token")
         teacher.get_by_text("Guess first (hide the answer)").click()
         wait_idle(teacher)
 
