@@ -146,6 +146,18 @@ def finish_opening(page, timeout: float = 150) -> None:
     assert_no_dialog(page)
 
 
+def press(page, target, timeout: float = 150) -> None:
+    """Click something that makes the app run (a button, a link: a Playwright
+    locator) and wait for that run to start and the app to be idle again. Idle
+    alone is not enough: right after a click on a busy machine the page can stay
+    idle longer than `wait_idle` settles, and the next step then reads the old view."""
+    before = runs(page)
+    target.click()
+    page.wait_for_function("(n) => (window.__xrayRuns || 0) > n", arg=before,
+                           timeout=timeout * 1000, polling=100)
+    wait_idle(page, timeout=timeout)
+
+
 def follow_link(page, url_path: str, timeout: float = 150) -> None:
     """Click the sidebar's link to a page and wait until the app shows that page,
     idle. Idle alone is not enough: right after the click the old page may still

@@ -17,6 +17,7 @@ from harness.browser import (
     choose_option,
     follow_link,
     open_page,
+    press,
     wait_idle,
 )
 
@@ -138,12 +139,10 @@ def test_a_link_restores_the_state_and_the_url_follows_the_language(page, server
 def test_the_lesson_path_moves_with_next(page, server):
     open_page(page, server.url, "")
     page.get_by_text("Lesson path", exact=True).click()
-    page.get_by_role("button", name="Start the lesson path").click()
-    wait_idle(page)
+    press(page, page.get_by_role("button", name="Start the lesson path"))
     assert page.query_selector(f'{MAIN} :text("step 1 of")')
     for step, where in ((2, "/vectors"), (3, "/vectors"), (4, "/anatomy")):
-        page.get_by_role("button", name="Next →").click()
-        wait_idle(page)
+        press(page, page.get_by_role("button", name="Next →"))
         assert_no_exception(page)
         assert page.query_selector(f'{MAIN} :text("step {step} of")'), step
         assert where in page.url and f"step={step}" in page.url
