@@ -4,8 +4,11 @@ Widgets are found by Streamlit's test ids (stTextArea, stSlider …), never by
 their labels, so wording and translations can change freely."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from harness import ARTIFACTS
 
@@ -146,16 +149,31 @@ def finish_opening(page, timeout: float = 150) -> None:
     assert_no_dialog(page)
 
 
-def press(page, target, timeout: float = 150) -> None:
+def press(page, target, timeout: float = 150, unheard_after: float = 20) -> None:
     """Click something that makes the app run (a button, a link: a Playwright
     locator) and wait for that run to start and the app to be idle again. Idle
     alone is not enough: right after a click on a busy machine the page can stay
-    idle longer than `wait_idle` settles, and the next step then reads the old view."""
-    before = runs(page)
+    idle longer than `wait_idle` settles, and the next step then reads the old view.
+    A click the app never heard (idle, the same view and address `unheard_after`
+    s later: a button swapped for its next render under the pointer) is made again."""
+    before, view, url = runs(page), fingerprint(page), page.url
     target.click()
-    page.wait_for_function("(n) => (window.__xrayRuns || 0) > n", arg=before,
-                           timeout=timeout * 1000, polling=100)
-    wait_idle(page, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            page.wait_for_function("(n) => (window.__xrayRuns || 0) > n", arg=before,
+                                   timeout=unheard_after * 1000, polling=100)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+            if page.url != url or fingerprint(page) != view:
+                break              # it ran, too quickly for its "running" state to be drawn
+            if page.evaluate(_IDLE_JS):
+                print(f"press: the app did not hear the click on {target}; clicking again",
+                      file=sys.stderr)
+                target.click()
+    wait_idle(page, timeout=max(1.0, deadline - time.monotonic()))
 
 
 def follow_link(page, url_path: str, timeout: float = 150) -> None:
