@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from llm_core.generate import greedy_answer
+from llm_core.generate import answer_bytes, greedy_answer
 from llm_core.model import copies
 from llm_core.model.work import Work
 from llm_core.model.errors import InputError
@@ -505,6 +505,12 @@ def probe_changes(result: "Result") -> list[tuple[Probe, float, float, bool]]:
 def lost_facts(result: "Result") -> list[tuple[Probe, float, float]]:
     """The other facts whose answer fell by LOST_POINTS or more: (probe, before, after)."""
     return [(p, b, a) for p, b, a, lost in probe_changes(result) if lost]
+
+
+def ask_bytes(handle, question: str) -> int:
+    """What asking both models holds at once: one answer's key/value cache (they
+    answer one after the other; the tuned copy reuses the shared weights and the kept delta)."""
+    return answer_bytes(handle, question, 1, ANSWER_TOKENS)
 
 
 def ask(handle, delta: Delta | None, question: str, work: Work | None = None) -> str:

@@ -12,7 +12,7 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.model.limits import MAX_SAMPLES, PAGE_MAX_NEW_TOKENS, PROMPT_TOKEN_LIMIT, TIME_LIMIT  # noqa: F401
-from llm_core.model.sampling import (SHOWN_TOP, Step, check_generation, decode_batch,  # noqa: F401
+from llm_core.model.sampling import (SHOWN_TOP, Step, cache_bytes, check_generation, decode_batch,  # noqa: F401
                                      generate_steps, step_chooser)
 from llm_core.model.tokens import readable_sequence  # noqa: F401
 from llm_core.model.work import Work
@@ -121,6 +121,11 @@ def answer(handle, text: str, *, chat: bool = True, max_new_tokens: int = 48,
                      top_k=top_k, top_p=top_p, seed=seed, time_limit=time_limit, work=work)
     return collect(handle, prompt, steps, seed=seed, max_new_tokens=max_new_tokens,
                    time_limit=time_limit)
+
+
+def answer_bytes(handle, text: str, answers: int, max_new_tokens: int, *, chat: bool = True) -> int:
+    """The key/value cache `answers` answers to `text` hold at most (a short job's size)."""
+    return cache_bytes(handle, answers, prompt_ids(handle, text, chat=chat).numel() + max_new_tokens)
 
 
 def greedy_answer(handle, question: str, *, max_new_tokens: int = 48,

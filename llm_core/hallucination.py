@@ -15,7 +15,7 @@ from itertools import combinations
 import torch
 
 from llm_core.model.errors import InputError
-from llm_core.model.sampling import (check_generation, decode_batch, entropy, model_probs,
+from llm_core.model.sampling import (cache_bytes, check_generation, decode_batch, entropy, model_probs,
                                      step_chooser)
 from llm_core.model.tokens import character_spans, tokens_of
 from llm_core.model.work import Work
@@ -241,6 +241,13 @@ class LabResult:
         by_kind = {j.kind: a for j, a in zip(jobs, answers)}
         samples = tuple(a for j, a in zip(jobs, answers) if j.kind == "sample")
         return cls(by_kind["greedy"], samples, by_kind.get("grounded"))
+
+
+def lab_bytes(handle, jobs: list[Job], max_tokens: int) -> int:
+    """The largest key/value cache the lab holds at once (one prompt's answers
+    run as one batch, one prompt after the other): what its short job is admitted by."""
+    return max(cache_bytes(handle, n, question_ids(handle, prompt).numel() + int(max_tokens))
+               for prompt, n in Counter(job.prompt for job in jobs).items())
 
 
 def run_lab(jobs: list[Job], max_tokens: int, answer_group) -> LabResult:

@@ -130,7 +130,8 @@ def ask_again():
             return before, ft.ask(handle, r.delta, q, work)
 
         with guard():
-            both = run_job(both, page="finetune_ask", lane="short")
+            both = run_job(both, page="finetune_ask", lane="short",
+                           cost=lambda: ft.ask_bytes(handle, q))
             if both is not None:
                 st.table(plain_table(pd.DataFrame([both], columns=[t("finetune.before"),
                                                                    t("finetune.after")])), hide_index=True)

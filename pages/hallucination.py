@@ -81,6 +81,7 @@ def work(job) -> hal.LabResult:
 result = run(ask, work, page="hallucination", lane="short", keep=12,   # earlier settings: still there
                   key=(model_name(), question, fact, temperature, n_samples, max_tokens),
                   check=lambda: hal.question_ids(handle, question),   # refused before the queue
+                  cost=lambda: hal.lab_bytes(handle, jobs, max_tokens),
                   press=t("hallucination.press_ask", n=len(jobs), max=max_tokens))
 chips = labels("hallucination", "hover", "hover_alts", "hover_tokens")
 greedy = result.greedy

@@ -167,7 +167,17 @@ def _markdown(at) -> str:
 
 @pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_hallucination_page(lang):
+def test_hallucination_page(lang, decoder, monkeypatch):
+    from llm_core.model.sampling import cache_bytes
+    from ui import jobs
+
+    admitted, slot = [], jobs.LANES["short"].slot
+
+    def spy(waiting, cost=0):                 # what the short lane admits the lab by
+        admitted.append(cost)
+        return slot(waiting, cost)
+
+    monkeypatch.setattr(jobs.LANES["short"], "slot", spy)
     at = app_test("pages/hallucination.py", lang, state=SMALL, timeout=900)
     assert_clean(at)
     assert at.text_area(key="hallucination.question").value == hal.PRESETS_BY_KEY[
@@ -199,6 +209,12 @@ def test_hallucination_page(lang):
     at.button(key="hallucination.ask").click().run()
     assert_clean(at)
     assert "Paris" in _markdown(at)
+    # its largest batch's key/value cache: the greedy answer and two samples of the
+    # question, or the grounded answer, each of 8 tokens after its prompt
+    assert admitted[-1] == max(
+        cache_bytes(decoder, 3, hal.question_ids(decoder, france.question).numel() + 8),
+        cache_bytes(decoder, 1, hal.question_ids(
+            decoder, hal.grounded_prompt(france.question, france.fact)).numel() + 8))
     assert at.get("plotly_chart") and any("Context: The capital of France is Paris." in c.value
                                    for c in at.code)
     # Other settings ask for other answers; back at these, the answers asked for are still there.

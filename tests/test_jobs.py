@@ -109,6 +109,62 @@ def test_a_lane_admits_in_order_and_tells_each_job_its_place():
     assert admitted == ["first", "second", "third"] and lane.running == 0
 
 
+def test_a_lane_with_a_budget_admits_by_bytes_in_order_and_never_locks():
+    from ui.jobs import Lane
+
+    lane, told, admitted = Lane("short", slots=8, budget=10), {}, []
+    release = {name: threading.Event() for name in ("a", "b", "c", "huge")}
+
+    def job(name, cost):
+        with lane.slot(lambda ahead: told.setdefault(name, []).append(ahead), cost):
+            admitted.append(name)
+            release[name].wait(60)
+
+    def start(name, cost):
+        th = threading.Thread(target=job, args=(name, cost))
+        th.start()
+        return th
+
+    threads = [start("a", 6)]
+    wait_for(lambda: admitted == ["a"])
+    threads.append(start("b", 6))                 # 6 + 6 > 10: waits for a
+    wait_for(lambda: "b" in told)
+    threads.append(start("c", 2))                 # would fit (8), but b came first
+    wait_for(lambda: "c" in told)
+    assert admitted == ["a"] and told["b"][0] == 1 and told["c"][0] == 2
+    assert lane.held == 6
+    release["a"].set()
+    wait_for(lambda: sorted(admitted) == ["a", "b", "c"])   # 6 + 2 fit together
+    assert lane.held == 8 and lane.running == 2
+    release["b"].set(), release["c"].set()
+    for th in threads:
+        th.join(60)
+    threads = [start("huge", 50)]                 # larger than the budget: runs alone
+    wait_for(lambda: "huge" in admitted)
+    assert "huge" not in told
+    release["huge"].set()
+    threads[0].join(60)
+    assert lane.held == 0 and lane.running == 0 and not lane._queue
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_a_short_jobs_size_is_the_key_value_cache_it_holds(family):
+    """What the short lane admits by is what the model's cache really holds."""
+    from llm_core.model import tiny
+    from llm_core.model.handle import handle_from_model
+    from llm_core.model.sampling import cache_bytes
+
+    model, tokenizer = tiny.tiny_model(family, vocab=300 if family == "gpt2" else None)
+    handle = handle_from_model(family, model, tokenizer)
+    answers, tokens = 3, 11
+    with torch.inference_mode():
+        cache = model(input_ids=torch.ones(answers, tokens, dtype=torch.long),
+                      use_cache=True).past_key_values
+    held = sum(t.numel() * t.element_size() for layer in cache.layers
+               for t in (layer.keys, layer.values))
+    assert cache_bytes(handle, answers, tokens) == held > 0
+
+
 def test_a_lane_forgets_a_job_that_stops_waiting():
     from ui.jobs import Lane
 

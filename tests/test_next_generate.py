@@ -347,7 +347,17 @@ def generate_once(at, **sliders):
 
 @pytest.mark.app
 @pytest.mark.parametrize("lang", ["en", "zh"])
-def test_generate_page(lang, at_limit):
+def test_generate_page(lang, at_limit, decoder, monkeypatch):
+    from llm_core.model.sampling import cache_bytes
+    from ui import jobs
+
+    admitted, slot = [], jobs.LANES["short"].slot
+
+    def spy(waiting, cost=0):                 # what the short lane admits the generation by
+        admitted.append(cost)
+        return slot(waiting, cost)
+
+    monkeypatch.setattr(jobs.LANES["short"], "slot", spy)
     at = app_test("pages/generate.py", lang, timeout=600)
     assert_clean(at)
     assert not at.button(key="generate.run").disabled and at.button(
@@ -363,6 +373,8 @@ def test_generate_page(lang, at_limit):
     assert "Paris" in texts
     assert not at.button(key="generate.run").disabled            # controls live again
     assert at.session_state["generate.result"].settings["T"] == 0.0
+    # its key/value cache: one answer, the prompt and 12 new tokens
+    assert admitted == [cache_bytes(decoder, 1, at.session_state["generate.result"].prompt_len + 12)]
     at.slider(key="generate.step").set_value(2).run()               # look inside, no regeneration
     assert_clean(at)
     result = at.session_state["generate.result"]

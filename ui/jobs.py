@@ -47,9 +47,14 @@ from ui.i18n import has, t
 
 _CORES = os.cpu_count() or 2
 # Long jobs each hold a private copy of the model (up to its size again): one per
-# two cores. Short jobs hold a few MB (a key/value cache).
+# two cores.
 LONG_SLOTS = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, _CORES // 2)))
-SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 8))
+# Short jobs hold a key/value cache: a three-answer story of 40 tokens 7 MB, eight
+# answers of 200 tokens after a 1,024-token prompt 451 MB. They are admitted by
+# those bytes, so a class can generate at once; the count only keeps each one's
+# share of the turns at the model from thinning out.
+SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 32))
+SHORT_JOBS_BYTES = int(float(os.environ.get("LLM_XRAY_SHORT_JOBS_MB", 1024)) * 2**20)
 POLL_S = 0.5                 # how often a waiting job looks again (and can be cancelled)
 _RUNNING_KEY = "jobs.running"
 
@@ -59,30 +64,45 @@ class Busy(Exception):
 
 
 class Lane:
-    """Admission of jobs of one kind: `slots` at once, the rest in order."""
+    """Admission of jobs of one kind, in order: at most `slots` at once and, with
+    a `budget`, at most that many bytes of what they hold together (each job
+    says its `cost`). One job always runs, however large: the lane never locks."""
 
-    def __init__(self, name: str, slots: int):
-        self.name, self.slots = name, max(1, slots)
+    def __init__(self, name: str, slots: int, budget: int | None = None):
+        self.name, self.slots, self.budget = name, max(1, slots), budget
         self._cond = threading.Condition()
         self._queue: list[object] = []
         self.running = 0
+        self.held = 0                        # bytes the running jobs hold
+
+    def _admits(self, costs: list[int]) -> int:
+        """How many of the queue's first jobs (their `costs`, in order) may start now."""
+        running, held, n = self.running, self.held, 0
+        for cost in costs:
+            if running and (running >= self.slots or
+                            (self.budget is not None and held + cost > self.budget)):
+                break
+            running, held, n = running + 1, held + cost, n + 1
+        return n
 
     @contextmanager
-    def slot(self, waiting):
-        """Hold a slot for the block; `waiting(ahead)` is called every POLL_S while
-        `ahead` jobs are before this one (what it raises ends the wait)."""
-        me = object()
+    def slot(self, waiting, cost: int = 0):
+        """Hold a slot (and `cost` bytes) for the block; `waiting(ahead)` is called
+        every POLL_S while `ahead` jobs are before this one, the running one that
+        must end first included (what it raises ends the wait)."""
+        me = (object(), int(cost))
         with self._cond:
             self._queue.append(me)
         try:
             while True:
                 with self._cond:
-                    ahead = self._queue.index(me) + self.running - self.slots + 1
-                    if ahead <= 0:
+                    place = self._queue.index(me)
+                    if place < self._admits([c for _, c in self._queue[:place + 1]]):
                         self._queue.remove(me)
                         self.running += 1
+                        self.held += me[1]
                         break
-                waiting(ahead)
+                waiting(place + 1)
                 with self._cond:
                     self._cond.wait(POLL_S)
         except BaseException:
@@ -96,10 +116,11 @@ class Lane:
         finally:
             with self._cond:
                 self.running -= 1
+                self.held -= me[1]
                 self._cond.notify_all()
 
 
-LANES = {"short": Lane("short", SHORT_SLOTS), "long": Lane("long", LONG_SLOTS)}
+LANES = {"short": Lane("short", SHORT_SLOTS, SHORT_JOBS_BYTES), "long": Lane("long", LONG_SLOTS)}
 
 # Sessions with a job running, by a token kept in their session state. Not a
 # flag in session state itself: a click during a job starts the new run at once
@@ -150,11 +171,12 @@ def last_took(page: str) -> str:
 
 
 def run_job(work_fn, *, page: str, lane: str = "long", shared: ByteCache | None = None,
-            key=None, live=None):
+            key=None, live=None, cost=None):
     """`work_fn(work)` as a job of `lane` on the page: a queue note while waiting
     for a slot, a bar with the measured time left, a Cancel button. With `shared`,
     a session asking for `key` while another computes it watches that run instead
     of starting its own. `live(progress)` may draw the job's news as it comes.
+    `cost()` is the bytes it holds while it runs (a short job's key/value cache).
     Returns work_fn's result, or None when this session already runs a job."""
     try:
         with _one_per_session():
@@ -169,7 +191,8 @@ def run_job(work_fn, *, page: str, lane: str = "long", shared: ByteCache | None 
                     live(p)
 
             def compute():
-                with LANES[lane].slot(lambda ahead: note.info(t("jobs.queued", n=ahead), icon="⏳")):
+                with LANES[lane].slot(lambda ahead: note.info(t("jobs.queued", n=ahead), icon="⏳"),
+                                      cost() if cost else 0):
                     note.empty()
                     work = Work(report, lane=lane)
                     _LIVE[key] = work
@@ -210,7 +233,7 @@ def was_cancelled(page: str) -> bool:
 
 def run(pressed: bool, work_fn, *, page: str, key, press: str, lane: str = "long",
         shared: ByteCache | None = None, adopt: bool = False, check=None, after=None, live=None,
-        keep: int = 1):
+        keep: int = 1, cost=None):
     """A page's job and its kept result: when `pressed`, `check()` refuses bad
     input before the queue (an XRayError, told in the page's words), the job runs
     (`run_job`) and its result is kept in the session under `key` (the model and
@@ -226,7 +249,8 @@ def run(pressed: bool, work_fn, *, page: str, key, press: str, lane: str = "long
         with guard(page):
             if check is not None:
                 check()
-            result = run_job(work_fn, page=page, lane=lane, shared=shared, key=key, live=live)
+            result = run_job(work_fn, page=page, lane=lane, shared=shared, key=key, live=live,
+                             cost=cost)
             if after is not None:
                 after()
             if result is not None:
@@ -270,15 +294,17 @@ class LiveJob:
     def was_stopped(self) -> bool:
         return bool(st.session_state.get(self.stopped, False))
 
-    def run(self, work_fn) -> None:
-        """When busy: `work_fn(work)` in a short lane's slot, then a rerun. Else:
-        the last run's problem, if any (a message in the user's language)."""
+    def run(self, work_fn, cost=None) -> None:
+        """When busy: `work_fn(work)` in a short lane's slot (admitted by the bytes
+        `cost()` says it holds), then a rerun. Else: the last run's problem, if any
+        (a message in the user's language)."""
         if self.busy:
             st.session_state[self.pending] = False   # whatever happens, the next run has live controls
             note = st.empty()
             try:
                 with _one_per_session(), LANES["short"].slot(
-                        lambda ahead: note.info(t("jobs.queued", n=ahead), icon="⏳")):
+                        lambda ahead: note.info(t("jobs.queued", n=ahead), icon="⏳"),
+                        cost() if cost else 0):
                     note.empty()
                     with Work(lane="short").running() as work:
                         work_fn(work)

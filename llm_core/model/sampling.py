@@ -345,6 +345,15 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
                            work=work)
 
 
+def cache_bytes(handle, answers: int, tokens: int) -> int:
+    """Bytes of the key/value cache `decode_batch` holds at its end for `answers`
+    answers of `tokens` tokens each (prompt and new): a key and a value per layer,
+    kv head and token. What a short job holds while it runs (ui/jobs admits by it)."""
+    arch = handle.arch
+    width = next(handle.model.parameters()).element_size()
+    return answers * tokens * arch.n_layers * 2 * arch.n_kv_heads * arch.d_head * width
+
+
 def decode_loop(handle, prompt_ids: torch.Tensor, max_new_tokens: int, choose,
                 stop=None, time_limit: float | None = None, prefilled=None,
                 work: Work | None = None) -> Iterator:
