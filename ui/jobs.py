@@ -5,7 +5,8 @@ A job runs in the page's own script run, as steps (llm_core.model.work):
 - **Lanes.** Short jobs (a generation, a question asked of a model, the
   hallucination lab) and long ones (quantizing, fine-tuning, distilling) enter by
   separate lanes, so a short job never queues behind a long one. A lane admits
-  its `slots` jobs at once; the others wait in order and see their place.
+  in order, long jobs one per two cores, short ones by the bytes of their
+  key/value caches; the others wait and see their place.
 - **Turns.** Every heavy step of every job takes its turn at one gate, short
   jobs' steps first: a generation started while a model trains waits one
   training step, not the training.
@@ -50,7 +51,7 @@ _CORES = os.cpu_count() or 2
 # two cores.
 LONG_SLOTS = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, _CORES // 2)))
 # Short jobs hold a key/value cache: a three-answer story of 40 tokens 7 MB, eight
-# answers of 200 tokens after a 1,024-token prompt 451 MB. They are admitted by
+# answers of 200 tokens after a 1,024-token prompt 430 MB. They are admitted by
 # those bytes, so a class can generate at once; the count only keeps each one's
 # share of the turns at the model from thinning out.
 SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 32))
