@@ -80,6 +80,11 @@ _COUNT_RUNS_JS = """(() => {
 })();"""
 
 
+def count_runs(page) -> None:
+    """From the next document on, count the app's script runs (`runs`, `press`)."""
+    page.add_init_script(_COUNT_RUNS_JS)
+
+
 def runs(page) -> int:
     return page.evaluate("() => window.__xrayRuns || 0")
 
@@ -132,7 +137,7 @@ def start_opening(page, base_url: str, url_path: str = "", query: str = "",
     """Send the browser to a page of the app without waiting for the app: several
     tabs started this way reach the server at the same moment."""
     url = f"{base_url}/{url_path}" + (f"?{query}" if query else "")
-    page.add_init_script(_COUNT_RUNS_JS)
+    count_runs(page)
     page.goto(url, wait_until="commit", timeout=timeout * 1000)
 
 

@@ -55,7 +55,7 @@ LONG_SLOTS = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, _CORES // 2)))
 # those bytes, so a class can generate at once; the count only keeps each one's
 # share of the turns at the model from thinning out.
 SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 32))
-SHORT_JOBS_BYTES = int(float(os.environ.get("LLM_XRAY_SHORT_JOBS_MB", 1024)) * 2**20)
+SHORT_JOBS_BYTES = int(os.environ.get("LLM_XRAY_SHORT_JOBS_MB", 1024)) * 2**20
 POLL_S = 0.5                 # how often a waiting job looks again (and can be cancelled)
 _RUNNING_KEY = "jobs.running"
 
@@ -72,7 +72,7 @@ class Lane:
     def __init__(self, name: str, slots: int, budget: int | None = None):
         self.name, self.slots, self.budget = name, max(1, slots), budget
         self._cond = threading.Condition()
-        self._queue: list[object] = []
+        self._queue: list[tuple[object, int]] = []   # (a job, its cost)
         self.running = 0
         self.held = 0                        # bytes the running jobs hold
 

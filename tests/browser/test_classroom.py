@@ -27,8 +27,7 @@ SIDEBAR = '[data-testid="stSidebar"]'
 
 def _open_room(page) -> str:
     page.get_by_text("Class room", exact=True).first.click()
-    page.get_by_role("button", name="Open a class room").click()
-    wait_idle(page)
+    press(page, page.get_by_role("button", name="Open a class room"))
     code = page.wait_for_selector(f"{SIDEBAR} .xray-room-code").inner_text()
     return re.search(r"[A-Z2-9]{6}", code).group(0)
 
@@ -37,10 +36,9 @@ def _ask_next_token(page, prompt: str) -> None:
     follow_link(page, "next_token")                     # same session: the room stays
     box = page.wait_for_selector(f'{MAIN} [data-testid="stTextArea"] textarea')
     box.fill(prompt)
-    box.press("Control+Enter")
+    box.press("Control+Enter")              # no run when the box held this text already
     wait_idle(page)
-    page.get_by_text("Guess first (hide the answer)").click()
-    wait_idle(page)
+    press(page, page.get_by_text("Guess first (hide the answer)"))
 
 
 def _student(browser, server, code: str, name: str):
@@ -49,8 +47,7 @@ def _student(browser, server, code: str, name: str):
     tab = context.new_page()
     open_page(tab, server.url, "classroom", f"room={code}")
     tab.get_by_label("Nickname").fill(name)
-    tab.get_by_role("button", name="Join").click()
-    wait_idle(tab)
+    press(tab, tab.get_by_role("button", name="Join"))
     return context, tab
 
 
@@ -95,8 +92,7 @@ def test_a_teacher_and_three_students_from_question_to_reveal(page, browser, ser
         elsewhere = _guess(intruder, None).casefold()      # whatever the other room offered first
         assert _answered(page, "3 / 3") == "3 / 3"
         assert _answered(other_teacher, "1 / 1") == "1 / 1"
-        page.get_by_role("button", name="Reveal the answer").click()
-        wait_idle(page)
+        press(page, page.get_by_role("button", name="Reveal the answer"))
         assert_no_exception(page)
         answer = page.wait_for_selector(f'{MAIN} :text("The model\'s answer")').inner_text()
         assert "Paris" in answer

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from harness.browser import MAIN, open_page, screenshot, wait_idle
+from harness.browser import MAIN, open_page, press, screenshot
 
 pytestmark = pytest.mark.browser
 PROJECTOR = {"width": 1920, "height": 1080}
@@ -53,12 +53,9 @@ def test_the_room_code_and_the_live_count_read_from_the_back(projector, server):
     page = projector
     open_page(page, server.url, "next_token", "lang=en")
     page.get_by_text("Class room", exact=True).first.click()
-    page.get_by_role("button", name="Open a class room").click()
-    wait_idle(page)
-    page.get_by_text("Presenter mode").first.click()          # the sidebar's switch
-    wait_idle(page)
-    page.get_by_text("Guess first (hide the answer)").click()
-    wait_idle(page)
+    press(page, page.get_by_role("button", name="Open a class room"))
+    press(page, page.get_by_text("Presenter mode").first)          # the sidebar's switch
+    press(page, page.get_by_text("Guess first (hide the answer)"))
     code = page.wait_for_selector(f"{MAIN} .xray-room-code")
     assert re.fullmatch(r"[A-Z2-9]{6}", code.inner_text().replace(" ", "").strip())
     box = code.bounding_box()

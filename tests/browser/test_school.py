@@ -15,7 +15,15 @@ import time
 import pytest
 
 from harness import ARTIFACTS
-from harness.browser import MAIN, VIEWPORT, choose_option, follow_link, wait_idle
+from harness.browser import (
+    MAIN,
+    VIEWPORT,
+    choose_option,
+    count_runs,
+    follow_link,
+    press,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.school
 SIDEBAR = '[data-testid="stSidebar"]'
@@ -43,6 +51,7 @@ def _pinned(browser, school, replica: str):
 
 
 def _open(tab, url: str) -> None:
+    count_runs(tab)
     tab.goto(url)
     tab.wait_for_selector('[data-testid="stApp"]')
     wait_idle(tab, timeout=180)
@@ -65,14 +74,12 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
         contexts.append(ctx)
         _open(teacher, school.url)
         teacher.get_by_text("Class room", exact=True).first.click()
-        teacher.get_by_role("button", name="Open a class room").click()
-        wait_idle(teacher)
+        press(teacher, teacher.get_by_role("button", name="Open a class room"))
         code = re.search(r"[A-Z2-9]{6}",
                          teacher.wait_for_selector(f"{SIDEBAR} .xray-room-code").inner_text()).group(0)
         tabs["teacher"] = teacher
         follow_link(teacher, "next_token")
-        teacher.get_by_text("Guess first (hide the answer)").click()
-        wait_idle(teacher)
+        press(teacher, teacher.get_by_text("Guess first (hide the answer)"))
 
         students = {}
         for name, replica, guess in (("ana", "app1", "Paris"), ("bo", "app2", "Paris"),
@@ -106,8 +113,7 @@ def test_a_class_across_two_replicas_survives_one_failing(browser, school):
         assert _answered(teacher, "3 / 3") == "3 / 3"   # the guesses are kept
         assert teacher.query_selector(f"{MAIN} .xray-room-code"), "the teacher kept the room"
 
-        teacher.get_by_role("button", name="Reveal the answer").click()
-        wait_idle(teacher)
+        press(teacher, teacher.get_by_role("button", name="Reveal the answer"))
         for name, verdict in (("ana", "the same as the model"), ("bo", "the same as the model"),
                               ("cy", "the model chose otherwise")):
             students[name].wait_for_selector(f'{MAIN} :text("{verdict}")', timeout=60_000)
