@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from llm_core.generate import answer_bytes, greedy_answer
+from llm_core.generate import answer_bytes, greedy_answer, greedy_answers
 from llm_core.model import copies
 from llm_core.model.work import Work
 from llm_core.model.errors import InputError
@@ -252,10 +252,11 @@ def snapshot(handle, probe_list: list[Probe], answers_for: int, work: Work | Non
         with work.turn():
             ps.append(math.exp(copies.continuation_logprob(handle, *_probe_ids(handle, p))))
         work.progress(phase, len(ps), total)
-    for p in probe_list[:answers_for]:
-        answers.append(greedy_answer(handle, p.question, max_new_tokens=ANSWER_TOKENS,
-                                     work=work).shown_text)
-        work.progress(phase, len(ps) + len(answers), total)
+    if answers_for:                   # generated together: a step for three costs about one
+        answers = [g.shown_text for g in greedy_answers(
+            handle, [p.question for p in probe_list[:answers_for]], max_new_tokens=ANSWER_TOKENS,
+            work=work)]
+        work.progress(phase, total, total)
     return Snapshot(tuple(ps), tuple(answers))
 
 

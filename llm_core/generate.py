@@ -130,11 +130,34 @@ def answer_bytes(handle, text: str, answers: int, max_new_tokens: int, *, chat: 
 
 def greedy_answer(handle, question: str, *, max_new_tokens: int = 48,
                   work: Work | None = None) -> Generation:
-    """The model's most likely chat answer (T = 0). No time limit: it runs as a
-    step-by-step part of its job, which a Cancel stops; an answer cut at
-    `max_new_tokens` says so (`Generation.shown_text`)."""
-    return answer(handle, question, chat=True, max_new_tokens=max_new_tokens, time_limit=None,
-                  work=work)
+    """The model's most likely chat answer (T = 0); see `greedy_answers`."""
+    return greedy_answers(handle, [question], max_new_tokens=max_new_tokens, work=work)[0]
+
+
+def greedy_answers(handle, questions, *, max_new_tokens: int = 48, work: Work | None = None,
+                   on_step: Callable[[int], None] | None = None) -> list[Generation]:
+    """The model's most likely chat answers (T = 0) to several questions, generated
+    together (a step for three answers costs little more than one; each answer is
+    its own question's, to float32 rounding: `decode_batch`). No time limit: it
+    runs as a step-by-step part of its job, which a Cancel stops; an answer cut
+    at `max_new_tokens` says so (`Generation.shown_text`). `on_step(i)` after the
+    i-th token of every answer."""
+    prompts = [prompt_ids(handle, q, chat=True) for q in questions]
+    for prompt in prompts:
+        max_new_tokens = check_generation(handle, prompt, max_new_tokens, 0.0, None, None,
+                                          PAGE_MAX_NEW_TOKENS)[0]
+    started, got = time.monotonic(), [[] for _ in prompts]
+    for i, row in enumerate(decode_batch(handle, prompts, [step_chooser(handle, 0.0, seed=0)
+                                                             for _ in prompts],
+                                         max_new_tokens, work=work)):
+        for steps, step in zip(got, row):
+            if step is not None:
+                steps.append(step)
+        if on_step is not None:
+            on_step(i + 1)
+    seconds = time.monotonic() - started
+    return [finish(handle, prompt.numel(), steps, seconds, 0, max_new_tokens=max_new_tokens)
+            for prompt, steps in zip(prompts, got)]
 
 
 @dataclass

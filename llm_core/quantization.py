@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from llm_core.model import copies
-from llm_core.generate import greedy_answer
+from llm_core.generate import greedy_answers
 from llm_core.model.convert import SMOLLM2_GGUF, package_dir
 from llm_core.model.work import Work
 from llm_core.model.errors import InputError
@@ -131,13 +131,12 @@ def baseline(handle, work: Work | None = None) -> Baseline:
 
 
 def answers(handle, work: Work, phase: str = "answer") -> tuple[str, ...]:
-    """The greedy answers to QUESTIONS, each a step of `work`'s progress; one cut
-    at ANSWER_TOKENS ends in "…"."""
-    out = []
-    for k, q in enumerate(QUESTIONS):
-        out.append(greedy_answer(handle, q, max_new_tokens=ANSWER_TOKENS, work=work).shown_text)
-        work.progress(phase, k + 1, len(QUESTIONS))
-    return tuple(out)
+    """The greedy answers to QUESTIONS, generated together, each token a step of
+    `work`'s progress; one cut at ANSWER_TOKENS ends in "…"."""
+    work.start_phase(phase, ANSWER_TOKENS)
+    got = greedy_answers(handle, QUESTIONS, max_new_tokens=ANSWER_TOKENS, work=work,
+                         on_step=lambda i: work.progress(phase, i, ANSWER_TOKENS))
+    return tuple(g.shown_text for g in got)
 
 
 @dataclass(frozen=True)

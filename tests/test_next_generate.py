@@ -280,6 +280,70 @@ def test_greedy_chat_answer_knows_paris(decoder):
         answer.token_ids[: len(batch)])
 
 
+def assert_each_answer_is_its_prompts_own(handle, prompts, max_new: int) -> int:
+    """Answers to several prompts generated together (left-padded, masked, each with
+    its own positions) equal each prompt's answer generated alone: the same tokens,
+    up to a step where the solo answer's top two logits were within float32
+    rounding of each other (a batch of another shape sums in another order:
+    `reorder_bound` of the model's longest sum, all layers, times the logits'
+    size), and the same probabilities within that bound. Returns the steps compared."""
+    from llm_core.model.sampling import decode_batch, decode_loop, step_chooser
+
+    cfg = handle.model.config
+    longest = max(handle.arch.d_model, getattr(cfg, "intermediate_size", None) or 4 * handle.arch.d_model)
+    rel = reorder_bound(longest, handle.arch.n_layers)
+    together = list(decode_batch(handle, prompts, [step_chooser(handle, 0.0, seed=0) for _ in prompts],
+                                 max_new))
+    compared = 0
+    for a, prompt in enumerate(prompts):
+        alone = list(decode_loop(handle, prompt, max_new, step_chooser(handle, 0.0, seed=0)))
+        mine = [row[a] for row in together if row[a] is not None]
+        ids = torch.cat([prompt.reshape(-1), torch.tensor([s.token_id for s in alone])])
+        with torch.inference_mode():
+            logits = handle.model(input_ids=ids[None]).logits[0, prompt.numel() - 1:-1].float()
+        top2 = logits.topk(2, dim=-1).values
+        for i, (one, other) in enumerate(zip(alone, mine)):
+            bound = rel * float(logits[i].abs().max())
+            if float(top2[i, 0] - top2[i, 1]) <= 2 * bound:
+                break                                 # a near-tie: either token is the model's
+            assert other.token_id == one.token_id, (a, i, one.text, other.text)
+            assert abs(other.model_prob - one.model_prob) <= bound, (a, i)
+            compared += 1
+        else:
+            assert len(mine) == len(alone), a
+    return compared
+
+
+@pytest.mark.tiny
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_answers_generated_together_are_each_prompts_own_on_tiny_models(family):
+    """RoPE (llama) and learned positions (GPT-2): padding on the left must not
+    move a prompt's positions."""
+    from llm_core.model import tiny
+    from llm_core.model.handle import handle_from_model
+
+    model, tokenizer = tiny.tiny_model(family, seed=3)
+    handle = handle_from_model(family, model, tokenizer)
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(5, len(tokenizer), (n,), generator=g) for n in (3, 9, 5, 9)]
+    assert assert_each_answer_is_its_prompts_own(handle, prompts, 12) >= 24
+
+
+def test_greedy_answers_together_are_each_questions_own(decoder):
+    """The quantization and fine-tuning reports answer their questions together."""
+    from llm_core import finetune as ft
+    from llm_core import quantization as qz
+
+    questions = list(qz.QUESTIONS) + [p.question for p in ft.probes(ft.DEFAULT_FACT)][:3]
+    prompts = [nt.prompt_ids(decoder, q, chat=True) for q in questions]
+    assert len({p.numel() for p in prompts}) > 1                    # padding happens
+    assert assert_each_answer_is_its_prompts_own(decoder, prompts, 24) >= 60
+    got = gen.greedy_answers(decoder, questions, max_new_tokens=24)
+    assert "Paris" in got[0].text and got[0].finish == "eos"
+    assert [g.token_ids for g in got[:1]] == [gen.greedy_answer(decoder, questions[0],
+                                                                max_new_tokens=24).token_ids]
+
+
 # --- pages ------------------------------------------------------------------------------
 
 def metrics(at) -> dict:

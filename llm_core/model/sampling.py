@@ -345,6 +345,18 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
                            work=work)
 
 
+def _left_padded(prompts, filler: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prompts of different lengths as one batch, padded on the left (so every
+    prompt's last token is in the last column), and the mask of their real tokens."""
+    width = max(p.numel() for p in prompts)
+    ids = torch.full((len(prompts), width), filler, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, width - p.numel():] = p.reshape(-1).cpu()
+        mask[row, width - p.numel():] = 1
+    return ids, mask
+
+
 def cache_bytes(handle, answers: int, tokens: int) -> int:
     """Bytes of the key/value cache `decode_batch` holds at its end for `answers`
     answers of `tokens` tokens each (prompt and new): a key and a value per layer,
@@ -374,19 +386,40 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
     that answer has ended). Ends when every answer has ended, after
     max_new_tokens, when `stop()` is true, or after time_limit seconds.
     `prefilled` = (last logits, key/value cache of the prompt), one answer only:
-    a caller that has already run the prompt need not run it again. Every
+    a caller that has already run the prompt need not run it again.
+    `prompt_ids` may also be a list, one prompt per answer (several questions
+    answered together): the prompts are padded on the left, masked, and each
+    keeps its own positions, so an answer is its prompt's alone (to float32
+    rounding: the batch's other shape may sum in another order). Every
     forward pass takes its turn as a step of `work` (llm_core.model.work): a
     cancelled job stops between two tokens, and others get the machine between
     them."""
     work = work or Work.none()
     n = len(chooses)
+    many = isinstance(prompt_ids, (list, tuple))           # a prompt per answer
+    if many and len(prompt_ids) != n:
+        raise ValueError("one prompt per answer")
     eos = handle.eos_ids
     filler = min(eos) if eos else 0              # fed to answers that have ended
     model, device = handle.model, handle.device
     started = time.monotonic()
     alive = [True] * n
+    mask = positions = None                      # one prompt: no padding, positions implied
     with torch.inference_mode():
-        if prefilled is None:
+        if many and len({q.numel() for q in prompt_ids}) == 1:
+            with work.turn():                    # one length: no padding needed
+                out = model(input_ids=torch.stack([q.reshape(-1) for q in prompt_ids]).to(device),
+                            use_cache=True, logits_to_keep=1)
+            cache, logits = out.past_key_values, out.logits[:, -1]
+        elif many:
+            ids, mask = _left_padded(prompt_ids, filler)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            with work.turn():
+                out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                            position_ids=positions.to(device), use_cache=True, logits_to_keep=1)
+            cache, logits = out.past_key_values, out.logits[:, -1]
+            positions = positions[:, -1:]
+        elif prefilled is None:
             with work.turn():
                 out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
                             logits_to_keep=1)
@@ -394,7 +427,7 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
         else:
             logits, cache = prefilled
             logits = logits.reshape(1, -1).expand(n, -1)
-        if n > 1:
+        if n > 1 and not many:                   # one prompt, n answers: its cache n times
             cache.batch_repeat_interleave(n)
         for i in range(max_new_tokens):
             logits = logits.float().cpu()
@@ -409,7 +442,12 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
                     time_limit is not None and time.monotonic() - started > time_limit):
                 return
             nxt = [step.token_id if step is not None else filler for step in row]
+            extra = {}
+            if mask is not None:
+                mask = torch.cat([mask, torch.ones(n, 1, dtype=mask.dtype)], dim=1)
+                positions = positions + 1
+                extra = dict(attention_mask=mask.to(device), position_ids=positions.to(device))
             with work.turn():
                 out = model(input_ids=torch.tensor(nxt, device=device).reshape(n, 1),
-                            past_key_values=cache, use_cache=True, logits_to_keep=1)
+                            past_key_values=cache, use_cache=True, logits_to_keep=1, **extra)
             cache, logits = out.past_key_values, out.logits[:, -1]
