@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
 from harness import ARTIFACTS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -159,25 +157,28 @@ def press(page, target, timeout: float = 150, unheard_after: float = 20) -> None
     locator) and wait for that run to start and the app to be idle again. Idle
     alone is not enough: right after a click on a busy machine the page can stay
     idle longer than `wait_idle` settles, and the next step then reads the old view.
-    A click the app never heard (idle, the same view and address `unheard_after`
-    s later: a button swapped for its next render under the pointer) is made again."""
-    before, view, url = runs(page), fingerprint(page), page.url
+    A quick run may never show its "running" state; a click the app never heard
+    (idle, the same address and text everywhere, sidebar included, and the
+    control still there `unheard_after` s later) is made again."""
+    def looks():
+        return page.url, fingerprint(page), page.evaluate("() => document.body.innerText")
+
+    before, seen = runs(page), looks()
     target.click()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            page.wait_for_function("(n) => (window.__xrayRuns || 0) > n", arg=before,
-                                   timeout=unheard_after * 1000, polling=100)
-            break
-        except PlaywrightTimeout:
-            if time.monotonic() > deadline:
-                raise
-            if page.url != url or fingerprint(page) != view:
-                break              # it ran, too quickly for its "running" state to be drawn
-            if page.evaluate(_IDLE_JS):
-                print(f"press: the app did not hear the click on {target}; clicking again",
-                      file=sys.stderr)
-                target.click()
+    clicked = time.monotonic()
+    deadline = clicked + timeout
+    while runs(page) == before:
+        if looks() != seen or not target.is_visible():
+            break                  # it ran, too quickly for its "running" state to be drawn
+        now = time.monotonic()
+        if now > deadline:
+            raise TimeoutError(f"the click on {target} started no run")
+        if now - clicked > unheard_after and page.evaluate(_IDLE_JS):
+            print(f"press: the app did not hear the click on {target}; clicking again",
+                  file=sys.stderr)
+            target.click()
+            clicked = time.monotonic()
+        page.wait_for_timeout(200)
     wait_idle(page, timeout=max(1.0, deadline - time.monotonic()))
 
 
