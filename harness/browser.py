@@ -157,9 +157,10 @@ def press(page, target, timeout: float = 150, unheard_after: float = 20) -> None
     locator) and wait for that run to start and the app to be idle again. Idle
     alone is not enough: right after a click on a busy machine the page can stay
     idle longer than `wait_idle` settles, and the next step then reads the old view.
-    A quick run may never show its "running" state; a click the app never heard
-    (idle, the same address and text everywhere, sidebar included, and the
-    control still there `unheard_after` s later) is made again."""
+    A quick run may never show its "running" state; a click on a button or link
+    the app never heard (idle, the same address and text everywhere, sidebar
+    included, and the control still there `unheard_after` s later) is made again.
+    (A fragment's own timed run counts as a run too: the room pages' live counts.)"""
     def looks():
         return page.url, fingerprint(page), page.evaluate("() => document.body.innerText")
 
@@ -173,7 +174,8 @@ def press(page, target, timeout: float = 150, unheard_after: float = 20) -> None
         now = time.monotonic()
         if now > deadline:
             raise TimeoutError(f"the click on {target} started no run")
-        if now - clicked > unheard_after and page.evaluate(_IDLE_JS):
+        if now - clicked > unheard_after and page.evaluate(_IDLE_JS) and target.evaluate(
+                "(e) => !!e.closest('button, a')"):     # a switch clicked twice would undo itself
             print(f"press: the app did not hear the click on {target}; clicking again",
                   file=sys.stderr)
             target.click()

@@ -244,10 +244,10 @@ class Snapshot:
 def snapshot(handle, probe_list: list[Probe], answers_for: int, work: Work | None = None,
              phase: str = "measure") -> Snapshot:
     """Every probe's answer probability, and greedy answers to the first
-    `answers_for` questions (one cut at ANSWER_TOKENS ends in "…"); each a step
-    of `work`."""
+    `answers_for` questions (one cut at ANSWER_TOKENS ends in "…"); each probe
+    and each token of the answers a step of `work`."""
     work = work or Work.none()
-    total, ps, answers = len(probe_list) + answers_for, [], []
+    total, ps, answers = len(probe_list) + (ANSWER_TOKENS if answers_for else 0), [], []
     for p in probe_list:
         with work.turn():
             ps.append(math.exp(copies.continuation_logprob(handle, *_probe_ids(handle, p))))
@@ -255,7 +255,7 @@ def snapshot(handle, probe_list: list[Probe], answers_for: int, work: Work | Non
     if answers_for:                   # generated together: a step for three costs about one
         answers = [g.shown_text for g in greedy_answers(
             handle, [p.question for p in probe_list[:answers_for]], max_new_tokens=ANSWER_TOKENS,
-            work=work)]
+            work=work, on_step=lambda i: work.progress(phase, len(ps) + i, total))]
         work.progress(phase, total, total)
     return Snapshot(tuple(ps), tuple(answers))
 

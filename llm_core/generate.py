@@ -141,7 +141,9 @@ def greedy_answers(handle, questions, *, max_new_tokens: int = 48, work: Work | 
     its own question's, to float32 rounding: `decode_batch`). No time limit: it
     runs as a step-by-step part of its job, which a Cancel stops; an answer cut
     at `max_new_tokens` says so (`Generation.shown_text`). `on_step(i)` after the
-    i-th token of every answer."""
+    i-th decoding step (answers that have ended take no more)."""
+    if not questions:
+        return []
     prompts = [prompt_ids(handle, q, chat=True) for q in questions]
     for prompt in prompts:
         max_new_tokens = check_generation(handle, prompt, max_new_tokens, 0.0, None, None,

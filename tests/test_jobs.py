@@ -113,7 +113,8 @@ def test_a_lane_with_a_budget_admits_by_bytes_in_order_and_never_locks():
     from ui.jobs import Lane
 
     lane, told, admitted = Lane("short", slots=8, budget=10), {}, []
-    release = {name: threading.Event() for name in ("a", "b", "c", "huge")}
+    release = {name: threading.Event() for name in ("a", "b", "c", "huge", "d")}
+    release["d"].set()
 
     def job(name, cost):
         with lane.slot(lambda ahead: told.setdefault(name, []).append(ahead), cost):
@@ -136,14 +137,18 @@ def test_a_lane_with_a_budget_admits_by_bytes_in_order_and_never_locks():
     release["a"].set()
     wait_for(lambda: sorted(admitted) == ["a", "b", "c"])   # 6 + 2 fit together
     assert lane.held == 8 and lane.running == 2
+    threads.append(start("huge", 50))             # larger than the budget: waits for both,
+    wait_for(lambda: "huge" in told)
+    threads.append(start("d", 1))                 # and what comes after it waits behind it
+    wait_for(lambda: "d" in told)
+    assert told["huge"][0] == 1 and told["d"][0] == 2
     release["b"].set(), release["c"].set()
+    wait_for(lambda: "huge" in admitted)          # then runs alone
+    assert lane.running == 1 and lane.held == 50 and "d" not in admitted
+    release["huge"].set()
     for th in threads:
         th.join(60)
-    threads = [start("huge", 50)]                 # larger than the budget: runs alone
-    wait_for(lambda: "huge" in admitted)
-    assert "huge" not in told
-    release["huge"].set()
-    threads[0].join(60)
+    assert admitted[-2:] == ["huge", "d"]
     assert lane.held == 0 and lane.running == 0 and not lane._queue
 
 

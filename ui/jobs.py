@@ -50,8 +50,9 @@ _CORES = os.cpu_count() or 2
 # Long jobs each hold a private copy of the model (up to its size again): one per
 # two cores.
 LONG_SLOTS = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, _CORES // 2)))
-# Short jobs hold a key/value cache: a three-answer story of 40 tokens 7 MB, eight
-# answers of 200 tokens after a 1,024-token prompt 430 MB. They are admitted by
+# Short jobs hold a key/value cache: a three-answer story of 40 tokens 7 MB, the
+# generate page's largest (five answers of 200 tokens after a 1,024-token prompt)
+# 269 MB. They are admitted by
 # those bytes, so a class can generate at once; the count only keeps each one's
 # share of the turns at the model from thinning out.
 SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 32))
@@ -104,8 +105,10 @@ class Lane:
                         self.held += me[1]
                         break
                 waiting(place + 1)
-                with self._cond:
-                    self._cond.wait(POLL_S)
+                with self._cond:       # a release during `waiting` is not missed
+                    place = self._queue.index(me)
+                    if place >= self._admits([c for _, c in self._queue[:place + 1]]):
+                        self._cond.wait(POLL_S)
         except BaseException:
             with self._cond:
                 if me in self._queue:

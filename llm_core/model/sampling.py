@@ -358,9 +358,10 @@ def _left_padded(prompts, filler: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def cache_bytes(handle, answers: int, tokens: int) -> int:
-    """Bytes of the key/value cache `decode_batch` holds at its end for `answers`
-    answers of `tokens` tokens each (prompt and new): a key and a value per layer,
-    kv head and token. What a short job holds while it runs (ui/jobs admits by it)."""
+    """Bytes of the key/value cache `decode_batch` holds at most for `answers`
+    answers of `tokens` tokens each (prompt and new; in a padded batch every
+    answer holds the longest prompt): a key and a value per layer, kv head and
+    token. What a short job holds while it runs (ui/jobs admits by it)."""
     arch = handle.arch
     width = next(handle.model.parameters()).element_size()
     return answers * tokens * arch.n_layers * 2 * arch.n_kv_heads * arch.d_head * width
@@ -397,8 +398,8 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
     work = work or Work.none()
     n = len(chooses)
     many = isinstance(prompt_ids, (list, tuple))           # a prompt per answer
-    if many and len(prompt_ids) != n:
-        raise ValueError("one prompt per answer")
+    if many and (len(prompt_ids) != n or prefilled is not None):
+        raise ValueError("one prompt per answer, none prefilled")
     eos = handle.eos_ids
     filler = min(eos) if eos else 0              # fed to answers that have ended
     model, device = handle.model, handle.device
