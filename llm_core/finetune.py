@@ -17,6 +17,7 @@ from torch import nn
 
 from llm_core.generate import answer_bytes, greedy_answer, greedy_answers
 from llm_core.model import copies
+from llm_core.model.tokens import padded
 from llm_core.model.work import Work
 from llm_core.model.errors import InputError
 from llm_core.model.text import clean_text
@@ -299,14 +300,10 @@ def _batch(handle, fact: Fact) -> Batch:
     for question, text in KEEP:
         prompt = handle.chat_ids(question).tolist() if question else []
         rows.append((prompt + handle.plain_ids(text), []))
-    n = max(len(p) + len(a) for p, a in rows)
-    ids = torch.full((len(rows), n), end[0] if end else 0, dtype=torch.long)
-    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    ids, mask = padded([p + a for p, a in rows], end[0] if end else 0)
     at_rows, at_pos, targets, answer_at = [], [], [], []
     n_answer = len(handle.plain_ids(" " + fact.answer))
     for r, (p, a) in enumerate(rows):
-        ids[r, : len(p) + len(a)] = torch.tensor(p + a)
-        mask[r, : len(p) + len(a)] = 1
         for j, token in enumerate(a):      # position len(p)-1+j predicts a[j]
             if r == 1 and j < n_answer:
                 answer_at.append(len(at_rows))

@@ -79,8 +79,9 @@ def run(work) -> None:
         status.markdown(fig.step_caption(last, dict(template=t("generate.live"), alts=t("generate.alts"))))
 
 
+# When Generate was pressed (admitted by its key/value cache's bytes); the rerun after it
+# shows the answer with live controls.
 live.run(run, cost=lambda: gen.answer_bytes(handle, prompt, samples, max_new, chat=mode == "chat"))
-# (when Generate was pressed; the rerun after it shows the answer with live controls)
 result = st.session_state.get(RESULT)
 if result is None or not result.started:
     st.stop()

@@ -23,7 +23,7 @@ import torch
 
 from llm_core.model.errors import InputError
 from llm_core.model.limits import MAX_NEW_TOKENS, MAX_TEMPERATURE
-from llm_core.model.tokens import readable
+from llm_core.model.tokens import padded, readable
 from llm_core.model.work import Work
 
 SHOWN_TOP = 20                # candidates a Step keeps (for bars and alternatives)
@@ -345,16 +345,10 @@ def generate_steps(handle, prompt_ids: torch.Tensor, *, max_new_tokens: int = 40
                            work=work)
 
 
-def _left_padded(prompts, filler: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompts of different lengths as one batch, padded on the left (so every
-    prompt's last token is in the last column), and the mask of their real tokens."""
-    width = max(p.numel() for p in prompts)
-    ids = torch.full((len(prompts), width), filler, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, p in enumerate(prompts):
-        ids[row, width - p.numel():] = p.reshape(-1).cpu()
-        mask[row, width - p.numel():] = 1
-    return ids, mask
+def _masked(mask, positions, device) -> dict:
+    """The padding mask and each row's own positions, for a batch that has padding."""
+    return {} if mask is None else dict(attention_mask=mask.to(device),
+                                        position_ids=positions.to(device))
 
 
 def cache_bytes(handle, answers: int, tokens: int) -> int:
@@ -407,19 +401,18 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
     alive = [True] * n
     mask = positions = None                      # one prompt: no padding, positions implied
     with torch.inference_mode():
-        if many and len({q.numel() for q in prompt_ids}) == 1:
-            with work.turn():                    # one length: no padding needed
-                out = model(input_ids=torch.stack([q.reshape(-1) for q in prompt_ids]).to(device),
-                            use_cache=True, logits_to_keep=1)
-            cache, logits = out.past_key_values, out.logits[:, -1]
-        elif many:
-            ids, mask = _left_padded(prompt_ids, filler)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        if many:
+            ids, mask = padded([q.reshape(-1) for q in prompt_ids], filler, left=True)
+            if bool(mask.all()):
+                mask = None                      # one length: nothing padded, positions implied
+            else:
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
             with work.turn():
-                out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                            position_ids=positions.to(device), use_cache=True, logits_to_keep=1)
+                out = model(input_ids=ids.to(device), use_cache=True, logits_to_keep=1,
+                            **_masked(mask, positions, device))
             cache, logits = out.past_key_values, out.logits[:, -1]
-            positions = positions[:, -1:]
+            if positions is not None:
+                positions = positions[:, -1:]
         elif prefilled is None:
             with work.turn():
                 out = model(input_ids=prompt_ids.reshape(1, -1).to(device), use_cache=True,
@@ -443,12 +436,11 @@ def decode_batch(handle, prompt_ids: torch.Tensor, chooses: list, max_new_tokens
                     time_limit is not None and time.monotonic() - started > time_limit):
                 return
             nxt = [step.token_id if step is not None else filler for step in row]
-            extra = {}
-            if mask is not None:
+            if mask is not None:                 # the new token: seen, one position on
                 mask = torch.cat([mask, torch.ones(n, 1, dtype=mask.dtype)], dim=1)
                 positions = positions + 1
-                extra = dict(attention_mask=mask.to(device), position_ids=positions.to(device))
             with work.turn():
                 out = model(input_ids=torch.tensor(nxt, device=device).reshape(n, 1),
-                            past_key_values=cache, use_cache=True, logits_to_keep=1, **extra)
+                            past_key_values=cache, use_cache=True, logits_to_keep=1,
+                            **_masked(mask, positions, device))
             cache, logits = out.past_key_values, out.logits[:, -1]

@@ -154,6 +154,21 @@ def character_spans(tokens) -> list[tuple[int, int, str]]:
     return spans
 
 
+def padded(rows, filler: int = 0, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token id sequences of different lengths as one batch (rows × longest) and the
+    mask of their real tokens. Padded on the right (a causal model's real tokens
+    never see what follows them), or on the `left` so every row's last token is in
+    the last column (a batch that goes on generating)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), filler, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, row in enumerate(rows):
+        cols = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[b, cols] = torch.as_tensor(row, dtype=torch.long).reshape(-1).cpu()
+        mask[b, cols] = 1
+    return ids, mask
+
+
 def readable_texts(tokens) -> list[str]:
     """Tokens in a row as a student reads them. Consecutive pieces of one split
     character show the character and which part each is — ‹e8 af› ‹ad› read

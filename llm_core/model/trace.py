@@ -28,7 +28,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 from llm_core.model.arch import Arch, LayerDetail
 from llm_core.model.errors import InputError
 from llm_core.model.limits import ATTENTION_CAP, LOGITS_KEEP
-from llm_core.model.tokens import Token, readable_texts
+from llm_core.model.tokens import Token, padded, readable_texts
 
 RECORDING_ATTENTION = "llm_xray_recording"
 
@@ -274,11 +274,7 @@ def capture_batch(arch: Arch, requests: list[TraceRequest], device) -> list[Trac
         width = lengths[0]
     keep = width if not arch.causal else min(width, ATTENTION_CAP)
     rec = _Recorder(arch.n_layers, keep)
-    ids = torch.zeros(len(requests), width, dtype=torch.long)     # batch pos
-    mask = torch.zeros(len(requests), width, dtype=torch.long)
-    for b, r in enumerate(requests):
-        ids[b, : lengths[b]] = r.ids
-        mask[b, : lengths[b]] = 1
+    ids, mask = padded([r.ids for r in requests])                 # batch pos
     has_lm_head = arch.unembedding_matrix() is not None
     kwargs = {}
     if arch.causal:  # always, so a text alone takes the same path as in a batch
