@@ -343,6 +343,38 @@ def test_greedy_answers_together_are_each_questions_own(decoder):
     assert gen.greedy_answers(decoder, []) == []
 
 
+def test_two_sessions_answering_together_at_once_get_their_own_answers(decoder):
+    """Two jobs (a quantization report, a fine-tuning report) answer their questions at
+    the same moment on the shared model: each gets the answers it gets alone (the
+    same batches, so the same tokens; probabilities within float32 reordering)."""
+    import threading
+
+    from llm_core import finetune as ft
+    from llm_core import quantization as qz
+
+    sets = [list(qz.QUESTIONS), [p.question for p in ft.probes(ft.DEFAULT_FACT)][:3]]
+    alone = [gen.greedy_answers(decoder, qs, max_new_tokens=16) for qs in sets]
+    together, errors = [None, None], []
+
+    def answer(k):
+        try:
+            together[k] = gen.greedy_answers(decoder, sets[k], max_new_tokens=16)
+        except Exception as err:  # noqa: BLE001 — reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=answer, args=(k,)) for k in (0, 1)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(300)
+    assert not errors
+    rel = reorder_bound(1536, decoder.arch.n_layers)      # SmolLM2's longest sum: the MLP's 1,536
+    for mine, solo in zip(together, alone):
+        assert [g.token_ids for g in mine] == [g.token_ids for g in solo]
+        for g, h in zip(mine, solo):
+            assert all(abs(a.model_prob - b.model_prob) <= rel for a, b in zip(g.steps, h.steps))
+
+
 # --- pages ------------------------------------------------------------------------------
 
 def metrics(at) -> dict:
