@@ -31,11 +31,12 @@ school: $(STAMP)
 	$(PY) deploy/school.py --replicas $(or $(REPLICAS),2) --port $(or $(SCHOOL_PORT),8600)
 
 # Every tier: unit, tiny, model, app, browser, school (pyproject.toml, tests/conftest.py),
+# longest file first (harness/schedule.py),
 # one worker per core (TEST_WORKERS), each computing on one thread; a test file
 # stays on one worker, so its module fixtures (a trained model, a server) are made once.
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The short loop: no embedded model, no app, no browser (under a minute on 2 cores).
 test-fast: $(STAMP)

@@ -138,10 +138,8 @@ def cmd_quantize(args) -> dict:
 
     bits, group = qz.check_setting(args.bits, args.group)
     handle = _load(args.model)
-    _progress("Measuring the float model on the fixed texts…")
-    base = qz.baseline(handle)
-    _progress(f"Quantizing a copy to {bits} bits (one grid per {group})…")
-    report = qz.run(handle, bits, group, base)
+    _progress(f"Quantizing a copy to {bits} bits (one grid per {group}), measured against the float model…")
+    report = qz.run(handle, bits, group, work=_steps_on_stderr())
     return report.as_json() | {"model": handle.name, "verdict": qz.verdict(report)}
 
 
@@ -166,11 +164,12 @@ def cmd_distill(args) -> dict:
     steps, temperature, soft_weight = ds.check_settings(
         ds.DEFAULT_STEPS if args.steps is None else args.steps, args.temperature, args.mix)
     handle = _load(args.model)
+    work = _steps_on_stderr()
     _progress(f"The teacher is writing {ds.N_TRAIN + ds.N_HELD_OUT} stories…")
-    corpus = ds.teacher_corpus(handle)
+    corpus = ds.shared_corpus(handle, work)
     _progress(f"Training two students for {steps} steps…")
-    return ds.distill(handle, corpus, steps, temperature, soft_weight,
-                      seed=args.seed).as_json() | {"model": handle.name}
+    return ds.distill(handle, corpus, steps, temperature, soft_weight, seed=args.seed,
+                      work=work).as_json() | {"model": handle.name}
 
 
 def _steps_on_stderr():

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from llm_core.model import copies
+from llm_core.model.caches import shared_part
 from llm_core.model.errors import InputError
 from llm_core.model.sampling import decode_batch, decode_loop, step_chooser
 from llm_core.model.limits import DISTILL_MAX_STEPS as MAX_STEPS
@@ -126,6 +127,14 @@ class Corpus:
     prompt_len: int
     teacher_text: str                   # the teacher's own greedy story
     stories: tuple[str, ...]
+
+
+def shared_corpus(handle, work: Work | None = None) -> Corpus:
+    """`teacher_corpus` once per model in this process: the same stories for every
+    student's training, whatever its settings."""
+    work = work or Work.none()
+    return shared_part(("distillation", "corpus", handle.name), lambda: teacher_corpus(handle, work),
+                       work, "stories_shared")
 
 
 def teacher_corpus(handle, work: Work | None = None) -> Corpus:

@@ -17,6 +17,7 @@ from torch import nn
 
 from llm_core.generate import answer_bytes, greedy_answer, greedy_answers
 from llm_core.model import copies
+from llm_core.model.caches import shared_part
 from llm_core.model.tokens import padded
 from llm_core.model.work import Work
 from llm_core.model.errors import InputError
@@ -369,8 +370,8 @@ class Before:
     questions' answers, the unrelated texts' distributions (the locality KL's
     reference) and the KEEP prompts' (what training holds still). The same for
     every press with this fact, whatever the method, layer or steps: the shared
-    weights never change (copies.py). pages/finetune.py keeps it in JOB_RESULTS, so a
-    class measures it once; the CLI and scripts measure it per call."""
+    weights never change (copies.py), so `shared_before` measures it once per model
+    and fact in this process."""
     fact: Fact                 # what was measured: another fact's Before is refused
     snapshot: Snapshot
     reference: list            # log-probs of UNRELATED, one (n, vocab) tensor each
@@ -386,8 +387,17 @@ def shown_probes(fact: Fact, probe_list: list[Probe]) -> tuple[list[Probe], int]
     return shown, n_answers
 
 
+def shared_before(handle, fact: Fact, work: Work | None = None) -> Before:
+    """`measure_before` once per model and fact in this process: a class pressing
+    with other methods, layers or steps reuses it."""
+    work = work or Work.none()
+    return shared_part(("finetune", "before", handle.name, fact),
+                       lambda: measure_before(handle, fact, work), work, "before")
+
+
 def measure_before(handle, fact: Fact, work: Work | None = None) -> Before:
-    """The phase "before" of `train`: the model on `fact`'s probes, untouched."""
+    """The phase "before" of `train`: the model on `fact`'s probes, untouched,
+    measured now."""
     work = work or Work.none()
     probe_list = probes(fact)
     shown, n_answers = shown_probes(fact, probe_list)
@@ -413,7 +423,7 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
     probe_list = probes(fact)
     shown, n_answers = shown_probes(fact, probe_list)
     if before is None:
-        before = measure_before(handle, fact, work)
+        before = shared_before(handle, fact, work)
     elif before.fact != fact:
         raise ValueError("a Before measured on another fact")
     reference, keep_ref = before.reference, before.keep_ref

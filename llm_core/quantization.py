@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from llm_core.model import copies
+from llm_core.model.caches import shared_part
 from llm_core.generate import greedy_answers
 from llm_core.model.convert import SMOLLM2_GGUF, package_dir
 from llm_core.model.work import Work
@@ -123,11 +124,19 @@ class Baseline:
 
 
 def baseline(handle, work: Work | None = None) -> Baseline:
-    """The float model's numbers, once per model (shared by every setting)."""
+    """The float model's numbers, measured now (`shared_baseline` keeps them)."""
     work = work or Work.none()
     log_probs = copies.log_probs(handle, list(EVAL_TEXTS), work, phase="baseline")
     return Baseline(log_probs, copies.perplexity(handle, PERPLEXITY_TEXT, work),
                     answers(handle, work, phase="baseline_answers"))
+
+
+def shared_baseline(handle, work: Work | None = None) -> Baseline:
+    """The float model's numbers once per model in this process: every setting's
+    run compares against the same ones."""
+    work = work or Work.none()
+    return shared_part(("quantization", "baseline", handle.name), lambda: baseline(handle, work),
+                       work, "baseline")
 
 
 def answers(handle, work: Work, phase: str = "answer") -> tuple[str, ...]:
@@ -212,12 +221,13 @@ def model_bytes(model) -> int:
 
 
 def run(handle, bits, group, base: Baseline | None = None, work: Work | None = None) -> Report:
-    """Quantize a private copy and measure it against the float model, step by
-    step as a job (`work`: its phases quantize, compare, answer)."""
+    """Quantize a private copy and measure it against the float model (`base`,
+    by default the shared baseline), step by step as a job (`work`: its phases
+    quantize, compare, answer)."""
     bits, group = check_setting(bits, group)
     work = work or Work.none()
     started = time.monotonic()
-    base = base or baseline(handle, work)
+    base = base or shared_baseline(handle, work)
     variant, mats, errors, n_weights, n_bits = quantized_copy(handle, bits, group, work)
     kinds = tuple(copies.kinds_of(mats))
     layers = max(m.layer for m in mats) + 1

@@ -39,10 +39,7 @@ pressed = st.button(t("distillation.run"), type="primary", key="distillation.run
 def work(job):
     """The teacher's stories (the same for every student: written once, shared),
     then both students' training."""
-    data = JOB_RESULTS.get(("distillation", "corpus", model_name()),
-                           lambda: ds.teacher_corpus(handle, job),
-                           waiting=lambda: job.progress("stories_shared", 0, 0))
-    return ds.distill(handle, data, steps, temperature, soft_weight, work=job)
+    return ds.distill(handle, ds.shared_corpus(handle, job), steps, temperature, soft_weight, work=job)
 
 
 r = run(pressed, work, page="distillation", key=("distillation", model_name(), temperature, soft_weight, steps),

@@ -73,10 +73,7 @@ def draw(p):
 def work(job):
     """The model before training once per model and fact (shared: a press with other
     settings reuses it), then this press's training."""
-    before = JOB_RESULTS.get(("finetune", "before", model_name(), fact),
-                             lambda: ft.measure_before(handle, fact, job),
-                             waiting=lambda: job.progress("before", 0, 0))
-    return ft.train(handle, fact, method, layer, steps, work=job, before=before)
+    return ft.train(handle, fact, method, layer, steps, work=job)
 
 
 r = run(train and fact is not None, work,

@@ -89,9 +89,7 @@ one_matrix()
 
 def work(job):
     """The float model's numbers once per model (shared), then this setting's copy."""
-    base = JOB_RESULTS.get(("quantization", "baseline", model_name()), lambda: qz.baseline(handle, job),
-                           waiting=lambda: job.progress("baseline", 0, 0))
-    return qz.run(handle, bits, group, base, work=job)
+    return qz.run(handle, bits, group, work=job)
 
 
 key = ("quantization", model_name(), bits, group)

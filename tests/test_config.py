@@ -49,21 +49,26 @@ def test_streamlit_reads_the_same_values(monkeypatch):
         st_config.get_config_options(force_reparse=True)
 
 
-def test_workers_take_the_heaviest_files_first():
-    """`make test`'s order: a browser file before an app file before a file of
-    unit tests, the file with more model work first among equals, and each
-    file's tests in their own order."""
+def test_workers_take_the_longest_files_first():
+    """`make test`'s order: a file measured long (a module fixture that trains)
+    first, then by what its tiers cost: a browser test before two model tests
+    before an app test and a unit test; each file's tests in their own order.
+    And `make test` keeps that order (xdist would sort by the number of tests)."""
     from types import SimpleNamespace as NS
 
+    from harness import ROOT
     from harness.schedule import heaviest_files_first
     tiers = {"t/unit.py::a": "unit", "t/app.py::a": "app", "t/unit.py::b": "unit",
              "t/model.py::a": "model", "t/browser.py::a": "browser", "t/app.py::b": "unit",
-             "t/model2.py::a": "model", "t/model2.py::b": "model"}
+             "t/model2.py::a": "model", "t/model2.py::b": "model",
+             "tests/test_finetune.py::a": "unit"}
     items = [NS(nodeid=n) for n in tiers]
     heaviest_files_first(items, lambda item: tiers[item.nodeid])
     assert [i.nodeid for i in items] == [
-        "t/browser.py::a", "t/app.py::a", "t/app.py::b", "t/model2.py::a", "t/model2.py::b",
-        "t/model.py::a", "t/unit.py::a", "t/unit.py::b"]
+        "tests/test_finetune.py::a", "t/browser.py::a", "t/model2.py::a", "t/model2.py::b",
+        "t/app.py::a", "t/app.py::b", "t/model.py::a", "t/unit.py::a", "t/unit.py::b"]
+    test_line = (ROOT / "Makefile").read_text().split("\ntest:")[1].splitlines()[1]
+    assert "--dist loadfile --no-loadscope-reorder" in test_line, test_line
 
 
 def test_a_test_worker_computes_on_one_thread():

@@ -46,7 +46,9 @@ def test_loss_is_hintons():
 
 @pytest.fixture(scope="module")
 def corpus(decoder):
-    return ds.teacher_corpus(decoder)
+    """The teacher's stories once in this process: this file's trainings, the CLI's
+    and the page's (as for a class)."""
+    return ds.shared_corpus(decoder)
 
 
 def test_teacher_corpus(decoder, corpus):
@@ -109,9 +111,11 @@ def test_bad_settings(steps, temperature, mix, code):
 
 
 @pytest.mark.model
-def test_cli_distill_json():
+def test_cli_distill_json(corpus):
     run = run_cli(["distill", "--steps", "8", "--json"])
     assert run.returncode == 0, run.stderr
+    # Its steps on stderr; the teacher's stories are the ones this process had written.
+    assert "train: step 5 of 8" in run.stderr and "stories:" not in run.stderr, run.stderr
     out = json.loads(run.stdout)
     assert {"student_params", "teacher_params", "kl_soft", "kl_hard", "curves"} <= set(out)
     assert len(out["curves"]["soft"]["loss"]) == 8 == len(out["curves"]["hard"]["loss"])

@@ -18,9 +18,9 @@ from llm_core.model.errors import InputError
 
 @pytest.fixture(scope="module")
 def before(decoder):
-    """The untouched model on the default fact, measured once for this file's
-    trainings (as the page keeps it for a class)."""
-    return ft.measure_before(decoder, ft.DEFAULT_FACT)
+    """The untouched model on the default fact, measured once in this process for
+    this file's trainings, the CLI's and the page's (as for a class)."""
+    return ft.shared_before(decoder, ft.DEFAULT_FACT)
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +184,11 @@ def test_bad_training_settings(decoder):
         assert err.value.code == code
 
 
-@pytest.mark.model
-def test_cli_finetune_json():
+def test_cli_finetune_json(before):
     run = run_cli(["finetune", "--method", "mlp", "--steps", "2", "--json"])
     assert run.returncode == 0, run.stderr
+    # Its steps on stderr; the model before training is the one this process measured.
+    assert "train: step 2 of 2" in run.stderr and "before" not in run.stderr, run.stderr
     out = json.loads(run.stdout)
     assert {"before", "after", "locality", "changed"} <= set(out)
     assert set(out["before"]) == {"p_answer", "answer"}

@@ -81,7 +81,7 @@ def measured(decoder):
     """Reports for the settings the lesson's claims rest on, with the shared
     model's fingerprint before and after all of them."""
     before = copies.weights_fingerprint(decoder.model)
-    base = qz.baseline(decoder)
+    base = qz.shared_baseline(decoder)      # the one the CLI and the page then reuse
     settings = [(8, "128"), (4, "tensor"), (4, "channel"), (4, "64"), (2, "32")]
     reports = {s: qz.run(decoder, *s, base) for s in settings}
     return before, copies.weights_fingerprint(decoder.model), reports
@@ -200,7 +200,7 @@ def test_bad_settings_are_input_errors(decoder):
 def test_concurrent_jobs_and_traces_keep_their_numbers(decoder, measured):
     """Two quantization jobs and a trace of the shared model at once: each gets
     the numbers it gets alone."""
-    base = qz.baseline(decoder)
+    base = qz.shared_baseline(decoder)
     solo_trace = decoder.trace("The quick brown fox jumps over the lazy dog.").logits
     out, errors = {}, []
 
@@ -232,10 +232,11 @@ def test_concurrent_jobs_and_traces_keep_their_numbers(decoder, measured):
         assert_close(logits, solo_trace, MODEL_DEPTH, "logits")
 
 
-@pytest.mark.model
-def test_cli_quantize_json():
+def test_cli_quantize_json(measured):
     run = run_cli(["quantize", "--bits", "8", "--group", "128", "--json"])
     assert run.returncode == 0, run.stderr
+    # Its steps on stderr; the float model's baseline is the one this process measured.
+    assert "quantize: step 5 of" in run.stderr and "baseline" not in run.stderr, run.stderr
     out = json.loads(run.stdout)
     assert {"bits", "group", "size_mb", "float_size_mb", "kl", "top1_agreement", "perplexity",
             "answers"} <= set(out)

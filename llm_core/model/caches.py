@@ -63,6 +63,17 @@ MERGE_RANKS = ByteCache("merge_ranks", 64 * MB, sizeof=lambda ranks: 200 * len(r
 # quantization run, a fine-tuned probe): a class pressing the default runs it once.
 JOB_RESULTS = ByteCache("job_results", 128 * MB)
 
+
+def shared_part(key: tuple, compute, work, phase: str):
+    """The part of a long job that every such job reuses: the float model's
+    baseline (quantization), the model before training on a fact (fine-tuning),
+    the teacher's stories (distillation). The shared weights never change
+    (copies.py), so it is measured once per model in this process, as the steps
+    of the first job that needs it, and kept in JOB_RESULTS: a class pressing with
+    other settings, a second CLI command in a script, reuse it. A job asking while
+    another measures it waits, showing `phase` (its `work` may cancel the wait)."""
+    return JOB_RESULTS.get(key, compute, waiting=lambda: work.progress(phase, 0, 0))
+
 # --- a page's own views (ui.cache.shared) ---------------------------------------------------
 # "page.function" → MB. The key is the function's arguments; an argument whose
 # name starts with "_" counts by its `cache_key` (a trace: model, text, tokens;
