@@ -294,6 +294,14 @@ def main(argv=None) -> int:
               f"figure numbers of {out.compared} sessions checked against their solo traces)")
         print(f"load_rss_peak_n{n}: ratio={peak / baseline:.2f}  (server RSS peak at N={n} vs "
               f"baseline after warm-up, {mb(peak)} vs {mb(baseline)})")
+    for n in sorted(set(levels)):
+        runs = [out for m, (out, _w, _p) in zip(levels, results) if m == n]
+        if len(runs) > 1:         # a level repeated (--levels 1,30,30,30): every update of its runs
+            pooled = [x for out in runs for x in out.latencies]
+            print(f"load_p95_n{n}_pooled: ratio={pct(pooled, 0.95) / ref_p95:.2f}  (p95 text-update "
+                  f"latency over all {len(runs)} runs at N={n}, {len(pooled)} updates: p50 "
+                  f"{pct(pooled, 0.5):.2f} s, p95 {pct(pooled, 0.95):.2f} s, worst run's p95 "
+                  f"{max(pct(out.latencies, 0.95) for out in runs):.2f} s)")
     print(f"load_rss_after_close: ratio={after / baseline:.2f}  (server RSS {settle_s:.0f} s after "
           f"all sessions closed vs baseline, {mb(after)} vs {mb(baseline)}; cache and closed-session "
           f"TTL {args.ttl:.0f} s; warm-up {warm_s:.1f} s)")
