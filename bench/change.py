@@ -27,6 +27,7 @@ import llm_core  # noqa: E402
 from llm_core import distillation as ds  # noqa: E402
 from llm_core import finetune as ft  # noqa: E402
 from llm_core import quantization as qz  # noqa: E402
+from llm_core.model.work import Work  # noqa: E402
 
 from _memory import peak_rise  # noqa: E402
 
@@ -69,8 +70,8 @@ def main() -> None:
     # Fine-tuning: time per step from the progress callback, vs a forward of its batch.
     stamps = []
     result, rise = peak_rise(lambda: ft.train(
-        handle, ft.DEFAULT_FACT, "lora", 8, 12, progress=lambda s, n: stamps.append(
-            time.perf_counter())))
+        handle, ft.DEFAULT_FACT, "lora", 8, 12, work=Work(
+            lambda p: stamps.append(time.perf_counter()) if p.phase == "train" else None)))
     step = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
     batch = ft._batch(handle, ft.DEFAULT_FACT)
 
@@ -105,7 +106,7 @@ def main() -> None:
     job = threading.Thread(target=lambda: (ft.train(handle, ft.DEFAULT_FACT, "lora", 8, 12),
                                            done.set()))
     job.start()
-    time.sleep(6)                     # past the job's first measurements, into training
+    time.sleep(6)                     # into training (its "before" is the shared one, measured above)
     busy = []
     while not done.is_set() and len(busy) < 8:
         busy += trace_times(1)

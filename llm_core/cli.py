@@ -164,8 +164,7 @@ def cmd_distill(args) -> dict:
     steps, temperature, soft_weight = ds.check_settings(
         ds.DEFAULT_STEPS if args.steps is None else args.steps, args.temperature, args.mix)
     handle = _load(args.model)
-    work = _steps_on_stderr()
-    _progress(f"The teacher is writing {ds.N_TRAIN + ds.N_HELD_OUT} stories…")
+    work = _steps_on_stderr()       # the stories' steps show only when they are written now
     corpus = ds.shared_corpus(handle, work)
     _progress(f"Training two students for {steps} steps…")
     return ds.distill(handle, corpus, steps, temperature, soft_weight, seed=args.seed,

@@ -130,7 +130,7 @@ class Corpus:
 
 
 def shared_corpus(handle, work: Work | None = None) -> Corpus:
-    """`teacher_corpus` once per model in this process: the same stories for every
+    """`teacher_corpus` once per model (caches.shared_part): the same stories for every
     student's training, whatever its settings."""
     work = work or Work.none()
     return shared_part(("distillation", "corpus", handle.name), lambda: teacher_corpus(handle, work),

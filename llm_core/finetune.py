@@ -371,7 +371,7 @@ class Before:
     reference) and the KEEP prompts' (what training holds still). The same for
     every press with this fact, whatever the method, layer or steps: the shared
     weights never change (copies.py), so `shared_before` measures it once per model
-    and fact in this process."""
+    and fact (caches.shared_part)."""
     fact: Fact                 # what was measured: another fact's Before is refused
     snapshot: Snapshot
     reference: list            # log-probs of UNRELATED, one (n, vocab) tensor each
@@ -388,7 +388,7 @@ def shown_probes(fact: Fact, probe_list: list[Probe]) -> tuple[list[Probe], int]
 
 
 def shared_before(handle, fact: Fact, work: Work | None = None) -> Before:
-    """`measure_before` once per model and fact in this process: a class pressing
+    """`measure_before` once per model and fact (caches.shared_part): a class pressing
     with other methods, layers or steps reuses it."""
     work = work or Work.none()
     return shared_part(("finetune", "before", handle.name, fact),
@@ -414,18 +414,19 @@ def train(handle, fact: Fact, method: str = "lora", layer: int = 8,
           steps: int = DEFAULT_STEPS, seed: int = 0, work: Work | None = None,
           before: Before | None = None) -> Result:
     """Teach `fact` to a private copy, as a job of steps (`work`): the phases
-    "before" (measuring the model, unless `before` is that measurement already),
-    "train" (each gradient step; its StepInfo and those before it are the
-    progress's `detail`) and "after"."""
+    "before" (the shared measurement, `shared_before`, when this job makes it;
+    none when `before` is given), "train" (each gradient step; its StepInfo and
+    those before it are the progress's `detail`) and "after". The result's
+    seconds are this training's own: training and "after"."""
     method, layer, steps = check_training(method, layer, steps, handle.arch.n_layers)
     work = work or Work.none()
-    started = time.monotonic()
     probe_list = probes(fact)
     shown, n_answers = shown_probes(fact, probe_list)
     if before is None:
         before = shared_before(handle, fact, work)
     elif before.fact != fact:
         raise ValueError("a Before measured on another fact")
+    started = time.monotonic()
     reference, keep_ref = before.reference, before.keep_ref
     batch = _batch(handle, fact)
 

@@ -132,7 +132,7 @@ def baseline(handle, work: Work | None = None) -> Baseline:
 
 
 def shared_baseline(handle, work: Work | None = None) -> Baseline:
-    """The float model's numbers once per model in this process: every setting's
+    """The float model's numbers once per model (caches.shared_part): every setting's
     run compares against the same ones."""
     work = work or Work.none()
     return shared_part(("quantization", "baseline", handle.name), lambda: baseline(handle, work),
@@ -223,11 +223,12 @@ def model_bytes(model) -> int:
 def run(handle, bits, group, base: Baseline | None = None, work: Work | None = None) -> Report:
     """Quantize a private copy and measure it against the float model (`base`,
     by default the shared baseline), step by step as a job (`work`: its phases
-    quantize, compare, answer)."""
+    quantize, compare, answer; before them baseline and baseline_answers when this
+    job measures the shared baseline, or "baseline" at 0 of 0 while another does)."""
     bits, group = check_setting(bits, group)
     work = work or Work.none()
-    started = time.monotonic()
     base = base or shared_baseline(handle, work)
+    started = time.monotonic()          # this setting's own work: the shared baseline is apart
     variant, mats, errors, n_weights, n_bits = quantized_copy(handle, bits, group, work)
     kinds = tuple(copies.kinds_of(mats))
     layers = max(m.layer for m in mats) + 1

@@ -68,10 +68,13 @@ def shared_part(key: tuple, compute, work, phase: str):
     """The part of a long job that every such job reuses: the float model's
     baseline (quantization), the model before training on a fact (fine-tuning),
     the teacher's stories (distillation). The shared weights never change
-    (copies.py), so it is measured once per model in this process, as the steps
-    of the first job that needs it, and kept in JOB_RESULTS: a class pressing with
-    other settings, a second CLI command in a script, reuse it. A job asking while
-    another measures it waits, showing `phase` (its `work` may cancel the wait)."""
+    (copies.py), so it is measured once per model, as the steps of the first job
+    that needs it, and kept in JOB_RESULTS while it lives there (LLM_XRAY_CACHE_TTL
+    from when it was measured, 10 minutes by default): a class pressing with other
+    settings, a second CLI command in a script, reuse it. `key` names the model by
+    its handle's name, which names its weights (a handle is loaded once per name).
+    A job asking while another measures it waits, showing `phase` (its `work` may
+    cancel the wait)."""
     return JOB_RESULTS.get(key, compute, waiting=lambda: work.progress(phase, 0, 0))
 
 # --- a page's own views (ui.cache.shared) ---------------------------------------------------
