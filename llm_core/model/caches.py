@@ -77,6 +77,7 @@ def shared_part(key: tuple, compute, work, phase: str):
     cancel the wait)."""
     return JOB_RESULTS.get(key, compute, waiting=lambda: work.progress(phase, 0, 0))
 
+
 # --- a page's own views (ui.cache.shared) ---------------------------------------------------
 # "page.function" → MB. The key is the function's arguments; an argument whose
 # name starts with "_" counts by its `cache_key` (a trace: model, text, tokens;
