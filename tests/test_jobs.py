@@ -252,3 +252,64 @@ def test_an_answer_cut_by_a_limit_says_so():
     cut = Generation(3, (1, 2), (), "The capital of ", "length", 0.1, 0)
     assert whole.shown_text == "Paris." and not whole.cut
     assert cut.shown_text == "The capital of …" and cut.cut
+
+
+def test_two_jobs_asking_for_a_shared_part_at_once_share_one_measurement():
+    """caches.shared_part: the first job measures, the second waits (shown its
+    phase), both get the same numbers, measured once. A waiting job that is
+    cancelled stops waiting; when the measuring job is cancelled, the next one
+    to ask measures it itself."""
+    from llm_core.model.caches import JOB_RESULTS, shared_part
+    key = ("test", "shared part", id(object()))
+    go, calls = threading.Event(), []
+
+    def measure(tag):
+        calls.append(tag)
+        go.wait(60)                   # a hang guard: the test releases it
+        return torch.tensor([1.5, 2.5])
+
+    first, second, third = Work(gate=None), Work(gate=None), Work(gate=None)
+    seen_waiting, got, errors = [], {}, []
+    second._report = lambda p: seen_waiting.append((p.phase, p.done, p.total))
+    third._report = lambda p: third.cancel()          # gives up at its first wait
+
+    def ask(name, work):
+        try:
+            got[name] = shared_part(key, lambda: measure(name), work, "baseline")
+        except Cancelled:
+            errors.append(name)
+    threads = [threading.Thread(target=ask, args=("first", first))]
+    threads[0].start()
+    wait_for(lambda: calls == ["first"])
+    threads += [threading.Thread(target=ask, args=(n, w)) for n, w in (("second", second), ("third", third))]
+    for th in threads[1:]:
+        th.start()
+    wait_for(lambda: seen_waiting and errors == ["third"])
+    go.set()
+    for th in threads:
+        th.join(60)
+    assert calls == ["first"] and errors == ["third"]
+    assert got["second"] is got["first"] and torch.equal(got["first"], torch.tensor([1.5, 2.5]))
+    assert seen_waiting[0] == ("baseline", 0, 0)
+
+    # The measuring job cancelled: a later asker measures anew.
+    key2, started, go2, owner = key + ("again",), threading.Event(), threading.Event(), Work(gate=None)
+
+    def cancelled_measure():
+        started.set()
+        go2.wait(60)
+        owner.check()                 # its next step: the cancel stops it
+
+    def ask_and_be_cancelled():
+        try:
+            shared_part(key2, cancelled_measure, owner, "before")
+        except Cancelled:
+            errors.append("owner")
+    th = threading.Thread(target=ask_and_be_cancelled)
+    th.start()
+    started.wait(60)
+    owner.cancel()
+    go2.set()
+    th.join(60)
+    assert errors[-1] == "owner"
+    assert shared_part(key2, lambda: "measured anew", Work(gate=None), "before") == "measured anew"

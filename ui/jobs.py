@@ -52,9 +52,8 @@ _CORES = os.cpu_count() or 2
 LONG_SLOTS = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, _CORES // 2)))
 # Short jobs hold a key/value cache: a three-answer story of 40 tokens 7 MB, the
 # generate page's largest (five answers of 200 tokens after a 1,024-token prompt)
-# 269 MB. They are admitted by
-# those bytes, so a class can generate at once; the count only keeps each one's
-# share of the turns at the model from thinning out.
+# 269 MB. They are admitted by those bytes, so a class can generate at once; the
+# count only keeps each one's share of the turns at the model from thinning out.
 SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 32))
 SHORT_JOBS_BYTES = int(os.environ.get("LLM_XRAY_SHORT_JOBS_MB", 1024)) * 2**20
 POLL_S = 0.5                 # how often a waiting job looks again (and can be cancelled)
