@@ -66,6 +66,7 @@ class Outcome:
     gave_up: int = 0
     numbers: dict = field(default_factory=dict)        # session → ‖residual‖ the page showed
     compared: int = 0
+    cpu_s: float = 0.0     # the server's CPU seconds over the level
 
 
 def _check_view(i: int, n: int, run: Run, what: str, out: Outcome, own_text=True) -> None:
@@ -168,6 +169,12 @@ class RssSampler(threading.Thread):
             rss = self.rss()
         return rss, time.monotonic() - start
 
+    def cpu(self) -> float:
+        """CPU seconds the server has used so far (user + system, all its threads):
+        less at the mercy of a noisy machine than the latencies."""
+        times = self.proc.cpu_times()
+        return times.user + times.system
+
     def peak(self, since: float) -> int:
         return max((r for t, r in self.samples if t >= since), default=self.rss())
 
@@ -256,10 +263,11 @@ def main(argv=None) -> int:
         baseline = sampler.rss()
         results = []     # one per level, in order: a level may repeat (--levels 1,30,30)
         for n in levels:
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), sampler.cpu()
             out = asyncio.run(level(n, server.url, text_page,
                                     gen_page if n in gen_levels else None))
             wall = time.monotonic() - t0
+            out.cpu_s = sampler.cpu() - cpu0
             results.append((out, wall, sampler.peak(t0)))
             out.compared = check_numbers(out)
             failed |= bool(out.errors or out.crosstalk)
@@ -302,6 +310,12 @@ def main(argv=None) -> int:
                   f"latency over all {len(runs)} runs at N={n}, {len(pooled)} updates: p50 "
                   f"{pct(pooled, 0.5):.2f} s, p95 {pct(pooled, 0.95):.2f} s, worst run's p95 "
                   f"{max(pct(out.latencies, 0.95) for out in runs):.2f} s)")
+            cpus = sorted(out.cpu_s for out in runs)
+            ref_cpu = results[0][0].cpu_s / ref_n
+            median = cpus[len(cpus) // 2]
+            print(f"load_cpu_n{n}_median: ratio={median / n / ref_cpu:.2f}  (server CPU seconds per "
+                  f"session at N={n} vs N={ref_n}, median of {len(runs)} runs: {median / n * 1000:.0f} "
+                  f"ms vs {ref_cpu * 1000:.0f} ms; per run " + ", ".join(f"{c:.2f}" for c in cpus) + " s)")
     print(f"load_rss_after_close: ratio={after / baseline:.2f}  (server RSS {settle_s:.0f} s after "
           f"all sessions closed vs baseline, {mb(after)} vs {mb(baseline)}; cache and closed-session "
           f"TTL {args.ttl:.0f} s; warm-up {warm_s:.1f} s)")

@@ -18,6 +18,7 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["LLM_XRAY_CHECK_FIGURES"] = "1"   # ui/fig_common.figure: each figure also built validated
 # `make test` runs one pytest-xdist worker per core. Each worker, and every server
 # and CLI it starts, then computes on one thread: two processes of two OpenMP
 # threads on 2 cores spin against each other (bench/threads.py: 4-5× slower each);

@@ -42,6 +42,6 @@ def guess_histogram(counts: dict[str, int], answer: str | None, labels: dict,
                 cliponaxis=False)
     top = max([n for _, n in shown] or [1])
     return figure([bars], title=labels["title"], height=340, showlegend=False,
-                  yaxis=dict(title=labels["count_axis"], range=[0, top * 1.25 + 0.5],
+                  yaxis=dict(title=dict(text=labels["count_axis"]), range=[0, top * 1.25 + 0.5],
                              dtick=max(1, top // 5)),
                   xaxis=dict(type="category"))
