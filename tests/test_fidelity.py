@@ -166,6 +166,33 @@ def test_percent_ticks_never_repeat(upper):
     assert len(ticks) == len(set(ticks)), ticks
 
 
+def test_a_figure_built_without_validation_is_the_validated_one():
+    """ui/fig_common.figure skips plotly's validation for speed: what it draws must
+    be the validated figure (a named colorscale spelled out as plotly spells it, the
+    fonts written in full), what validation would turn into something else is
+    caught while the tests run, and later changes are validated again."""
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from ui import fig_common
+    assert fig_common.CHECK_AGAINST_VALIDATED              # tests/conftest.py
+    traces = [dict(type="heatmap", z=np.arange(6, dtype=np.float32).reshape(2, 3), colorscale="RdBu",
+                   reversescale=True, hovertemplate="%{z}")]
+    fast = fig_common.figure(traces, title="t", xaxis=dict(title=dict(text="x")))
+    slow = go.Figure(data=traces, layout=fig_common.layout(title="t", xaxis=dict(title=dict(text="x"))))
+    assert json.loads(pio.to_json(fast, validate=False)) == json.loads(pio.to_json(slow, validate=False))
+    assert fast.data[0].colorscale[3] == (0.3, "rgb(244,165,130)")  # plotly's RdBu, not plotly.js's
+    assert fast.layout.hoverlabel.font.size == 13
+    with pytest.raises(AssertionError, match="differs from plotly's validation"):
+        fig_common.figure([dict(type="bar", x=[1])], yaxis=dict(title_font_size=3))
+    with pytest.raises(ValueError):
+        fast.update_layout(height="tall")                  # a value validation would refuse
+    with pytest.raises(ValueError):
+        fast.update_traces(zmin="low")
+
+
 def test_next_token_axis_keeps_its_scale_across_temperatures(decoder):
     from llm_core.model.sampling import top_view
     from ui.fig_next_token import next_token_bars

@@ -50,7 +50,7 @@ _COLORSCALE = ColorscaleValidator("colorscale", "heatmap")   # what validation d
 
 def figure(traces: list[dict], *, title: str = "", height: int = 360, **more) -> go.Figure:
     """A figure made in one step from plain dicts, without plotly's validation
-    (3.5× faster: with a class of 30 on the pipeline page, figures were the
+    (3.3× faster: with a class of 30 on the pipeline page, figures were the
     largest part of each update after the model). Its JSON holds what the validated
     figure's holds (keys in another order): the tests check every one
     (CHECK_AGAINST_VALIDATED).
