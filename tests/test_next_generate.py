@@ -71,6 +71,46 @@ def test_entropy_rises_with_temperature(logits):
     assert abs(curve[3][2] - entropy(torch.softmax(logits, -1))) < 1e-3
 
 
+def _reference_curve(logits, temperatures):
+    """(top probability, entropy in bits) of the softmax at each T > 0, in float64,
+    token by token: p = e/Z and −ln p = ln Z + d/T. ln Z is log1p of the mass
+    outside the top: a float64 softmax rounds a top probability of 1 − 1e-20 to 1
+    and its entropy term to 0 (2 % of a nearly one-hot entropy)."""
+    out = []
+    for temp in temperatures:
+        gap = (logits.double().max() - logits.double()) / temp      # −ln(p/p_top), ≥ 0
+        top = gap == 0
+        outside = float(torch.exp(-gap[~top]).sum())
+        ties = float(top.sum())
+        log_z = math.log(ties) + math.log1p(outside / ties)
+        probs = torch.exp(-gap) / (ties + outside)
+        nats = float((probs * (log_z + gap.nan_to_num(posinf=0.0))).sum())
+        out.append((1.0 / (ties + outside), nats / math.log(2)))
+    return out
+
+
+@pytest.mark.parametrize("case", ["model", "ties and -inf", "toy"])
+def test_temperature_curve_is_a_float64_softmax_to_float32_rounding(logits, case):
+    """Every point, nearly one-hot (T = 0.05: entropy ~1e-6 bit) to flat (T = 2).
+    Bound: each value within 1e-5 of itself. Float32 pairwise sums of non-negative
+    terms over 49,152 tokens err by at most log2(49,152)·u ≈ 1e-6 relative, the
+    exponentials by a few u each; nothing cancels (ln Z and E[d/T] are both ≥ 0)."""
+    if case == "ties and -inf":
+        logits = logits.clone()
+        logits[logits.argsort(descending=True)[1]] = logits.max()      # two tokens tie at the top
+        logits[:100] = -math.inf                                       # never drawable
+    elif case == "toy":
+        logits = torch.tensor([3.2, 0.9, -2.0])
+    temps = [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0]
+    curve = nt.temperature_curve(logits, [0.0] + temps)
+    assert curve[0] == (0.0, 1.0, 0.0)
+    for (temp, top, bits), (want_top, want_bits) in zip(curve[1:], _reference_curve(logits, temps)):
+        assert abs(top - want_top) <= 1e-5 * want_top, (temp, top, want_top)
+        assert abs(bits - want_bits) <= 1e-5 * want_bits, (temp, bits, want_bits)
+    if case == "model":
+        assert curve[1][2] < 1e-4 and curve[1][2] > 0      # nearly one-hot, still not zero
+
+
 @pytest.mark.parametrize("p", [0.001, 0.3, 0.77, 0.9, 0.99])
 def test_top_p_keeps_smallest_set_reaching_p(logits, p):
     kept = distribution(logits, 1.0, top_p=p).kept

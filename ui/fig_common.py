@@ -35,9 +35,10 @@ def layout(*, title: str = "", height: int = 360, **more) -> dict:
     """The shared look as a plain layout dict (title, height, margins, fonts),
     written out in full (font=dict(size=…), not font_size): `figure` sets it
     as it is."""
-    return dict(title=dict(text=title, x=0, font=dict(size=15)), height=height,
-                margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                font=dict(size=13), hoverlabel=dict(font=dict(size=13)), **more)
+    shared = dict(title=dict(text=title, x=0, font=dict(size=15)), height=height,
+                  margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                  font=dict(size=13), hoverlabel=dict(font=dict(size=13)))
+    return {**shared, **more}          # a figure may set its own margin
 
 
 # Set by the tests (tests/conftest.py), and by the servers they start: every

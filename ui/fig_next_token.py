@@ -6,9 +6,8 @@ from __future__ import annotations
 
 
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from ui.fig_common import code_label, percent_axis, token_label  # noqa: F401 — used by pages
+from ui.fig_common import code_label, figure, percent_axis, token_label  # noqa: F401 — code_label: pages
 
 KEPT = "#2e86de"
 CHOSEN = "#e67e22"
@@ -39,35 +38,33 @@ def next_token_bars(view, tokens, labels: dict, *, chosen: int | None = None,
     hover = (f"%{{customdata[0]}}<br>{hover_logit}: %{{customdata[1]:.2f}}<br>"
              f"{hover_prob}: %{{customdata[2]:.2%}}<br>{hover_final}: %{{customdata[3]:.2%}}"
              "<extra></extra>")
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04)
-    fig.add_trace(go.Bar(x=list(view.logits), y=names, orientation="h", marker_color=colours,
-                         customdata=custom, hovertemplate=hover, showlegend=False,
-                         text=[f"{v:.2f}" for v in view.logits], textposition="auto"), 1, 1)
-    fig.add_trace(go.Bar(x=shown, y=names, orientation="h", marker_color=colours,
-                         customdata=custom, hovertemplate=hover, showlegend=False,
-                         text=[f"{v:.1%}" for v in shown], textposition="auto"), 1, 2)
+    bars = dict(type="bar", y=names, orientation="h", marker=dict(color=colours), customdata=custom,
+                hovertemplate=hover, showlegend=False, textposition="auto")
+    traces = [dict(bars, x=list(view.logits), text=[f"{v:.2f}" for v in view.logits],
+                   xaxis="x", yaxis="y"),
+              dict(bars, x=shown, text=[f"{v:.1%}" for v in shown], xaxis="x2", yaxis="y2")]
     if view.temperature == 0 and model_name:
-        fig.add_trace(go.Scatter(x=list(view.model_probs), y=names, mode="markers", name=model_name,
-                                 marker={"symbol": "diamond", "size": 11, "color": "#222"},
-                                 customdata=[token_label(tok, 30) for tok in tokens],
-                                 hovertemplate=f"%{{customdata}}<br>{model_name}: %{{x:.2%}}"
-                                               "<extra></extra>"), 1, 2)
+        traces.append(dict(type="scatter", x=list(view.model_probs), y=names, mode="markers",
+                           name=model_name, marker=dict(symbol="diamond", size=11, color="#222"),
+                           customdata=[token_label(tok, 30) for tok in tokens],
+                           hovertemplate=f"%{{customdata}}<br>{model_name}: %{{x:.2%}}<extra></extra>",
+                           xaxis="x2", yaxis="y2"))
     # Legend entries only (no data): what the colours mean.
     legend = [(labels["kept_name"], KEPT), (labels["cut_name"], CUT)] + (
         [(chosen_name, CHOSEN)] if chosen is not None else [])
-    for name, colour in legend:
-        fig.add_trace(go.Bar(x=[None], y=[None], orientation="h", marker_color=colour, name=name,
-                             showlegend=True), 1, 2)
-    fig.update_yaxes(autorange="reversed", title=labels["token_axis"], row=1, col=1)
-    fig.update_xaxes(title=labels["logit_axis"], row=1, col=1)
-    fig.update_xaxes(title=labels["prob_axis"], row=1, col=2,
-                     **percent_axis(max(shown + list(view.model_probs) * (view.temperature == 0)),
-                                    fixed=fixed_scale))
-    fig.update_layout(title=labels["title"], height=max(300, 26 * n + 160), bargap=0.25,
-                      margin={"l": 10, "r": 10, "t": 90, "b": 50},
-                      legend={"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0.5,
-                              "xanchor": "center"})
-    return fig
+    traces += [dict(type="bar", x=[None], y=[None], orientation="h", marker=dict(color=colour),
+                    name=name, showlegend=True, xaxis="x2", yaxis="y2") for name, colour in legend]
+    # two panels side by side that share the token axis (what make_subplots writes)
+    upper = max(shown + list(view.model_probs) * (view.temperature == 0))
+    return figure(traces, title=labels["title"], height=max(300, 26 * n + 160), bargap=0.25,
+                  xaxis=dict(anchor="y", domain=[0.0, 0.48], title=dict(text=labels["logit_axis"])),
+                  yaxis=dict(anchor="x", domain=[0.0, 1.0], autorange="reversed",
+                             title=dict(text=labels["token_axis"])),
+                  xaxis2=dict(anchor="y2", domain=[0.52, 1.0], title=dict(text=labels["prob_axis"]),
+                              **percent_axis(upper, fixed=fixed_scale)),
+                  yaxis2=dict(anchor="x2", domain=[0.0, 1.0], matches="y", showticklabels=False),
+                  margin=dict(l=10, r=10, t=90, b=50),
+                  legend=dict(orientation="h", y=1.01, yanchor="bottom", x=0.5, xanchor="center"))
 
 
 def temperature_curve(curve, current: float, labels: dict) -> go.Figure:
@@ -76,20 +73,24 @@ def temperature_curve(curve, current: float, labels: dict) -> go.Figure:
     labels: title, t_axis, top_name, entropy_name, entropy_axis."""
     top_name, entropy_name = labels["top_name"], labels["entropy_name"]
     temps = [c[0] for c in curve]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=temps, y=[c[1] for c in curve], name=top_name, mode="lines",
-                             line={"color": KEPT, "width": 3},
-                             hovertemplate="T=%{x:.2f}: %{y:.1%}<extra></extra>"),
-                  secondary_y=False)
-    fig.add_trace(go.Scatter(x=temps, y=[c[2] for c in curve], name=entropy_name, mode="lines",
-                             line={"color": CHOSEN, "width": 3, "dash": "dot"},
-                             hovertemplate="T=%{x:.2f}: %{y:.2f} bit<extra></extra>"),
-                  secondary_y=True)
-    fig.add_vline(x=current, line_dash="dash", line_color="#555",
-                  annotation_text=f"T = {current:.2f}", annotation_position="top")
-    fig.update_xaxes(title=labels["t_axis"], range=[0, max(temps) if temps else 2])
-    fig.update_yaxes(title=top_name, tickformat=".0%", range=[0, 1.05], secondary_y=False)
-    fig.update_yaxes(title=labels["entropy_axis"], rangemode="tozero", secondary_y=True)
-    fig.update_layout(title=labels["title"], height=320, margin={"l": 10, "r": 10, "t": 60, "b": 40},
-                      legend={"orientation": "h", "y": -0.3, "x": 0.5, "xanchor": "center"})
-    return fig
+    traces = [dict(type="scatter", x=temps, y=[c[1] for c in curve], name=top_name, mode="lines",
+                   line=dict(color=KEPT, width=3), hovertemplate="T=%{x:.2f}: %{y:.1%}<extra></extra>",
+                   xaxis="x", yaxis="y"),
+              dict(type="scatter", x=temps, y=[c[2] for c in curve], name=entropy_name, mode="lines",
+                   line=dict(color=CHOSEN, width=3, dash="dot"),
+                   hovertemplate="T=%{x:.2f}: %{y:.2f} bit<extra></extra>", xaxis="x", yaxis="y2")]
+    # the entropy on a second y axis at the right; a dashed line at the current T
+    return figure(traces, title=labels["title"], height=320,
+                  xaxis=dict(anchor="y", domain=[0.0, 0.94], title=dict(text=labels["t_axis"]),
+                             range=[0, max(temps) if temps else 2]),
+                  yaxis=dict(anchor="x", domain=[0.0, 1.0], title=dict(text=top_name),
+                             tickformat=".0%", range=[0, 1.05]),
+                  yaxis2=dict(anchor="x", overlaying="y", side="right",
+                              title=dict(text=labels["entropy_axis"]), rangemode="tozero"),
+                  shapes=[dict(type="line", line=dict(color="#555", dash="dash"), x0=current,
+                               x1=current, xref="x", y0=0, y1=1, yref="y domain")],
+                  annotations=[dict(showarrow=False, text=f"T = {current:.2f}", x=current,
+                                    xanchor="center", xref="x", y=1, yanchor="bottom",
+                                    yref="y domain")],
+                  margin=dict(l=10, r=10, t=60, b=40),
+                  legend=dict(orientation="h", y=-0.3, x=0.5, xanchor="center"))
