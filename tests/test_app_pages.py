@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from harness.apptest import assert_clean
+from harness.apptest import assert_clean, figures
+from ui.fig_common import DRAWN
 from ui.i18n import LANG_KEY
 from ui.models import MODEL_KEY
 from ui.pages import PAGES
@@ -47,6 +48,16 @@ def test_a_link_to_the_page_opens_it_inside_the_app(name, lang):
     assert [r.key for r in at.sidebar.radio][:1] == [LANG_KEY]      # the shared sidebar ran
     assert at.sidebar.selectbox(key="sidebar.model_choice").value == at.session_state[MODEL_KEY]
     assert _title(name, lang) in at.title[0].value
+    # Each chart carries Streamlit's chart theme, less its parts for the trace types
+    # no page draws (ui/fig_common.app_template): it draws only those types.
+    import plotly.io as pio
+    theme = pio.templates["streamlit"].to_plotly_json()
+    for spec in figures(at):
+        kinds = {trace.get("type", "scatter") for trace in spec["data"]}
+        assert kinds <= DRAWN, (name, kinds - DRAWN)
+        template = spec["layout"]["template"]
+        assert template["layout"] == theme["layout"]
+        assert template["data"] == {k: v for k, v in theme["data"].items() if k in DRAWN}
 
 
 @pytest.mark.app

@@ -73,6 +73,24 @@ def figure(traces: list[dict], *, title: str = "", height: int = 360, **more) ->
     return fig
 
 
+# The trace types the app draws. Only their entries of a template can change a
+# chart (plotly.js applies template.data.<type> to traces of that type); the
+# tests check that every page's figures keep to them.
+DRAWN = frozenset({"bar", "cone", "heatmap", "scatter", "scatter3d", "treemap"})
+
+
+def app_template(theme: go.layout.Template) -> go.layout.Template:
+    """`theme` (Streamlit's chart template) with its trace entries for the types
+    the app draws and its whole layout part. Every figure copies the default
+    template and every chart sends it: Streamlit's also styles candlesticks,
+    tables, sankeys … that no page draws, about a third of each copy."""
+    kept = go.layout.Template(theme)
+    for kind in list(kept.data.to_plotly_json()):
+        if kind not in DRAWN:
+            kept.data[kind] = None
+    return kept
+
+
 def _columns(text: str) -> int:
     """How wide a text is on screen, in Latin-letter columns (CJK counts two)."""
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
