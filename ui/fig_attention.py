@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from plotly.subplots import make_subplots
 
-from ui.fig_common import plotly_text, position_label
+from ui.fig_common import figure, plotly_text, position_label
 from ui.markdown import md_escape
 
 # 0–1 weights; stops crowded near 0 because most weights are small.
@@ -62,20 +62,19 @@ def pattern_heatmap(pattern, ticks, labels: dict, *, causal: bool, height: int |
     x_title, y_title, color_title = labels["x_title"], labels["y_title"], labels["color_title"]
     title = labels.get("title", "")
     z = _masked(_np(pattern), causal)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=_escaped(ticks), y=_escaped(ticks), zmin=0, zmax=1, colorscale=WEIGHT_SCALE,
-        hoverongaps=False,
-        colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
-        hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
-                      "<extra></extra>"))
-    if highlight_query is not None:
-        fig.add_shape(type="rect", x0=-0.5, x1=len(ticks) - 0.5, y0=highlight_query - 0.5,
-                      y1=highlight_query + 0.5, line=dict(color="#e67e22", width=2))
-    fig.update_yaxes(autorange="reversed", title=y_title, type="category")
-    fig.update_xaxes(title=x_title, type="category", tickangle=-60, side="bottom")
-    fig.update_layout(title=title or None, height=height or _size(len(ticks)) + 60,
-                      plot_bgcolor=MASK_COLOR, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
-    return fig
+    frame = {} if highlight_query is None else dict(shapes=[dict(
+        type="rect", x0=-0.5, x1=len(ticks) - 0.5, y0=highlight_query - 0.5,
+        y1=highlight_query + 0.5, line=dict(color="#e67e22", width=2))])
+    return figure(
+        [dict(type="heatmap", z=z, x=_escaped(ticks), y=_escaped(ticks), zmin=0, zmax=1,
+              colorscale=WEIGHT_SCALE, hoverongaps=False,
+              colorbar=dict(title=dict(text=color_title, side="right"), thickness=12),
+              hovertemplate=f"{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>{color_title}: %{{z:.3f}}"
+                            "<extra></extra>")],
+        title=title, height=height or _size(len(ticks)) + 60, **frame,
+        yaxis=dict(autorange="reversed", title=dict(text=y_title), type="category"),
+        xaxis=dict(title=dict(text=x_title), type="category", tickangle=-60, side="bottom"),
+        plot_bgcolor=MASK_COLOR)
 
 
 def head_grid(patterns, ticks, labels: dict, *, causal: bool, cols: int | None = None) -> go.Figure:
@@ -135,14 +134,14 @@ def token_bars(weights, ticks, labels: dict, *, highlight: int | None = None,
     value_title, x_title = labels["value_title"], labels["x_title"]
     w = _np(weights)
     colors = [("#e67e22" if i == highlight else color) for i in range(len(w))]
-    fig = go.Figure(go.Bar(
-        x=_escaped(ticks), y=w, marker_color=colors, texttemplate=f"%{{y:{text_format}}}",
-        textposition="outside" if len(w) <= 24 else "none", cliponaxis=False,
-        hovertemplate=f"{x_title}: %{{x}}<br>{value_title}: %{{y:.4f}}<extra></extra>"))
-    fig.update_xaxes(title=x_title, type="category", tickangle=-60)
-    fig.update_yaxes(title=value_title)
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=20, b=10))
-    return fig
+    return figure(
+        [dict(type="bar", x=_escaped(ticks), y=w, marker=dict(color=colors),
+              texttemplate=f"%{{y:{text_format}}}",
+              textposition="outside" if len(w) <= 24 else "none", cliponaxis=False,
+              hovertemplate=f"{x_title}: %{{x}}<br>{value_title}: %{{y:.4f}}<extra></extra>")],
+        height=340, margin=dict(l=10, r=10, t=20, b=10),
+        xaxis=dict(title=dict(text=x_title), type="category", tickangle=-60),
+        yaxis=dict(title=dict(text=value_title)))
 
 
 def md_token(label: str) -> str:

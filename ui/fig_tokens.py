@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ui.fig_common import token_label
+from ui.fig_common import figure, token_label
 
 
 def is_content(token) -> bool:
@@ -55,17 +55,15 @@ def byte_rows(tokens, text: str, labels: dict) -> list[dict]:
 def counts_bar(names, content_counts, special_counts, labels: dict, height: int = 260) -> go.Figure:
     """Horizontal bars: tokens per tokenizer for the same text, special markers
     stacked after the content tokens. `labels`: content, special, x."""
-    fig = go.Figure()
-    fig.add_trace(go.Bar(y=names, x=content_counts, orientation="h", name=labels["content"],
-                         text=content_counts, textposition="inside", marker_color="#2e86de",
-                         hovertemplate="%{y}: %{x}<extra>" + labels["content"] + "</extra>"))
-    fig.add_trace(go.Bar(y=names, x=special_counts, orientation="h", name=labels["special"],
-                         marker_color="#c8d6e5",
-                         hovertemplate="%{y}: %{x}<extra>" + labels["special"] + "</extra>"))
-    fig.update_layout(barmode="stack", height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(orientation="h", y=-0.35), xaxis_title=labels["x"])
-    fig.update_yaxes(autorange="reversed")
-    return fig
+    return figure(
+        [dict(type="bar", y=names, x=content_counts, orientation="h", name=labels["content"],
+              text=[str(n) for n in content_counts], textposition="inside", marker=dict(color="#2e86de"),
+              hovertemplate="%{y}: %{x}<extra>" + labels["content"] + "</extra>"),
+         dict(type="bar", y=names, x=special_counts, orientation="h", name=labels["special"],
+              marker=dict(color="#c8d6e5"),
+              hovertemplate="%{y}: %{x}<extra>" + labels["special"] + "</extra>")],
+        height=height, barmode="stack", legend=dict(orientation="h", y=-0.35),
+        xaxis=dict(title=dict(text=labels["x"])), yaxis=dict(autorange="reversed"))
 
 
 def merge_rows(steps, labels: dict) -> list[dict]:
