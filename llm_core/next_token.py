@@ -47,18 +47,23 @@ def temperature_curve(logits: torch.Tensor, temperatures) -> list[tuple[float, f
     With d = (top logit − logit) ≥ 0 and e = exp(−d/T) ≤ 1, the partition is
     Z = c + R (c tokens tie at the top, R the rest), the top token's probability
     1/Z and the entropy ln Z + Σ e·d / (T·Z) nats: both terms ≥ 0, so nothing
-    cancels, and R is summed alone, so a nearly one-hot T keeps its tiny entropy.
-    In float32 with torch's pairwise sums over the vocabulary this is within
-    ~1e-6 relative of a float64 softmax (the tests bound it at 1e-5), at a
-    quarter of the CPU of softmax plus a float64 entropy (a class of 30 draws
-    30 curves at once)."""
+    cancels, and R is summed alone, so a nearly one-hot T keeps its tiny entropy
+    as long as float32 holds it: within ~1e-6 relative of a float64 softmax (the
+    tests bound it at 1e-5) while the runner-up's exp(−d/T) is a normal float32
+    (d/T < 87); past that the entropy, under 1e-36 bit, reads 0. A quarter of
+    the CPU of softmax plus a float64 entropy (a class of 30 draws 30 curves at
+    once). Logits with NaN or +inf, or only −inf, have no distribution: NaN rows."""
     temps = [check_temperature(temp) for temp in temperatures]
     warm = [temp for temp in temps if temp > 0]
     rows = {}
-    if warm:
-        d = (logits.float().max() - logits.float()).clamp_max(1e30)  # vocab, ≥ 0; −inf logit: e = 0
+    top_logit = logits.float().max()
+    if warm and not bool(torch.isfinite(top_logit)):
+        rows = {temp: (temp, math.nan, math.nan) for temp in warm}
+    elif warm:
+        d = (top_logit - logits.float()).clamp_max(1e30)   # vocab, ≥ 0; a −inf logit: e = 0
         top = d == 0
-        inv = 1.0 / torch.tensor(warm, dtype=torch.float32)[:, None]
+        # 1/T in float64 first: a T under float32's range would make it inf (and 0·inf)
+        inv = (1.0 / torch.tensor(warm, dtype=torch.float64)).clamp_max(1e30).float()[:, None]
         rest = torch.exp(-inv * d.masked_fill(top, math.inf))        # T vocab, 0 at the top
         ties = float(top.sum())
         r = rest.sum(-1)

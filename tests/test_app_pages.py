@@ -49,7 +49,8 @@ def test_a_link_to_the_page_opens_it_inside_the_app(name, lang):
     assert at.sidebar.selectbox(key="sidebar.model_choice").value == at.session_state[MODEL_KEY]
     assert _title(name, lang) in at.title[0].value
     # Each chart carries Streamlit's chart theme, less its parts for the trace types
-    # no page draws (ui/fig_common.app_template): it draws only those types.
+    # no page draws (ui/fig_common.app_template): it draws only those types (every
+    # chart of every test is checked too: ui/export.chart under LLM_XRAY_CHECK_FIGURES).
     import plotly.io as pio
     theme = pio.templates["streamlit"].to_plotly_json()
     for spec in figures(at):

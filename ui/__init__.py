@@ -1,5 +1,7 @@
 """Shared UI pieces for the pages: i18n, cached model handles and traces,
-token chips, error messages. Figures are pure functions in ui/fig_*.py."""
+token chips, error messages. Figures are pure functions in ui/fig_*.py; this
+package sets plotly's default template they take (Streamlit's chart theme,
+trimmed: see the end of this file)."""
 
 # Imported whole here, before any page runs: plotly looks pandas up in
 # sys.modules without importing it, and a page importing pandas for the first

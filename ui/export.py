@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from llm_core.logit_lens import logit_lens, trace_export
+from ui import fig_common
 from ui.i18n import t
 
 PRESENT_KEY = "shared.present"
@@ -126,6 +127,9 @@ def chart(fig: go.Figure, *, key: str, table: pd.DataFrame | None = None, where=
     """Draw `fig` with its PNG and CSV downloads, in `where` (a column; default the
     page). `table` is the data to export when the page has it in a better form
     than the traces."""
+    if fig_common.CHECK_AGAINST_VALIDATED:      # the tests: the app's template styles it
+        drawn = {trace.type for trace in fig.data}
+        assert drawn <= fig_common.DRAWN, f"{key}: add {drawn - fig_common.DRAWN} to DRAWN"
     where = where or st
     stem = file_stem(fig, key)
     fmt = st.session_state.get(FORMAT_KEY, "png")

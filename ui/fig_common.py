@@ -38,7 +38,8 @@ def layout(*, title: str = "", height: int = 360, **more) -> dict:
     shared = dict(title=dict(text=title, x=0, font=dict(size=15)), height=height,
                   margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                   font=dict(size=13), hoverlabel=dict(font=dict(size=13)))
-    return {**shared, **more}          # a figure may set its own margin
+    margin = {**shared.pop("margin"), **more.pop("margin", {})}   # a figure may set some sides
+    return {**shared, "margin": margin, **more}
 
 
 # Set by the tests (tests/conftest.py), and by the servers they start: every
