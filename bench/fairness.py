@@ -46,8 +46,9 @@ async def generate_once(c: Client, prompt: str) -> tuple[float, list]:
     """Seconds from pressing Generate until the first token shows on the page."""
     first = await c.rerun("generate")
     box, press = text_widget(first, "generate"), button(first, "generate")
-    states = [WidgetState(id=box, string_value=prompt), WidgetState(id=press, trigger_value=True)]
-    run = await c.rerun("generate", states + _slider(first, "generate.max_new", GEN_TOKENS),
+    states = [WidgetState(id=box, string_value=prompt)] + _slider(first, "generate.max_new", GEN_TOKENS)
+    await c.rerun("generate", states)   # as a browser: the changes first, then the press (load.py)
+    run = await c.rerun("generate", states + [WidgetState(id=press, trigger_value=True)],
                         watch=(FIRST_TOKEN,))
     started = run.first_text.get(FIRST_TOKEN)
     return (started if started is not None else run.seconds), run.errors + (

@@ -112,13 +112,16 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
             if gwid is None or press is None:
                 out.errors.append(f"session {i}: no prompt box or button on '{gen_page}'")
                 return
-            states = [WidgetState(id=gwid, string_value=f"Repeat exactly: {marker(i)}"),
-                      WidgetState(id=press, trigger_value=True)]
+            states = [WidgetState(id=gwid, string_value=f"Repeat exactly: {marker(i)}")]
             length = first.widgets.get(f"{gprefix}.max_new")
             if length is not None and length[1] == "slider":  # keep each answer short
                 states.append(WidgetState(id=length[0]))
                 states[-1].double_array_value.data.append(GEN_TOKENS)
-            run = await client.rerun(gen_page, states)
+            # As a browser sends them: the prompt and the length first, each change a
+            # rerun of its own; then the press. (Sent with the press in one message,
+            # the length was not taken: every answer ran to the default 40 tokens.)
+            await client.rerun(gen_page, states)
+            run = await client.rerun(gen_page, states + [WidgetState(id=press, trigger_value=True)])
             out.gen_latencies.append(run.seconds)
             out.queued += run.queued
             out.gave_up += run.gave_up
