@@ -339,3 +339,22 @@ def test_page_long_text_says_what_it_shows(page):
     assert_clean(at)
     captions = " ".join(c.value for c in at.caption)
     assert "Attention is kept for the first 256 of" in captions
+
+
+@pytest.mark.parametrize("heads,cols", [(1, None), (3, None), (4, None), (9, None), (12, None),
+                                        (15, None), (32, None), (9, 2), (7, 5)])
+def test_the_head_grid_is_laid_out_as_make_subplots_lays_it_out(heads, cols):
+    """The grid's layout is computed in make_subplots' own arithmetic (without its
+    ~35 ms): the same axis domains and subplot titles, number for number."""
+    import json
+
+    from plotly.subplots import make_subplots
+
+    from ui.fig_attention import _grid
+    cols = cols or math.ceil(math.sqrt(heads))
+    rows = math.ceil(heads / cols)
+    titles = [f"Head {h} <b>" if h != 1 else "" for h in range(heads)]   # an empty title: none
+    want = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.03,
+                         vertical_spacing=0.06).to_plotly_json()["layout"]
+    want.pop("template")
+    assert json.loads(json.dumps(_grid(rows, cols, titles))) == json.loads(json.dumps(want))

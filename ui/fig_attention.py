@@ -12,7 +12,6 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from plotly.subplots import make_subplots
 
 from ui.fig_common import figure, plotly_text, position_label
 from ui.markdown import md_escape
@@ -86,22 +85,47 @@ def head_grid(patterns, ticks, labels: dict, *, causal: bool, cols: int | None =
     n_heads = z_all.shape[0]
     cols = cols or math.ceil(math.sqrt(n_heads))
     rows = math.ceil(n_heads / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(head_titles),
-                        horizontal_spacing=0.03, vertical_spacing=0.06)
     hover = (f"%{{meta}}<br>{y_title}: %{{y}}<br>{x_title}: %{{x}}<br>"
              f"{color_title}: %{{z:.3f}}<extra></extra>")
-    for h in range(n_heads):
-        fig.add_trace(go.Heatmap(z=z_all[h], x=_escaped(ticks), y=_escaped(ticks), coloraxis="coloraxis",
-                                 hoverongaps=False, meta=head_titles[h], hovertemplate=hover),
-                      row=h // cols + 1, col=h % cols + 1)
-    fig.update_xaxes(showticklabels=False, type="category")
-    fig.update_yaxes(showticklabels=False, type="category", autorange="reversed")
-    fig.update_layout(coloraxis=dict(cmin=0, cmax=1, colorscale=WEIGHT_SCALE,
-                                     colorbar=dict(title=dict(text=color_title, side="right"),
-                                                   thickness=12)),
-                      height=rows * 240 + 60, plot_bgcolor=MASK_COLOR,
-                      margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    ticks = _escaped(ticks)
+    traces = [dict(type="heatmap", z=z_all[h], x=ticks, y=ticks, coloraxis="coloraxis",
+                   hoverongaps=False, meta=head_titles[h], hovertemplate=hover,
+                   xaxis=f"x{h + 1 if h else ''}", yaxis=f"y{h + 1 if h else ''}")
+              for h in range(n_heads)]
+    grid = _grid(rows, cols, list(head_titles))
+    for name, axis in grid.items():
+        if name.startswith(("xaxis", "yaxis")):
+            axis.update(showticklabels=False, type="category")
+            if name.startswith("yaxis"):
+                axis["autorange"] = "reversed"
+    return figure(traces, height=rows * 240 + 60, margin=dict(t=40), plot_bgcolor=MASK_COLOR,
+                  coloraxis=dict(cmin=0, cmax=1, colorscale=WEIGHT_SCALE,
+                                 colorbar=dict(title=dict(text=color_title, side="right"),
+                                               thickness=12)), **grid)
+
+
+def _grid(rows: int, cols: int, titles) -> dict:
+    """The layout make_subplots writes for a rows × cols grid with a title over each
+    subplot, in its own arithmetic (the same numbers, without its ~35 ms): each
+    subplot's axis domains, row 1 at the top, and the titles as annotations."""
+    h_space, v_space = 0.03, 0.06
+    widths = [(1.0 - h_space * (cols - 1)) / cols] * cols
+    heights = [(1.0 - v_space * (rows - 1)) / rows] * rows
+    shape, notes = {}, []
+    for cell in range(rows * cols):
+        r, c = divmod(cell, cols)
+        x0 = sum(widths[:c]) + c * h_space
+        y0 = sum(heights[:rows - 1 - r]) + (rows - 1 - r) * v_space
+        x = [x0, x0 + widths[c]]
+        y = [max(0.0, y0), min(1.0, y0 + heights[-1 - r])]      # rounding's excess clamped
+        n = "" if cell == 0 else cell + 1
+        shape[f"xaxis{n}"] = dict(anchor=f"y{n}", domain=[max(0.0, x[0]), min(1.0, x[1])])
+        shape[f"yaxis{n}"] = dict(anchor=f"x{n}", domain=y)
+        if cell < len(titles) and titles[cell]:
+            notes.append(dict(font=dict(size=16), showarrow=False, text=titles[cell],
+                              x=sum(x) / 2.0, xanchor="center", xref="paper", y=y[1],
+                              yanchor="bottom", yref="paper"))
+    return dict(shape, annotations=notes) if notes else shape
 
 
 def overview_heatmap(values, labels: dict, *, selected: tuple[int, int] | None = None,
@@ -111,20 +135,20 @@ def overview_heatmap(values, labels: dict, *, selected: tuple[int, int] | None =
     metric_title, x_title, y_title = labels["metric_title"], labels["x_title"], labels["y_title"]
     z = _np(values)
     n_layers, n_heads = z.shape
-    fig = go.Figure(go.Heatmap(
-        z=np.round(z, 4), x=list(range(n_heads)), y=list(range(n_layers)), colorscale=colorscale,
-        zmin=0, zmax=zmax,
-        colorbar=dict(title=dict(text=metric_title, side="right"), thickness=12),
-        hovertemplate=f"{y_title} %{{y}}, {x_title} %{{x}}<br>{metric_title}: %{{z:.3f}}"
-                      "<extra></extra>"))
-    if selected is not None:
-        layer, head = selected
-        fig.add_shape(type="rect", x0=head - 0.5, x1=head + 0.5, y0=layer - 0.5, y1=layer + 0.5,
-                      line=dict(color="#e74c3c", width=3))
-    fig.update_xaxes(title=x_title, dtick=1)
-    fig.update_yaxes(title=y_title, autorange="reversed", dtick=1 if n_layers <= 32 else None)
-    fig.update_layout(height=max(320, 18 * n_layers + 120), margin=dict(l=10, r=10, t=10, b=10))
-    return fig
+    scale = {} if zmax is None else dict(zmax=zmax)          # None: from the data
+    frame = {} if selected is None else dict(shapes=[dict(
+        type="rect", x0=selected[1] - 0.5, x1=selected[1] + 0.5, y0=selected[0] - 0.5,
+        y1=selected[0] + 0.5, line=dict(color="#e74c3c", width=3))])
+    return figure(
+        [dict(type="heatmap", z=np.round(z, 4), x=list(range(n_heads)), y=list(range(n_layers)),
+              colorscale=colorscale, zmin=0, **scale,
+              colorbar=dict(title=dict(text=metric_title, side="right"), thickness=12),
+              hovertemplate=f"{y_title} %{{y}}, {x_title} %{{x}}<br>{metric_title}: %{{z:.3f}}"
+                            "<extra></extra>")],
+        height=max(320, 18 * n_layers + 120), **frame,
+        xaxis=dict(title=dict(text=x_title), dtick=1),
+        yaxis=dict(title=dict(text=y_title), autorange="reversed",
+                   **(dict(dtick=1) if n_layers <= 32 else {})))
 
 
 def token_bars(weights, ticks, labels: dict, *, highlight: int | None = None,
