@@ -12,7 +12,6 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-
 from ui.fig_common import figure, plotly_text, position_label
 from ui.markdown import md_escape
 
