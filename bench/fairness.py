@@ -47,11 +47,11 @@ async def generate_once(c: Client, prompt: str) -> tuple[float, list]:
     first = await c.rerun("generate")
     box, press = text_widget(first, "generate"), button(first, "generate")
     states = [WidgetState(id=box, string_value=prompt)] + _slider(first, "generate.max_new", GEN_TOKENS)
-    await c.rerun("generate", states)   # as a browser: the changes first, then the press (load.py)
+    typed = await c.rerun("generate", states)   # as a browser: the changes, then the press (load.py)
     run = await c.rerun("generate", states + [WidgetState(id=press, trigger_value=True)],
                         watch=(FIRST_TOKEN,))
     started = run.first_text.get(FIRST_TOKEN)
-    return (started if started is not None else run.seconds), run.errors + (
+    return (started if started is not None else run.seconds), typed.errors + run.errors + (
         [] if started is not None else ["no token shown"])
 
 

@@ -120,7 +120,8 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
             # As a browser sends them: the prompt and the length first, each change a
             # rerun of its own; then the press. (Sent with the press in one message,
             # the length was not taken: every answer ran to the default 40 tokens.)
-            await client.rerun(gen_page, states)
+            typed = await client.rerun(gen_page, states)
+            out.errors += [f"session {i}: {e}" for e in typed.errors]
             run = await client.rerun(gen_page, states + [WidgetState(id=press, trigger_value=True)])
             out.gen_latencies.append(run.seconds)
             out.queued += run.queued

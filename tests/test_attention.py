@@ -358,3 +358,10 @@ def test_the_head_grid_is_laid_out_as_make_subplots_lays_it_out(heads, cols):
                          vertical_spacing=0.06).to_plotly_json()["layout"]
     want.pop("template")
     assert json.loads(json.dumps(_grid(rows, cols, titles))) == json.loads(json.dumps(want))
+
+
+def test_a_head_grid_too_big_for_its_spacing_is_refused_as_make_subplots_refuses_it():
+    from ui.fig_attention import _grid
+    for rows, cols in [(18, 1), (1, 35)]:
+        with pytest.raises(ValueError):
+            _grid(rows, cols, [])

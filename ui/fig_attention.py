@@ -108,6 +108,8 @@ def _grid(rows: int, cols: int, titles) -> dict:
     subplot, in its own arithmetic (the same numbers, without its ~35 ms): each
     subplot's axis domains, row 1 at the top, and the titles as annotations."""
     h_space, v_space = 0.03, 0.06
+    if (cols > 1 and h_space > 1 / (cols - 1)) or (rows > 1 and v_space > 1 / (rows - 1)):
+        raise ValueError(f"a {rows} × {cols} grid does not fit its spacing")   # as make_subplots
     widths = [(1.0 - h_space * (cols - 1)) / cols] * cols
     heights = [(1.0 - v_space * (rows - 1)) / rows] * rows
     shape, notes = {}, []
@@ -116,7 +118,7 @@ def _grid(rows: int, cols: int, titles) -> dict:
         x0 = sum(widths[:c]) + c * h_space
         y0 = sum(heights[:rows - 1 - r]) + (rows - 1 - r) * v_space
         x = [x0, x0 + widths[c]]
-        y = [max(0.0, y0), min(1.0, y0 + heights[-1 - r])]      # rounding's excess clamped
+        y = [max(0.0, y0), min(1.0, y0 + heights[-1 - r])]      # float rounding past 0 or 1
         n = "" if cell == 0 else cell + 1
         shape[f"xaxis{n}"] = dict(anchor=f"y{n}", domain=[max(0.0, x[0]), min(1.0, x[1])])
         shape[f"yaxis{n}"] = dict(anchor=f"x{n}", domain=y)
