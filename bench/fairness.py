@@ -23,20 +23,11 @@ import time
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from harness.server import Server
-from harness.stream import Client, button, text_widget
+from harness.stream import Client, button, press_after_typing, slider_state, text_widget
 from load import pct
 
 NEWCOMER_PAGES = ["", "context", "context_window"]
 GEN_TOKENS = 8
-
-
-def _slider(first, key: str, value: float) -> list[WidgetState]:
-    found = first.widgets.get(key)
-    if found is None or found[1] != "slider":
-        return []
-    state = WidgetState(id=found[0])
-    state.double_array_value.data.append(value)
-    return [state]
 
 
 FIRST_TOKEN = "Step 1:"          # the generate page's live line (English) once a token is drawn
@@ -46,10 +37,8 @@ async def generate_once(c: Client, prompt: str) -> tuple[float, list]:
     """Seconds from pressing Generate until the first token shows on the page."""
     first = await c.rerun("generate")
     box, press = text_widget(first, "generate"), button(first, "generate")
-    states = [WidgetState(id=box, string_value=prompt)] + _slider(first, "generate.max_new", GEN_TOKENS)
-    typed = await c.rerun("generate", states)   # as a browser: the changes, then the press (load.py)
-    run = await c.rerun("generate", states + [WidgetState(id=press, trigger_value=True)],
-                        watch=(FIRST_TOKEN,))
+    states = [WidgetState(id=box, string_value=prompt)] + slider_state(first, "generate.max_new", GEN_TOKENS)
+    typed, run = await press_after_typing(c, "generate", states, press, watch=(FIRST_TOKEN,))
     started = run.first_text.get(FIRST_TOKEN)
     return (started if started is not None else run.seconds), typed.errors + run.errors + (
         [] if started is not None else ["no token shown"])

@@ -35,7 +35,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from harness import ROOT
 from harness.server import Server, app_pages
-from harness.stream import Client, Run, button, chart_data, text_widget
+from harness.stream import (Client, Run, button, chart_data, press_after_typing, slider_state,
+                            text_widget)
 
 GEN_TOKENS = 8         # new tokens per generated answer
 
@@ -112,17 +113,10 @@ async def one_session(i: int, n: int, base_url: str, text_page: str, gen_page: s
             if gwid is None or press is None:
                 out.errors.append(f"session {i}: no prompt box or button on '{gen_page}'")
                 return
-            states = [WidgetState(id=gwid, string_value=f"Repeat exactly: {marker(i)}")]
-            length = first.widgets.get(f"{gprefix}.max_new")
-            if length is not None and length[1] == "slider":  # keep each answer short
-                states.append(WidgetState(id=length[0]))
-                states[-1].double_array_value.data.append(GEN_TOKENS)
-            # As a browser sends them: the prompt and the length first, each change a
-            # rerun of its own; then the press. (Sent with the press in one message,
-            # the length was not taken: every answer ran to the default 40 tokens.)
-            typed = await client.rerun(gen_page, states)
+            states = ([WidgetState(id=gwid, string_value=f"Repeat exactly: {marker(i)}")]
+                      + slider_state(first, f"{gprefix}.max_new", GEN_TOKENS))  # short answers
+            typed, run = await press_after_typing(client, gen_page, states, press)
             out.errors += [f"session {i}: {e}" for e in typed.errors]
-            run = await client.rerun(gen_page, states + [WidgetState(id=press, trigger_value=True)])
             out.gen_latencies.append(run.seconds)
             out.queued += run.queued
             out.gave_up += run.gave_up

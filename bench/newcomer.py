@@ -19,7 +19,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState  # noqa: E402
 
 import load  # noqa: E402
 from harness.server import Server  # noqa: E402
-from harness.stream import Client, button, text_widget  # noqa: E402
+from harness.stream import Client, button, press_after_typing, text_widget  # noqa: E402
 
 
 DONE = {"answers": 0, "queue gave up": 0, "traces": 0}
@@ -42,10 +42,10 @@ async def generator(i: int, url: str, stop: asyncio.Event, errors: list) -> None
         first = await c.rerun("generate")
         prompt, press = text_widget(first, "generate"), button(first, "generate")
         while not stop.is_set():
-            states = [WidgetState(id=prompt, string_value=f"Tell a story about the number {i}."),
-                      WidgetState(id=press, trigger_value=True)]
-            run = await c.rerun("generate", states)
-            errors.extend(f"generator {i}: {e}" for e in run.errors)
+            typed, run = await press_after_typing(
+                c, "generate", [WidgetState(id=prompt, string_value=f"Tell a story about the number {i}.")],
+                press)
+            errors.extend(f"generator {i}: {e}" for e in typed.errors + run.errors)
             DONE["answers" if "plotly_chart" in run.kinds else "queue gave up"] += 1
     finally:
         await c.close()

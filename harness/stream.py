@@ -174,6 +174,27 @@ def text_widget(run: Run, prefix: str):
     return None
 
 
+def slider_state(run: Run, key: str, value: float) -> list[WidgetState]:
+    """[the slider `key` of the page set to `value`], or [] when the page has none."""
+    found = run.widgets.get(key)
+    if found is None or found[1] != "slider":
+        return []
+    state = WidgetState(id=found[0])
+    state.double_array_value.data.append(value)
+    return [state]
+
+
+async def press_after_typing(client: "Client", page: str, typed: list, button_id: str,
+                             **collect) -> tuple["Run", "Run"]:
+    """A button pressed after changing widgets, as a browser sends it: the changes
+    first, a rerun of their own, then the press with them. (Sent with the press in
+    one message, a slider's new value was not taken.) (typing run, press run)."""
+    typing = await client.rerun(page, typed)
+    pressed = await client.rerun(page, list(typed) + [WidgetState(id=button_id, trigger_value=True)],
+                                 **collect)
+    return typing, pressed
+
+
 def button(run: Run, prefix: str):
     for key, (wid, kind) in run.widgets.items():
         if key.startswith(prefix + ".") and kind == "button":
