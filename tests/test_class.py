@@ -136,9 +136,6 @@ def test_a_failed_batch_reaches_every_caller_and_the_next_batch_runs(decoder):
     _same(decoder.trace("hello"), before, _bound(decoder))
 
 
-_real_sleep = time.sleep   # the batcher's sleep is watched in one test; the fake's is not
-
-
 class _FakeCapture:
     """Stands in for capture_batch: records who ran which batch, takes `seconds`."""
 
@@ -148,7 +145,7 @@ class _FakeCapture:
 
     def __call__(self, _arch, requests, _device):
         self.runs.append((threading.get_ident(), [r.text for r in requests]))
-        _real_sleep(self.seconds)
+        time.sleep(self.seconds)
         if any(r.text == self.fail_on for r in requests):
             raise RuntimeError("broken batch")
         return [f"trace of {r.text}" for r in requests]
@@ -163,17 +160,141 @@ def test_a_student_alone_traces_in_their_own_thread_without_waiting(monkeypatch)
     from llm_core.model import batcher as core
     fake, sleeps = _FakeCapture(), []
     monkeypatch.setattr(core, "capture_batch", fake)
-    monkeypatch.setattr(core.time, "sleep", lambda s: (sleeps.append(s), _real_sleep(s)))
-    batcher = core.TraceBatcher(arch=None, device="cpu", window=0.05)
+    batcher = core.TraceBatcher(arch=None, device="cpu", look=0.02, sleep=sleeps.append)
     for i in range(3):
         assert batcher.trace(_request(f"t{i}", 5)) == f"trace of t{i}"
     assert [who for who, _ in fake.runs] == [threading.get_ident()] * 3   # no handoff
     assert sleeps == []                                # nobody else asked: no batching wait
-    # Another thread asks: now the leader waits the window so a burst runs together.
+    # Another thread asks: now the leader looks once for a burst to run with.
     other = threading.Thread(target=batcher.trace, args=(_request("other", 5),))
     other.start()
     other.join()
-    assert sleeps == [0.05]
+    assert sleeps == [0.02]
+
+
+class _Arrivals:
+    """The batcher's sleep and clock, driven by the test: each sleep moves the clock
+    by its length and first lets the next group of students ask (each of their
+    requests is queued before the sleep returns). No test waits for time to pass."""
+
+    def __init__(self, batcher, groups):
+        self.batcher, self.groups = batcher, list(groups)
+        self.now, self.sleeps, self.threads, self.got = 0.0, [], [], {}
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.groups:
+            self.ask(self.groups.pop(0))
+
+    def ask(self, texts, caller=None):
+        before = len(self.batcher._waiting)
+        for text in texts:
+            th = threading.Thread(target=lambda text=text: self.got.__setitem__(
+                text, self.batcher.trace(_request(text, 5), caller or text)))
+            th.start()
+            self.threads.append(th)
+        wait_for(lambda: len(self.batcher._waiting) == before + len(texts))
+
+    def join(self):
+        for th in self.threads:
+            th.join(timeout=30)
+        assert not any(th.is_alive() for th in self.threads)
+
+
+def _gathering(monkeypatch, groups, **kwargs):
+    from llm_core.model import batcher as core
+    fake = _FakeCapture()
+    monkeypatch.setattr(core, "capture_batch", fake)
+    batcher = core.TraceBatcher(arch=None, device="cpu", **kwargs)
+    arrivals = _Arrivals(batcher, groups)
+    batcher.clock, batcher.sleep = arrivals.clock, arrivals.sleep
+    batcher.trace(_request("earlier", 5), "another student")   # a class is at work
+    arrivals.sleeps.clear()
+    return batcher, arrivals, fake
+
+
+def test_a_burst_that_arrives_over_several_moments_runs_as_one_batch(monkeypatch):
+    """A class sent the same moment reaches the batcher spread out (each page runs
+    its own Python first): the first to ask waits while more keep coming."""
+    batcher, arrivals, fake = _gathering(monkeypatch, [["b", "c"], ["d"], ["e", "f"]],
+                                         look=0.01, window=0.05, gather_s=0.4)
+    assert batcher.trace(_request("a", 5), "a") == "trace of a"
+    arrivals.join()
+    assert arrivals.sleeps == [0.01] + [0.05] * 3    # three waits brought someone, the last nobody
+    assert [sorted(texts) for _, texts in fake.runs[1:]] == [["a", "b", "c", "d", "e", "f"]]
+    assert arrivals.got == {x: f"trace of {x}" for x in "bcdef"}
+    assert not batcher._running and not batcher._waiting
+
+
+def test_gathering_stops_at_its_limit_and_when_a_batch_is_full(monkeypatch):
+    # Students keep trickling in: the leader runs after gather_s, not forever.
+    batcher, arrivals, fake = _gathering(monkeypatch, [[f"s{i}"] for i in range(20)],
+                                         look=0.01, window=0.05, gather_s=0.3)
+    batcher.trace(_request("a", 5), "a")
+    arrivals.groups.clear()
+    arrivals.join()
+    assert arrivals.sleeps == [0.01] + [0.05] * 5     # 0.26 s: one more wait would pass 0.3
+    assert fake.runs[1][1] == ["a"] + [f"s{i}" for i in range(6)]
+    assert len(fake.runs) == 2                       # "earlier", then this one batch
+    # A full batch runs at once: nobody more could join it.
+    batcher, arrivals, fake = _gathering(monkeypatch, [["b", "c"], ["d"]], look=0.01,
+                                         window=0.05, gather_s=0.4, max_rows=3)
+    batcher.trace(_request("a", 5), "a")
+    arrivals.groups.clear()
+    arrivals.join()
+    assert arrivals.sleeps == [0.01]
+    assert [sorted(texts) for _, texts in fake.runs[1:]] == [["a", "b", "c"]]
+
+
+def test_one_students_own_requests_never_count_as_a_class(monkeypatch):
+    """Each rerun of a page runs in a new thread: the batcher tells students apart
+    by the caller the app passes (its browser session), not by thread."""
+    batcher, arrivals, fake = _gathering(monkeypatch, [], look=0.01, active_s=60.0)
+    arrivals.now += 61.0                           # the class has gone quiet
+    for i in range(3):
+        th = threading.Thread(target=batcher.trace, args=(_request(f"mine{i}", 5), "me"))
+        th.start()
+        th.join()
+    assert arrivals.sleeps == []
+    batcher.trace(_request("yours", 5), "you")
+    assert arrivals.sleeps == [0.01]               # now someone else asked lately: one look
+
+
+def _traced_by_session():
+    """A page's script in miniature: it traces a text of its own at every run."""
+    import uuid
+
+    import streamlit as st
+
+    from ui.models import get_trace
+    st.session_state["run"] = st.session_state.get("run", 0) + 1
+    mine = st.session_state.setdefault("text", uuid.uuid4().hex)
+    get_trace(f"{mine} {st.session_state['run']}")
+
+
+def test_the_app_tells_the_batcher_which_browser_session_asks(monkeypatch):
+    """Each rerun runs in a new thread; the caller the batcher sees stays one per
+    session (the class-room limits and one job per session use the same id)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import models
+    callers = []
+
+    class Handle:
+        def trace(self, text, *, max_tokens=None, caller=None):
+            callers.append(caller)
+            return type("T", (), {"truncated_from": None})()
+    monkeypatch.setattr(models, "get_handle", lambda name=None: Handle())
+    monkeypatch.setattr(models, "model_name", lambda: "fake")
+    one, two = AppTest.from_function(_traced_by_session), AppTest.from_function(_traced_by_session)
+    one.run(), one.run(), two.run(), one.run()
+    assert not one.exception and not two.exception
+    assert len(callers) == 4 and callers[0] == callers[1] == callers[3] != callers[2]
+    assert all(isinstance(c, str) and len(c) == 32 for c in callers)
 
 
 def test_a_burst_runs_in_few_batches_by_length_bucket_and_everyone_gets_their_own(monkeypatch):

@@ -22,13 +22,13 @@ from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import has, t
 from ui.markdown import md_escape
+from ui.pages import session_id
 from ui.links import ME, ROOM
 from ui.rooms import (RoomError, RoomStore, client_address, normalize_code, normalize_guess, open_store,
                       question_id)
 
 TEACHER_KEY = "room.teacher"   # (code, teacher key) of the room this session opened
 STUDENT_KEY = "room.student"   # (code, student id) of the room this session joined
-CLIENT_KEY = "room.client"     # this session's id for the join rate limit
 LIVE_EVERY = 2.0               # seconds between live updates of a count or a board
 
 _STORE: list[RoomStore] = []      # opened on first use, not on import
@@ -50,7 +50,7 @@ def client() -> tuple[str, str]:
     named in LLM_XRAY_TRUSTED_PROXIES the address is the one it forwards
     (deploy/haproxy.cfg sets X-Forwarded-For); reached directly, the header is
     ignored: a browser cannot choose its address (rooms.client_address)."""
-    session = st.session_state.setdefault(CLIENT_KEY, uuid.uuid4().hex)
+    session = session_id()
     headers = getattr(st.context, "headers", None)
     forwarded = ",".join(headers.get_all("X-Forwarded-For")) if headers is not None else ""
     peer = str(getattr(st.context, "ip_address", "") or "")

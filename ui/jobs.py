@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -45,6 +44,7 @@ from llm_core.model.memo import ByteCache
 from llm_core.model.work import Progress, Work
 from ui.errors import guard, is_streamlit_control, show_error
 from ui.i18n import has, t
+from ui.pages import session_id
 
 _CORES = os.cpu_count() or 2
 # Long jobs each hold a private copy of the model (up to its size again): one per
@@ -57,7 +57,6 @@ LONG_SLOTS = int(os.environ.get("LLM_XRAY_MAX_JOBS", max(1, _CORES // 2)))
 SHORT_SLOTS = int(os.environ.get("LLM_XRAY_MAX_SHORT_JOBS", 32))
 SHORT_JOBS_BYTES = int(os.environ.get("LLM_XRAY_SHORT_JOBS_MB", 1024)) * 2**20
 POLL_S = 0.5                 # how often a waiting job looks again (and can be cancelled)
-_RUNNING_KEY = "jobs.running"
 
 
 class Busy(Exception):
@@ -142,7 +141,7 @@ _LAST_SECONDS: dict[str, float] = {}
 
 @contextmanager
 def _one_per_session():
-    token = st.session_state.setdefault(_RUNNING_KEY, uuid.uuid4().hex)
+    token = session_id()
     with _RUNNING_CHANGED:
         if not _RUNNING_CHANGED.wait_for(lambda: token not in _RUNNING, STOPPING_WAIT):
             raise Busy()

@@ -17,6 +17,7 @@ from llm_core.model.registry import EMBEDDED, is_loaded, local_models
 from ui.errors import show_error
 from ui.i18n import has, lang, t
 from ui.markdown import md_escape
+from ui.pages import session_id
 
 MODEL_KEY = "shared.model"
 ENCODER = "minilm"
@@ -103,13 +104,17 @@ def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_
     if handle is None:
         return None
     key = (name, text, max_tokens)
+    who = session_id()
+
+    def make():
+        return handle.trace(text, max_tokens=max_tokens, caller=who)
     try:
         trace = TRACES.peek(key)
         if trace is None and len(text) < SPINNER_FROM_LENGTH:   # a fraction of a second: no spinner
-            trace = TRACES.get(key, lambda: handle.trace(text, max_tokens=max_tokens))
+            trace = TRACES.get(key, make)
         elif trace is None:
             with st.spinner(t("loading.trace")):
-                trace = TRACES.get(key, lambda: handle.trace(text, max_tokens=max_tokens))
+                trace = TRACES.get(key, make)
     except XRayError as err:
         show_error(err)
         return None
@@ -139,7 +144,8 @@ def get_traces(texts: list[str], name: str | None = None,
     if len(traceable) > 1:
         with st.spinner(t("loading.trace")):
             try:
-                made = handle.trace_many([texts[i] for i in traceable], max_tokens=max_tokens)
+                made = handle.trace_many([texts[i] for i in traceable], max_tokens=max_tokens,
+                                         caller=session_id())
             except XRayError as err:
                 show_error(err)
                 made = []

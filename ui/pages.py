@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import runpy
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,6 +100,15 @@ def link(name: str, label: str, icon: str) -> None:
     page = next(p for pages in _made().values() for p in pages
                 if p.url_path == ("" if name == DEFAULT else name))
     st.page_link(page, label=label, icon=icon)
+
+
+SESSION_KEY = "session.id"
+
+
+def session_id() -> str:
+    """This browser session's id, kept in its state: what the class-room limits,
+    the one-job-per-session rule and the trace batcher tell sessions apart by."""
+    return st.session_state.setdefault(SESSION_KEY, uuid.uuid4().hex)
 
 
 @contextmanager

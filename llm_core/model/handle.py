@@ -101,12 +101,14 @@ class ModelHandle:
             return self.tokenizer.decode(list(ids), skip_special_tokens=self.kind == "encoder")
 
     # --- the trace ----------------------------------------------------------
-    def trace(self, text: str, *, max_tokens: int | None = None):
+    def trace(self, text: str, *, max_tokens: int | None = None, caller=None):
         """One forward pass over `text` → `Trace`, its own whatever else runs:
-        concurrent calls on a decoder are batched, an encoder's run one by one."""
-        return self.trace_many([text], max_tokens=max_tokens)[0]
+        concurrent calls on a decoder are batched, an encoder's run one by one.
+        `caller`: who asks (the app passes its browser session), see TraceBatcher."""
+        return self.trace_many([text], max_tokens=max_tokens, caller=caller)[0]
 
-    def trace_many(self, texts: list[str], *, max_tokens: int | None = None) -> list:
+    def trace_many(self, texts: list[str], *, max_tokens: int | None = None,
+                   caller=None) -> list:
         """`trace` of several texts at once: a decoder runs them in the same
         batches (with anyone else's), not one after another."""
         requests = []
@@ -116,7 +118,7 @@ class ModelHandle:
                 text = text[: tokens[-1].end] if tokens[-1].end else text
             requests.append(TraceRequest(self.name, text, tokens, ids, truncated_from))
         if self._batcher is not None:
-            return self._batcher.trace_many(requests)
+            return self._batcher.trace_many(requests, caller)
         with self._lock:  # encoder traces: one at a time, each with its own recorder
             return [capture(self.arch, request, self.device) for request in requests]
 
