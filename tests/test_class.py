@@ -194,7 +194,8 @@ class _Arrivals:
         before = len(self.batcher._waiting)
         for text in texts:
             th = threading.Thread(target=lambda text=text: self.got.__setitem__(
-                text, self.batcher.trace(_request(text, 5), caller or text)))
+                text, self.batcher.trace(_request(text, 40 if text.startswith("long") else 5),
+                                         caller or text)))
             th.start()
             self.threads.append(th)
         wait_for(lambda: len(self.batcher._waiting) == before + len(texts))
@@ -248,6 +249,13 @@ def test_gathering_stops_at_its_limit_and_when_a_batch_is_full(monkeypatch):
     arrivals.join()
     assert arrivals.sleeps == [0.01]
     assert [sorted(texts) for _, texts in fake.runs[1:]] == [["a", "b", "c"]]
+    # Only requests that could join count: a longer text runs in its own batch anyway.
+    batcher, arrivals, fake = _gathering(monkeypatch, [["long1"], ["long2"]], look=0.01)
+    batcher.trace(_request("a", 5), "a")
+    arrivals.groups.clear()
+    arrivals.join()
+    assert arrivals.sleeps == [0.01]
+    assert [texts for _, texts in fake.runs[1:]] == [["a"], ["long1"]]
 
 
 def test_one_students_own_requests_never_count_as_a_class(monkeypatch):
@@ -255,13 +263,29 @@ def test_one_students_own_requests_never_count_as_a_class(monkeypatch):
     by the caller the app passes (its browser session), not by thread."""
     batcher, arrivals, fake = _gathering(monkeypatch, [], look=0.01, active_s=60.0)
     arrivals.now += 61.0                           # the class has gone quiet
-    for i in range(3):
-        th = threading.Thread(target=batcher.trace, args=(_request(f"mine{i}", 5), "me"))
-        th.start()
-        th.join()
-    assert arrivals.sleeps == []
+    batcher.trace(_request("mine0", 5), "me")
+    th = threading.Thread(target=batcher.trace, args=(_request("mine1", 5), "me"))
+    th.start()                                     # a thread alive beside this one: another id
+    th.join()
+    batcher.trace(_request("mine2", 5), "me")
+    assert arrivals.sleeps == [] and len(fake.runs) == 4
     batcher.trace(_request("yours", 5), "you")
     assert arrivals.sleeps == [0.01]               # now someone else asked lately: one look
+
+
+def test_a_leader_stopped_while_gathering_hands_on_and_leaves_nothing_behind(monkeypatch):
+    batcher, arrivals, fake = _gathering(monkeypatch, [], look=0.01)
+
+    def stopped(_seconds):
+        arrivals.ask(["b", "c"])
+        raise KeyboardInterrupt                     # the leader's thread is stopped mid-wait
+    batcher.sleep = stopped
+    with pytest.raises(KeyboardInterrupt):
+        batcher.trace(_request("a", 5), "a")
+    arrivals.join()
+    assert arrivals.got == {"b": "trace of b", "c": "trace of c"}    # the lead passed on
+    assert [sorted(texts) for _, texts in fake.runs[1:]] == [["b", "c"]]  # not "a": nobody waits for it
+    assert not batcher._running and not batcher._waiting
 
 
 def _traced_by_session():
@@ -301,7 +325,7 @@ def test_a_burst_runs_in_few_batches_by_length_bucket_and_everyone_gets_their_ow
     from llm_core.model import batcher as core
     fake = _FakeCapture(seconds=0.02, fail_on="broken")
     monkeypatch.setattr(core, "capture_batch", fake)
-    batcher = core.TraceBatcher(arch=None, device="cpu", batch_tokens=64, window=0.01)
+    batcher = core.TraceBatcher(arch=None, device="cpu", batch_tokens=64, sleep=lambda s: None)
     lengths = [3, 20, 5, 300, 7, 18, 9, 2, 30, 11] * 3          # padded to 16, 32 or 320
     got, errors = {}, {}
 

@@ -21,9 +21,9 @@ from ui.errors import guard, show_error
 from ui.export import chart
 from ui.fig_common import code_label
 from ui.i18n import has, t
+from ui.links import ME, ROOM
 from ui.markdown import md_escape
 from ui.pages import session_id
-from ui.links import ME, ROOM
 from ui.rooms import (RoomError, RoomStore, client_address, normalize_code, normalize_guess, open_store,
                       question_id)
 

@@ -38,7 +38,8 @@ class TraceBatcher:
     requests keep arriving, until a batch is full or `gather_s` has passed.
     Without that the first of a burst ran alone and the rest waited for it:
     one more forward pass per burst, ~0.2 s of CPU (bench/load.py, N = 30).
-    A request nobody follows waits only the one look (10 ms)."""
+    A request nobody follows waits only the one look (10 ms); a caller who
+    waited through someone else's batch and then leads does not gather again."""
 
     def __init__(self, arch: Arch, device, batch_tokens: int = 1024, max_rows: int = 32,
                  look: float = 0.01, window: float = 0.05, gather_s: float = 0.4,
@@ -68,13 +69,15 @@ class TraceBatcher:
         with self._cond:
             others = self._others_active(threading.get_ident() if caller is None else caller)
             self._waiting.extend(mine)
+            waited = False
             while not done() and self._running:
                 self._cond.wait()
+                waited = True
             lead = not done()
             if lead:
                 self._running = True
-        if lead:
-            self._lead(done, wait=others)
+        if lead:   # who waited through a batch has been gathered with others already
+            self._lead(mine, done, gather=others and not waited)
         for p in mine:
             if p.error is not None:
                 raise p.error
@@ -96,20 +99,22 @@ class TraceBatcher:
         start, seen, wait = self.clock(), None, self.look
         while True:
             with self._cond:
-                now = len(self._waiting)
-                full = self._full(self._pick()[0])
-            if full or now == seen or self.clock() - start + wait > self.gather_s:
+                batch = self._pick()[0]          # who would run with the oldest request
+            now = len(batch)
+            if self._full(batch) or now == seen or self.clock() - start + wait > self.gather_s:
                 return
             self.sleep(wait)
             seen, wait = now, self.window
 
-    def _lead(self, done, *, wait: bool) -> None:
+    def _lead(self, mine: list[_Pending], done, *, gather: bool) -> None:
         try:
-            if wait:
+            if gather:
                 self._gather()
             while True:
                 with self._cond:
                     batch = self._next_batch()
+                if not batch:    # the leader's own requests are waiting or done, never neither
+                    raise RuntimeError("the trace queue lost a request")
                 self._run(batch)
                 del batch   # the callers hold their traces; the leader keeps nothing
                 with self._cond:
@@ -120,6 +125,7 @@ class TraceBatcher:
                         return
         except BaseException:   # interrupted between batches: hand the lead on
             with self._cond:
+                self._waiting = [p for p in self._waiting if p not in mine]   # nobody waits for them
                 self._running = False
                 self._cond.notify_all()
             raise
