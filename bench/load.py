@@ -19,12 +19,14 @@ Prints `NAME: ratio=X.XX  (…)` lines; exits 1 on errors or cross-talk.
 Bounded: localhost only, a fixed number of sessions and steps, per-step timeouts.
 
     python bench/load.py [--levels 1,10,30] [--generate-levels 1,10] [--page tokens] [--no-generate]
+                         [--busy 1]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -232,6 +234,9 @@ def main(argv=None) -> int:
                              "2 cores: 30 answers queue for minutes on a laptop, by design)")
     parser.add_argument("--settle", type=float, default=60.0,
                         help="seconds to wait for memory to come back after the sessions close")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="busy-loop processes to run beside the server (a machine that also "
+                             "does something else)")
     parser.add_argument("--ttl", type=float, default=20.0,
                         help="the server's cache expiry (LLM_XRAY_CACHE_TTL) and closed-session "
                              "lifetime for this run, so the memory after close is measured past both")
@@ -249,6 +254,7 @@ def main(argv=None) -> int:
                                "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(int(args.ttl))}).start()
     sampler = RssSampler(server.proc.pid)
     sampler.start()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     failed = False
     try:
         started = time.monotonic()
@@ -276,9 +282,12 @@ def main(argv=None) -> int:
         alive = server.alive()
     finally:
         sampler.stop_event.set()
+        for proc in busy:
+            proc.kill()
         server.stop()
 
-    what = f"'{text_page or 'pipeline'}' page" + ("s" if "," in text_page else "")
+    what = (f"'{text_page or 'pipeline'}' page" + ("s" if "," in text_page else "")
+            + (f", beside {args.busy} busy-loop process{'es' * (args.busy > 1)}" if args.busy else ""))
     ref_n = levels[0]
     ref_p95 = pct(results[0][0].latencies, 0.95)
     for n, (out, wall, peak) in zip(levels, results):

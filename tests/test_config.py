@@ -93,3 +93,30 @@ def test_the_imports_are_set_aside_from_the_cycle_collector():
     import llm_core
     llm_core.startup()                       # once per process; this one may have run it already
     assert gc.get_freeze_count() > 100_000
+
+
+def test_the_app_shortens_openmps_spin_before_torch_loads():
+    """libgomp reads GOMP_SPINCOUNT once, when torch loads it. Every page and app.py
+    import `ui` before anything that brings torch in, and ui/__init__.py sets it
+    before its own first import. Its default spin held a class of 30 at 14-17 s
+    beside one busy process (bench/load.py --busy 1), 2.2 s with the short spin."""
+    import ast
+    body = ast.parse((ROOT / "ui" / "__init__.py").read_text(encoding="utf-8")).body
+
+    def sets_spin(node) -> bool:
+        return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                and ast.unparse(node.value) == "os.environ.setdefault('GOMP_SPINCOUNT', '1000')")
+
+    def loads_more(node) -> bool:
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        return any(n.split(".")[0] not in {"__future__", "os"} for n in names)
+    spin = next(i for i, node in enumerate(body) if sets_spin(node))
+    first = next(i for i, node in enumerate(body) if loads_more(node))
+    assert spin < first, ast.unparse(body[first])
+    for page in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        modules = [name.split(".")[0] for node in ast.parse(page.read_text(encoding="utf-8")).body
+                   for name in ([a.name for a in node.names] if isinstance(node, ast.Import)
+                                else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])]
+        heavy = [m for m in modules if m in {"ui", "llm_core", "torch", "transformers"}]
+        assert heavy[0] == "ui", (page.name, heavy[:3])   # `ui` (its __init__) comes first

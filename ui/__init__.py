@@ -2,6 +2,17 @@
 token chips, error messages. Figures are pure functions in ui/fig_*.py; this
 package sets plotly's default template they take (Streamlit's chart theme,
 trimmed: see the end of this file)."""
+import os
+
+# First, before torch loads OpenMP (every page and app.py import this package
+# before anything that brings torch in; a fresh server's first session may run a
+# page without app.py, see ui/pages.inside_app). libgomp's waiting threads spin
+# 300,000 times before they sleep: beside any other busy process on the machine
+# they spun against it, and a class of 30 waited 14-17 s instead of 2 s
+# (bench/load.py --busy 1). With a short spin: about 2.2 s there, and a few
+# percent slower on a quiet machine (OMP_WAIT_POLICY=PASSIVE: as good when busy,
+# 20 % slower quiet).
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 # Imported whole here, before any page runs: plotly looks pandas up in
 # sys.modules without importing it, and a page importing pandas for the first
