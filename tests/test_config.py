@@ -98,7 +98,7 @@ def test_the_imports_are_set_aside_from_the_cycle_collector():
 def test_the_app_shortens_openmps_spin_before_torch_loads():
     """libgomp reads GOMP_SPINCOUNT once, when torch loads it. Every page and app.py
     import `ui` before anything that brings torch in, and ui/__init__.py sets it
-    before its own first import. Its default spin held a class of 30 at 14-17 s
+    before its own first import. Its default spin held a class of 30 at 14-18 s
     beside one busy process (bench/load.py --busy 1), 2.2 s with the short spin."""
     import ast
     body = ast.parse((ROOT / "ui" / "__init__.py").read_text(encoding="utf-8")).body

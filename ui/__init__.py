@@ -8,7 +8,7 @@ import os
 # before anything that brings torch in; a fresh server's first session may run a
 # page without app.py, see ui/pages.inside_app). libgomp's waiting threads spin
 # 300,000 times before they sleep: beside any other busy process on the machine
-# they spun against it, and a class of 30 waited 14-17 s instead of 2 s
+# they spun against it, and a class of 30 waited 14-18 s instead of 2 s
 # (bench/load.py --busy 1). With a short spin: about 2.2 s there, and a few
 # percent slower on a quiet machine (OMP_WAIT_POLICY=PASSIVE: as good when busy,
 # 20 % slower quiet).
