@@ -254,9 +254,12 @@ def main(argv=None) -> int:
                                "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(int(args.ttl))}).start()
     sampler = RssSampler(server.proc.pid)
     sampler.start()
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    busy = []      # each spins until the bench ends, however it ends (it watches its parent)
     failed = False
     try:
+        busy += [subprocess.Popen([sys.executable, "-c", "import os, sys\n"
+                                   "while os.getppid() == int(sys.argv[1]): pass", str(os.getpid())])
+                 for _ in range(args.busy)]
         started = time.monotonic()
         warm = asyncio.run(level(1, server.url, text_page, gen_page))  # model load, caches
         warm_s = time.monotonic() - started
@@ -284,6 +287,7 @@ def main(argv=None) -> int:
         sampler.stop_event.set()
         for proc in busy:
             proc.kill()
+            proc.wait()
         server.stop()
 
     what = (f"'{text_page or 'pipeline'}' page" + ("s" if "," in text_page else "")

@@ -8,11 +8,14 @@ import os
 # before anything that brings torch in; a fresh server's first session may run a
 # page without app.py, see ui/pages.inside_app). libgomp's waiting threads spin
 # 300,000 times before they sleep: beside any other busy process on the machine
-# they spun against it, and a class of 30 waited 14-18 s instead of 2 s
-# (bench/load.py --busy 1). With a short spin: about 2.2 s there, and a few
-# percent slower on a quiet machine (OMP_WAIT_POLICY=PASSIVE: as good when busy,
-# 20 % slower quiet).
-os.environ.setdefault("GOMP_SPINCOUNT", "1000")
+# they spun against it, and a class of 30 on the pipeline page waited p95 14-18 s
+# (bench/load.py --busy 1). With a short spin, 2.2-2.3 s; quiet, one trace took
+# 82 ms and a 30-row batch 702 ms, within the default's spread (73-84 and
+# 653-807 ms). OMP_WAIT_POLICY=PASSIVE was as good when busy and 20 % slower
+# quiet. A wait policy or spin count of the server's own environment wins (libgomp
+# lets a spin count override the policy, so none is set beside one).
+if "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 # Imported whole here, before any page runs: plotly looks pandas up in
 # sys.modules without importing it, and a page importing pandas for the first
