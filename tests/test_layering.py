@@ -241,14 +241,27 @@ def test_every_page_imports_the_ui_package_before_the_model_core():
     import is a module of llm_core holds that module's import lock while Python imports
     its parent package, which another thread may be importing, itself waiting for that
     module: `_DeadlockError` (seen with llm_core.model.tokens under load). Importing
-    `ui` first makes every thread wait for one package that imports the core whole."""
-    for path in sorted((ROOT / "pages").glob("*.py")):
-        first = next(node for node in ast.parse(path.read_text(encoding="utf-8")).body
+    `ui` first makes every thread wait for one package that imports the core whole.
+    Nothing before it brings torch in either: ui/__init__.py sets OpenMP's spin
+    before torch loads (tests/test_config.py), and app.py imports ui the same way."""
+    light = {"__future__", "os", "math", "time", "pathlib", "pandas", "streamlit"}
+    for path in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        first = next(node for node in body
                      if isinstance(node, (ast.Import, ast.ImportFrom))
                      and (getattr(node, "module", None) or node.names[0].name).split(".")[0]
                      in ("llm_core", "ui"))
         name = getattr(first, "module", None) or first.names[0].name
         assert name.split(".")[0] == "ui", (path.name, name)
+        before = [m for node in body[:body.index(first)] for m in _top_modules(node)]
+        assert set(before) <= light, (path.name, before)
+
+
+def _top_modules(node) -> list[str]:
+    """The top-level packages the statement `node` imports, however nested."""
+    return [name.split(".")[0] for sub in ast.walk(node)
+            for name in ([a.name for a in sub.names] if isinstance(sub, ast.Import)
+                         else [sub.module or ""] if isinstance(sub, ast.ImportFrom) else [])]
 
 
 def test_imports_are_at_module_level_unless_a_comment_says_why():
