@@ -13,7 +13,10 @@ Measured per level N (default 1, 10, 30):
 - errors: exception elements, error boxes, dropped connections, timeouts;
 - cross-talk: a session whose view holds another session's text;
 - the server's RSS (with its child processes) over time, and after the
-  sessions close, against the baseline taken after a warm-up session.
+  sessions close, against the baseline taken after a warm-up session;
+- the machine's speed in this run: one forward pass over the level's texts
+  together, in this process while the server is idle (`load_forward_n*`), so
+  that a p95 from a slow hour of a shared machine can be told from a slower app.
 
 Prints `NAME: ratio=X.XX  (…)` lines; exits 1 on errors or cross-talk.
 Bounded: localhost only, a fixed number of sessions and steps, per-step timeouts.
@@ -31,7 +34,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-import psutil
+
+# First, as in the app: the server's OpenMP settings (ui/__init__.py) for this
+# process's own forward pass (forward_alone): beside a busy process (--busy 1)
+# it took 2.4-2.5 s with libgomp's default spin, 1.4 s with the server's.
+import ui  # noqa: F401,E402
+import psutil  # noqa: E402
 import websockets
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
@@ -70,6 +78,7 @@ class Outcome:
     numbers: dict = field(default_factory=dict)        # session → ‖residual‖ the page showed
     compared: int = 0
     cpu_s: float = 0.0     # the server's CPU seconds over the level
+    forward_s: float = 0.0  # the level's texts traced together, alone in this process
 
 
 def _check_view(i: int, n: int, run: Run, what: str, out: Outcome, own_text=True) -> None:
@@ -207,6 +216,20 @@ def check_numbers(out: Outcome) -> int:
     return len(out.numbers)
 
 
+def forward_alone(n: int) -> float:
+    """Median seconds of one forward pass over the level's n texts together (the
+    batch the server runs for a class), in this process while the server is idle:
+    how fast this machine is now. The same VM ran that pass in 0.67 s one hour and
+    1.0 s another, and a page's p95 moves with it; the ratio of the two tells a
+    slower app from a slower machine."""
+    import llm_core
+    from _text import median_times
+
+    handle = llm_core.load_model()
+    texts = [session_text(i) for i in range(n)]
+    return median_times([lambda: handle.trace_many(texts)], repeat=3)[0]
+
+
 async def level(n: int, base_url: str, text_page: str, gen_page: str | None) -> Outcome:
     LEVEL["n"] += 1
     out = Outcome()
@@ -277,6 +300,7 @@ def main(argv=None) -> int:
             out.cpu_s = sampler.cpu() - cpu0
             results.append((out, wall, sampler.peak(t0)))
             out.compared = check_numbers(out)
+            out.forward_s = forward_alone(n)
             failed |= bool(out.errors or out.crosstalk)
             for e in (out.errors + out.crosstalk)[:5]:
                 print(f"  N={n}: {e}", file=sys.stderr)
@@ -299,6 +323,10 @@ def main(argv=None) -> int:
         print(f"load_p95_n{n}: ratio={p95 / ref_p95:.2f}  (p95 text-update latency at N={n} vs "
               f"N={ref_n}, {what}, p50 {p50:.2f} s, p95 {p95:.2f} s vs {ref_p95:.2f} s, "
               f"{len(out.latencies)} updates, {wall:.1f} s wall)")
+        print(f"load_forward_n{n}: ratio={p95 / out.forward_s:.2f}  (p95 text-update latency at "
+              f"N={n} vs one forward pass over the level's {n} texts together, alone in the bench "
+              f"process after the level: the machine's speed in this run; {p95:.2f} s vs "
+              f"{out.forward_s:.2f} s)")
         if len(out.by_page) > 1:      # a mix: which page is slow
             print(f"load_pages_n{n}: " + ", ".join(
                 f"{page} p95 {pct(v, 0.95):.2f} s" for page, v in sorted(out.by_page.items())))
@@ -321,6 +349,10 @@ def main(argv=None) -> int:
                   f"latency over all {len(runs)} runs at N={n}, {len(pooled)} updates: p50 "
                   f"{pct(pooled, 0.5):.2f} s, p95 {pct(pooled, 0.95):.2f} s, worst run's p95 "
                   f"{max(pct(out.latencies, 0.95) for out in runs):.2f} s)")
+            forwards = sorted(out.forward_s for out in runs)
+            print(f"load_forward_n{n}_pooled: ratio={pct(pooled, 0.95) / forwards[len(runs) // 2]:.2f}  "
+                  f"(pooled p95 vs the median of the runs' forward passes alone: "
+                  f"{pct(pooled, 0.95):.2f} s vs " + ", ".join(f"{f:.2f}" for f in forwards) + " s)")
             cpus = sorted(out.cpu_s for out in runs)
             ref_cpu = results[0][0].cpu_s / ref_n
             median = cpus[len(cpus) // 2]
