@@ -350,7 +350,7 @@ def main(argv=None) -> int:
                   f"{pct(pooled, 0.5):.2f} s, p95 {pct(pooled, 0.95):.2f} s, worst run's p95 "
                   f"{max(pct(out.latencies, 0.95) for out in runs):.2f} s)")
             forwards = sorted(out.forward_s for out in runs)
-            print(f"load_forward_n{n}_pooled: ratio={pct(pooled, 0.95) / forwards[len(runs) // 2]:.2f}  "
+            print(f"load_forward_n{n}_pooled: ratio={pct(pooled, 0.95) / pct(forwards, 0.5):.2f}  "
                   f"(pooled p95 vs the median of the runs' forward passes alone: "
                   f"{pct(pooled, 0.95):.2f} s vs " + ", ".join(f"{f:.2f}" for f in forwards) + " s)")
             cpus = sorted(out.cpu_s for out in runs)
