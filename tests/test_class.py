@@ -321,6 +321,139 @@ def test_the_app_tells_the_batcher_which_browser_session_asks(monkeypatch):
     assert all(isinstance(c, str) and len(c) == 32 for c in callers)
 
 
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def _taker(turns, *, until: threading.Event | None = None, gives: bool = True):
+    """A script run in a thread: takes a drawing turn, draws until `until` is set (at
+    once without one), then gives the turn back, or ends without (`gives=False`)."""
+    took = threading.Event()
+
+    def run():
+        turns.take()
+        took.set()
+        if until is not None:
+            until.wait(120)        # outlives wait_for's 60 s: a hang fails there, not here
+        if gives:
+            turns.give()
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th, took
+
+
+def test_a_few_draw_at_once_and_a_turn_given_back_goes_to_the_next():
+    from ui.pages import DrawingTurns
+    clock = _Clock()            # frozen, and a wait's own end far off: only a give wakes it
+    turns = DrawingTurns(2, hold_s=1000, wait_s=1000, clock=clock)
+    done = [threading.Event() for _ in range(3)]
+    (a, a_took), (b, b_took) = _taker(turns, until=done[0]), _taker(turns, until=done[1])
+    wait_for(lambda: a_took.is_set() and b_took.is_set())
+    c, c_took = _taker(turns, until=done[2])
+    assert not c_took.wait(0.3)        # two are drawing: the third waits (the clock stands still)
+    assert turns.drawing() == 2
+    done[0].set()                      # the first page ends: its turn goes to the third
+    wait_for(c_took.is_set, what="a turn given back never reached the run waiting")
+    assert turns.drawing() == 2
+    done[1].set(), done[2].set()
+    for th in (a, b, c):
+        th.join(30)
+    assert turns.drawing() == 0
+
+
+def test_the_same_run_takes_one_turn_and_no_limit_means_no_wait():
+    from ui.pages import DrawingTurns
+    turns = DrawingTurns(1, hold_s=10, wait_s=10, clock=_Clock())
+    turns.take()
+    turns.take()                       # a page with two traces: still its one turn
+    assert turns.drawing() == 1
+    turns.give()
+    turns.give()                       # a run that holds none gives nothing back
+    assert turns.drawing() == 0
+    free = DrawingTurns(0, clock=_Clock())
+    for _ in range(5):
+        th, took = _taker(free)
+        assert took.wait(30)
+        th.join(30)
+
+
+def test_a_turn_held_too_long_or_by_an_ended_run_frees_itself_and_nobody_waits_forever():
+    """A page that goes on to a long computation, or a run that ended without giving
+    its turn back (a fragment's, a test's), never locks the others out."""
+    from ui.pages import DrawingTurns
+    drawing = threading.Event()        # the runs below draw until the test ends
+    try:
+        clock = _Clock()
+        turns = DrawingTurns(1, hold_s=0.2, wait_s=10, clock=clock)
+        _taker(turns, until=drawing, gives=False)    # a page that goes on and on
+        wait_for(lambda: turns.drawing() == 1)
+        _, took = _taker(turns, until=drawing)
+        assert not took.wait(0.5)      # real time passes, the clock does not: still waiting
+        clock.now = 0.2                # the holder's turn has lasted hold_s
+        wait_for(took.is_set, what="an expired turn kept the next run waiting")
+
+        turns = DrawingTurns(1, hold_s=10, wait_s=10, clock=_Clock())
+        ended, _ = _taker(turns, gives=False)         # takes a turn, ends without giving it
+        ended.join(30)
+        _, took = _taker(turns, until=drawing)
+        assert took.wait(30), "a turn of a thread that has ended still counted"
+
+        clock = _Clock()
+        turns = DrawingTurns(1, hold_s=10, wait_s=0.3, clock=clock)
+        _taker(turns, until=drawing)
+        wait_for(lambda: turns.drawing() == 1)
+        _, took = _taker(turns, until=drawing)
+        assert not took.wait(0.5)
+        clock.now = 0.3                # waited wait_s: it draws anyway, over the limit
+        wait_for(took.is_set, what="a run waited past wait_s")
+        assert turns.drawing() == 2
+    finally:
+        drawing.set()
+
+
+def _drawn_in_the_app():
+    """A page's run in miniature, inside the app's frame (running_app): it counts the
+    drawing turns when its text is traced, after the trace, and after the page."""
+    import streamlit as st
+
+    from ui.models import get_trace
+    from ui.pages import DRAWING, running_app
+    with running_app():
+        get_trace("a text of this page")
+        st.session_state["after trace"] = DRAWING.drawing()
+    st.session_state["after page"] = DRAWING.drawing()
+
+
+def test_a_page_takes_its_drawing_turn_after_its_trace_and_gives_it_back_at_its_end(monkeypatch):
+    """The turn never holds up a class's batch (nobody holds one while waiting for
+    their trace), and the app frees it when the page ends, while the script's
+    thread still lives (a freed turn of an ended thread would hide a missing give)."""
+    from streamlit.testing.v1 import AppTest
+
+    from ui import models
+    from ui.pages import DRAWING
+    at_trace = []
+
+    class Handle:
+        def trace(self, text, *, max_tokens=None, caller=None):
+            at_trace.append(DRAWING.drawing())
+            return type("T", (), {"truncated_from": None})()
+    monkeypatch.setattr(models, "get_handle", lambda name=None: Handle())
+    monkeypatch.setattr(models, "model_name", lambda: "fake")
+    monkeypatch.setattr(models.TRACES, "peek", lambda key: None)
+    monkeypatch.setattr(models.TRACES, "get", lambda key, make: make())
+    assert DRAWING.at_once >= 1        # the app's default limits drawing
+    at = AppTest.from_function(_drawn_in_the_app).run()
+    assert not at.exception
+    assert at_trace == [0]
+    assert at.session_state["after trace"] == 1
+    assert at.session_state["after page"] == 0
+
+
 def test_a_burst_runs_in_few_batches_by_length_bucket_and_everyone_gets_their_own(monkeypatch):
     from llm_core.model import batcher as core
     fake = _FakeCapture(seconds=0.02, fail_on="broken")

@@ -17,7 +17,7 @@ from llm_core.model.registry import EMBEDDED, is_loaded, local_models
 from ui.errors import show_error
 from ui.i18n import has, lang, t
 from ui.markdown import md_escape
-from ui.pages import session_id
+from ui.pages import DRAWING, session_id
 
 MODEL_KEY = "shared.model"
 ENCODER = "minilm"
@@ -118,6 +118,7 @@ def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_
     except XRayError as err:
         show_error(err)
         return None
+    DRAWING.take()   # the page is drawn from here on: a few at a time (ui/pages.py)
     if trace.truncated_from:
         st.info(t("common.truncated", n=trace.truncated_from, kept=trace.n_tokens), icon="✂️")
     return trace
