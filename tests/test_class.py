@@ -346,39 +346,53 @@ def _taker(turns, *, until: threading.Event | None = None, gives: bool = True):
     return th, took
 
 
-def test_a_few_draw_at_once_and_a_turn_given_back_goes_to_the_next():
+def test_a_few_draw_at_once_and_each_turn_given_back_goes_to_the_first_in_line():
     from ui.pages import DrawingTurns
     clock = _Clock()            # frozen, and a wait's own end far off: only a give wakes it
     turns = DrawingTurns(2, hold_s=1000, wait_s=1000, clock=clock)
-    done = [threading.Event() for _ in range(3)]
+    done = [threading.Event() for _ in range(4)]
     (a, a_took), (b, b_took) = _taker(turns, until=done[0]), _taker(turns, until=done[1])
     wait_for(lambda: a_took.is_set() and b_took.is_set())
     c, c_took = _taker(turns, until=done[2])
-    assert not c_took.wait(0.3)        # two are drawing: the third waits (the clock stands still)
-    assert turns.drawing() == 2
-    done[0].set()                      # the first page ends: its turn goes to the third
-    wait_for(c_took.is_set, what="a turn given back never reached the run waiting")
-    assert turns.drawing() == 2
-    done[1].set(), done[2].set()
-    for th in (a, b, c):
+    wait_for(lambda: turns.waiting() == 1)
+    d, d_took = _taker(turns, until=done[3])          # asks after c
+    wait_for(lambda: turns.waiting() == 2)
+    assert turns.drawing() == 2 and not c_took.is_set() and not d_took.is_set()
+    done[0].set()                      # the first page ends: its turn goes to c, first in line
+    wait_for(c_took.is_set, what="a turn given back never reached the first in line")
+    assert not d_took.wait(0.3) and turns.waiting() == 1 and turns.drawing() == 2
+    done[1].set()
+    wait_for(d_took.is_set, what="the next turn given back never reached the next in line")
+    done[2].set(), done[3].set()
+    for th in (a, b, c, d):
         th.join(30)
-    assert turns.drawing() == 0
+    assert turns.drawing() == 0 and turns.waiting() == 0
 
 
-def test_the_same_run_takes_one_turn_and_no_limit_means_no_wait():
+def test_a_run_keeps_its_one_turn_and_no_limit_means_no_wait():
     from ui.pages import DrawingTurns
-    turns = DrawingTurns(1, hold_s=10, wait_s=10, clock=_Clock())
+    clock = _Clock()
+    turns = DrawingTurns(1, hold_s=1, wait_s=1000, clock=clock)
     turns.take()
     turns.take()                       # a page with two traces: still its one turn
     assert turns.drawing() == 1
+    clock.now = 1                      # its turn no longer counts: another run takes one ...
+    other = threading.Event()
+    _, took = _taker(turns, until=other)
+    wait_for(took.is_set)
+    turns.take()                       # ... and this run, still drawing, does not wait again
+    assert turns.drawing() == 1 and turns.waiting() == 0
     turns.give()
     turns.give()                       # a run that holds none gives nothing back
-    assert turns.drawing() == 0
+    other.set()
     free = DrawingTurns(0, clock=_Clock())
-    for _ in range(5):
-        th, took = _taker(free)
-        assert took.wait(30)
-        th.join(30)
+    drawing = threading.Event()
+    runs = [_taker(free, until=drawing) for _ in range(5)]
+    try:
+        for _, took in runs:           # all five draw at once
+            assert took.wait(30)
+    finally:
+        drawing.set()
 
 
 def test_a_turn_held_too_long_or_by_an_ended_run_frees_itself_and_nobody_waits_forever():
@@ -388,69 +402,78 @@ def test_a_turn_held_too_long_or_by_an_ended_run_frees_itself_and_nobody_waits_f
     drawing = threading.Event()        # the runs below draw until the test ends
     try:
         clock = _Clock()
-        turns = DrawingTurns(1, hold_s=0.2, wait_s=10, clock=clock)
+        turns = DrawingTurns(1, hold_s=0.2, wait_s=1000, clock=clock)
         _taker(turns, until=drawing, gives=False)    # a page that goes on and on
         wait_for(lambda: turns.drawing() == 1)
         _, took = _taker(turns, until=drawing)
+        wait_for(lambda: turns.waiting() == 1)
+        _, after = _taker(turns, until=drawing)
+        wait_for(lambda: turns.waiting() == 2)
         assert not took.wait(0.5)      # real time passes, the clock does not: still waiting
         clock.now = 0.2                # the holder's turn has lasted hold_s
         wait_for(took.is_set, what="an expired turn kept the next run waiting")
+        assert not after.wait(0.3) and turns.waiting() == 1   # the first in line got it
 
-        turns = DrawingTurns(1, hold_s=10, wait_s=10, clock=_Clock())
+        turns = DrawingTurns(1, hold_s=1000, wait_s=1000, clock=_Clock())
         ended, _ = _taker(turns, gives=False)         # takes a turn, ends without giving it
         ended.join(30)
         _, took = _taker(turns, until=drawing)
         assert took.wait(30), "a turn of a thread that has ended still counted"
 
         clock = _Clock()
-        turns = DrawingTurns(1, hold_s=10, wait_s=0.3, clock=clock)
+        turns = DrawingTurns(1, hold_s=1000, wait_s=0.3, clock=clock)
         _taker(turns, until=drawing)
         wait_for(lambda: turns.drawing() == 1)
         _, took = _taker(turns, until=drawing)
+        wait_for(lambda: turns.waiting() == 1)
         assert not took.wait(0.5)
         clock.now = 0.3                # waited wait_s: it draws anyway, over the limit
         wait_for(took.is_set, what="a run waited past wait_s")
-        assert turns.drawing() == 2
+        assert turns.drawing() == 2 and turns.waiting() == 0
     finally:
         drawing.set()
 
 
 def _drawn_in_the_app():
     """A page's run in miniature, inside the app's frame (running_app): it counts the
-    drawing turns when its text is traced, after the trace, and after the page."""
+    drawing turns when each of its two texts is traced, after them, and after the page."""
     import streamlit as st
 
+    from ui import pages
     from ui.models import get_trace
-    from ui.pages import DRAWING, running_app
-    with running_app():
+    with pages.running_app():
         get_trace("a text of this page")
-        st.session_state["after trace"] = DRAWING.drawing()
-    st.session_state["after page"] = DRAWING.drawing()
+        st.session_state["after trace"] = pages.DRAWING.drawing()
+        get_trace("its second text")
+        st.session_state["after second"] = pages.DRAWING.drawing()
+    st.session_state["after page"] = pages.DRAWING.drawing()
 
 
-def test_a_page_takes_its_drawing_turn_after_its_trace_and_gives_it_back_at_its_end(monkeypatch):
-    """The turn never holds up a class's batch (nobody holds one while waiting for
-    their trace), and the app frees it when the page ends, while the script's
-    thread still lives (a freed turn of an ended thread would hide a missing give)."""
+def test_a_page_draws_in_its_turn_after_its_traces_and_gives_it_back_at_its_end(monkeypatch):
+    """No drawing turn is held while a trace is waited for (it would hold up the
+    batch's other pages), and the app frees the turn when the page ends, while the
+    script's thread still lives (a freed turn of an ended thread would hide a
+    missing give)."""
     from streamlit.testing.v1 import AppTest
 
-    from ui import models
-    from ui.pages import DRAWING
+    from ui import models, pages
+    turns = pages.DrawingTurns(3, hold_s=1000, wait_s=1000, clock=_Clock())
+    monkeypatch.setattr(pages, "DRAWING", turns)
+    monkeypatch.setattr(models, "DRAWING", turns)
     at_trace = []
 
     class Handle:
         def trace(self, text, *, max_tokens=None, caller=None):
-            at_trace.append(DRAWING.drawing())
+            at_trace.append(turns.drawing())
             return type("T", (), {"truncated_from": None})()
     monkeypatch.setattr(models, "get_handle", lambda name=None: Handle())
     monkeypatch.setattr(models, "model_name", lambda: "fake")
     monkeypatch.setattr(models.TRACES, "peek", lambda key: None)
     monkeypatch.setattr(models.TRACES, "get", lambda key, make: make())
-    assert DRAWING.at_once >= 1        # the app's default limits drawing
     at = AppTest.from_function(_drawn_in_the_app).run()
     assert not at.exception
-    assert at_trace == [0]
-    assert at.session_state["after trace"] == 1
+    assert at_trace == [0, 0]
+    assert at.session_state["after trace"] == at.session_state["after second"] == 1
     assert at.session_state["after page"] == 0
 
 

@@ -110,6 +110,8 @@ def get_trace(text: str, name: str | None = None, max_tokens: int | None = PAGE_
         return handle.trace(text, max_tokens=max_tokens, caller=who)
     try:
         trace = TRACES.peek(key)
+        if trace is None:   # no drawing turn is held while a trace is waited for (a second text)
+            DRAWING.give()
         if trace is None and len(text) < SPINNER_FROM_LENGTH:   # a fraction of a second: no spinner
             trace = TRACES.get(key, make)
         elif trace is None:
@@ -143,6 +145,7 @@ def get_traces(texts: list[str], name: str | None = None,
         except XRayError:
             pass
     if len(traceable) > 1:
+        DRAWING.give()
         with st.spinner(t("loading.trace")):
             try:
                 made = handle.trace_many([texts[i] for i in traceable], max_tokens=max_tokens,

@@ -122,51 +122,82 @@ class DrawingTurns:
     and every page came late. bench/load.py at N = 30 on 2 cores, 3 at once against
     no limit, interleaved: pipeline page, pooled p95 1.62 against 1.75 s on average
     (lower in 12 of 14 pairs), p50 1.36 against 1.55 s; a four-page mix 1.23 / 1.61
-    against 1.78 / 1.73 s, with a fifth less CPU per session. 2 and 6 at once did
-    less well than 3 (1.66, 1.64 s against 1.53 s).
-    It never locks anyone out: a turn held longer than `hold_s` (a page that goes
-    on to a long computation or a job) or by a thread that has ended (a run that
-    `running_app` never saw end) no longer counts, and nobody waits longer than
-    `wait_s`."""
+    against 1.78 / 1.73 s, with a fifth less CPU per session. In the two rounds
+    that also tried them, 2 and 6 at once did less well than 3 (1.66 / 1.65 and
+    1.63 / 1.65 s against 1.54 / 1.51 s).
+    Turns go in order of asking, each waiter woken alone. Nobody is locked out: a
+    turn held longer than `hold_s` (a page that goes on computing) or by a thread
+    that has ended (a run `running_app` never saw end) no longer counts, and no
+    wait lasts longer than `wait_s`. A run keeps its turn until it gives it back,
+    even once it no longer counts: it never waits twice for one."""
 
     def __init__(self, at_once: int, *, hold_s: float = 0.5, wait_s: float = 2.0,
                  clock=time.monotonic):
         self.at_once, self.hold_s, self.wait_s, self.clock = at_once, hold_s, wait_s, clock
-        self._held: dict[threading.Thread, float] = {}   # script thread → when it took its turn
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._held: dict[threading.Thread, float] = {}   # turns that count: thread → since when
+        self._granted: set[threading.Thread] = set()     # runs with a turn, counted or not
+        self._queue: list[tuple[threading.Thread, threading.Condition]] = []   # waiting, in order
 
     def _drawing(self, now: float) -> int:
-        """How many turns count now (under the lock); forgets the expired ones."""
+        """How many turns count now (under the lock); forgets expired ones and ended runs."""
         self._held = {who: since for who, since in self._held.items()
                       if now - since < self.hold_s and who.is_alive()}
+        self._granted = {who for who in self._granted if who.is_alive()}
         return len(self._held)
 
+    def _wake_next(self) -> None:
+        """Wake the first in line alone (under the lock): a turn may be free for it,
+        or it has just become first and must also watch the oldest turn expire."""
+        if self._queue:
+            self._queue[0][1].notify()
+
     def take(self) -> None:
-        """Wait for a turn (a run that holds one already has it)."""
+        """Wait for a turn, in order (a run that has one already keeps it)."""
         if self.at_once <= 0:
             return
         me = threading.current_thread()
-        with self._cond:
-            start = self.clock()
-            while me not in self._held:
-                now = self.clock()
-                if self._drawing(now) < self.at_once or now - start >= self.wait_s:
-                    self._held[me] = now
-                    return
-                # Woken by a turn given back, else at the next expiry or the end of
-                # the wait; no polling: each wake-up takes the lock from those drawing.
-                oldest = min(self._held.values())
-                self._cond.wait(max(0.001, min(oldest + self.hold_s, start + self.wait_s) - now))
+        with self._lock:
+            if me in self._granted:
+                return
+            now = start = self.clock()
+            if self._queue or self._drawing(now) >= self.at_once:
+                mine = (me, threading.Condition(self._lock))
+                self._queue.append(mine)
+                try:
+                    while True:
+                        now = self.clock()
+                        first = self._queue[0] is mine
+                        if (first and self._drawing(now) < self.at_once) or now - start >= self.wait_s:
+                            break
+                        # Woken by a turn given back, or on becoming first, which also looks
+                        # again when the oldest turn expires. No polling: each wake-up
+                        # takes the interpreter's lock from the pages being drawn.
+                        until = start + self.wait_s
+                        if first and self._held:
+                            until = min(until, min(self._held.values()) + self.hold_s)
+                        mine[1].wait(max(0.001, until - now))
+                finally:             # taken, or stopped while waiting: the next in line moves up
+                    self._queue.remove(mine)
+                    self._wake_next()
+            self._held[me] = now
+            self._granted.add(me)
 
     def give(self) -> None:
         """The end of this run's page: its turn goes to the next run waiting."""
-        with self._cond:
-            if self._held.pop(threading.current_thread(), None) is not None:
-                self._cond.notify()
+        me = threading.current_thread()
+        with self._lock:
+            self._granted.discard(me)
+            if self._held.pop(me, None) is not None:
+                self._wake_next()
 
     def drawing(self) -> int:
-        with self._cond:
+        with self._lock:
             return self._drawing(self.clock())
+
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._queue)
 
 
 # 0: no limit (for comparing, bench/load.py with the variable set for the server).
