@@ -120,9 +120,9 @@ class DrawingTurns:
     thirty script threads then drawing at once shared the interpreter's lock in
     5 ms slices with each other and with the event loop that sends their pages,
     and every page came late. bench/load.py at N = 30 on 2 cores, 3 at once against
-    no limit, interleaved: pipeline page, pooled p95 1.62 against 1.75 s on average
-    (lower in 12 of 14 pairs), p50 1.36 against 1.55 s; a four-page mix 1.23 / 1.61
-    against 1.78 / 1.73 s, with a fifth less CPU per session. In the two rounds
+    no limit, interleaved: pipeline page, pooled p95 1.65 against 1.75 s on average
+    (lower in 14 of 17 pairs), p50 1.37 against 1.56 s; a four-page mix lower in 4
+    of 4 pairs (1.18-1.61 against 1.37-1.78 s). In the two rounds
     that also tried them, 2 and 6 at once did less well than 3 (1.66 / 1.65 and
     1.63 / 1.65 s against 1.54 / 1.51 s).
     Turns go in order of asking, each waiter woken alone. Nobody is locked out: a
