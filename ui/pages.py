@@ -135,16 +135,14 @@ class DrawingTurns:
                  clock=time.monotonic):
         self.at_once, self.hold_s, self.wait_s, self.clock = at_once, hold_s, wait_s, clock
         self._lock = threading.Lock()
-        self._held: dict[threading.Thread, float] = {}   # turns that count: thread → since when
-        self._granted: set[threading.Thread] = set()     # runs with a turn, counted or not
+        self._held: dict[threading.Thread, float] = {}   # runs with a turn → since when
         self._queue: list[tuple[threading.Thread, threading.Condition]] = []   # waiting, in order
 
     def _drawing(self, now: float) -> int:
-        """How many turns count now (under the lock); forgets expired ones and ended runs."""
-        self._held = {who: since for who, since in self._held.items()
-                      if now - since < self.hold_s and who.is_alive()}
-        self._granted = {who for who in self._granted if who.is_alive()}
-        return len(self._held)
+        """How many turns count now (under the lock): not expired, their run alive
+        (ended runs are forgotten; an expired turn stays its run's until given back)."""
+        self._held = {who: since for who, since in self._held.items() if who.is_alive()}
+        return sum(now - since < self.hold_s for since in self._held.values())
 
     def _wake_next(self) -> None:
         """Wake the first in line alone (under the lock): a turn may be free for it,
@@ -158,7 +156,7 @@ class DrawingTurns:
             return
         me = threading.current_thread()
         with self._lock:
-            if me in self._granted:
+            if me in self._held:
                 return
             now = start = self.clock()
             if self._queue or self._drawing(now) >= self.at_once:
@@ -174,20 +172,19 @@ class DrawingTurns:
                         # again when the oldest turn expires. No polling: each wake-up
                         # takes the interpreter's lock from the pages being drawn.
                         until = start + self.wait_s
-                        if first and self._held:
-                            until = min(until, min(self._held.values()) + self.hold_s)
+                        counted = [since for since in self._held.values() if now - since < self.hold_s]
+                        if first and counted:
+                            until = min(until, min(counted) + self.hold_s)
                         mine[1].wait(max(0.001, until - now))
                 finally:             # taken, or stopped while waiting: the next in line moves up
                     self._queue.remove(mine)
                     self._wake_next()
             self._held[me] = now
-            self._granted.add(me)
 
     def give(self) -> None:
         """The end of this run's page: its turn goes to the next run waiting."""
         me = threading.current_thread()
         with self._lock:
-            self._granted.discard(me)
             if self._held.pop(me, None) is not None:
                 self._wake_next()
 
